@@ -1,0 +1,121 @@
+/*
+ * host.c - the services of one process: the start barrier (every script
+ * loads before any starts), the wait for all to stop, the process exit
+ * status. Any thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "luasvc.h"
+
+lsvc_host *lsvc_host_new(void)
+{
+    lsvc_host *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->wd_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return h;
+}
+
+int lsvc_host_add(lsvc_host *h, lsvc_service *svc)
+{
+    lsvc_service **n = realloc(h->svcs, (h->n + 1) * sizeof *n);
+    if (!n)
+        return -1;
+    h->svcs = n;
+    svc->index = h->n;
+    h->svcs[h->n++] = svc;
+    return 0;
+}
+
+void lsvc_host_notify(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+size_t lsvc_host_wait_loaded(lsvc_host *h)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_service *svc = h->svcs[i];
+        pthread_mutex_lock(&svc->mu);
+        while (!svc->loaded && !svc->load_failed)
+            pthread_cond_wait(&svc->load_cv, &svc->mu);
+        failed += svc->load_failed;
+        pthread_mutex_unlock(&svc->mu);
+    }
+    return failed;
+}
+
+void lsvc_host_release(lsvc_host *h, bool go)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_service *svc = h->svcs[i];
+        pthread_mutex_lock(&svc->mu);
+        svc->go = go;
+        svc->abort_start = !go;
+        pthread_cond_broadcast(&svc->load_cv);
+        pthread_mutex_unlock(&svc->mu);
+    }
+}
+
+bool lsvc_host_all_stopped(lsvc_host *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_service *svc = h->svcs[i];
+        pthread_mutex_lock(&svc->mu);
+        bool done = svc->stopped_reported;
+        pthread_mutex_unlock(&svc->mu);
+        if (!done)
+            return false;
+    }
+    return true;
+}
+
+void lsvc_host_wait_stopped(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    while (!lsvc_host_all_stopped(h))
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+}
+
+int lsvc_host_exit_status(lsvc_host *h)
+{
+    int first = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_status st;
+        lsvc_service_get_status(h->svcs[i], &st);
+        pthread_mutex_lock(&h->svcs[i]->mu);
+        bool load_failed = h->svcs[i]->load_failed;
+        pthread_mutex_unlock(&h->svcs[i]->mu);
+        if (load_failed)
+            return 2;
+        int s = lsvc_exit_status(st.exit);
+        if (s && !first)
+            first = s;
+    }
+    return first;
+}
+
+void lsvc_host_join(lsvc_host *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_service *svc = h->svcs[i];
+        pthread_mutex_lock(&svc->mu);
+        bool join = svc->thread_started && !svc->abandoned;
+        pthread_mutex_unlock(&svc->mu);
+        if (join) {
+            pthread_join(svc->thread, NULL);
+            svc->thread_started = false;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+/*
+ * log.c - the clock and the log. Log lines go to stderr as
+ * "TIME LEVEL SERVICE: message", one write per line so lines from several
+ * threads never interleave. Any thread may call these.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "luasvc.h"
+
+uint64_t lsvc_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static atomic_int min_level = LSVC_LOG_INFO;
+
+static const struct {
+    lsvc_level lv;
+    const char *name;
+} levels[] = {
+    {LSVC_LOG_DEBUG, "debug"}, {LSVC_LOG_INFO, "info"}, {LSVC_LOG_NOTICE, "notice"},
+    {LSVC_LOG_WARNING, "warning"}, {LSVC_LOG_ERROR, "error"},
+};
+
+int lsvc_level_from_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (strcmp(levels[i].name, name) == 0)
+            return (int)levels[i].lv;
+    if (strcmp(name, "warn") == 0)
+        return LSVC_LOG_WARNING;
+    return -1;
+}
+
+const char *lsvc_level_name(lsvc_level lv)
+{
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+        if (levels[i].lv == lv)
+            return levels[i].name;
+    return "info";
+}
+
+void lsvc_log_set_level(lsvc_level lv) { atomic_store(&min_level, (int)lv); }
+
+void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
+{
+    if ((int)lv > atomic_load(&min_level))
+        return;
+    char line[8192];
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    localtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
+    int k = snprintf(line + n, sizeof line - n, ".%03ld %-7s %s: %s", (long)tv.tv_usec / 1000,
+                     lsvc_level_name(lv), service ? service : "luasvc", text);
+    n = k < 0 ? n : n + (size_t)k;
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}
+
+void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
+{
+    if ((int)lv > atomic_load(&min_level))
+        return;
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    lsvc_log_text(lv, service, text);
+}

@@ -1,0 +1,164 @@
+/*
+ * luamod.c - the luasvc Lua module and the ctx object a script's handlers
+ * receive. Called only on the worker thread that owns the lua_State.
+ *
+ * Errors: a caller's mistake raises ("bad argument #1 to 'sleep'"); the
+ * functions here have no system failures to return.
+ */
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "luasvc.h"
+
+#define CTX_MT "luasvc.Context"
+
+/* ctx is a table (so scripts may read ctx.name and keep ctx.data); its
+ * metatable carries the methods. check_self accepts only that table. */
+static void check_self(lua_State *L)
+{
+    if (!lua_istable(L, 1) || !lua_getmetatable(L, 1))
+        luaL_typeerror(L, 1, "luasvc context");
+    luaL_getmetatable(L, CTX_MT);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!same)
+        luaL_typeerror(L, 1, "luasvc context");
+}
+
+/* ctx:sleep(ms) -> true after ms, false as soon as the service must wind
+ * down. Yields to the scheduler when called from a handler's coroutine. */
+static int ctx_sleep(lua_State *L)
+{
+    check_self(L);
+    lua_Number ms = luaL_checknumber(L, 2);
+    luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
+    return lsvc_worker_sleep(L, lsvc_worker_of(L), (uint64_t)ms);
+}
+
+/* ctx:progress(wait_hint_ms) -> true if a checkpoint was reported (the
+ * service is in a pending state), false otherwise. */
+static int ctx_progress(lua_State *L)
+{
+    check_self(L);
+    lua_Integer ms = luaL_optinteger(L, 2, 2000);
+    luaL_argcheck(L, ms >= 0 && ms <= 0x7fffffff, 2, "out of range");
+    lua_pushboolean(L, lsvc_service_progress(lsvc_worker_of(L)->svc, (uint32_t)ms));
+    return 1;
+}
+
+/* ctx:state() -> "RUNNING", ... */
+static int ctx_state(lua_State *L)
+{
+    check_self(L);
+    lsvc_status st;
+    lsvc_service_get_status(lsvc_worker_of(L)->svc, &st);
+    lua_pushstring(L, lsvc_state_name(st.state));
+    return 1;
+}
+
+/* ctx:stopping() -> true once a stop was asked for */
+static int ctx_stopping(lua_State *L)
+{
+    check_self(L);
+    lua_pushboolean(L, lsvc_service_stopping(lsvc_worker_of(L)->svc));
+    return 1;
+}
+
+/* ctx:log(level, fmt, ...) -> nothing; fmt as string.format */
+static int ctx_log(lua_State *L)
+{
+    check_self(L);
+    const char *lvname = luaL_checkstring(L, 2);
+    int lv = lsvc_level_from_name(lvname);
+    if (lv < 0)
+        return luaL_argerror(L, 2,
+                             lua_pushfstring(L, "unknown level '%s' (debug, info, notice, "
+                                                "warning, error)", lvname));
+    luaL_checkany(L, 3);
+    int n = lua_gettop(L);
+    if (n == 3) {
+        luaL_tolstring(L, 3, NULL);
+    } else {
+        lua_getglobal(L, "string");
+        lua_getfield(L, -1, "format");
+        lua_remove(L, -2);
+        for (int i = 3; i <= n; i++)
+            lua_pushvalue(L, i);
+        lua_call(L, n - 2, 1);
+    }
+    lsvc_log_text((lsvc_level)lv, lsvc_worker_of(L)->svc->name, lua_tostring(L, -1));
+    return 0;
+}
+
+/* ctx:exit([code]) -> nothing; the service winds down and stops with code
+ * as its service-specific exit code (0: a clean stop). */
+static int ctx_exit(lua_State *L)
+{
+    check_self(L);
+    lua_Integer code = luaL_optinteger(L, 2, 0);
+    luaL_argcheck(L, code >= 0 && code <= 0x7fffffff, 2, "out of range");
+    lsvc_worker_exit(lsvc_worker_of(L), (uint32_t)code);
+    return 0;
+}
+
+static const luaL_Reg ctx_methods[] = {
+    {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"state", ctx_state},
+    {"stopping", ctx_stopping}, {"log", ctx_log}, {"exit", ctx_exit}, {NULL, NULL},
+};
+
+void lsvc_push_ctx(lua_State *L, lsvc_service *svc)
+{
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, svc->name);
+    lua_setfield(L, -2, "name");
+    lua_newtable(L);
+    lua_setfield(L, -2, "data");
+    if (luaL_newmetatable(L, CTX_MT)) {
+        luaL_newlib(L, ctx_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushstring(L, "luasvc.Context");
+        lua_setfield(L, -2, "__name");
+    }
+    lua_setmetatable(L, -2);
+}
+
+/* luasvc.now() -> seconds on the monotonic clock, as a float */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, (lua_Number)lsvc_now_ns() / 1e9);
+    return 1;
+}
+
+static const luaL_Reg module_fns[] = {{"now", l_now}, {NULL, NULL}};
+
+int lsvc_open_luasvc(lua_State *L)
+{
+    luaL_newlib(L, module_fns);
+    lua_pushstring(L, LSVC_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_newtable(L);
+    for (int s = LSVC_STOPPED; s <= LSVC_PAUSED; s++) {
+        lua_pushinteger(L, s);
+        lua_setfield(L, -2, lsvc_state_name((lsvc_state)s));
+    }
+    lua_setfield(L, -2, "states");
+    lua_newtable(L);
+    for (uint32_t c = 1; c < LSVC_CTRL_USER_MIN; c++) {
+        if (lsvc_control_name(c)) {
+            lua_pushinteger(L, c);
+            lua_setfield(L, -2, lsvc_control_name(c));
+        }
+    }
+    lua_setfield(L, -2, "controls");
+    lua_newtable(L);
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if (lsvc_accept_name(bit)) {
+            lua_pushinteger(L, bit);
+            lua_setfield(L, -2, lsvc_accept_name(bit));
+        }
+    }
+    lua_setfield(L, -2, "accepts");
+    return 1;
+}

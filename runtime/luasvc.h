@@ -1,0 +1,316 @@
+/*
+ * luasvc.h - the runtime's private declarations, grouped by the file that
+ * defines them. Each group says which threads may call it.
+ */
+#ifndef LUASVC_H
+#define LUASVC_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LSVC_VERSION "0.1.0"
+
+/* ---- model.c: the Windows SCM service model (pure, any thread) ---------- */
+
+typedef enum lsvc_state {
+    LSVC_STOPPED = 1,
+    LSVC_START_PENDING = 2,
+    LSVC_STOP_PENDING = 3,
+    LSVC_RUNNING = 4,
+    LSVC_CONTINUE_PENDING = 5,
+    LSVC_PAUSE_PENDING = 6,
+    LSVC_PAUSED = 7,
+} lsvc_state;
+
+/* Control codes, with the SCM's numbers. */
+enum {
+    LSVC_CTRL_STOP = 1,
+    LSVC_CTRL_PAUSE = 2,
+    LSVC_CTRL_CONTINUE = 3,
+    LSVC_CTRL_INTERROGATE = 4,
+    LSVC_CTRL_SHUTDOWN = 5,
+    LSVC_CTRL_PARAMCHANGE = 6,
+    LSVC_CTRL_POWEREVENT = 13,
+    LSVC_CTRL_SESSIONCHANGE = 14,
+    LSVC_CTRL_PRESHUTDOWN = 15,
+    LSVC_CTRL_USER_MIN = 128,
+    LSVC_CTRL_USER_MAX = 255,
+};
+
+/* Accepted-controls bits, with the SCM's SERVICE_ACCEPT_* values. */
+enum {
+    LSVC_ACCEPT_STOP = 0x001,
+    LSVC_ACCEPT_PAUSE_CONTINUE = 0x002,
+    LSVC_ACCEPT_SHUTDOWN = 0x004,
+    LSVC_ACCEPT_PARAMCHANGE = 0x008,
+    LSVC_ACCEPT_POWEREVENT = 0x040,
+    LSVC_ACCEPT_SESSIONCHANGE = 0x080,
+    LSVC_ACCEPT_PRESHUTDOWN = 0x100,
+};
+
+/* Win32 error codes the model speaks. */
+enum {
+    LSVC_NO_ERROR = 0,
+    LSVC_ERROR_INVALID_PARAMETER = 87,
+    LSVC_ERROR_CALL_NOT_IMPLEMENTED = 120,
+    LSVC_ERROR_INVALID_SERVICE_CONTROL = 1052,
+    LSVC_ERROR_SERVICE_REQUEST_TIMEOUT = 1053,
+    LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL = 1061,
+    LSVC_ERROR_SERVICE_NOT_ACTIVE = 1062,
+    LSVC_ERROR_SERVICE_SPECIFIC_ERROR = 1066,
+    LSVC_ERROR_PROCESS_ABORTED = 1067,
+    LSVC_ERROR_TIMEOUT = 1460,
+};
+
+/* Service-specific exit codes the runtime itself uses. */
+enum {
+    LSVC_EXIT_SCRIPT_ERROR = 1, /* error raised in start or run */
+    LSVC_EXIT_LOAD_ERROR = 2,   /* script missing, broken or breaking the contract */
+};
+
+/* An exit code is Win32 or service-specific, never both: service_specific
+ * is only meaningful when win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR. */
+typedef struct lsvc_exit {
+    uint32_t win32;
+    uint32_t service_specific;
+} lsvc_exit;
+
+typedef struct lsvc_status {
+    lsvc_state state;
+    uint32_t controls_accepted; /* as reported: 0 while START/STOP_PENDING */
+    lsvc_exit exit;
+    uint32_t checkpoint;
+    uint32_t wait_hint; /* ms */
+} lsvc_status;
+
+const char *lsvc_state_name(lsvc_state s);           /* "RUNNING"; NULL if unknown */
+int lsvc_state_from_name(const char *name);          /* -1 if unknown */
+bool lsvc_state_is_pending(lsvc_state s);
+const char *lsvc_control_name(uint32_t code);         /* "stop", "user"; NULL if unknown */
+int lsvc_control_from_name(const char *name);         /* -1 if unknown */
+const char *lsvc_accept_name(uint32_t bit);           /* "pause_continue"; NULL */
+int lsvc_accept_from_name(const char *name);          /* bit, or -1 */
+uint32_t lsvc_accept_bit_for_control(uint32_t code);  /* 0: needs no bit */
+bool lsvc_transition_valid(lsvc_state from, lsvc_state to);
+/* What the SCM answers a control in a state: LSVC_NO_ERROR or a Win32 code.
+ * user_handled: the script has a handler for this user code (128-255). */
+uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code,
+                            bool user_handled);
+/* The state a control moves the service into at once, or 0 for none. */
+lsvc_state lsvc_control_pending_state(uint32_t code);
+/* The process exit status (0-255) for a service exit code. */
+int lsvc_exit_status(lsvc_exit e);
+const char *lsvc_win32_message(uint32_t code);        /* short text for codes above */
+
+/* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
+
+typedef struct lsvc_event {
+    uint32_t code;
+    uint32_t event_type; /* SESSIONCHANGE / POWEREVENT subtype */
+    uint64_t arrived_ns; /* monotonic clock when the handler accepted it */
+} lsvc_event;
+
+typedef struct lsvc_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lsvc_event *buf;
+    size_t cap, head, len;
+    unsigned wakeups; /* wakes without an event (deadline, shutdown) */
+} lsvc_queue;
+
+int lsvc_queue_init(lsvc_queue *q);
+void lsvc_queue_destroy(lsvc_queue *q);
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
+bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);        /* non-blocking */
+size_t lsvc_queue_len(lsvc_queue *q);
+void lsvc_queue_wake(lsvc_queue *q);
+/* Block until an event or a wake is pending, or until deadline_ns
+ * (monotonic; 0 = forever). Consumes pending wakes. */
+void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns);
+
+/* ---- clock.c / log.c (any thread) -------------------------------------- */
+
+uint64_t lsvc_now_ns(void); /* CLOCK_MONOTONIC */
+
+typedef enum lsvc_level {
+    LSVC_LOG_DEBUG = 7,
+    LSVC_LOG_INFO = 6,
+    LSVC_LOG_NOTICE = 5,
+    LSVC_LOG_WARNING = 4,
+    LSVC_LOG_ERROR = 3,
+} lsvc_level;
+
+int lsvc_level_from_name(const char *name); /* -1 if unknown */
+const char *lsvc_level_name(lsvc_level lv);
+void lsvc_log_set_level(lsvc_level lv);
+void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
+
+/* ---- service.c: one hosted service, its status and its control handler --- */
+
+typedef struct lsvc_service lsvc_service;
+typedef struct lsvc_host lsvc_host;
+
+/* Called after every status change, on the thread that made it, with no
+ * lock held. A front end reports to its service manager here. */
+typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *ud);
+
+struct lsvc_service {
+    /* set before the worker starts, then read-only */
+    char *script_path;
+    int argc;
+    char **argv;
+    lsvc_host *host;
+    lsvc_report_fn report;
+    void *report_ud;
+    size_t index;
+
+    /* set by the worker while loading, then read-only (under mu) */
+    char name[128];
+    char display_name[256];
+
+    pthread_mutex_t mu; /* guards everything below */
+    lsvc_status status;
+    uint32_t accepts;         /* the script's mask */
+    uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
+    uint32_t stop_timeout_ms;
+    uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
+    uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
+    const char *deadline_what;
+    bool stop_requested;
+    uint32_t stop_code;       /* STOP, SHUTDOWN or PRESHUTDOWN */
+    bool abandoned;
+    bool stopped_reported;
+    bool loaded, load_failed, go, abort_start;
+    uint64_t last_latency_ns; /* control arrival to handler entry */
+    uint64_t controls_delivered;
+
+    /* set by the watchdog, read by the worker's count hook */
+    atomic_int interrupt;
+
+    lsvc_queue queue;
+    pthread_t thread;
+    bool thread_started;
+    pthread_cond_t load_cv;
+};
+
+lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, char **argv);
+void lsvc_service_free(lsvc_service *svc);
+/* The control handler. Any thread but the worker; never touches Lua; returns
+ * in bounded time with LSVC_NO_ERROR or the Win32 code the SCM would give. */
+uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type);
+void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
+/* Worker only: change state (checks the transition), reset checkpoint. */
+void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
+void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
+/* Worker only: ctx:progress. Returns false outside pending states. */
+bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
+bool lsvc_service_stopping(lsvc_service *svc);
+void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
+void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *what);
+size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
+
+/* ---- worker.c: the per-service thread that owns the lua_State ---------- */
+
+struct lua_State;
+
+/* A coroutine the scheduler drives: start/run/stop, or a control handler. */
+typedef struct lsvc_task {
+    struct lua_State *co;
+    int ref;              /* keeps co alive in the registry */
+    bool active;
+    bool sleeping;        /* in ctx:sleep, due at wake_ns */
+    bool woken_early;     /* resumed by a stop: ctx:sleep returns false */
+    uint64_t wake_ns;
+    const char *what;     /* "run", "control 200", ... for messages */
+} lsvc_task;
+
+typedef struct lsvc_worker {
+    lsvc_service *svc;
+    struct lua_State *L;
+    int script_ref, ctx_ref;
+    lsvc_task main;       /* start, then run, then stop */
+    lsvc_task handler;    /* the control being handled, one at a time */
+    lsvc_event handler_ev;
+    char handler_what[32];
+    lsvc_task *current;   /* the task being resumed, or NULL */
+    bool paused;
+    bool failed;          /* start or run raised an error */
+    bool forced;          /* interrupted past a deadline */
+    bool exit_set;        /* ctx:exit was called */
+    uint32_t exit_code;
+} lsvc_worker;
+
+int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */
+/* ctx:sleep, ctx:exit for the task running on L (worker thread). */
+int lsvc_worker_sleep(struct lua_State *L, lsvc_worker *w, uint64_t ms);
+void lsvc_worker_exit(lsvc_worker *w, uint32_t code);
+lsvc_worker *lsvc_worker_of(struct lua_State *L);
+
+/* ---- watchdog.c: deadlines for every service of a host ----------------- */
+
+int lsvc_watchdog_start(lsvc_host *host);
+void lsvc_watchdog_kick(lsvc_host *host); /* deadlines changed */
+
+/* ---- host.c: the services of one process (any thread) ------------------ */
+
+struct lsvc_host {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
+    pthread_cond_t wd_cv;
+    lsvc_service **svcs;
+    size_t n;
+    bool quitting;
+    pthread_t wd_thread;
+    bool wd_started;
+};
+
+lsvc_host *lsvc_host_new(void);
+int lsvc_host_add(lsvc_host *h, lsvc_service *svc);
+/* Wait until every worker has loaded (or failed to load) its script.
+ * Returns the number that failed. */
+size_t lsvc_host_wait_loaded(lsvc_host *h);
+void lsvc_host_release(lsvc_host *h, bool go); /* go=false: abort the starts */
+void lsvc_host_wait_stopped(lsvc_host *h);
+bool lsvc_host_all_stopped(lsvc_host *h);
+/* Process exit status once all are stopped: 2 for a load failure, else the
+ * first failing service's status, else 0. */
+int lsvc_host_exit_status(lsvc_host *h);
+void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
+void lsvc_host_notify(lsvc_host *h);
+
+/* ---- luamod.c: the luasvc module and ctx (worker thread only) ---------- */
+
+int lsvc_open_luasvc(struct lua_State *L);
+/* Build ctx for svc and leave it on the stack. */
+void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
+
+#define LSVC_PROTO_MAX 512 /* bytes in one request, newline included */
+
+typedef enum lsvc_req_kind { LSVC_REQ_CONTROL = 1, LSVC_REQ_STATUS = 2 } lsvc_req_kind;
+
+typedef struct lsvc_request {
+    lsvc_req_kind kind;
+    uint32_t code;
+    char name[128];
+} lsvc_request;
+
+/* Parse one request "CONTROL <name> <code>\n" or "STATUS <name>\n". Returns
+ * 0, or -1 with a message in err. Never reads past len. */
+int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, size_t errlen);
+
+/* ---- util.c ------------------------------------------------------------ */
+
+/* Append a JSON string literal for s to buf (bounded), return new length. */
+size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
+bool lsvc_name_valid(const char *name); /* usable as a service name */
+/* Parse a control given as a number (1-255) or a name. -1 if invalid. */
+int lsvc_parse_control(const char *s);
+
+#endif

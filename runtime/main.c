@@ -1,0 +1,141 @@
+/*
+ * main.c - the luasvc command line: run and check host services; control,
+ * stop, pause, continue, reload and status talk to running hosts; new
+ * scaffolds a script. Main thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "luasvc.h"
+#include "platform/posix.h"
+
+static const char usage_text[] =
+    "usage: luasvc COMMAND ...\n"
+    "  run [--log-level LEVEL] SCRIPT... [-- ARGS]  host services in the foreground\n"
+    "  check SCRIPT...                             validate scripts without starting them\n"
+    "  stop|pause|continue|reload NAME             send a control to a running service\n"
+    "  control NAME CODE                           CODE: 128-255 or a control name\n"
+    "  status [NAME] [--json]                      state, accepted controls, exit codes\n"
+    "  new NAME                                    write NAME.lua, a service to start from\n"
+    "  version\n";
+
+static const char template_text[] =
+    "-- %s.lua: a luasvc service. Run it with: luasvc run %s.lua\n"
+    "local S = {\n"
+    "  name = \"%s\",\n"
+    "  description = \"What %s does\",\n"
+    "  accepts = { \"stop\", \"pause_continue\", \"paramchange\", \"shutdown\" },\n"
+    "}\n"
+    "\n"
+    "function S.start(ctx, args)\n"
+    "  ctx.data.count = ctx.data.count or 0\n"
+    "end\n"
+    "\n"
+    "function S.run(ctx)\n"
+    "  while ctx:sleep(1000) do\n"
+    "    ctx.data.count = ctx.data.count + 1\n"
+    "    ctx:log(\"info\", \"tick %%d\", ctx.data.count)\n"
+    "  end\n"
+    "end\n"
+    "\n"
+    "function S.stop(ctx)\n"
+    "  ctx:log(\"info\", \"stopped after %%d ticks\", ctx.data.count)\n"
+    "end\n"
+    "\n"
+    "S.controls = {\n"
+    "  [128] = function(ctx, code) ctx:log(\"info\", \"control %%d\", code) end,\n"
+    "}\n"
+    "\n"
+    "return S\n";
+
+static int cmd_new(const char *name)
+{
+    if (!lsvc_name_valid(name) || strchr(name, '%') || strchr(name, '"')) {
+        fprintf(stderr, "luasvc new: invalid name '%s'\n", name);
+        return 2;
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s.lua", name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "luasvc new: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, template_text, name, name, name, name);
+    fclose(f);
+    printf("wrote %s; run it with: luasvc run %s\n", path, path);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "run") == 0)
+        return lsvc_console_run(argc - 2, argv + 2, false);
+    if (strcmp(cmd, "check") == 0)
+        return lsvc_console_run(argc - 2, argv + 2, true);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("luasvc %s\n", LSVC_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "new") == 0) {
+        if (argc != 3) {
+            fputs("usage: luasvc new NAME\n", stderr);
+            return 2;
+        }
+        return cmd_new(argv[2]);
+    }
+    if (strcmp(cmd, "status") == 0) {
+        const char *name = NULL;
+        bool json = false;
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--json") == 0)
+                json = true;
+            else if (!name && argv[i][0] != '-')
+                name = argv[i];
+            else {
+                fprintf(stderr, "luasvc status: unexpected argument '%s'\n", argv[i]);
+                return 2;
+            }
+        }
+        return lsvc_client_status(name, json);
+    }
+    int code = -1;
+    if (strcmp(cmd, "control") == 0) {
+        if (argc != 4) {
+            fputs("usage: luasvc control NAME CODE\n", stderr);
+            return 2;
+        }
+        code = lsvc_parse_control(argv[3]);
+        if (code < 0) {
+            fprintf(stderr,
+                    "luasvc control: bad control '%s': 128-255, or stop, pause, continue, "
+                    "interrogate, paramchange, reload, shutdown, preshutdown\n",
+                    argv[3]);
+            return 2;
+        }
+        return lsvc_client_control(argv[2], code);
+    }
+    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0 ||
+        strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
+        if (argc != 3) {
+            fprintf(stderr, "usage: luasvc %s NAME\n", cmd);
+            return 2;
+        }
+        return lsvc_client_control(argv[2], lsvc_control_from_name(cmd));
+    }
+    fprintf(stderr, "luasvc: unknown command '%s'\n%s", cmd, usage_text);
+    return 2;
+}

@@ -1,0 +1,144 @@
+/*
+ * posix_client.c - the client commands of a POSIX machine: control, stop,
+ * pause, continue, reload and status, through a host's control endpoint.
+ * Runs in the luasvc client process (main thread).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../luasvc.h"
+#include "posix.h"
+
+/* Exit status of a client command: 0 accepted, 1 refused or unreachable. */
+int lsvc_client_control(const char *name, int code)
+{
+    char dir[256], err[512], req[LSVC_PROTO_MAX + 1], out[4096];
+    if (!lsvc_name_valid(name)) {
+        fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
+        return 2;
+    }
+    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0) {
+        fprintf(stderr, "luasvc: %s\n", err);
+        return 1;
+    }
+    snprintf(req, sizeof req, "CONTROL %d %s\n", code, name);
+    int rc = lsvc_endpoint_request(dir, name, req, out, sizeof out, err, sizeof err);
+    if (rc == LSVC_CLIENT_NOT_RUNNING) {
+        fprintf(stderr, "luasvc: %s: error %d: %s\n", err, LSVC_ERROR_SERVICE_NOT_ACTIVE,
+                lsvc_win32_message(LSVC_ERROR_SERVICE_NOT_ACTIVE));
+        return 1;
+    }
+    if (rc != LSVC_CLIENT_OK) {
+        fprintf(stderr, "luasvc: %s\n", err);
+        return 1;
+    }
+    if (strncmp(out, "OK", 2) == 0)
+        return 0;
+    const char *ctl = lsvc_control_name((uint32_t)code);
+    unsigned werr;
+    int off = 0;
+    if (sscanf(out, "ERR %u %n", &werr, &off) == 1 && off > 0)
+        fprintf(stderr, "luasvc: %s %d to '%s' refused: error %u: %s\n",
+                ctl ? ctl : "control", code, name, werr, out + off);
+    else
+        fprintf(stderr, "luasvc: unexpected reply from '%s': %s\n", name, out);
+    return 1;
+}
+
+/* Pull a scalar field out of our own status JSON (flat, known keys). */
+static void field(const char *json, const char *key, char *buf, size_t len)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    buf[0] = '\0';
+    if (!p)
+        return;
+    p += strlen(pat);
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"' && n + 1 < len) {
+            if (*p == '\\' && p[1])
+                p++;
+            buf[n++] = *p++;
+        }
+    } else if (*p == '[') {
+        p++;
+        while (*p && *p != ']' && n + 1 < len) {
+            if (*p != '"')
+                buf[n++] = *p;
+            p++;
+        }
+    } else {
+        while (*p && *p != ',' && *p != '}' && n + 1 < len)
+            buf[n++] = *p++;
+    }
+    buf[n] = '\0';
+}
+
+static int show(const char *dir, const char *name, bool json, bool quiet_missing)
+{
+    char err[512], req[LSVC_PROTO_MAX + 1], out[4096];
+    snprintf(req, sizeof req, "STATUS %s\n", name);
+    int rc = lsvc_endpoint_request(dir, name, req, out, sizeof out, err, sizeof err);
+    if (rc == LSVC_CLIENT_NOT_RUNNING && quiet_missing)
+        return 0;
+    if (rc != LSVC_CLIENT_OK) {
+        fprintf(stderr, "luasvc: %s\n", err);
+        return 1;
+    }
+    if (strncmp(out, "OK ", 3) != 0) {
+        fprintf(stderr, "luasvc: status of '%s': %s\n", name, out);
+        return 1;
+    }
+    const char *j = out + 3;
+    if (json) {
+        printf("%s\n", j);
+        return 0;
+    }
+    char state[32], pid[16], acc[256], w32[16], sse[16], cp[16], wh[16];
+    field(j, "state", state, sizeof state);
+    field(j, "pid", pid, sizeof pid);
+    field(j, "controls_accepted", acc, sizeof acc);
+    field(j, "win32_exit_code", w32, sizeof w32);
+    field(j, "service_exit_code", sse, sizeof sse);
+    field(j, "checkpoint", cp, sizeof cp);
+    field(j, "wait_hint", wh, sizeof wh);
+    printf("%-20s %-16s pid %-7s accepts %-28s exit %s/%s", name, state, pid,
+           acc[0] ? acc : "-", w32, sse);
+    if (strstr(state, "PENDING"))
+        printf("  checkpoint %s wait %s ms", cp, wh);
+    printf("\n");
+    return 0;
+}
+
+int lsvc_client_status(const char *name, bool json)
+{
+    char dir[256], err[512];
+    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0) {
+        fprintf(stderr, "luasvc: %s\n", err);
+        return 1;
+    }
+    if (name) {
+        if (!lsvc_name_valid(name)) {
+            fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
+            return 2;
+        }
+        return show(dir, name, json, false);
+    }
+    char **names;
+    size_t n;
+    if (lsvc_endpoint_list(dir, &names, &n) != 0) {
+        fprintf(stderr, "luasvc: cannot list %s\n", dir);
+        return 1;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        rc |= show(dir, names[i], json, true);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}

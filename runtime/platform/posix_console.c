@@ -1,0 +1,193 @@
+/*
+ * posix_console.c - `luasvc run` (and `luasvc check`): hosts services in
+ * the foreground. It drives the same service path as every front end: the
+ * control handler in service.c, one worker per script, the watchdog.
+ * SIGINT and SIGTERM are STOP, SIGHUP is PARAMCHANGE; status changes are
+ * log lines; the process exit status is 0 after clean stops.
+ *
+ * Threads: main (start, wait, exit), one signal thread (sigwait), the
+ * endpoint thread, the watchdog, the workers. Signals are blocked in all of
+ * them and taken only by sigwait, so no handler ever runs async.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../luasvc.h"
+#include "posix.h"
+
+typedef struct console_svc {
+    atomic_int last_state;
+    atomic_uint last_checkpoint;
+} console_svc;
+
+/* The console's status report: a log line per state change, a debug line
+ * per checkpoint. Called on any thread, with no lock held. */
+static void console_report(lsvc_service *svc, const lsvc_status *st, void *ud)
+{
+    console_svc *c = ud;
+    int prev = atomic_exchange(&c->last_state, (int)st->state);
+    unsigned prev_cp = atomic_exchange(&c->last_checkpoint, st->checkpoint);
+    if (prev == (int)st->state) {
+        if (st->checkpoint != prev_cp)
+            lsvc_log(LSVC_LOG_INFO, svc->name, "%s checkpoint %u, wait hint %u ms",
+                     lsvc_state_name(st->state), st->checkpoint, st->wait_hint);
+        return;
+    }
+    if (st->state != LSVC_STOPPED) {
+        lsvc_log(LSVC_LOG_INFO, svc->name, "%s", lsvc_state_name(st->state));
+    } else if (st->exit.win32 == LSVC_NO_ERROR) {
+        lsvc_log(LSVC_LOG_INFO, svc->name, "STOPPED");
+    } else if (st->exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with service-specific exit code %u",
+                 st->exit.service_specific);
+    } else {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u: %s", st->exit.win32,
+                 lsvc_win32_message(st->exit.win32));
+    }
+}
+
+/* A stop asked for by a signal: the console's user means it even when the
+ * service is still starting or does not accept STOP from the SCM. */
+static void signal_stop(lsvc_service *svc, int sig)
+{
+    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP, 0);
+    if (rc == LSVC_NO_ERROR || rc == LSVC_ERROR_SERVICE_NOT_ACTIVE)
+        return;
+    lsvc_status st;
+    lsvc_service_get_status(svc, &st);
+    if (st.state == LSVC_STOP_PENDING) {
+        lsvc_log(LSVC_LOG_WARNING, svc->name, "%s: already stopping (stop_timeout %u ms)",
+                 strsignal(sig), svc->stop_timeout_ms);
+        return;
+    }
+    lsvc_log(LSVC_LOG_NOTICE, svc->name, "%s while %s: stopping as soon as it can",
+             strsignal(sig), lsvc_state_name(st.state));
+    lsvc_service_request_stop(svc);
+    lsvc_queue_wake(&svc->queue);
+}
+
+static void *signal_main(void *arg)
+{
+    lsvc_host *h = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        for (size_t i = 0; i < h->n; i++) {
+            lsvc_service *svc = h->svcs[i];
+            if (sig == SIGHUP) {
+                uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE, 0);
+                if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
+                    lsvc_log(LSVC_LOG_WARNING, svc->name, "SIGHUP: paramchange refused: %u %s",
+                             rc, lsvc_win32_message(rc));
+            } else {
+                signal_stop(svc, sig);
+            }
+        }
+    }
+    return NULL;
+}
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "luasvc run: %s\nusage: luasvc run [--log-level LEVEL] SCRIPT... [-- ARGS...]\n",
+            msg);
+    return 2;
+}
+
+int lsvc_console_run(int argc, char **argv, bool check_only)
+{
+    int first = 0, nscripts = 0, nargs = 0;
+    char **args = NULL;
+    int i = 0;
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            args = argv + i + 1;
+            nargs = argc - i - 1;
+            break;
+        }
+        if (strcmp(argv[i], "--log-level") == 0) {
+            if (i + 1 >= argc || lsvc_level_from_name(argv[i + 1]) < 0)
+                return usage("--log-level needs one of debug, info, notice, warning, error");
+            lsvc_log_set_level((lsvc_level)lsvc_level_from_name(argv[++i]));
+            continue;
+        }
+        if (argv[i][0] == '-' && argv[i][1])
+            return usage("unknown option");
+        if (!nscripts)
+            first = i;
+        else if (first + nscripts != i)
+            return usage("options must come before the scripts");
+        nscripts++;
+    }
+    if (nscripts == 0)
+        return usage("no script given");
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
+    signal(SIGPIPE, SIG_IGN);
+
+    lsvc_host *h = lsvc_host_new();
+    console_svc *cs = calloc((size_t)nscripts, sizeof *cs);
+    if (!h || !cs)
+        return 1;
+    for (int k = 0; k < nscripts; k++) {
+        lsvc_service *svc = lsvc_service_new(h, argv[first + k], nargs, args);
+        if (!svc || lsvc_host_add(h, svc) != 0)
+            return 1;
+        atomic_init(&cs[k].last_state, LSVC_STOPPED);
+        svc->report = console_report;
+        svc->report_ud = &cs[k];
+    }
+    if (lsvc_watchdog_start(h) != 0)
+        return 1;
+    for (size_t k = 0; k < h->n; k++)
+        if (lsvc_worker_start(h->svcs[k]) != 0) {
+            lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start a worker thread");
+            return 1;
+        }
+
+    size_t failed = lsvc_host_wait_loaded(h);
+    lsvc_endpoint *ep = NULL;
+    if (!failed && !check_only) {
+        char err[512];
+        ep = lsvc_endpoint_open(h, err, sizeof err);
+        if (!ep) {
+            lsvc_log(LSVC_LOG_ERROR, NULL, "control endpoint: %s", err);
+            failed = 1;
+        } else if (lsvc_endpoint_start(ep) != 0) {
+            failed = 1;
+        }
+    }
+    if (failed || check_only) {
+        lsvc_host_release(h, false);
+        lsvc_host_wait_stopped(h);
+        lsvc_host_join(h);
+        lsvc_endpoint_close(ep);
+        if (check_only && !failed)
+            for (size_t k = 0; k < h->n; k++)
+                printf("%s: ok (service '%s')\n", h->svcs[k]->script_path, h->svcs[k]->name);
+        return failed ? 2 : 0;
+    }
+
+    pthread_t sig_thread;
+    pthread_create(&sig_thread, NULL, signal_main, h);
+    pthread_detach(sig_thread);
+    lsvc_host_release(h, true);
+    lsvc_host_wait_stopped(h);
+    int status = lsvc_host_exit_status(h);
+    lsvc_endpoint_close(ep);
+    lsvc_host_join(h);
+    return status;
+}

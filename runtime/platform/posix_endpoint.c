@@ -1,0 +1,403 @@
+/*
+ * posix_endpoint.c - the control endpoint of a POSIX host and its client.
+ *
+ * Each hosted service gets an AF_UNIX stream socket NAME.sock (mode 0600)
+ * in the runtime directory (mode 0700, owned by the host's user). One
+ * endpoint thread serves them all: it checks the peer's uid (SO_PEERCRED:
+ * the host's own user or root), reads one request with a timeout, hands a
+ * control to the service's control handler (which never blocks), replies
+ * and closes. A malformed request gets an "ERR" reply; the thread goes on.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../luasvc.h"
+#include "posix.h"
+
+struct lsvc_endpoint {
+    lsvc_host *host;
+    int *fds; /* listening socket of host->svcs[i] */
+    char **paths;
+    int wake[2];
+    pthread_t thread;
+    bool started;
+};
+
+int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *env = getenv("LUASVC_RUNTIME_DIR");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (env && *env)
+        n = snprintf(buf, len, "%s", env);
+    else if (xdg && *xdg)
+        n = snprintf(buf, len, "%s/luasvc", xdg);
+    else
+        n = snprintf(buf, len, "/run/luasvc");
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(err, errlen, "runtime directory path too long");
+        return -1;
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create runtime directory %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(buf, &st) != 0) {
+        snprintf(err, errlen, "cannot use runtime directory %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "runtime directory %s is not a directory", buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* The host's side: the directory must be ours and closed to others. */
+static int check_dir_private(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "runtime directory %s belongs to uid %u, not to this user (uid %u); "
+                 "set LUASVC_RUNTIME_DIR to a directory of your own",
+                 dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen,
+                 "runtime directory %s is open to other users (mode %03o); chmod 700 it",
+                 dir, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    return 0;
+}
+
+static int sock_path(const char *dir, const char *name, struct sockaddr_un *sa, char *err,
+                     size_t errlen)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "%s/%s.sock", dir, name);
+    if (n < 0 || (size_t)n >= sizeof sa->sun_path) {
+        snprintf(err, errlen,
+                 "endpoint path %s/%s.sock is longer than %zu bytes; use a shorter "
+                 "LUASVC_RUNTIME_DIR or service name",
+                 dir, name, sizeof sa->sun_path - 1);
+        return -1;
+    }
+    return 0;
+}
+
+lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen)
+{
+    char dir[200];
+    if (lsvc_runtime_dir(dir, sizeof dir, err, errlen) != 0 ||
+        check_dir_private(dir, err, errlen) != 0)
+        return NULL;
+    for (size_t i = 0; i < h->n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(h->svcs[i]->name, h->svcs[j]->name) == 0) {
+                snprintf(err, errlen, "%s and %s both name their service '%s'",
+                         h->svcs[j]->script_path, h->svcs[i]->script_path, h->svcs[i]->name);
+                return NULL;
+            }
+    lsvc_endpoint *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->host = h;
+    e->fds = malloc(h->n * sizeof *e->fds);
+    e->paths = calloc(h->n, sizeof *e->paths);
+    e->wake[0] = e->wake[1] = -1;
+    for (size_t i = 0; i < h->n; i++)
+        e->fds[i] = -1;
+    if (!e->fds || !e->paths || pipe2(e->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, errlen, "out of resources: %s", strerror(errno));
+        goto fail;
+    }
+    mode_t old = umask(077);
+    for (size_t i = 0; i < h->n; i++) {
+        struct sockaddr_un sa;
+        if (sock_path(dir, h->svcs[i]->name, &sa, err, errlen) != 0)
+            goto fail_umask;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            goto fail_umask;
+        }
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            if (errno != EADDRINUSE) {
+                snprintf(err, errlen, "bind %s: %s", sa.sun_path, strerror(errno));
+                close(fd);
+                goto fail_umask;
+            }
+            /* Someone's socket is there: alive, or left by a crashed host? */
+            int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
+            if (probe >= 0)
+                close(probe);
+            if (alive) {
+                close(fd);
+                snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
+                         h->svcs[i]->name, sa.sun_path);
+                goto fail_umask;
+            }
+            unlink(sa.sun_path);
+            if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+                snprintf(err, errlen, "bind %s: %s", sa.sun_path, strerror(errno));
+                close(fd);
+                goto fail_umask;
+            }
+        }
+        chmod(sa.sun_path, 0600);
+        e->fds[i] = fd;
+        e->paths[i] = strdup(sa.sun_path);
+        if (listen(fd, 16) != 0) {
+            snprintf(err, errlen, "listen %s: %s", sa.sun_path, strerror(errno));
+            goto fail_umask;
+        }
+    }
+    umask(old);
+    return e;
+fail_umask:
+    umask(old);
+fail:
+    lsvc_endpoint_close(e);
+    return NULL;
+}
+
+static void reply(int fd, const char *s)
+{
+    size_t n = strlen(s), off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
+}
+
+static void reply_err(int fd, uint32_t code, const char *text)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "ERR %u %s\n", code, text);
+    reply(fd, buf);
+}
+
+/* Serve one connection on the socket of svc. Bounded: 1 s to send the
+ * request, one request per connection. */
+static void serve(lsvc_service *svc, int fd)
+{
+    struct ucred cred;
+    socklen_t cl = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+        (cred.uid != geteuid() && cred.uid != 0)) {
+        lsvc_log(LSVC_LOG_WARNING, svc->name, "endpoint: refused a client of uid %u",
+                 (unsigned)cred.uid);
+        reply_err(fd, 5, "Access is denied.");
+        return;
+    }
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+
+    char buf[LSVC_PROTO_MAX + 1];
+    size_t len = 0;
+    while (len < sizeof buf) {
+        ssize_t r = recv(fd, buf + len, sizeof buf - len, 0);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    lsvc_request req;
+    char err[128];
+    if (lsvc_proto_parse(buf, len, &req, err, sizeof err) != 0) {
+        lsvc_log(LSVC_LOG_DEBUG, svc->name, "endpoint: bad request: %s", err);
+        reply_err(fd, LSVC_ERROR_INVALID_PARAMETER, err);
+        return;
+    }
+    if (strcmp(req.name, svc->name) != 0) {
+        reply_err(fd, 1060, "The specified service does not exist as an installed service.");
+        return;
+    }
+    if (req.kind == LSVC_REQ_STATUS) {
+        char json[2048];
+        char out[2100];
+        lsvc_status_json(svc, json, sizeof json);
+        snprintf(out, sizeof out, "OK %s\n", json);
+        reply(fd, out);
+        return;
+    }
+    uint32_t rc = lsvc_service_control(svc, req.code, 0);
+    if (rc == LSVC_NO_ERROR) {
+        char json[2048], out[2100];
+        lsvc_status_json(svc, json, sizeof json);
+        snprintf(out, sizeof out, "OK %s\n", json);
+        reply(fd, out);
+    } else {
+        reply_err(fd, rc, lsvc_win32_message(rc));
+    }
+}
+
+static void *endpoint_main(void *arg)
+{
+    lsvc_endpoint *e = arg;
+    size_t n = e->host->n;
+    struct pollfd *p = calloc(n + 1, sizeof *p);
+    if (!p)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (struct pollfd){.fd = e->fds[i], .events = POLLIN};
+    p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
+    for (;;) {
+        if (poll(p, n + 1, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[n].revents)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            if (!(p[i].revents & POLLIN))
+                continue;
+            int c = accept4(e->fds[i], NULL, NULL, SOCK_CLOEXEC);
+            if (c < 0)
+                continue;
+            serve(e->host->svcs[i], c);
+            close(c);
+        }
+    }
+    free(p);
+    return NULL;
+}
+
+int lsvc_endpoint_start(lsvc_endpoint *e)
+{
+    int rc = pthread_create(&e->thread, NULL, endpoint_main, e);
+    e->started = rc == 0;
+    return rc;
+}
+
+void lsvc_endpoint_close(lsvc_endpoint *e)
+{
+    if (!e)
+        return;
+    if (e->started) {
+        ssize_t w = write(e->wake[1], "x", 1);
+        (void)w;
+        pthread_join(e->thread, NULL);
+    }
+    for (size_t i = 0; e->fds && i < e->host->n; i++) {
+        if (e->fds[i] >= 0)
+            close(e->fds[i]);
+        if (e->paths && e->paths[i]) {
+            unlink(e->paths[i]);
+            free(e->paths[i]);
+        }
+    }
+    if (e->wake[0] >= 0)
+        close(e->wake[0]);
+    if (e->wake[1] >= 0)
+        close(e->wake[1]);
+    free(e->fds);
+    free(e->paths);
+    free(e);
+}
+
+int lsvc_endpoint_request(const char *dir, const char *name, const char *req, char *out,
+                          size_t outlen, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    if (sock_path(dir, name, &sa, err, errlen) != 0)
+        return LSVC_CLIENT_ERROR;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return LSVC_CLIENT_ERROR;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == ENOENT || e == ECONNREFUSED) {
+            snprintf(err, errlen, "service '%s' is not running (no endpoint at %s)", name,
+                     sa.sun_path);
+            return LSVC_CLIENT_NOT_RUNNING;
+        }
+        snprintf(err, errlen, "cannot reach service '%s' at %s: %s", name, sa.sun_path,
+                 strerror(e));
+        return LSVC_CLIENT_ERROR;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    size_t n = strlen(req);
+    if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
+        snprintf(err, errlen, "send to %s: %s", sa.sun_path, strerror(errno));
+        close(fd);
+        return LSVC_CLIENT_ERROR;
+    }
+    size_t len = 0;
+    while (len + 1 < outlen) {
+        ssize_t r = recv(fd, out + len, outlen - 1 - len, 0);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (memchr(out, '\n', len))
+            break;
+    }
+    close(fd);
+    out[len] = '\0';
+    char *nl = strchr(out, '\n');
+    if (!nl) {
+        snprintf(err, errlen, "no reply from service '%s' at %s", name, sa.sun_path);
+        return LSVC_CLIENT_ERROR;
+    }
+    *nl = '\0';
+    return LSVC_CLIENT_OK;
+}
+
+int lsvc_endpoint_list(const char *dir, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (l <= 5 || strcmp(de->d_name + l - 5, ".sock") != 0)
+            continue;
+        char **nn = realloc(*names, (*n + 1) * sizeof *nn);
+        if (!nn)
+            break;
+        *names = nn;
+        (*names)[*n] = strndup(de->d_name, l - 5);
+        (*n)++;
+    }
+    closedir(d);
+    for (size_t i = 1; i < *n; i++) /* sorted, for a stable listing */
+        for (size_t j = i; j > 0 && strcmp((*names)[j - 1], (*names)[j]) > 0; j--) {
+            char *t = (*names)[j];
+            (*names)[j] = (*names)[j - 1];
+            (*names)[j - 1] = t;
+        }
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * queue.c - the FIFO of controls between a service's control handler (any
+ * thread) and its worker (the one consumer). Push never blocks for long: a
+ * mutex held for a copy, growth by doubling. Nothing pushed is ever dropped.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "luasvc.h"
+
+int lsvc_queue_init(lsvc_queue *q)
+{
+    memset(q, 0, sizeof *q);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&q->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc)
+        return rc;
+    return pthread_mutex_init(&q->mu, NULL);
+}
+
+void lsvc_queue_destroy(lsvc_queue *q)
+{
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q->buf);
+    q->buf = NULL;
+}
+
+static int grow(lsvc_queue *q)
+{
+    size_t ncap = q->cap ? q->cap * 2 : 16;
+    lsvc_event *nb = malloc(ncap * sizeof *nb);
+    if (!nb)
+        return -1;
+    for (size_t i = 0; i < q->len; i++)
+        nb[i] = q->buf[(q->head + i) % q->cap];
+    free(q->buf);
+    q->buf = nb;
+    q->cap = ncap;
+    q->head = 0;
+    return 0;
+}
+
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->len == q->cap && grow(q) != 0) {
+        pthread_mutex_unlock(&q->mu);
+        return -1;
+    }
+    q->buf[(q->head + q->len) % q->cap] = *ev;
+    q->len++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
+bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    bool any = q->len > 0;
+    if (any) {
+        *ev = q->buf[q->head];
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return any;
+}
+
+size_t lsvc_queue_len(lsvc_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    size_t n = q->len;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+void lsvc_queue_wake(lsvc_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    q->wakeups++;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&q->mu);
+    while (q->len == 0 && q->wakeups == 0) {
+        if (deadline_ns == 0) {
+            pthread_cond_wait(&q->cv, &q->mu);
+        } else {
+            if (lsvc_now_ns() >= deadline_ns)
+                break;
+            struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+                                  (long)(deadline_ns % 1000000000u)};
+            if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
+                break;
+        }
+    }
+    q->wakeups = 0;
+    pthread_mutex_unlock(&q->mu);
+}

@@ -1,0 +1,306 @@
+/*
+ * service.c - one hosted service: its status, its control handler and its
+ * state changes.
+ *
+ * lsvc_service_control is the control handler every front end calls (the
+ * SCM's HandlerEx, the endpoint thread, the signal thread): it never touches
+ * Lua, holds the service mutex only for a few comparisons, reports the
+ * pending state at once, queues the control for the worker and returns.
+ * The set_state/progress functions are for the worker thread.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "luasvc.h"
+
+lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, char **argv)
+{
+    lsvc_service *svc = calloc(1, sizeof *svc);
+    if (!svc)
+        return NULL;
+    svc->script_path = strdup(script);
+    svc->host = host;
+    svc->argc = argc;
+    svc->argv = argv;
+    svc->status.state = LSVC_STOPPED;
+    svc->stop_timeout_ms = 20000;
+    atomic_init(&svc->interrupt, 0);
+    pthread_mutex_init(&svc->mu, NULL);
+    pthread_cond_init(&svc->load_cv, NULL);
+    if (!svc->script_path || lsvc_queue_init(&svc->queue) != 0) {
+        free(svc->script_path);
+        free(svc);
+        return NULL;
+    }
+    /* A provisional name from the file, until the script names itself. */
+    const char *base = strrchr(script, '/');
+    base = base ? base + 1 : script;
+    snprintf(svc->name, sizeof svc->name, "%s", base);
+    char *dot = strrchr(svc->name, '.');
+    if (dot && strcmp(dot, ".lua") == 0)
+        *dot = '\0';
+    return svc;
+}
+
+void lsvc_service_free(lsvc_service *svc)
+{
+    if (!svc)
+        return;
+    lsvc_queue_destroy(&svc->queue);
+    pthread_mutex_destroy(&svc->mu);
+    pthread_cond_destroy(&svc->load_cv);
+    free(svc->script_path);
+    free(svc);
+}
+
+/* The mask as reported: a service takes no control while starting,
+ * stopping or stopped, as real services report it. */
+static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
+{
+    return (st == LSVC_START_PENDING || st == LSVC_STOP_PENDING || st == LSVC_STOPPED) ? 0
+                                                                                       : accepts;
+}
+
+static void report(lsvc_service *svc, const lsvc_status *st)
+{
+    if (svc->report)
+        svc->report(svc, st, svc->report_ud);
+}
+
+static bool user_handled(const lsvc_service *svc, uint32_t code)
+{
+    if (code < LSVC_CTRL_USER_MIN || code > LSVC_CTRL_USER_MAX)
+        return false;
+    uint32_t i = code - LSVC_CTRL_USER_MIN;
+    return svc->user_handled[i / 8] & (1u << (i % 8));
+}
+
+uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type)
+{
+    lsvc_status snap;
+    pthread_mutex_lock(&svc->mu);
+    uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
+                                      user_handled(svc, code));
+    if (err != LSVC_NO_ERROR || code == LSVC_CTRL_INTERROGATE) {
+        snap = svc->status;
+        pthread_mutex_unlock(&svc->mu);
+        if (err == LSVC_NO_ERROR)
+            report(svc, &snap); /* INTERROGATE: report the current status again */
+        return err;
+    }
+    lsvc_event ev = {.code = code, .event_type = event_type, .arrived_ns = lsvc_now_ns()};
+    lsvc_state pending = lsvc_control_pending_state(code);
+    bool changed = false;
+    /* PAUSE while PAUSED, CONTINUE while RUNNING: nothing to do. */
+    if ((code == LSVC_CTRL_PAUSE && svc->status.state == LSVC_PAUSED) ||
+        (code == LSVC_CTRL_CONTINUE && svc->status.state == LSVC_RUNNING)) {
+        snap = svc->status;
+        pthread_mutex_unlock(&svc->mu);
+        report(svc, &snap);
+        return LSVC_NO_ERROR;
+    }
+    if (lsvc_queue_push(&svc->queue, &ev) != 0) {
+        pthread_mutex_unlock(&svc->mu);
+        return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL; /* out of memory */
+    }
+    if (pending) {
+        svc->status.state = pending;
+        svc->status.checkpoint = 0;
+        svc->status.controls_accepted = reported_mask(pending, svc->accepts);
+        changed = true;
+        if (pending == LSVC_STOP_PENDING) {
+            svc->stop_requested = true;
+            svc->stop_code = code;
+            svc->status.wait_hint = svc->stop_timeout_ms;
+        } else {
+            svc->status.wait_hint = svc->stop_timeout_ms;
+        }
+        /* Every pending state resolves within stop_timeout, or the code
+         * holding it up is interrupted: no path stays pending. */
+        svc->deadline_ns = ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u;
+        svc->deadline_what = pending == LSVC_STOP_PENDING ? "stop" : lsvc_control_name(code);
+    }
+    snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    if (changed) {
+        report(svc, &snap);
+        lsvc_watchdog_kick(svc->host);
+    }
+    return LSVC_NO_ERROR;
+}
+
+void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    *out = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_state from = svc->status.state;
+    if (from == st || svc->abandoned || !lsvc_transition_valid(from, st)) {
+        pthread_mutex_unlock(&svc->mu);
+        if (from != st && !svc->abandoned)
+            lsvc_log(LSVC_LOG_DEBUG, svc->name, "ignored transition %s -> %s",
+                     lsvc_state_name(from), lsvc_state_name(st));
+        return;
+    }
+    svc->status.state = st;
+    svc->status.checkpoint = 0;
+    svc->status.wait_hint = lsvc_state_is_pending(st) ? wait_hint : 0;
+    svc->status.controls_accepted = reported_mask(st, svc->accepts);
+    if (!lsvc_state_is_pending(st) && !svc->stop_requested) {
+        svc->deadline_ns = 0;
+        svc->deadline_what = NULL;
+    }
+    lsvc_status snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    report(svc, &snap);
+    lsvc_watchdog_kick(svc->host);
+}
+
+/* Report STOPPED exactly once: the worker at the end, or the watchdog for
+ * an abandoned worker; whichever comes second does nothing. */
+void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (svc->stopped_reported) {
+        pthread_mutex_unlock(&svc->mu);
+        return;
+    }
+    svc->status.state = LSVC_STOPPED;
+    svc->status.exit = ex;
+    svc->status.checkpoint = 0;
+    svc->status.wait_hint = 0;
+    svc->status.controls_accepted = 0;
+    svc->deadline_ns = 0;
+    svc->deadline_what = NULL;
+    svc->stopped_reported = true;
+    lsvc_status snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    report(svc, &snap);
+    lsvc_host_notify(svc->host);
+}
+
+bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_state st = svc->status.state;
+    if (!lsvc_state_is_pending(st)) {
+        pthread_mutex_unlock(&svc->mu);
+        return false;
+    }
+    svc->status.checkpoint++;
+    svc->status.wait_hint = wait_hint;
+    /* While starting, progress is what keeps the start alive: the next
+     * checkpoint is due within the wait hint, as the SCM expects. */
+    if (st == LSVC_START_PENDING) {
+        svc->deadline_ns = lsvc_now_ns() + (uint64_t)wait_hint * 1000000u;
+        svc->deadline_what = "start";
+    }
+    lsvc_status snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    report(svc, &snap);
+    lsvc_watchdog_kick(svc->host);
+    return true;
+}
+
+bool lsvc_service_stopping(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool s = svc->stop_requested;
+    pthread_mutex_unlock(&svc->mu);
+    return s;
+}
+
+/* The service winds down on its own (run returned, ctx:exit): STOP_PENDING
+ * with the same stop deadline a STOP control would have set. */
+void lsvc_service_request_stop(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool already = svc->stop_requested;
+    lsvc_status snap;
+    if (!already) {
+        svc->stop_requested = true;
+        svc->stop_code = LSVC_CTRL_STOP;
+        svc->deadline_ns = lsvc_now_ns() + (uint64_t)svc->stop_timeout_ms * 1000000u;
+        svc->deadline_what = "stop";
+        svc->status.state = LSVC_STOP_PENDING;
+        svc->status.checkpoint = 0;
+        svc->status.wait_hint = svc->stop_timeout_ms;
+        svc->status.controls_accepted = 0;
+        snap = svc->status;
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (!already) {
+        report(svc, &snap);
+        lsvc_watchdog_kick(svc->host);
+    }
+}
+
+void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *what)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->deadline_ns = at_ns;
+    svc->deadline_what = what;
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_watchdog_kick(svc->host);
+}
+
+size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_status st = svc->status;
+    uint32_t accepts = svc->accepts;
+    uint64_t lat = svc->last_latency_ns, delivered = svc->controls_delivered;
+    uint32_t stop_timeout = svc->stop_timeout_ms;
+    char name[sizeof svc->name], display[sizeof svc->display_name];
+    memcpy(name, svc->name, sizeof name);
+    memcpy(display, svc->display_name, sizeof display);
+    pthread_mutex_unlock(&svc->mu);
+
+    size_t pos = 0;
+#define ADD(...)                                                                    \
+    do {                                                                            \
+        int k_ = snprintf(buf + (pos < len ? pos : len), pos < len ? len - pos : 0, \
+                          __VA_ARGS__);                                             \
+        if (k_ > 0)                                                                 \
+            pos += (size_t)k_;                                                      \
+    } while (0)
+    ADD("{\"name\":");
+    pos = lsvc_json_str(buf, len, pos, name);
+    ADD(",\"display_name\":");
+    pos = lsvc_json_str(buf, len, pos, display[0] ? display : name);
+    ADD(",\"script\":");
+    pos = lsvc_json_str(buf, len, pos, svc->script_path);
+    ADD(",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
+        lsvc_state_name(st.state), (int)st.state);
+    bool first = true;
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if ((st.controls_accepted & bit) && lsvc_accept_name(bit)) {
+            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
+            first = false;
+        }
+    }
+    ADD("],\"accepts\":[");
+    first = true;
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if ((accepts & bit) && lsvc_accept_name(bit)) {
+            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
+            first = false;
+        }
+    }
+    ADD("],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
+        "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
+        "\"control_latency_us\":%.1f}",
+        st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint, stop_timeout,
+        (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0);
+#undef ADD
+    if (len)
+        buf[pos < len ? pos : len - 1] = '\0';
+    return pos;
+}

@@ -1,0 +1,583 @@
+/*
+ * worker.c - the per-service worker thread. It alone owns the service's
+ * lua_State: it loads and validates the script, runs start, then run as a
+ * coroutine, delivers queued controls to the script's handlers between
+ * yields (in arrival order, one at a time), and runs stop once run has
+ * returned. Every call into the script goes through resume_task, which
+ * turns an error into a log line with a traceback.
+ *
+ * Deadlines are the watchdog's (watchdog.c); this thread installs a count
+ * hook on its own state that turns the watchdog's interrupt flag into an
+ * error, re-armed on every line so a script's pcall cannot swallow it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "luasvc.h"
+
+#define HOOK_COUNT 1000
+#define START_WAIT_HINT_MS 30000u /* the SCM's default patience for a start */
+#define FINAL_STOP_MS 400u         /* stop's budget after an interrupt */
+
+extern const unsigned char lsvc_lua_contract[];
+extern const size_t lsvc_lua_contract_len;
+int luaopen_lfs(lua_State *L);
+
+lsvc_worker *lsvc_worker_of(lua_State *L)
+{
+    return *(lsvc_worker **)lua_getextraspace(L);
+}
+
+/* ---- the interrupt hook ------------------------------------------------ */
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    if (atomic_load_explicit(&w->svc->interrupt, memory_order_relaxed)) {
+        /* Re-arm on every line and instruction: when the script's own pcall
+         * catches this, the next line raises it again. */
+        lua_sethook(L, hook, LUA_MASKCOUNT | LUA_MASKLINE, 1);
+        luaL_error(L, "interrupted by the luasvc watchdog: a deadline passed");
+    } else if (ar->event == LUA_HOOKLINE || lua_gethookcount(L) != HOOK_COUNT) {
+        lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
+    }
+}
+
+/* Answer the watchdog: the interrupt has been handled. */
+static void ack_interrupt(lsvc_worker *w, uint64_t new_deadline, const char *what)
+{
+    lsvc_service *svc = w->svc;
+    pthread_mutex_lock(&svc->mu);
+    atomic_store(&svc->interrupt, 0);
+    svc->interrupted_ns = 0;
+    svc->deadline_ns = new_deadline;
+    svc->deadline_what = what;
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_watchdog_kick(svc->host);
+}
+
+/* ---- tasks --------------------------------------------------------------- */
+
+/* Start a task: call the function at the top of L's stack with the nargs
+ * values below... [f, args...] are popped from L. */
+static void task_start(lsvc_worker *w, lsvc_task *t, int nargs, const char *what)
+{
+    lua_State *L = w->L;
+    lua_State *co = lua_newthread(L);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_xmove(L, co, nargs + 1);
+    t->co = co;
+    t->active = true;
+    t->sleeping = false;
+    t->woken_early = false;
+    t->wake_ns = 0;
+    t->what = what;
+}
+
+static void task_end(lsvc_worker *w, lsvc_task *t)
+{
+    if (!t->active)
+        return;
+    lua_resetthread(t->co);
+    luaL_unref(w->L, LUA_REGISTRYINDEX, t->ref);
+    t->co = NULL;
+    t->active = false;
+    t->sleeping = false;
+}
+
+typedef enum { TASK_YIELDED, TASK_DONE, TASK_FAILED } task_result;
+
+/* Resume t once. On an error, log it with the coroutine's traceback. */
+static task_result resume_task(lsvc_worker *w, lsvc_task *t)
+{
+    int nargs = 0, nres = 0;
+    if (lua_status(t->co) == LUA_YIELD) {
+        lua_pushboolean(t->co, !t->woken_early); /* what ctx:sleep returns */
+        nargs = 1;
+    } else {
+        nargs = lua_gettop(t->co) - 1;
+    }
+    t->sleeping = false;
+    t->woken_early = false;
+    w->current = t;
+    int rc = lua_resume(t->co, w->L, nargs, &nres);
+    w->current = NULL;
+    if (rc == LUA_YIELD) {
+        lua_pop(t->co, nres);
+        if (!t->sleeping) { /* a bare coroutine.yield(): run again soon */
+            t->sleeping = true;
+            t->wake_ns = 0;
+        }
+        return TASK_YIELDED;
+    }
+    if (rc == LUA_OK) {
+        task_end(w, t);
+        return TASK_DONE;
+    }
+    const char *msg = lua_tostring(t->co, -1);
+    luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
+    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", t->what, lua_tostring(w->L, -1));
+    lua_pop(w->L, 1);
+    task_end(w, t);
+    return TASK_FAILED;
+}
+
+/* Push handler `field` of the script table (or nil). */
+static int push_handler(lsvc_worker *w, const char *field)
+{
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->script_ref);
+    lua_getfield(w->L, -1, field);
+    lua_remove(w->L, -2);
+    if (lua_isfunction(w->L, -1))
+        return 1;
+    lua_pop(w->L, 1);
+    return 0;
+}
+
+/* ---- ctx:sleep and ctx:exit ------------------------------------------ */
+
+int lsvc_worker_sleep(lua_State *L, lsvc_worker *w, uint64_t ms)
+{
+    lsvc_task *t = w->current;
+    if (t && t->co == L && lua_isyieldable(L)) {
+        t->sleeping = true;
+        t->wake_ns = lsvc_now_ns() + (lsvc_service_stopping(w->svc) ? 0 : ms * 1000000u);
+        return lua_yield(L, 0);
+    }
+    /* Not on a task's own coroutine (inside a script's coroutine or a
+     * metamethod): block this thread, still waking early on a stop. */
+    uint64_t due = lsvc_now_ns() + ms * 1000000u;
+    while (!lsvc_service_stopping(w->svc) && lsvc_now_ns() < due &&
+           !atomic_load(&w->svc->interrupt))
+        lsvc_queue_wait(&w->svc->queue, due);
+    lua_pushboolean(L, !lsvc_service_stopping(w->svc) && lsvc_now_ns() >= due);
+    return 1;
+}
+
+void lsvc_worker_exit(lsvc_worker *w, uint32_t code)
+{
+    w->exit_set = true;
+    w->exit_code = code;
+    lsvc_service_request_stop(w->svc);
+}
+
+/* ---- controls ------------------------------------------------------------ */
+
+static void record_latency(lsvc_worker *w, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&w->svc->mu);
+    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
+    w->svc->controls_delivered++;
+    pthread_mutex_unlock(&w->svc->mu);
+}
+
+/* What follows a control handler: the state it leads to, or back. */
+static void control_done(lsvc_worker *w, const lsvc_event *ev, bool ok)
+{
+    lsvc_service *svc = w->svc;
+    if (lsvc_service_stopping(svc))
+        return;
+    if (ev->code == LSVC_CTRL_PAUSE) {
+        w->paused = ok;
+        lsvc_service_set_state(svc, ok ? LSVC_PAUSED : LSVC_RUNNING, 0);
+    } else if (ev->code == LSVC_CTRL_CONTINUE) {
+        w->paused = !ok;
+        lsvc_service_set_state(svc, ok ? LSVC_RUNNING : LSVC_PAUSED, 0);
+    }
+}
+
+/* Deliver one control: start its handler as a task, or settle it at once. */
+static void dispatch(lsvc_worker *w, const lsvc_event *ev)
+{
+    lua_State *L = w->L;
+    const char *field = NULL;
+    switch (ev->code) {
+    case LSVC_CTRL_PAUSE: field = "pause"; break;
+    case LSVC_CTRL_CONTINUE: field = "continue"; break;
+    case LSVC_CTRL_PARAMCHANGE: field = "paramchange"; break;
+    case LSVC_CTRL_PRESHUTDOWN: field = "preshutdown"; break;
+    case LSVC_CTRL_SESSIONCHANGE: field = "sessionchange"; break;
+    case LSVC_CTRL_POWEREVENT: field = "powerevent"; break;
+    case LSVC_CTRL_STOP:
+    case LSVC_CTRL_SHUTDOWN:
+        record_latency(w, ev); /* run is already told; stop/shutdown run after it */
+        return;
+    default: break;
+    }
+    int nargs = 0;
+    if (field) {
+        if (!push_handler(w, field)) {
+            record_latency(w, ev);
+            if (ev->code == LSVC_CTRL_PARAMCHANGE)
+                lsvc_log(LSVC_LOG_INFO, w->svc->name, "paramchange: the script has no handler");
+            control_done(w, ev, true);
+            return;
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+        nargs = 1;
+        if (ev->code == LSVC_CTRL_SESSIONCHANGE || ev->code == LSVC_CTRL_POWEREVENT) {
+            lua_pushinteger(L, ev->event_type);
+            nargs = 2;
+        }
+        snprintf(w->handler_what, sizeof w->handler_what, "%s", field);
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref);
+        lua_getfield(L, -1, "controls");
+        lua_remove(L, -2);
+        if (lua_istable(L, -1))
+            lua_rawgeti(L, -1, ev->code);
+        else
+            lua_pushnil(L);
+        lua_remove(L, -2);
+        if (!lua_isfunction(L, -1)) { /* the handler went away (reload) */
+            lua_pop(L, 1);
+            record_latency(w, ev);
+            lsvc_log(LSVC_LOG_WARNING, w->svc->name, "control %u: no handler", ev->code);
+            return;
+        }
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+        lua_pushinteger(L, ev->code);
+        nargs = 2;
+        snprintf(w->handler_what, sizeof w->handler_what, "controls[%u]", ev->code);
+    }
+    task_start(w, &w->handler, nargs, w->handler_what);
+    w->handler_ev = *ev;
+    record_latency(w, ev);
+}
+
+/* ---- the scheduler ---------------------------------------------------------- */
+
+/* The deadline passed and the watchdog raised the interrupt. victim is the
+ * task the hook already stopped, or NULL when the interrupt found this
+ * thread waiting. Kill what still holds the service up, then answer the
+ * watchdog. */
+static void handle_interrupt(lsvc_worker *w, lsvc_task *victim)
+{
+    lsvc_service *svc = w->svc;
+    pthread_mutex_lock(&svc->mu);
+    const char *what = svc->deadline_what ? svc->deadline_what : "";
+    bool stopping = svc->stop_requested;
+    uint32_t timeout = svc->stop_timeout_ms;
+    pthread_mutex_unlock(&svc->mu);
+
+    if (stopping) {
+        bool first = !w->forced;
+        if (first)
+            lsvc_log(LSVC_LOG_ERROR, svc->name,
+                     "the stop did not complete within stop_timeout (%u ms): "
+                     "interrupted; running stop",
+                     timeout);
+        w->forced = true;
+        task_end(w, &w->handler);
+        task_end(w, &w->main);
+        ack_interrupt(w, first ? lsvc_now_ns() + FINAL_STOP_MS * 1000000u : 0,
+                      "stop after interrupt");
+        return;
+    }
+    if (strcmp(what, "start") == 0) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name,
+                 "start made no progress within its wait hint: interrupted");
+        w->forced = true;
+        task_end(w, &w->main);
+    } else if (!victim && w->handler.active) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s did not finish within %u ms: interrupted",
+                 w->handler.what, timeout);
+        task_end(w, &w->handler);
+        control_done(w, &w->handler_ev, false);
+    } else if (!victim && w->main.active) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s held up a %s for %u ms: interrupted",
+                 w->main.what, what, timeout);
+        task_end(w, &w->main);
+        w->failed = true;
+    }
+    ack_interrupt(w, 0, NULL);
+}
+
+static bool task_due(const lsvc_task *t, uint64_t now, bool held)
+{
+    return t->active && (!t->sleeping || (!held && t->wake_ns <= now));
+}
+
+/*
+ * Drive the main task and the control lane until the main task has ended,
+ * no handler is active and (when winding down) the queue is empty.
+ * deliver: take controls from the queue.
+ */
+static void schedule(lsvc_worker *w, bool deliver)
+{
+    lsvc_service *svc = w->svc;
+    for (;;) {
+        if (atomic_load(&svc->interrupt))
+            handle_interrupt(w, NULL);
+        if (w->forced && deliver) {
+            deliver = false; /* past the deadline: no more handlers */
+            size_t dropped = lsvc_queue_len(&svc->queue);
+            if (dropped)
+                lsvc_log(LSVC_LOG_WARNING, svc->name,
+                         "%zu queued control(s) not delivered: the stop was forced", dropped);
+        }
+
+        if (deliver && !w->handler.active) {
+            lsvc_event ev;
+            if (lsvc_queue_pop(&svc->queue, &ev)) {
+                dispatch(w, &ev);
+                continue;
+            }
+        }
+
+        bool stopping = lsvc_service_stopping(svc);
+        uint64_t now = lsvc_now_ns();
+        lsvc_task *ts[2] = {&w->handler, &w->main};
+        bool ran = false;
+        for (int i = 0; i < 2; i++) {
+            lsvc_task *t = ts[i];
+            if (!t->active)
+                continue;
+            if (stopping && t->sleeping && t->wake_ns > now) {
+                t->wake_ns = now;
+                t->woken_early = true;
+            }
+            bool held = (t == &w->main) && w->paused && !stopping;
+            if (!task_due(t, now, held))
+                continue;
+            task_result r = resume_task(w, t);
+            ran = true;
+            if (t == &w->handler && r != TASK_YIELDED)
+                control_done(w, &w->handler_ev, r == TASK_DONE);
+            if (t == &w->main && r == TASK_FAILED)
+                w->failed = true;
+            if (r == TASK_FAILED && atomic_load(&svc->interrupt))
+                handle_interrupt(w, t);
+            break; /* re-check interrupts and the queue between resumes */
+        }
+        if (ran)
+            continue;
+
+        bool queue_empty = !deliver || lsvc_queue_len(&svc->queue) == 0;
+        if (!w->main.active && !w->handler.active && queue_empty)
+            return;
+
+        /* Sleep until the next task is due or something arrives. */
+        uint64_t next = 0;
+        for (int i = 0; i < 2; i++) {
+            lsvc_task *t = ts[i];
+            bool held = (t == &w->main) && w->paused && !stopping;
+            if (t->active && t->sleeping && !held && (!next || t->wake_ns < next))
+                next = t->wake_ns ? t->wake_ns : 1;
+        }
+        lsvc_queue_wait(&svc->queue, next);
+    }
+}
+
+/* ---- loading ---------------------------------------------------------------- */
+
+static int traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    return 1;
+}
+
+/* Load the script, check it against the contract and apply what it
+ * declares. Returns 0, or -1 with the error message logged. */
+static int load_script(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    lsvc_service *svc = w->svc;
+    lua_pushcfunction(L, traceback);
+    int tb = lua_gettop(L);
+
+    /* contract.lua: function(chunk_result, path) -> info | error */
+    if (luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
+                        "=[luasvc contract]") != LUA_OK ||
+        lua_pcall(L, 0, 1, tb) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
+        return -1;
+    }
+    int check = lua_gettop(L);
+
+    if (luaL_loadfile(L, svc->script_path) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
+        return -1;
+    }
+    lsvc_service_set_deadline(svc, lsvc_now_ns() + START_WAIT_HINT_MS * 1000000ull, "start");
+    if (lua_pcall(L, 0, 1, tb) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
+        return -1;
+    }
+    lua_pushvalue(L, check);
+    lua_insert(L, -2);
+    lua_pushstring(L, svc->script_path);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
+        return -1;
+    }
+    /* info = {script=, name=, display_name=, accepts=mask, stop_timeout=, user={codes}} */
+    int info = lua_gettop(L);
+    pthread_mutex_lock(&svc->mu);
+    lua_getfield(L, info, "name");
+    snprintf(svc->name, sizeof svc->name, "%s", lua_tostring(L, -1));
+    lua_getfield(L, info, "display_name");
+    snprintf(svc->display_name, sizeof svc->display_name, "%s", lua_tostring(L, -1));
+    lua_getfield(L, info, "accepts");
+    svc->accepts = (uint32_t)lua_tointeger(L, -1);
+    lua_getfield(L, info, "stop_timeout");
+    svc->stop_timeout_ms = (uint32_t)lua_tointeger(L, -1);
+    lua_pop(L, 4);
+    memset(svc->user_handled, 0, sizeof svc->user_handled);
+    lua_getfield(L, info, "user");
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        unsigned c = (unsigned)lua_tointeger(L, -1) - LSVC_CTRL_USER_MIN;
+        svc->user_handled[c / 8] |= (uint8_t)(1u << (c % 8));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    pthread_mutex_unlock(&svc->mu);
+    lua_getfield(L, info, "script");
+    w->script_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_settop(L, tb - 1);
+    return 0;
+}
+
+/* ---- the thread ----------------------------------------------------------------- */
+
+static lsvc_exit final_exit(const lsvc_worker *w)
+{
+    if (w->forced)
+        return (lsvc_exit){LSVC_ERROR_TIMEOUT, 0};
+    if (w->failed)
+        return (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
+                           w->exit_set && w->exit_code ? w->exit_code : LSVC_EXIT_SCRIPT_ERROR};
+    if (w->exit_set && w->exit_code)
+        return (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR, w->exit_code};
+    return (lsvc_exit){LSVC_NO_ERROR, 0};
+}
+
+static void *worker_main(void *arg)
+{
+    lsvc_service *svc = arg;
+    lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF};
+    lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
+
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "cannot create a Lua state: out of memory");
+        pthread_mutex_lock(&svc->mu);
+        svc->load_failed = true;
+        pthread_cond_broadcast(&svc->load_cv);
+        pthread_mutex_unlock(&svc->mu);
+        lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
+                                                  LSVC_EXIT_LOAD_ERROR});
+        return NULL;
+    }
+    w.L = L;
+    *(lsvc_worker **)lua_getextraspace(L) = &w; /* copied into every coroutine */
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
+    luaL_openlibs(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, lsvc_open_luasvc);
+    lua_setfield(L, -2, "luasvc");
+    lua_pushcfunction(L, luaopen_lfs);
+    lua_setfield(L, -2, "lfs");
+    lua_pop(L, 1);
+
+    int ok = load_script(&w) == 0;
+    pthread_mutex_lock(&svc->mu);
+    svc->loaded = ok;
+    svc->load_failed = !ok;
+    pthread_cond_broadcast(&svc->load_cv);
+    while (ok && !svc->go && !svc->abort_start)
+        pthread_cond_wait(&svc->load_cv, &svc->mu);
+    bool go = svc->go;
+    pthread_mutex_unlock(&svc->mu);
+
+    if (!ok) {
+        lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
+                                                  LSVC_EXIT_LOAD_ERROR});
+        goto out;
+    }
+    if (!go) {
+        lsvc_log(LSVC_LOG_INFO, svc->name, "not started: another script failed to load");
+        lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_NO_ERROR, 0});
+        goto out;
+    }
+
+    lsvc_push_ctx(L, svc);
+    w.ctx_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* START_PENDING: start(ctx, args) */
+    lsvc_service_set_deadline(svc, lsvc_now_ns() + START_WAIT_HINT_MS * 1000000ull, "start");
+    if (push_handler(&w, "start")) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w.ctx_ref);
+        lua_createtable(L, svc->argc, 0);
+        for (int i = 0; i < svc->argc; i++) {
+            lua_pushstring(L, svc->argv[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        task_start(&w, &w.main, 2, "start");
+        schedule(&w, false);
+    }
+    if (w.failed || w.forced) {
+        lsvc_service_set_stopped(svc, final_exit(&w));
+        goto out;
+    }
+
+    /* RUNNING: run(ctx), with controls delivered between its yields */
+    if (!lsvc_service_stopping(svc)) {
+        lsvc_service_set_state(svc, LSVC_RUNNING, 0);
+        lsvc_service_set_deadline(svc, 0, NULL);
+        if (push_handler(&w, "run")) {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, w.ctx_ref);
+            task_start(&w, &w.main, 1, "run");
+        }
+        schedule(&w, true);
+        /* run has returned, on its own or told to: the service winds down,
+         * after the controls already queued. */
+        lsvc_service_request_stop(svc);
+        schedule(&w, true);
+    }
+    lsvc_service_request_stop(svc);
+
+    /* STOP_PENDING: stop(ctx), or shutdown(ctx) for a system shutdown */
+    pthread_mutex_lock(&svc->mu);
+    bool shutdown = svc->stop_code == LSVC_CTRL_SHUTDOWN;
+    pthread_mutex_unlock(&svc->mu);
+    if ((shutdown && push_handler(&w, "shutdown")) || push_handler(&w, "stop")) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w.ctx_ref);
+        task_start(&w, &w.main, 1, "stop");
+        bool was_failed = w.failed;
+        w.failed = false;
+        schedule(&w, false);
+        if (w.failed && !was_failed)
+            lsvc_log(LSVC_LOG_ERROR, svc->name, "stop failed; the service stops with an error");
+        w.failed = w.failed || was_failed;
+    }
+    lsvc_service_set_stopped(svc, final_exit(&w));
+out:
+    pthread_mutex_lock(&svc->mu);
+    bool abandoned = svc->abandoned;
+    pthread_mutex_unlock(&svc->mu);
+    if (!abandoned)
+        lua_close(L);
+    return NULL;
+}
+
+int lsvc_worker_start(lsvc_service *svc)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 1u << 20);
+    int rc = pthread_create(&svc->thread, &a, worker_main, svc);
+    pthread_attr_destroy(&a);
+    if (rc == 0)
+        svc->thread_started = true;
+    return rc;
+}
