@@ -1,1 +1,34 @@
+# tests.cmake - every test ctest runs: C unit tests (spec/c/test_*.c), the
+# busted specs (spec/*_spec.lua, each its own test with a timeout), and the
+# libFuzzer targets when LUASVC_FUZZ is on.
 
+file(GLOB C_TESTS ${CMAKE_CURRENT_SOURCE_DIR}/spec/c/test_*.c)
+foreach(src ${C_TESTS})
+  get_filename_component(t ${src} NAME_WE)
+  add_executable(${t} ${src})
+  target_link_libraries(${t} luasvc_core)
+  add_test(NAME c.${t} COMMAND ${t})
+  set_tests_properties(c.${t} PROPERTIES TIMEOUT 60)
+endforeach()
+
+find_program(BUSTED busted)
+file(GLOB SPECS ${CMAKE_CURRENT_SOURCE_DIR}/spec/*_spec.lua)
+foreach(spec ${SPECS})
+  get_filename_component(t ${spec} NAME_WE)
+  add_test(NAME spec.${t}
+    COMMAND ${BUSTED} --helper=spec/helper.lua --output=utfTerminal ${spec}
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  set_tests_properties(spec.${t} PROPERTIES TIMEOUT 180
+    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_BUILD_DIR=${CMAKE_CURRENT_BINARY_DIR}")
+endforeach()
+
+if(LUASVC_FUZZ)
+  # The parser and what it calls, instrumented for coverage.
+  add_executable(fuzz_proto spec/fuzz/fuzz_proto.c runtime/proto.c runtime/util.c runtime/model.c)
+  target_include_directories(fuzz_proto PRIVATE runtime)
+  target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
+  add_test(NAME fuzz.proto COMMAND fuzz_proto -max_total_time=20 -max_len=600
+    ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus)
+  set_tests_properties(fuzz.proto PROPERTIES TIMEOUT 120)
+endif()
