@@ -146,8 +146,10 @@ int lsvc_worker_sleep(lua_State *L, lsvc_worker *w, uint64_t ms)
 {
     lsvc_task *t = w->current;
     if (t && t->co == L && lua_isyieldable(L)) {
+        bool stopping = lsvc_service_stopping(w->svc);
         t->sleeping = true;
-        t->wake_ns = lsvc_now_ns() + (lsvc_service_stopping(w->svc) ? 0 : ms * 1000000u);
+        t->woken_early = stopping; /* resumed at once, with false */
+        t->wake_ns = lsvc_now_ns() + (stopping ? 0 : ms * 1000000u);
         return lua_yield(L, 0);
     }
     /* Not on a task's own coroutine (inside a script's coroutine or a
@@ -285,11 +287,13 @@ static void handle_interrupt(lsvc_worker *w, lsvc_task *victim)
                  "start made no progress within its wait hint: interrupted");
         w->forced = true;
         task_end(w, &w->main);
-    } else if (!victim && w->handler.active) {
+    } else if (victim == &w->handler || (!victim && w->handler.active)) {
         lsvc_log(LSVC_LOG_ERROR, svc->name, "%s did not finish within %u ms: interrupted",
                  w->handler.what, timeout);
-        task_end(w, &w->handler);
-        control_done(w, &w->handler_ev, false);
+        if (!victim) {
+            task_end(w, &w->handler);
+            control_done(w, &w->handler_ev, false);
+        }
     } else if (!victim && w->main.active) {
         lsvc_log(LSVC_LOG_ERROR, svc->name, "%s held up a %s for %u ms: interrupted",
                  w->main.what, what, timeout);

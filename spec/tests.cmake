@@ -11,6 +11,8 @@ foreach(src ${C_TESTS})
   set_tests_properties(c.${t} PROPERTIES TIMEOUT 60)
 endforeach()
 
+add_executable(rawsend spec/tools/rawsend.c)
+
 find_program(BUSTED busted)
 file(GLOB SPECS ${CMAKE_CURRENT_SOURCE_DIR}/spec/*_spec.lua)
 foreach(spec ${SPECS})
@@ -19,7 +21,7 @@ foreach(spec ${SPECS})
     COMMAND ${BUSTED} --helper=spec/helper.lua --output=utfTerminal ${spec}
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
   set_tests_properties(spec.${t} PROPERTIES TIMEOUT 180
-    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_BUILD_DIR=${CMAKE_CURRENT_BINARY_DIR}")
+    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>")
 endforeach()
 
 if(LUASVC_FUZZ)

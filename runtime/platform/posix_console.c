@@ -135,6 +135,11 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    /* A shell starts background jobs with SIGINT ignored, and an ignored
+     * signal never reaches sigwait: take the default back, then block. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
     signal(SIGPIPE, SIG_IGN);
 

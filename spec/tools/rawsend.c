@@ -1,0 +1,53 @@
+/*
+ * rawsend.c - test tool: send raw bytes to a control endpoint and print the
+ * reply. Lets the specs send what the luasvc client never would
+ * (malformed, truncated, oversized requests).
+ *   rawsend SOCKET_PATH [FILE]   bytes from FILE (default stdin); prints
+ *                                the reply, exit 0 if one came back
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: rawsend SOCKET_PATH [FILE]\n");
+        return 2;
+    }
+    FILE *in = argc > 2 ? fopen(argv[2], "rb") : stdin;
+    if (!in) {
+        perror(argv[2]);
+        return 2;
+    }
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", argv[1]);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        perror("connect");
+        return 1;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, buf + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    shutdown(fd, SHUT_WR);
+    char out[8192];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof out - 1 && (r = recv(fd, out + len, sizeof out - 1 - len, 0)) > 0)
+        len += (size_t)r;
+    close(fd);
+    fwrite(out, 1, len, stdout);
+    return len ? 0 : 1;
+}
