@@ -12,8 +12,9 @@ local json = require "dkjson"
 local H = {}
 _G.H = H
 
-H.bin = os.getenv("LUASVC_BIN") or "build/luasvc"
-H.rawsend = os.getenv("LUASVC_RAWSEND") or "build/rawsend"
+local function abs(p) return p:sub(1, 1) == "/" and p or (os.getenv("PWD") .. "/" .. p) end
+H.bin = abs(os.getenv("LUASVC_BIN") or "build/luasvc")
+H.rawsend = abs(os.getenv("LUASVC_RAWSEND") or "build/rawsend")
 H.fixtures = "spec/fixtures/"
 
 local procs, dirs = {}, {}

@@ -1,0 +1,24 @@
+--[[
+api.lua - the Lua API reference, kept as data. scripts/gendoc turns it into
+lua/API.md; spec/lua_api_spec.lua fails when the live module or ctx has a
+function this table does not document (or documents one that is gone).
+]]
+return {
+  module = {
+    { name = "luasvc.version", kind = "string", doc = "The runtime's version, e.g. \"0.1.0\"." },
+    { name = "luasvc.states", kind = "table", doc = "State names to the SCM's numbers: STOPPED=1, START_PENDING=2, STOP_PENDING=3, RUNNING=4, CONTINUE_PENDING=5, PAUSE_PENDING=6, PAUSED=7." },
+    { name = "luasvc.controls", kind = "table", doc = "Control names to the SCM's numbers: stop=1, pause=2, continue=3, interrogate=4, shutdown=5, paramchange=6, powerevent=13, sessionchange=14, preshutdown=15. User controls are 128-255." },
+    { name = "luasvc.accepts", kind = "table", doc = "Names usable in a script's `accepts` list, to the SCM's SERVICE_ACCEPT_* bits." },
+    { name = "luasvc.now", kind = "function", sig = "luasvc.now() -> seconds", doc = "Seconds on the monotonic clock, as a float: for measuring intervals, not the time of day." },
+  },
+  ctx = {
+    { name = "ctx.name", kind = "string", doc = "The service's name (the script's `name`, or its file name without .lua)." },
+    { name = "ctx.data", kind = "table", doc = "A table of the script's own, the same for every handler for the life of the service." },
+    { name = "ctx:sleep", kind = "function", sig = "ctx:sleep(ms) -> boolean", doc = "Yields for ms milliseconds, letting controls be delivered meanwhile. Returns true after the time, false as soon as the service must wind down (a stop was asked for, or ctx:exit was called). While the service is PAUSED, run's sleep does not return until it continues or stops. Raises for a negative or non-number ms." },
+    { name = "ctx:progress", kind = "function", sig = "ctx:progress([wait_hint_ms]) -> boolean", doc = "In a pending state (START_PENDING, STOP_PENDING, PAUSE_PENDING, CONTINUE_PENDING): moves the checkpoint by one and sets the wait hint (default 2000 ms); during start, the next progress is then due within the wait hint or the start is interrupted. Returns false, and does nothing, in other states. Checkpoints move only through this call." },
+    { name = "ctx:state", kind = "function", sig = "ctx:state() -> string", doc = "The service's state name, e.g. \"RUNNING\"." },
+    { name = "ctx:stopping", kind = "function", sig = "ctx:stopping() -> boolean", doc = "True once a stop was asked for (STOP, SHUTDOWN, PRESHUTDOWN, ctx:exit, run returning)." },
+    { name = "ctx:log", kind = "function", sig = "ctx:log(level, fmt, ...)", doc = "Logs string.format(fmt, ...) at level \"debug\", \"info\", \"notice\", \"warning\" or \"error\"; with one argument after level, logs it as is (tostring). Raises for an unknown level." },
+    { name = "ctx:exit", kind = "function", sig = "ctx:exit([code])", doc = "Asks the service to wind down and stop with code as its service-specific exit code (default 0: a clean stop). ctx:sleep returns false from then on; stop runs after run returns. An error raised later in start or run keeps this code." },
+  },
+}

@@ -1,0 +1,104 @@
+-- lua_api_spec.lua - the luasvc module and ctx as a script sees them, and
+-- the API reference (lua/api.lua) kept true to them.
+local F = H.fixtures
+
+local function api_values(p)
+  local v = {}
+  for k, val in H.log(p):gmatch("API:([%w_%.]+)=([^\n]*)") do
+    if v[k] then
+      if type(v[k]) ~= "table" then v[k] = { v[k] } end
+      table.insert(v[k], val)
+    else
+      v[k] = val
+    end
+  end
+  return v
+end
+
+describe("the Lua API", function()
+  after_each(H.cleanup)
+  local v, log
+
+  setup(function()
+    local p = H.start { scripts = { F .. "api.lua" } }
+    H.wait_state(p, "api", "RUNNING")
+    H.wait_log(p, "API:sleep_in_own_coroutine")
+    assert.equal(0, (H.client(p, "pause", "api")))
+    H.wait_state(p, "api", "PAUSED")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    v, log = api_values(p), H.log(p)
+  end)
+
+  it("gives the module its documented fields", function()
+    assert.equal("accepts,controls,now,states,version", v.module)
+    assert.truthy(v.version:match("^%d+%.%d+%.%d+$"))
+    assert.equal("4", v["states.RUNNING"])
+    assert.equal("15", v["controls.preshutdown"])
+    assert.equal("2", v["accepts.pause_continue"])
+    assert.equal("directory", v.lfs_dir)
+  end)
+
+  it("gives ctx its name, data and methods", function()
+    assert.equal("exit,log,progress,sleep,state,stopping", v.ctx_methods)
+    assert.equal("data,name", v.ctx_fields)
+    assert.equal("api", v.name)
+    assert.equal("kept", v.data_kept)
+  end)
+
+  it("reports states and progress as the phases go", function()
+    assert.equal("START_PENDING", v.state_in_start)
+    assert.equal("RUNNING", v.state_in_run)
+    assert.equal("PAUSE_PENDING", v.state_in_pause)
+    assert.equal("STOP_PENDING", v.state_in_stop)
+    assert.equal("true", v.progress_in_start)
+    assert.equal("false", v.progress_in_run)
+    assert.equal("true", v.progress_in_stop)
+  end)
+
+  it("sleeps, and wakes with false on a stop", function()
+    assert.equal("true", v.sleep_true)
+    assert.equal("true", v.slept_enough)
+    assert.equal("true", v.sleep_in_own_coroutine)
+    assert.equal("true", v.sleep_false_on_stop)
+    assert.equal("false", v.stopping_in_start)
+    assert.equal("true", v.stopping_in_run)
+  end)
+
+  it("raises for a caller's mistakes with the standard message", function()
+    assert.same({ "number expected, got string", "out of range",
+      "unknown level 'loud' (debug, info, notice, warning, error)",
+      "luasvc context expected, got table", "out of range" }, v.bad_arg)
+  end)
+
+  it("logs at the levels asked, filtering debug by default", function()
+    assert.truthy(log:find("warning +api: 42\n"))
+    assert.falsy(log:find("not shown", 1, true))
+  end)
+end)
+
+describe("the API reference", function()
+  it("documents exactly what the module and ctx have", function()
+    local api = dofile("lua/api.lua")
+    local p = H.start { scripts = { F .. "api.lua" } }
+    H.wait_log(p, "API:ctx_fields")
+    H.kill(p, "TERM")
+    H.wait_exit(p)
+    local vals = api_values(p)
+    H.cleanup()
+    local live, documented = {}, {}
+    for k in vals.module:gmatch("[^,]+") do live[#live + 1] = "luasvc." .. k end
+    for k in vals.ctx_fields:gmatch("[^,]+") do live[#live + 1] = "ctx." .. k end
+    for k in vals.ctx_methods:gmatch("[^,]+") do live[#live + 1] = "ctx:" .. k end
+    for _, e in ipairs(api.module) do documented[#documented + 1] = e.name end
+    for _, e in ipairs(api.ctx) do documented[#documented + 1] = e.name end
+    table.sort(live)
+    table.sort(documented)
+    assert.same(live, documented)
+  end)
+
+  it("lua/API.md is generated from it", function()
+    local rc, out = H.sh("lua5.4 scripts/gendoc --check")
+    assert.equal(0, rc, out)
+  end)
+end)
