@@ -185,6 +185,18 @@ function H.count(p, plain)
   end
 end
 
+-- Seconds between the host's log lines "NAME: FROM" and "NAME: TO..."
+-- (timestamps the host wrote, so process start and exit are not counted).
+function H.log_interval(p, name, from, to)
+  local function at(msg)
+    local h, m, s = H.log(p):match("\n?%d+%-%d+%-%d+ (%d+):(%d+):([%d%.]+) %a+ +" .. name .. ": " .. msg)
+    return h and (tonumber(h) * 3600 + tonumber(m) * 60 + tonumber(s))
+  end
+  local a, b = at(from), at(to)
+  assert(a and b, "no '" .. from .. "' or '" .. to .. "' line for " .. name .. " in:\n" .. H.log(p))
+  return b - a
+end
+
 -- Lines of a log that carry "tag:" messages, in order.
 function H.tagged(p, tag)
   local out = {}

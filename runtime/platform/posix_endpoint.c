@@ -348,11 +348,9 @@ int lsvc_endpoint_request(const char *dir, const char *name, const char *req, ch
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     size_t n = strlen(req);
-    if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
-        snprintf(err, errlen, "send to %s: %s", sa.sun_path, strerror(errno));
-        close(fd);
-        return LSVC_CLIENT_ERROR;
-    }
+    /* A host that refuses us may reply and close before reading: a failed
+     * send still leaves its reply to read. */
+    int send_errno = send(fd, req, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : errno;
     size_t len = 0;
     while (len + 1 < outlen) {
         ssize_t r = recv(fd, out + len, outlen - 1 - len, 0);
@@ -366,7 +364,10 @@ int lsvc_endpoint_request(const char *dir, const char *name, const char *req, ch
     out[len] = '\0';
     char *nl = strchr(out, '\n');
     if (!nl) {
-        snprintf(err, errlen, "no reply from service '%s' at %s", name, sa.sun_path);
+        if (send_errno)
+            snprintf(err, errlen, "send to %s: %s", sa.sun_path, strerror(send_errno));
+        else
+            snprintf(err, errlen, "no reply from service '%s' at %s", name, sa.sun_path);
         return LSVC_CLIENT_ERROR;
     }
     *nl = '\0';

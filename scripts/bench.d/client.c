@@ -16,9 +16,10 @@
  *       variable (CLOCK_MONOTONIC, as the runtime's queue) is signalled N
  *       times; time from the timestamp taken before the signal to the
  *       waiter's wake. Prints "med= p95= min= max=".
- *   client wait DIR TIMEOUT_MS NAME...
+ *   client wait DIR TIMEOUT_MS PID NAME...
  *       Poll "STATUS NAME" on DIR/NAME.sock until every NAME reports
- *       "state":"RUNNING". Exit 0, or 1 on the deadline.
+ *       "state":"RUNNING". Exit 0, or 1 on the deadline or when process PID
+ *       (the host) has exited meanwhile.
  *
  * Exit status 2 on any protocol or system error, with a message.
  */
@@ -308,14 +309,29 @@ static int cmd_cvwake(int argc, char **argv)
     return 0;
 }
 
+/* The process is gone or a zombie. */
+static bool exited(const char *pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X';
+}
+
 static int cmd_wait(int argc, char **argv)
 {
-    if (argc < 3)
-        die("usage: wait DIR TIMEOUT_MS NAME...%s%s", "", "");
-    const char *dir = argv[0];
+    if (argc < 4)
+        die("usage: wait DIR TIMEOUT_MS PID NAME...%s%s", "", "");
+    const char *dir = argv[0], *pid = argv[2];
     uint64_t deadline = now_ns() + strtoull(argv[1], NULL, 10) * 1000000u;
     char path[300], req[300], out[4096];
-    for (int i = 2; i < argc; i++) {
+    for (int i = 3; i < argc; i++) {
         snprintf(path, sizeof path, "%s/%s.sock", dir, argv[i]);
         snprintf(req, sizeof req, "STATUS %s\n", argv[i]);
         struct sockaddr_un sa;
@@ -327,6 +343,11 @@ static int cmd_wait(int argc, char **argv)
             if (r >= 0 && strncmp(out, "OK ", 3) == 0 && strstr(out, "\"state\":\"STOPPED\"")) {
                 fprintf(stderr, "bench client: %s stopped: %s\n", argv[i], out);
                 return 2;
+            }
+            if (exited(pid)) {
+                fprintf(stderr, "bench client: host %s exited before %s was RUNNING\n", pid,
+                        argv[i]);
+                return 1;
             }
             if (now_ns() > deadline) {
                 fprintf(stderr, "bench client: %s not RUNNING before the deadline (%s)\n",
