@@ -30,7 +30,9 @@ if(LUASVC_FUZZ)
   target_include_directories(fuzz_proto PRIVATE runtime)
   target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
+  # New inputs go to the first directory (the build's), never the repo's seeds.
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus)
   add_test(NAME fuzz.proto COMMAND fuzz_proto -max_total_time=20 -max_len=600
-    ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus)
+    ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus)
   set_tests_properties(fuzz.proto PROPERTIES TIMEOUT 120)
 endif()
