@@ -140,8 +140,9 @@ bool lsvc_transition_valid(lsvc_state from, lsvc_state to)
 /*
  * The SCM's answers, in the order it checks: a stopped service takes no
  * control (1062); codes that do not exist are invalid parameters (87);
- * INTERROGATE is always answered; a control the service does not accept is
- * 1052; anything while START_PENDING or STOP_PENDING is 1061. Pause/continue
+ * INTERROGATE is always answered; anything else while START_PENDING or
+ * STOP_PENDING is 1061 (the SCM sees an empty mask then); a control the
+ * service does not accept is 1052. Pause/continue
  * while the other one is pending is 1061 too: the service cannot take it yet.
  */
 uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code,
@@ -155,14 +156,14 @@ uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code,
                    : LSVC_ERROR_INVALID_SERVICE_CONTROL;
     if (code == LSVC_CTRL_INTERROGATE)
         return LSVC_NO_ERROR;
+    if (state == LSVC_START_PENDING || state == LSVC_STOP_PENDING)
+        return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
     if (code >= LSVC_CTRL_USER_MIN) {
         if (!user_handled)
             return LSVC_ERROR_INVALID_SERVICE_CONTROL;
     } else if (!(accepted & lsvc_accept_bit_for_control(code))) {
         return LSVC_ERROR_INVALID_SERVICE_CONTROL;
     }
-    if (state == LSVC_START_PENDING || state == LSVC_STOP_PENDING)
-        return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
     if ((code == LSVC_CTRL_PAUSE || code == LSVC_CTRL_CONTINUE) &&
         (state == LSVC_PAUSE_PENDING || state == LSVC_CONTINUE_PENDING))
         return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;

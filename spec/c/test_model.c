@@ -303,23 +303,21 @@ static void test_control_check(void)
         EXPECT_CHECK(LSVC_STOP_PENDING, 0, c, true, 1061);
     }
 
-    /* START_PENDING / STOP_PENDING: every (accepted) control but
-     * INTERROGATE is 1061.
-     *
-     * Note: a control the script does NOT accept (or a user code without a
-     * handler) gets 1052 here, because model.c checks the mask before the
-     * pending state. See the report: the real SCM answers 1061 to any
-     * control sent while START/STOP_PENDING (it sees a reported mask of 0
-     * then). The checks below only cover the unambiguous case. */
+    /* START_PENDING / STOP_PENDING: every control but INTERROGATE is 1061,
+     * accepted or not, with a handler or not (the SCM sees an empty mask
+     * while a service starts or stops). */
     for (int p = 0; p < 2; p++) {
         lsvc_state st = p ? LSVC_STOP_PENDING : LSVC_START_PENDING;
         for (size_t i = 0; i < N_NAMED; i++) {
             uint32_t c = named_controls[i].code;
-            EXPECT_CHECK(st, ACCEPT_ALL, c, true, c == LSVC_CTRL_INTERROGATE ? 0 : 1061);
-            EXPECT_CHECK(st, 0xffffffffu, c, false, c == LSVC_CTRL_INTERROGATE ? 0 : 1061);
+            uint32_t want = c == LSVC_CTRL_INTERROGATE ? 0 : 1061;
+            EXPECT_CHECK(st, ACCEPT_ALL, c, true, want);
+            EXPECT_CHECK(st, 0xffffffffu, c, false, want);
+            EXPECT_CHECK(st, 0, c, false, want);
             if (named_controls[i].bit)
                 EXPECT_CHECK(st, named_controls[i].bit, c, false, 1061);
         }
+        EXPECT_CHECK(st, 0, 200, false, 1061);
     }
 
     /* PAUSE / CONTINUE while either of them is pending: 1061. Other
