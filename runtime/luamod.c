@@ -66,6 +66,15 @@ static int ctx_stopping(lua_State *L)
     return 1;
 }
 
+/* ctx:reloading() -> true while the running version winds down for a new
+ * one (ctx:sleep returns false then, as for a stop) */
+static int ctx_reloading(lua_State *L)
+{
+    check_self(L);
+    lua_pushboolean(L, lsvc_worker_of(L)->winding);
+    return 1;
+}
+
 /* ctx:log(level, fmt, ...) -> nothing; fmt as string.format */
 static int ctx_log(lua_State *L)
 {
@@ -105,7 +114,7 @@ static int ctx_exit(lua_State *L)
 
 static const luaL_Reg ctx_methods[] = {
     {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"state", ctx_state},
-    {"stopping", ctx_stopping}, {"log", ctx_log}, {"exit", ctx_exit}, {NULL, NULL},
+    {"stopping", ctx_stopping}, {"reloading", ctx_reloading}, {"log", ctx_log}, {"exit", ctx_exit}, {NULL, NULL},
 };
 
 void lsvc_push_ctx(lua_State *L, lsvc_service *svc)

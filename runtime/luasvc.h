@@ -188,6 +188,12 @@ struct lsvc_service {
     bool loaded, load_failed, go, abort_start;
     uint64_t last_latency_ns; /* control arrival to handler entry */
     uint64_t controls_delivered;
+    unsigned reloads;             /* hot reloads taken up */
+    char last_reload_error[1024]; /* "" after a good reload */
+
+    /* host options, set before the worker starts */
+    bool allow_insecure;          /* load scripts others could change */
+    uint32_t watch_interval_ms;   /* 0: no file watch */
 
     /* set by the watchdog, read by the worker's count hook */
     atomic_int interrupt;
@@ -212,6 +218,11 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
 void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *what);
+/* Worker: what a (re)loaded script declares. name: NULL keeps the name. */
+void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
+                            uint32_t accepts, const uint8_t user_handled[32],
+                            uint32_t stop_timeout_ms);
+void lsvc_service_reload_result(lsvc_service *svc, const char *error); /* NULL: success */
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 
 /* ---- worker.c: the per-service thread that owns the lua_State ---------- */
@@ -243,6 +254,14 @@ typedef struct lsvc_worker {
     bool forced;          /* interrupted past a deadline */
     bool exit_set;        /* ctx:exit was called */
     uint32_t exit_code;
+
+    /* hot reload (reload.c, lua/loader.lua) */
+    int loader_ref;
+    int new_info_ref;     /* the validated new version, until it takes over */
+    enum { LSVC_RELOAD_IDLE, LSVC_RELOAD_HOOK, LSVC_RELOAD_WINDING } reload_phase;
+    bool reload_pending;  /* a change or a PARAMCHANGE asked for one */
+    bool winding;         /* the old run is asked to return: ctx:reloading() */
+    uint64_t next_poll_ns;
 } lsvc_worker;
 
 int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */
@@ -250,6 +269,19 @@ int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */
 int lsvc_worker_sleep(struct lua_State *L, lsvc_worker *w, uint64_t ms);
 void lsvc_worker_exit(lsvc_worker *w, uint32_t code);
 lsvc_worker *lsvc_worker_of(struct lua_State *L);
+
+/* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
+
+enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED };
+#define LSVC_WATCH_DEFAULT_MS 100u
+
+int lsvc_reload_setup(lsvc_worker *w);
+/* Load and validate the script; push its info table and return 1, or
+ * return 0 with the message in err (nothing changed). */
+int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen);
+void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
+void lsvc_reload_rollback(lsvc_worker *w);
+int lsvc_reload_poll(lsvc_worker *w);
 
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 

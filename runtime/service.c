@@ -251,6 +251,39 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *wh
     lsvc_watchdog_kick(svc->host);
 }
 
+void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
+                            uint32_t accepts, const uint8_t user_handled[32],
+                            uint32_t stop_timeout_ms)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (name)
+        snprintf(svc->name, sizeof svc->name, "%s", name);
+    if (display_name)
+        snprintf(svc->display_name, sizeof svc->display_name, "%s", display_name);
+    svc->accepts = accepts;
+    memcpy(svc->user_handled, user_handled, sizeof svc->user_handled);
+    svc->stop_timeout_ms = stop_timeout_ms;
+    uint32_t mask = reported_mask(svc->status.state, accepts);
+    bool changed = mask != svc->status.controls_accepted && svc->status.state != LSVC_STOPPED;
+    svc->status.controls_accepted = mask;
+    lsvc_status snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    if (changed)
+        report(svc, &snap); /* a reload changed the mask: the manager learns it */
+}
+
+void lsvc_service_reload_result(lsvc_service *svc, const char *error)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (error) {
+        snprintf(svc->last_reload_error, sizeof svc->last_reload_error, "%s", error);
+    } else {
+        svc->reloads++;
+        svc->last_reload_error[0] = '\0';
+    }
+    pthread_mutex_unlock(&svc->mu);
+}
+
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
 {
     pthread_mutex_lock(&svc->mu);
@@ -258,6 +291,9 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     uint32_t accepts = svc->accepts;
     uint64_t lat = svc->last_latency_ns, delivered = svc->controls_delivered;
     uint32_t stop_timeout = svc->stop_timeout_ms;
+    unsigned reloads = svc->reloads;
+    char reload_err[sizeof svc->last_reload_error];
+    memcpy(reload_err, svc->last_reload_error, sizeof reload_err);
     char name[sizeof svc->name], display[sizeof svc->display_name];
     memcpy(name, svc->name, sizeof name);
     memcpy(display, svc->display_name, sizeof display);
@@ -296,9 +332,14 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     }
     ADD("],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
         "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
-        "\"control_latency_us\":%.1f}",
+        "\"control_latency_us\":%.1f,\"reloads\":%u,\"last_reload_error\":",
         st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint, stop_timeout,
-        (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0);
+        (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0, reloads);
+    if (reload_err[0])
+        pos = lsvc_json_str(buf, len, pos, reload_err);
+    else
+        ADD("null");
+    ADD("}");
 #undef ADD
     if (len)
         buf[pos < len ? pos : len - 1] = '\0';

@@ -25,8 +25,6 @@
 #define START_WAIT_HINT_MS 30000u /* the SCM's default patience for a start */
 #define FINAL_STOP_MS 400u         /* stop's budget after an interrupt */
 
-extern const unsigned char lsvc_lua_contract[];
-extern const size_t lsvc_lua_contract_len;
 int luaopen_lfs(lua_State *L);
 
 lsvc_worker *lsvc_worker_of(lua_State *L)
@@ -146,7 +144,7 @@ int lsvc_worker_sleep(lua_State *L, lsvc_worker *w, uint64_t ms)
 {
     lsvc_task *t = w->current;
     if (t && t->co == L && lua_isyieldable(L)) {
-        bool stopping = lsvc_service_stopping(w->svc);
+        bool stopping = lsvc_service_stopping(w->svc) || (w->winding && t == &w->main);
         t->sleeping = true;
         t->woken_early = stopping; /* resumed at once, with false */
         t->wake_ns = lsvc_now_ns() + (stopping ? 0 : ms * 1000000u);
@@ -216,8 +214,11 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
     if (field) {
         if (!push_handler(w, field)) {
             record_latency(w, ev);
-            if (ev->code == LSVC_CTRL_PARAMCHANGE)
-                lsvc_log(LSVC_LOG_INFO, w->svc->name, "paramchange: the script has no handler");
+            if (ev->code == LSVC_CTRL_PARAMCHANGE) { /* the default: reload the script */
+                lsvc_log(LSVC_LOG_INFO, w->svc->name, "paramchange: reloading %s",
+                         w->svc->script_path);
+                w->reload_pending = true;
+            }
             control_done(w, ev, true);
             return;
         }
@@ -253,6 +254,142 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
     record_latency(w, ev);
 }
 
+/* ---- loading and hot reload --------------------------------------------- */
+
+/* The first load, under START_PENDING. Returns 0, or -1 with the error
+ * logged (file and line, a traceback for runtime errors). */
+static int load_first(lsvc_worker *w)
+{
+    char err[2048];
+    if (lsvc_reload_setup(w) != 0)
+        return -1;
+    if (!lsvc_reload_load(w, true, err, sizeof err)) {
+        lsvc_log(LSVC_LOG_ERROR, w->svc->name, "%s", err);
+        return -1;
+    }
+    lsvc_reload_apply(w, -1, true);
+    lua_pop(w->L, 1);
+    return 0;
+}
+
+static void reload_failed(lsvc_worker *w, const char *err)
+{
+    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "reload refused, the running version goes on: %s", err);
+    lsvc_service_reload_result(w->svc, err);
+}
+
+static void start_run(lsvc_worker *w)
+{
+    if (push_handler(w, "run")) {
+        lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
+        task_start(w, &w->main, 1, "run");
+    }
+}
+
+/* The old run is asked to return (ctx:sleep gives false, ctx:reloading()
+ * is true), within stop_timeout. */
+static void begin_winding(lsvc_worker *w)
+{
+    w->reload_phase = LSVC_RELOAD_WINDING;
+    w->winding = true;
+    lsvc_service_set_deadline(w->svc,
+                              lsvc_now_ns() + (uint64_t)w->svc->stop_timeout_ms * 1000000u,
+                              "reload");
+}
+
+/* A change was seen or a reload asked for: load and validate the new
+ * version beside the old one, run its reload(ctx, previous), then wind the
+ * old run down. Controls wait in the queue until the new code is in place. */
+static void begin_reload(lsvc_worker *w)
+{
+    char err[2048];
+    w->reload_pending = false;
+    if (!lsvc_reload_load(w, false, err, sizeof err)) {
+        reload_failed(w, err);
+        return;
+    }
+    lua_State *L = w->L;
+    w->new_info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->new_info_ref);
+    lua_getfield(L, -1, "script");
+    lua_getfield(L, -1, "reload");
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    if (lua_isfunction(L, -1)) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref); /* previous */
+        task_start(w, &w->handler, 2, "reload");
+        w->handler_ev = (lsvc_event){0};
+        w->reload_phase = LSVC_RELOAD_HOOK;
+        lsvc_service_set_deadline(
+            w->svc, lsvc_now_ns() + (uint64_t)w->svc->stop_timeout_ms * 1000000u, "reload");
+    } else {
+        lua_pop(L, 1);
+        begin_winding(w);
+    }
+}
+
+/* Drop the new version (its reload failed, or a stop came first). */
+static void cancel_reload(lsvc_worker *w, const char *err)
+{
+    if (w->new_info_ref != LUA_NOREF) {
+        luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+        w->new_info_ref = LUA_NOREF;
+        lsvc_reload_rollback(w);
+    }
+    w->reload_phase = LSVC_RELOAD_IDLE;
+    w->winding = false;
+    if (err)
+        reload_failed(w, err);
+}
+
+static void restore_deadline(lsvc_worker *w)
+{
+    lsvc_status st;
+    lsvc_service_get_status(w->svc, &st);
+    if (!lsvc_service_stopping(w->svc))
+        lsvc_service_set_deadline(
+            w->svc,
+            lsvc_state_is_pending(st.state)
+                ? lsvc_now_ns() + (uint64_t)w->svc->stop_timeout_ms * 1000000u
+                : 0,
+            lsvc_state_is_pending(st.state) ? "control" : NULL);
+}
+
+/* The old run has returned: the new version takes over. */
+static void finish_reload(lsvc_worker *w)
+{
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+    lsvc_reload_apply(w, -1, false);
+    lua_pop(w->L, 1);
+    luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+    w->new_info_ref = LUA_NOREF;
+    w->reload_phase = LSVC_RELOAD_IDLE;
+    w->winding = false;
+    lsvc_service_reload_result(w->svc, NULL);
+    restore_deadline(w);
+    lsvc_log(LSVC_LOG_INFO, w->svc->name, "reloaded %s (reload %u)", w->svc->script_path,
+             w->svc->reloads);
+    start_run(w);
+}
+
+/* Poll the watched files when due; returns when the next poll is due. */
+static uint64_t watch(lsvc_worker *w, uint64_t now)
+{
+    lsvc_service *svc = w->svc;
+    if (!svc->watch_interval_ms)
+        return 0;
+    if (now >= w->next_poll_ns) {
+        int r = lsvc_reload_poll(w);
+        if (r == LSVC_WATCH_CHANGED)
+            w->reload_pending = true;
+        /* a change settles quickly: look again soon, not a whole interval later */
+        uint64_t ms = r == LSVC_WATCH_SETTLING ? 20 : svc->watch_interval_ms;
+        w->next_poll_ns = now + ms * 1000000u;
+    }
+    return w->next_poll_ns;
+}
+
 /* ---- the scheduler ---------------------------------------------------------- */
 
 /* The deadline passed and the watchdog raised the interrupt. victim is the
@@ -280,6 +417,22 @@ static void handle_interrupt(lsvc_worker *w, lsvc_task *victim)
         task_end(w, &w->main);
         ack_interrupt(w, first ? lsvc_now_ns() + FINAL_STOP_MS * 1000000u : 0,
                       "stop after interrupt");
+        return;
+    }
+    if (w->reload_phase == LSVC_RELOAD_HOOK && (!victim || victim == &w->handler)) {
+        if (!victim)
+            task_end(w, &w->handler);
+        cancel_reload(w, "the new version's reload() did not finish within stop_timeout");
+        ack_interrupt(w, 0, NULL);
+        restore_deadline(w);
+        return;
+    }
+    if (w->reload_phase == LSVC_RELOAD_WINDING && !victim) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name,
+                 "the old run did not return within stop_timeout: interrupted");
+        task_end(w, &w->main);
+        ack_interrupt(w, 0, NULL);
+        finish_reload(w);
         return;
     }
     if (strcmp(what, "start") == 0) {
@@ -327,7 +480,18 @@ static void schedule(lsvc_worker *w, bool deliver)
                          "%zu queued control(s) not delivered: the stop was forced", dropped);
         }
 
-        if (deliver && !w->handler.active) {
+        bool stopping = lsvc_service_stopping(svc);
+        if (stopping && w->reload_phase != LSVC_RELOAD_IDLE) {
+            if (w->handler.active && w->reload_phase == LSVC_RELOAD_HOOK)
+                task_end(w, &w->handler);
+            cancel_reload(w, NULL); /* the stop comes first */
+        }
+        if (deliver && !stopping && w->reload_pending && !w->handler.active &&
+            w->reload_phase == LSVC_RELOAD_IDLE && w->main.active) {
+            begin_reload(w);
+            continue;
+        }
+        if (deliver && !w->handler.active && w->reload_phase == LSVC_RELOAD_IDLE) {
             lsvc_event ev;
             if (lsvc_queue_pop(&svc->queue, &ev)) {
                 dispatch(w, &ev);
@@ -335,28 +499,49 @@ static void schedule(lsvc_worker *w, bool deliver)
             }
         }
 
-        bool stopping = lsvc_service_stopping(svc);
         uint64_t now = lsvc_now_ns();
+        uint64_t poll_at = (deliver && !stopping && w->reload_phase == LSVC_RELOAD_IDLE)
+                               ? watch(w, now)
+                               : 0;
         lsvc_task *ts[2] = {&w->handler, &w->main};
         bool ran = false;
         for (int i = 0; i < 2; i++) {
             lsvc_task *t = ts[i];
             if (!t->active)
                 continue;
-            if (stopping && t->sleeping && t->wake_ns > now) {
+            bool wind = stopping || (w->winding && t == &w->main);
+            if (wind && t->sleeping && t->wake_ns > now) {
                 t->wake_ns = now;
                 t->woken_early = true;
             }
-            bool held = (t == &w->main) && w->paused && !stopping;
+            bool held = (t == &w->main) && w->paused && !wind;
             if (!task_due(t, now, held))
                 continue;
             task_result r = resume_task(w, t);
             ran = true;
-            if (t == &w->handler && r != TASK_YIELDED)
-                control_done(w, &w->handler_ev, r == TASK_DONE);
-            if (t == &w->main && r == TASK_FAILED)
+            bool interrupted = r == TASK_FAILED && atomic_load(&svc->interrupt);
+            if (t == &w->handler && r != TASK_YIELDED) {
+                if (w->reload_phase == LSVC_RELOAD_HOOK) {
+                    if (r == TASK_DONE)
+                        begin_winding(w);
+                    else
+                        cancel_reload(w, "the new version's reload() failed (see the log above)");
+                } else {
+                    control_done(w, &w->handler_ev, r == TASK_DONE);
+                }
+            }
+            if (t == &w->main && r != TASK_YIELDED && w->reload_phase == LSVC_RELOAD_WINDING) {
+                if (interrupted) {
+                    lsvc_log(LSVC_LOG_ERROR, svc->name,
+                             "the old run did not return within stop_timeout: interrupted");
+                    ack_interrupt(w, 0, NULL);
+                    interrupted = false;
+                }
+                finish_reload(w); /* an old run's error does not fail the service */
+            } else if (t == &w->main && r == TASK_FAILED) {
                 w->failed = true;
-            if (r == TASK_FAILED && atomic_load(&svc->interrupt))
+            }
+            if (interrupted)
                 handle_interrupt(w, t);
             break; /* re-check interrupts and the queue between resumes */
         }
@@ -368,87 +553,15 @@ static void schedule(lsvc_worker *w, bool deliver)
             return;
 
         /* Sleep until the next task is due or something arrives. */
-        uint64_t next = 0;
+        uint64_t next = poll_at;
         for (int i = 0; i < 2; i++) {
             lsvc_task *t = ts[i];
-            bool held = (t == &w->main) && w->paused && !stopping;
+            bool held = (t == &w->main) && w->paused && !stopping && !w->winding;
             if (t->active && t->sleeping && !held && (!next || t->wake_ns < next))
                 next = t->wake_ns ? t->wake_ns : 1;
         }
         lsvc_queue_wait(&svc->queue, next);
     }
-}
-
-/* ---- loading ---------------------------------------------------------------- */
-
-static int traceback(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
-    return 1;
-}
-
-/* Load the script, check it against the contract and apply what it
- * declares. Returns 0, or -1 with the error message logged. */
-static int load_script(lsvc_worker *w)
-{
-    lua_State *L = w->L;
-    lsvc_service *svc = w->svc;
-    lua_pushcfunction(L, traceback);
-    int tb = lua_gettop(L);
-
-    /* contract.lua: function(chunk_result, path) -> info | error */
-    if (luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
-                        "=[luasvc contract]") != LUA_OK ||
-        lua_pcall(L, 0, 1, tb) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
-        return -1;
-    }
-    int check = lua_gettop(L);
-
-    if (luaL_loadfile(L, svc->script_path) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
-        return -1;
-    }
-    lsvc_service_set_deadline(svc, lsvc_now_ns() + START_WAIT_HINT_MS * 1000000ull, "start");
-    if (lua_pcall(L, 0, 1, tb) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
-        return -1;
-    }
-    lua_pushvalue(L, check);
-    lua_insert(L, -2);
-    lua_pushstring(L, svc->script_path);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", lua_tostring(L, -1));
-        return -1;
-    }
-    /* info = {script=, name=, display_name=, accepts=mask, stop_timeout=, user={codes}} */
-    int info = lua_gettop(L);
-    pthread_mutex_lock(&svc->mu);
-    lua_getfield(L, info, "name");
-    snprintf(svc->name, sizeof svc->name, "%s", lua_tostring(L, -1));
-    lua_getfield(L, info, "display_name");
-    snprintf(svc->display_name, sizeof svc->display_name, "%s", lua_tostring(L, -1));
-    lua_getfield(L, info, "accepts");
-    svc->accepts = (uint32_t)lua_tointeger(L, -1);
-    lua_getfield(L, info, "stop_timeout");
-    svc->stop_timeout_ms = (uint32_t)lua_tointeger(L, -1);
-    lua_pop(L, 4);
-    memset(svc->user_handled, 0, sizeof svc->user_handled);
-    lua_getfield(L, info, "user");
-    lua_Integer n = luaL_len(L, -1);
-    for (lua_Integer i = 1; i <= n; i++) {
-        lua_rawgeti(L, -1, i);
-        unsigned c = (unsigned)lua_tointeger(L, -1) - LSVC_CTRL_USER_MIN;
-        svc->user_handled[c / 8] |= (uint8_t)(1u << (c % 8));
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    pthread_mutex_unlock(&svc->mu);
-    lua_getfield(L, info, "script");
-    w->script_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_settop(L, tb - 1);
-    return 0;
 }
 
 /* ---- the thread ----------------------------------------------------------------- */
@@ -468,7 +581,8 @@ static lsvc_exit final_exit(const lsvc_worker *w)
 static void *worker_main(void *arg)
 {
     lsvc_service *svc = arg;
-    lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF};
+    lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF,
+                     .loader_ref = LUA_NOREF, .new_info_ref = LUA_NOREF};
     lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
 
     lua_State *L = luaL_newstate();
@@ -493,7 +607,8 @@ static void *worker_main(void *arg)
     lua_setfield(L, -2, "lfs");
     lua_pop(L, 1);
 
-    int ok = load_script(&w) == 0;
+    lsvc_service_set_deadline(svc, lsvc_now_ns() + START_WAIT_HINT_MS * 1000000ull, "start");
+    int ok = load_first(&w) == 0;
     pthread_mutex_lock(&svc->mu);
     svc->loaded = ok;
     svc->load_failed = !ok;
@@ -538,10 +653,8 @@ static void *worker_main(void *arg)
     if (!lsvc_service_stopping(svc)) {
         lsvc_service_set_state(svc, LSVC_RUNNING, 0);
         lsvc_service_set_deadline(svc, 0, NULL);
-        if (push_handler(&w, "run")) {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, w.ctx_ref);
-            task_start(&w, &w.main, 1, "run");
-        }
+        start_run(&w);
+        w.next_poll_ns = lsvc_now_ns() + (uint64_t)svc->watch_interval_ms * 1000000u;
         schedule(&w, true);
         /* run has returned, on its own or told to: the service winds down,
          * after the controls already queued. */

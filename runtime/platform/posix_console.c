@@ -97,7 +97,8 @@ static void *signal_main(void *arg)
 
 static int usage(const char *msg)
 {
-    fprintf(stderr, "luasvc run: %s\nusage: luasvc run [--log-level LEVEL] SCRIPT... [-- ARGS...]\n",
+    fprintf(stderr, "luasvc run: %s\nusage: luasvc run [--log-level LEVEL] [--no-watch] [--watch-interval MS]\n"
+            "                  [--allow-insecure-script] SCRIPT... [-- ARGS...]\n",
             msg);
     return 2;
 }
@@ -105,6 +106,8 @@ static int usage(const char *msg)
 int lsvc_console_run(int argc, char **argv, bool check_only)
 {
     int first = 0, nscripts = 0, nargs = 0;
+    uint32_t watch_ms = LSVC_WATCH_DEFAULT_MS;
+    bool allow_insecure = false;
     char **args = NULL;
     int i = 0;
     for (; i < argc; i++) {
@@ -117,6 +120,23 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
             if (i + 1 >= argc || lsvc_level_from_name(argv[i + 1]) < 0)
                 return usage("--log-level needs one of debug, info, notice, warning, error");
             lsvc_log_set_level((lsvc_level)lsvc_level_from_name(argv[++i]));
+            continue;
+        }
+        if (strcmp(argv[i], "--no-watch") == 0) {
+            watch_ms = 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--watch-interval") == 0) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || *end || v < 10 || v > 60000)
+                return usage("--watch-interval needs a number of ms in 10..60000");
+            watch_ms = (uint32_t)v;
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--allow-insecure-script") == 0) {
+            allow_insecure = true;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1])
@@ -154,6 +174,8 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         atomic_init(&cs[k].last_state, LSVC_STOPPED);
         svc->report = console_report;
         svc->report_ud = &cs[k];
+        svc->watch_interval_ms = check_only ? 0 : watch_ms;
+        svc->allow_insecure = allow_insecure;
     }
     if (lsvc_watchdog_start(h) != 0)
         return 1;

@@ -238,8 +238,8 @@ static void serve(lsvc_service *svc, int fd)
         return;
     }
     if (req.kind == LSVC_REQ_STATUS) {
-        char json[2048];
-        char out[2100];
+        char json[4096];
+        char out[4200];
         lsvc_status_json(svc, json, sizeof json);
         snprintf(out, sizeof out, "OK %s\n", json);
         reply(fd, out);
@@ -247,7 +247,7 @@ static void serve(lsvc_service *svc, int fd)
     }
     uint32_t rc = lsvc_service_control(svc, req.code, 0);
     if (rc == LSVC_NO_ERROR) {
-        char json[2048], out[2100];
+        char json[4096], out[4200];
         lsvc_status_json(svc, json, sizeof json);
         snprintf(out, sizeof out, "OK %s\n", json);
         reply(fd, out);

@@ -1,0 +1,127 @@
+--[[
+loader.lua - loads a service's script (first time and on every hot reload)
+and watches it and the modules it required from its own directory.
+Compiled into the binary; runs in the service's Lua state on its worker.
+
+The chunk returns function(contract, secure, sig, path) -> L, a table
+(secure(file) -> true | nil, message; sig(file) -> signature | nil):
+  L.load(first, current_name) -> info | nil, message
+      Loads and validates the script. Modules the script requires from its
+      own directory are loaded afresh; on failure the previous ones are put
+      back, so a bad edit changes nothing. info is contract()'s table plus
+      `modules` (the files watched).
+  L.commit(info)   the new version is in place: watch its files from now on
+  L.rollback()     the new version was refused after load (its reload failed)
+  L.poll() -> "changed" | "settling" | nil
+      Compares the signature (times, size, inode) of every watched file with the
+      version in place. A change is "settling" until two polls see the same
+      signature, so a half-written file is never loaded; a file that is
+      missing for a moment (a save by rename) is settling, not deleted.
+]]
+return function(contract, secure, sig, path)
+  local L = {}
+  local dir = path:match("^(.*)[/\\]") or "."
+  local sep = package.config:sub(1, 1)
+  local prefix = dir .. sep
+  -- A service's own modules come first.
+  package.path = prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua;" .. package.path
+
+  local watched = {}     -- file -> signature of the version in place
+  local candidate = nil  -- signatures seen at the last poll, while settling
+  local saved = nil      -- package.loaded entries replaced by a load
+
+  -- Modules currently loaded from the script's directory: name -> file.
+  local function own_modules()
+    local mods = {}
+    for name in pairs(package.loaded) do
+      if type(name) == "string" then
+        local file = package.searchpath(name, prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua")
+        if file then mods[name] = file end
+      end
+    end
+    return mods
+  end
+
+  local function traceback(e)
+    return debug.traceback(tostring(e), 2)
+  end
+
+  function L.load(first, current_name)
+    local ok, err = secure(path)
+    if not ok then return nil, err end
+    saved = {}
+    for name in pairs(own_modules()) do
+      saved[name] = package.loaded[name]
+      package.loaded[name] = nil
+    end
+    local function restore()
+      for name in pairs(own_modules()) do package.loaded[name] = nil end
+      for name, v in pairs(saved) do package.loaded[name] = v end
+      saved = nil
+    end
+    local chunk, lerr = loadfile(path)
+    if not chunk then restore() return nil, lerr end
+    local okc, script = xpcall(chunk, traceback)
+    if not okc then restore() return nil, script end
+    local oki, info = pcall(contract, script, path)
+    if not oki then restore() return nil, info end
+    if not first and info.name ~= current_name then
+      restore()
+      return nil, string.format("%s: the service's name cannot change while it runs (was '%s', now '%s'); restart it to rename it",
+        path, current_name, info.name)
+    end
+    info.modules = { path }
+    for _, file in pairs(own_modules()) do
+      local okm, merr = secure(file)
+      if not okm then restore() return nil, merr end
+      info.modules[#info.modules + 1] = file
+    end
+    table.sort(info.modules, function(a, b) return a == path or (b ~= path and a < b) end)
+    return info
+  end
+
+  function L.commit(info)
+    saved = nil
+    watched = {}
+    for _, file in ipairs(info.modules) do watched[file] = sig(file) or "missing" end
+    candidate = nil
+  end
+
+  function L.rollback()
+    if not saved then return end
+    for name in pairs(own_modules()) do package.loaded[name] = nil end
+    for name, v in pairs(saved) do package.loaded[name] = v end
+    saved = nil
+  end
+
+  function L.poll()
+    local now, differs = {}, false
+    for file, old in pairs(watched) do
+      local s = sig(file)
+      now[file] = s or "missing"
+      if s ~= old then differs = true end
+    end
+    if not differs then candidate = nil return nil end
+    local stable = candidate ~= nil
+    if stable then
+      for file, s in pairs(now) do
+        if s == "missing" or candidate[file] ~= s then stable = false break end
+      end
+    end
+    candidate = now
+    if stable then
+      candidate = nil
+      return "changed"
+    end
+    return "settling"
+  end
+
+  function L.files()
+    local list = {}
+    for file in pairs(watched) do list[#list + 1] = file end
+    table.sort(list)
+    return list
+  end
+
+  return L
+end

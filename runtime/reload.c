@@ -1,0 +1,206 @@
+/*
+ * reload.c - loading a service's script, the first time and on every hot
+ * reload: lua/loader.lua (compiled in) loads and validates it with
+ * lua/contract.lua and watches the script and its own modules; this file
+ * calls it, applies what a version declares to the service, and checks
+ * that no less privileged user can change the code a service loads.
+ * Worker thread only (it calls into the service's Lua state).
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "luasvc.h"
+
+extern const unsigned char lsvc_lua_contract[];
+extern const size_t lsvc_lua_contract_len;
+extern const unsigned char lsvc_lua_loader[];
+extern const size_t lsvc_lua_loader_len;
+
+/* What makes a file unsafe to load: writable by group or others, or owned
+ * by someone who is neither root nor the service's user. Empty when safe. */
+static void file_problem(const char *what, const char *path, char *buf, size_t len)
+{
+    struct stat st;
+    buf[0] = '\0';
+    if (stat(path, &st) != 0)
+        return; /* loading it reports what is wrong */
+    uid_t me = geteuid();
+    if (st.st_uid != 0 && st.st_uid != me) {
+        snprintf(buf, len,
+                 "%s %s is owned by uid %u, neither root nor the service's user (uid %u): "
+                 "another user could change the service's code; chown it to uid %u",
+                 what, path, (unsigned)st.st_uid, (unsigned)me, (unsigned)me);
+        return;
+    }
+    bool dir = S_ISDIR(st.st_mode);
+    bool sticky = dir && (st.st_mode & S_ISVTX);
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky)
+        snprintf(buf, len,
+                 "%s %s is writable by %s (mode %03o): a less privileged user could change "
+                 "the service's code; run chmod go-w %s",
+                 what, path,
+                 (st.st_mode & S_IWOTH) ? ((st.st_mode & S_IWGRP) ? "group and others" : "others")
+                                        : "its group",
+                 (unsigned)(st.st_mode & 0777), path);
+}
+
+/* secure(path) -> true | nil, message. Upvalue 1: allow insecure files. */
+static int l_secure(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    bool allow = lua_toboolean(L, lua_upvalueindex(1));
+    char msg[1024];
+    file_problem("script", path, msg, sizeof msg);
+    if (!msg[0]) {
+        char *copy = strdup(path);
+        if (copy) {
+            file_problem("the directory of", dirname(copy), msg, sizeof msg);
+            free(copy);
+        }
+    }
+    if (msg[0] && !allow) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s (--allow-insecure-script overrides this for development)", msg);
+        return 2;
+    }
+    if (msg[0])
+        lsvc_log(LSVC_LOG_WARNING, lsvc_worker_of(L)->svc->name, "%s (allowed)", msg);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* sig(path) -> string | nil: what changes when a file is saved, in place
+ * or by rename: modification and change times to the nanosecond, size,
+ * inode. (lfs.attributes gives whole seconds: two saves of the same size
+ * within one second would look the same.) */
+static int l_sig(lua_State *L)
+{
+    struct stat st;
+    if (stat(luaL_checkstring(L, 1), &st) != 0)
+        return 0;
+    lua_pushfstring(L, "%I.%I:%I.%I:%I:%I", (lua_Integer)st.st_mtim.tv_sec,
+                    (lua_Integer)st.st_mtim.tv_nsec, (lua_Integer)st.st_ctim.tv_sec,
+                    (lua_Integer)st.st_ctim.tv_nsec, (lua_Integer)st.st_size,
+                    (lua_Integer)st.st_ino);
+    return 1;
+}
+
+int lsvc_reload_setup(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    lsvc_service *svc = w->svc;
+    /* loader.lua and contract.lua each return a function */
+    if (luaL_loadbuffer(L, (const char *)lsvc_lua_loader, lsvc_lua_loader_len,
+                        "=[luasvc loader]") != LUA_OK ||
+        lua_pcall(L, 0, 1, 0) != LUA_OK ||
+        luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
+                        "=[luasvc contract]") != LUA_OK ||
+        lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
+        return -1;
+    }
+    lua_pushboolean(L, svc->allow_insecure);
+    lua_pushcclosure(L, l_secure, 1);
+    lua_pushcfunction(L, l_sig);
+    lua_pushstring(L, svc->script_path);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
+        return -1;
+    }
+    w->loader_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Push loader.<fn> */
+static void push_loader_fn(lsvc_worker *w, const char *fn)
+{
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->loader_ref);
+    lua_getfield(w->L, -1, fn);
+    lua_remove(w->L, -2);
+}
+
+int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
+{
+    lua_State *L = w->L;
+    push_loader_fn(w, "load");
+    lua_pushboolean(L, first);
+    pthread_mutex_lock(&w->svc->mu);
+    lua_pushstring(L, w->svc->name);
+    pthread_mutex_unlock(&w->svc->mu);
+    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (lua_isnil(L, -2)) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        lua_pop(L, 2);
+        return 0;
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
+{
+    lua_State *L = w->L;
+    lsvc_service *svc = w->svc;
+    info = lua_absindex(L, info);
+    uint8_t user[32] = {0};
+    lua_getfield(L, info, "user");
+    lua_Integer n = luaL_len(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        unsigned c = (unsigned)lua_tointeger(L, -1) - LSVC_CTRL_USER_MIN;
+        user[c / 8] |= (uint8_t)(1u << (c % 8));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, info, "name");
+    lua_getfield(L, info, "display_name");
+    lua_getfield(L, info, "accepts");
+    lua_getfield(L, info, "stop_timeout");
+    lsvc_service_configure(svc, first ? lua_tostring(L, -4) : NULL, lua_tostring(L, -3),
+                           (uint32_t)lua_tointeger(L, -2), user,
+                           (uint32_t)lua_tointeger(L, -1));
+    lua_pop(L, 4);
+
+    lua_getfield(L, info, "script");
+    if (w->script_ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, w->script_ref);
+    w->script_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    push_loader_fn(w, "commit");
+    lua_pushvalue(L, info);
+    lua_call(L, 1, 0);
+}
+
+void lsvc_reload_rollback(lsvc_worker *w)
+{
+    push_loader_fn(w, "rollback");
+    lua_call(w->L, 0, 0);
+}
+
+int lsvc_reload_poll(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    push_loader_fn(w, "poll");
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_WARNING, w->svc->name, "watch: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return LSVC_WATCH_NONE;
+    }
+    const char *r = lua_tostring(L, -1);
+    int res = !r ? LSVC_WATCH_NONE
+                 : strcmp(r, "changed") == 0 ? LSVC_WATCH_CHANGED : LSVC_WATCH_SETTLING;
+    lua_pop(L, 1);
+    return res;
+}
