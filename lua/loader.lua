@@ -28,6 +28,7 @@ return function(contract, secure, sig, path)
 
   local watched = {}     -- file -> signature of the version in place
   local candidate = nil  -- signatures seen at the last poll, while settling
+  local attempted = nil  -- signatures of the last version tried and refused
   local saved = nil      -- package.loaded entries replaced by a load
 
   -- Modules currently loaded from the script's directory: name -> file.
@@ -46,7 +47,22 @@ return function(contract, secure, sig, path)
     return debug.traceback(tostring(e), 2)
   end
 
+  local function snapshot()
+    local now = {}
+    for file in pairs(watched) do now[file] = sig(file) or "missing" end
+    return now
+  end
+
+  local function same(a, b)
+    if not a or not b then return false end
+    for k, v in pairs(a) do if b[k] ~= v then return false end end
+    for k in pairs(b) do if a[k] == nil then return false end end
+    return true
+  end
+
   function L.load(first, current_name)
+    -- A refused version is not tried again until one of its files changes.
+    attempted = snapshot()
     local ok, err = secure(path)
     if not ok then return nil, err end
     saved = {}
@@ -82,6 +98,7 @@ return function(contract, secure, sig, path)
 
   function L.commit(info)
     saved = nil
+    attempted = nil
     watched = {}
     for _, file in ipairs(info.modules) do watched[file] = sig(file) or "missing" end
     candidate = nil
@@ -101,7 +118,7 @@ return function(contract, secure, sig, path)
       now[file] = s or "missing"
       if s ~= old then differs = true end
     end
-    if not differs then candidate = nil return nil end
+    if not differs or same(now, attempted) then candidate = nil return nil end
     local stable = candidate ~= nil
     if stable then
       for file, s in pairs(now) do
