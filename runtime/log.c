@@ -15,7 +15,14 @@
 uint64_t lsvc_now_ns(void)
 {
     struct timespec ts;
+#ifdef _WIN32
+    /* winpthreads (mingw-w64 10) ignores pthread_condattr_setclock: its
+     * timed waits take absolute CLOCK_REALTIME times, so the deadlines
+     * handed to them must be on that clock. */
+    clock_gettime(CLOCK_REALTIME, &ts);
+#else
     clock_gettime(CLOCK_MONOTONIC, &ts);
+#endif
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -57,7 +64,12 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;
+#ifdef _WIN32
+    time_t secs = tv.tv_sec;
+    localtime_s(&tm, &secs);
+#else
     localtime_r(&tv.tv_sec, &tm);
+#endif
     size_t n = strftime(line, sizeof line, "%Y-%m-%d %H:%M:%S", &tm);
     int k = snprintf(line + n, sizeof line - n, ".%03ld %-7s %s: %s", (long)tv.tv_usec / 1000,
                      lsvc_level_name(lv), service ? service : "luasvc", text);

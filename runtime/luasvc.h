@@ -248,6 +248,7 @@ typedef struct lsvc_worker {
     lsvc_task handler;    /* the control being handled, one at a time */
     lsvc_event handler_ev;
     char handler_what[32];
+    bool handler_fresh;   /* not resumed yet: its control's latency is due */
     lsvc_task *current;   /* the task being resumed, or NULL */
     bool paused;
     bool failed;          /* start or run raised an error */
@@ -260,6 +261,9 @@ typedef struct lsvc_worker {
     int new_info_ref;     /* the validated new version, until it takes over */
     enum { LSVC_RELOAD_IDLE, LSVC_RELOAD_HOOK, LSVC_RELOAD_WINDING } reload_phase;
     bool reload_pending;  /* a change or a PARAMCHANGE asked for one */
+    bool settling;        /* a change was seen; the loader decides when it is stable */
+    struct lsvc_watched *watched; /* the files of the version in place, as last seen */
+    size_t nwatched;
     bool winding;         /* the old run is asked to return: ctx:reloading() */
     uint64_t next_poll_ns;
 } lsvc_worker;
@@ -282,6 +286,7 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen);
 void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
 void lsvc_reload_rollback(lsvc_worker *w);
 int lsvc_reload_poll(lsvc_worker *w);
+void lsvc_reload_free(lsvc_worker *w);
 
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 
@@ -333,7 +338,7 @@ typedef struct lsvc_request {
     char name[128];
 } lsvc_request;
 
-/* Parse one request "CONTROL <name> <code>\n" or "STATUS <name>\n". Returns
+/* Parse one request "CONTROL <code> <name>\n" or "STATUS <name>\n". Returns
  * 0, or -1 with a message in err. Never reads past len. */
 int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, size_t errlen);
 

@@ -19,6 +19,14 @@
 
 #include "luasvc.h"
 
+/* What the watch last saw of a file: a cheap check in C, so an idle
+ * service's poll never enters Lua. */
+struct lsvc_watched {
+    char *path;
+    struct stat st;
+    bool present;
+};
+
 extern const unsigned char lsvc_lua_contract[];
 extern const size_t lsvc_lua_contract_len;
 extern const unsigned char lsvc_lua_loader[];
@@ -181,6 +189,40 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     push_loader_fn(w, "commit");
     lua_pushvalue(L, info);
     lua_call(L, 1, 0);
+
+    /* the C side of the watch: the files the loader now watches */
+    lsvc_reload_free(w);
+    lua_getfield(L, info, "modules");
+    size_t nf = (size_t)luaL_len(L, -1);
+    w->watched = calloc(nf ? nf : 1, sizeof *w->watched);
+    for (size_t i = 0; w->watched && i < nf; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        struct lsvc_watched *f = &w->watched[w->nwatched];
+        f->path = strdup(lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (!f->path)
+            break;
+        f->present = stat(f->path, &f->st) == 0;
+        w->nwatched++;
+    }
+    lua_pop(L, 1);
+    w->settling = false;
+}
+
+void lsvc_reload_free(lsvc_worker *w)
+{
+    for (size_t i = 0; i < w->nwatched; i++)
+        free(w->watched[i].path);
+    free(w->watched);
+    w->watched = NULL;
+    w->nwatched = 0;
+}
+
+static bool same_stat(const struct stat *a, const struct stat *b)
+{
+    return a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+           a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec &&
+           a->st_size == b->st_size && a->st_ino == b->st_ino && a->st_mode == b->st_mode;
 }
 
 void lsvc_reload_rollback(lsvc_worker *w)
@@ -192,6 +234,19 @@ void lsvc_reload_rollback(lsvc_worker *w)
 int lsvc_reload_poll(lsvc_worker *w)
 {
     lua_State *L = w->L;
+    bool changed = false;
+    for (size_t i = 0; i < w->nwatched; i++) {
+        struct lsvc_watched *f = &w->watched[i];
+        struct stat st;
+        bool present = stat(f->path, &st) == 0;
+        if (present != f->present || (present && !same_stat(&st, &f->st))) {
+            changed = true;
+            f->present = present;
+            f->st = st;
+        }
+    }
+    if (!changed && !w->settling)
+        return LSVC_WATCH_NONE; /* nothing new since the last look */
     push_loader_fn(w, "poll");
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
         lsvc_log(LSVC_LOG_WARNING, w->svc->name, "watch: %s", lua_tostring(L, -1));
@@ -202,5 +257,6 @@ int lsvc_reload_poll(lsvc_worker *w)
     int res = !r ? LSVC_WATCH_NONE
                  : strcmp(r, "changed") == 0 ? LSVC_WATCH_CHANGED : LSVC_WATCH_SETTLING;
     lua_pop(L, 1);
+    w->settling = res == LSVC_WATCH_SETTLING;
     return res;
 }

@@ -89,6 +89,14 @@ static void task_end(lsvc_worker *w, lsvc_task *t)
     t->sleeping = false;
 }
 
+static void record_latency(lsvc_worker *w, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&w->svc->mu);
+    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
+    w->svc->controls_delivered++;
+    pthread_mutex_unlock(&w->svc->mu);
+}
+
 typedef enum { TASK_YIELDED, TASK_DONE, TASK_FAILED } task_result;
 
 /* Resume t once. On an error, log it with the coroutine's traceback. */
@@ -103,6 +111,10 @@ static task_result resume_task(lsvc_worker *w, lsvc_task *t)
     }
     t->sleeping = false;
     t->woken_early = false;
+    if (t == &w->handler && w->handler_fresh) {
+        w->handler_fresh = false;
+        record_latency(w, &w->handler_ev);
+    }
     w->current = t;
     int rc = lua_resume(t->co, w->L, nargs, &nres);
     w->current = NULL;
@@ -169,13 +181,6 @@ void lsvc_worker_exit(lsvc_worker *w, uint32_t code)
 
 /* ---- controls ------------------------------------------------------------ */
 
-static void record_latency(lsvc_worker *w, const lsvc_event *ev)
-{
-    pthread_mutex_lock(&w->svc->mu);
-    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
-    w->svc->controls_delivered++;
-    pthread_mutex_unlock(&w->svc->mu);
-}
 
 /* What follows a control handler: the state it leads to, or back. */
 static void control_done(lsvc_worker *w, const lsvc_event *ev, bool ok)
@@ -251,7 +256,7 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
     }
     task_start(w, &w->handler, nargs, w->handler_what);
     w->handler_ev = *ev;
-    record_latency(w, ev);
+    w->handler_fresh = true; /* latency is taken at its first resume */
 }
 
 /* ---- loading and hot reload --------------------------------------------- */
@@ -682,8 +687,10 @@ out:
     pthread_mutex_lock(&svc->mu);
     bool abandoned = svc->abandoned;
     pthread_mutex_unlock(&svc->mu);
-    if (!abandoned)
+    if (!abandoned) {
         lua_close(L);
+        lsvc_reload_free(&w);
+    }
     return NULL;
 }
 

@@ -5,9 +5,9 @@
  * SIGINT and SIGTERM are STOP, SIGHUP is PARAMCHANGE; status changes are
  * log lines; the process exit status is 0 after clean stops.
  *
- * Threads: main (start, wait, exit), one signal thread (sigwait), the
- * endpoint thread, the watchdog, the workers. Signals are blocked in all of
- * them and taken only by sigwait, so no handler ever runs async.
+ * Threads: main (start, wait, exit), the endpoint thread (which also takes
+ * the signals, through a signalfd), the watchdog, the workers. Signals are
+ * blocked in all of them, so no handler ever runs asynchronously.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -68,31 +68,21 @@ static void signal_stop(lsvc_service *svc, int sig)
     lsvc_queue_wake(&svc->queue);
 }
 
-static void *signal_main(void *arg)
+/* SIGINT/SIGTERM: STOP; SIGHUP: PARAMCHANGE, to every service. Called on
+ * the endpoint thread, which takes the host's signals through a signalfd. */
+static void console_signal(lsvc_host *h, int sig)
 {
-    lsvc_host *h = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    for (;;) {
-        int sig;
-        if (sigwait(&set, &sig) != 0)
-            continue;
-        for (size_t i = 0; i < h->n; i++) {
-            lsvc_service *svc = h->svcs[i];
-            if (sig == SIGHUP) {
-                uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE, 0);
-                if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
-                    lsvc_log(LSVC_LOG_WARNING, svc->name, "SIGHUP: paramchange refused: %u %s",
-                             rc, lsvc_win32_message(rc));
-            } else {
-                signal_stop(svc, sig);
-            }
+    for (size_t i = 0; i < h->n; i++) {
+        lsvc_service *svc = h->svcs[i];
+        if (sig == SIGHUP) {
+            uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE, 0);
+            if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
+                lsvc_log(LSVC_LOG_WARNING, svc->name, "SIGHUP: paramchange refused: %u %s", rc,
+                         lsvc_win32_message(rc));
+        } else {
+            signal_stop(svc, sig);
         }
     }
-    return NULL;
 }
 
 static int usage(const char *msg)
@@ -193,7 +183,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         if (!ep) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "control endpoint: %s", err);
             failed = 1;
-        } else if (lsvc_endpoint_start(ep) != 0) {
+        } else if (lsvc_endpoint_start(ep, &set, console_signal) != 0) {
             failed = 1;
         }
     }
@@ -208,9 +198,6 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         return failed ? 2 : 0;
     }
 
-    pthread_t sig_thread;
-    pthread_create(&sig_thread, NULL, signal_main, h);
-    pthread_detach(sig_thread);
     lsvc_host_release(h, true);
     lsvc_host_wait_stopped(h);
     int status = lsvc_host_exit_status(h);

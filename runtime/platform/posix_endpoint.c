@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +30,8 @@ struct lsvc_endpoint {
     int *fds; /* listening socket of host->svcs[i] */
     char **paths;
     int wake[2];
+    int sigfd; /* signals for the host, taken here: one thread fewer */
+    lsvc_signal_fn on_signal;
     pthread_t thread;
     bool started;
 };
@@ -124,6 +127,7 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen)
     e->fds = malloc(h->n * sizeof *e->fds);
     e->paths = calloc(h->n, sizeof *e->paths);
     e->wake[0] = e->wake[1] = -1;
+    e->sigfd = -1;
     for (size_t i = 0; i < h->n; i++)
         e->fds[i] = -1;
     if (!e->fds || !e->paths || pipe2(e->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
@@ -199,8 +203,9 @@ static void reply_err(int fd, uint32_t code, const char *text)
     reply(fd, buf);
 }
 
-/* Serve one connection on the socket of svc. Bounded: 1 s to send the
- * request, one request per connection. */
+/* Serve one connection on the socket of svc. Bounded: 250 ms to send the
+ * request (the client sends it at once; a silent one must not hold up the
+ * other services' controls for long), one request per connection. */
 static void serve(lsvc_service *svc, int fd)
 {
     struct ucred cred;
@@ -212,7 +217,7 @@ static void serve(lsvc_service *svc, int fd)
         reply_err(fd, 5, "Access is denied.");
         return;
     }
-    struct timeval tv = {1, 0};
+    struct timeval tv = {0, 250000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
@@ -260,20 +265,25 @@ static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
     size_t n = e->host->n;
-    struct pollfd *p = calloc(n + 1, sizeof *p);
+    struct pollfd *p = calloc(n + 2, sizeof *p);
     if (!p)
         return NULL;
     for (size_t i = 0; i < n; i++)
         p[i] = (struct pollfd){.fd = e->fds[i], .events = POLLIN};
     p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
+    p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
     for (;;) {
-        if (poll(p, n + 1, -1) < 0) {
+        if (poll(p, n + 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[n].revents)
             break;
+        struct signalfd_siginfo si;
+        if ((p[n + 1].revents & POLLIN) && read(e->sigfd, &si, sizeof si) == sizeof si &&
+            e->on_signal)
+            e->on_signal(e->host, (int)si.ssi_signo);
         for (size_t i = 0; i < n; i++) {
             if (!(p[i].revents & POLLIN))
                 continue;
@@ -288,8 +298,10 @@ static void *endpoint_main(void *arg)
     return NULL;
 }
 
-int lsvc_endpoint_start(lsvc_endpoint *e)
+int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *signals, lsvc_signal_fn on_signal)
 {
+    e->on_signal = on_signal;
+    e->sigfd = signals ? signalfd(-1, signals, SFD_CLOEXEC) : -1;
     int rc = pthread_create(&e->thread, NULL, endpoint_main, e);
     e->started = rc == 0;
     return rc;
@@ -312,6 +324,8 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
             free(e->paths[i]);
         }
     }
+    if (e->sigfd >= 0)
+        close(e->sigfd);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)

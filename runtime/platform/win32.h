@@ -1,0 +1,35 @@
+/*
+ * win32.h - declarations shared by the Windows front ends: the console host,
+ * the SCM service host, the SCM client commands, and the UTF-8/UTF-16
+ * conversions at the Win32 boundary.
+ */
+#ifndef LUASVC_WIN32_H
+#define LUASVC_WIN32_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <wchar.h>
+
+#include "../luasvc.h"
+
+/* ---- win32_utf8.c (any thread) ---- */
+wchar_t *lsvc_wide(const char *s);   /* malloc'd UTF-16 copy; NULL if invalid */
+char *lsvc_utf8(const wchar_t *w);   /* malloc'd UTF-8 copy; NULL if invalid */
+
+/* ---- win32_console.c: `luasvc run` / `luasvc check` (main thread) ---- */
+int lsvc_win32_console_run(int argc, char **argv, bool check_only);
+/* Load each script (no start) and fill in its name and display name.
+ * Returns the number of scripts that failed to load. */
+size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128],
+                                char (*display)[256]);
+
+/* ---- win32_scm.c: the process the SCM starts (main thread) ---- */
+/* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */
+int lsvc_win32_service_main(int argc, char **argv);
+
+/* ---- win32_client.c: install and drive services through the SCM ---- */
+int lsvc_win32_client(const char *cmd, int argc, char **argv); /* -1: unknown cmd */
+/* The Win32 error's text, UTF-8, without the trailing newline. */
+void lsvc_win32_error_text(uint32_t code, char *buf, size_t len);
+
+#endif

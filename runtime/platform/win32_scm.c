@@ -1,0 +1,187 @@
+/*
+ * win32_scm.c - the process the Windows service control manager starts:
+ * `luasvc.exe service NAME SCRIPT [NAME SCRIPT]...`, as `luasvc install`
+ * writes it. StartServiceCtrlDispatcherW comes first, with a table entry
+ * per hosted script; each ServiceMain registers HandlerEx, reports
+ * START_PENDING at once and then drives one host (its own watchdog and
+ * worker) through the same service path as `luasvc run`.
+ *
+ * Threads: main (the dispatcher; HandlerEx runs on it and only calls
+ * lsvc_service_control, which never touches Lua), one ServiceMain thread
+ * per service (waits for its service to stop), the watchdogs and workers.
+ * Status reports come from any of them; scm_report serializes them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <windows.h>
+
+#include "win32.h"
+
+#define START_WAIT_HINT_MS 30000u
+
+typedef struct scm_entry {
+    wchar_t *wname;
+    char *script;
+    DWORD type;
+    SERVICE_STATUS_HANDLE handle;
+    CRITICAL_SECTION report_mu; /* one SetServiceStatus at a time, in order */
+    bool stopped_sent;
+    lsvc_service *svc;
+} scm_entry;
+
+static scm_entry *g_entries;
+static int g_n;
+
+static void set_status(scm_entry *e, const lsvc_status *st)
+{
+    SERVICE_STATUS ss = {
+        .dwServiceType = e->type,
+        .dwCurrentState = (DWORD)st->state,
+        .dwControlsAccepted = st->controls_accepted,
+        .dwWin32ExitCode = st->exit.win32,
+        .dwServiceSpecificExitCode =
+            st->exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR ? st->exit.service_specific : 0,
+        .dwCheckPoint = st->checkpoint,
+        .dwWaitHint = st->wait_hint,
+    };
+    if (!SetServiceStatus(e->handle, &ss))
+        lsvc_log(LSVC_LOG_ERROR, e->svc ? e->svc->name : NULL, "SetServiceStatus: error %lu",
+                 (unsigned long)GetLastError());
+}
+
+/*
+ * The front end's report callback: any thread, no lock of the service held.
+ * Reports can race (a worker's RUNNING against the handler's STOP_PENDING),
+ * so each sends the service's newest status under report_mu rather than
+ * the snapshot it was given: whatever call runs last reports the truth.
+ * STOPPED goes out once, and nothing after it.
+ */
+static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
+{
+    scm_entry *e = ud;
+    (void)snap;
+    EnterCriticalSection(&e->report_mu);
+    if (!e->stopped_sent) {
+        lsvc_status st;
+        lsvc_service_get_status(svc, &st);
+        if (st.state == LSVC_STOPPED)
+            e->stopped_sent = true;
+        set_status(e, &st);
+        if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
+            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u (service-specific %u)",
+                     st.exit.win32, st.exit.service_specific);
+    }
+    LeaveCriticalSection(&e->report_mu);
+}
+
+/* HandlerEx, on the dispatcher thread: the foundation's control handler,
+ * bounded time, no Lua. Event data beyond the event type is not passed on. */
+static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPVOID ctx)
+{
+    scm_entry *e = ctx;
+    (void)data;
+    if (!e->svc)
+        return ERROR_CALL_NOT_IMPLEMENTED;
+    uint32_t rc = lsvc_service_control(e->svc, control, event_type);
+    return rc == LSVC_NO_ERROR ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
+}
+
+static void stopped_early(scm_entry *e, uint32_t win32)
+{
+    lsvc_status st = {.state = LSVC_STOPPED, .exit = {win32, 0}};
+    EnterCriticalSection(&e->report_mu);
+    e->stopped_sent = true;
+    set_status(e, &st);
+    LeaveCriticalSection(&e->report_mu);
+}
+
+static void WINAPI service_main(DWORD argc, LPWSTR *argv)
+{
+    scm_entry *e = NULL;
+    for (int i = 0; i < g_n && argc > 0; i++)
+        if (_wcsicmp(g_entries[i].wname, argv[0]) == 0)
+            e = &g_entries[i];
+    if (!e && g_n == 1)
+        e = &g_entries[0]; /* an own-process service may be started by any name */
+    if (!e)
+        return;
+
+    /* Start arguments after the service's name, UTF-8 for Lua. */
+    int nargs = argc > 1 ? (int)argc - 1 : 0;
+    char **args = calloc((size_t)nargs + 1, sizeof *args);
+    bool args_ok = args != NULL;
+    for (int i = 0; args_ok && i < nargs; i++)
+        args_ok = (args[i] = lsvc_utf8(argv[i + 1])) != NULL;
+
+    lsvc_host *h = lsvc_host_new();
+    lsvc_service *svc = h ? lsvc_service_new(h, e->script, args_ok ? nargs : 0, args) : NULL;
+    if (svc && lsvc_host_add(h, svc) != 0)
+        svc = NULL;
+    e->svc = svc;
+    if (svc) {
+        svc->report = scm_report;
+        svc->report_ud = e;
+    }
+    e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
+    if (!e->handle)
+        return;
+    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
+    EnterCriticalSection(&e->report_mu);
+    set_status(e, &st);
+    LeaveCriticalSection(&e->report_mu);
+    if (!svc || !args_ok) {
+        stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
+        return;
+    }
+    if (lsvc_watchdog_start(h) != 0 || lsvc_worker_start(svc) != 0) {
+        lsvc_log(LSVC_LOG_ERROR, svc->name, "cannot start a thread");
+        stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
+        return;
+    }
+    /* A load failure is reported STOPPED by the worker itself. */
+    size_t failed = lsvc_host_wait_loaded(h);
+    lsvc_host_release(h, failed == 0);
+    lsvc_host_wait_stopped(h);
+    lsvc_host_join(h);
+}
+
+int lsvc_win32_service_main(int argc, char **argv)
+{
+    if (argc < 2 || argc % 2) {
+        fprintf(stderr, "usage: luasvc service NAME SCRIPT [NAME SCRIPT]...\n"
+                        "(the command line `luasvc install` gives the service manager)\n");
+        return 2;
+    }
+    g_n = argc / 2;
+    g_entries = calloc((size_t)g_n, sizeof *g_entries);
+    SERVICE_TABLE_ENTRYW *table = calloc((size_t)g_n + 1, sizeof *table);
+    if (!g_entries || !table)
+        return 1;
+    for (int i = 0; i < g_n; i++) {
+        scm_entry *e = &g_entries[i];
+        e->wname = lsvc_wide(argv[2 * i]);
+        e->script = argv[2 * i + 1];
+        e->type = g_n > 1 ? SERVICE_WIN32_SHARE_PROCESS : SERVICE_WIN32_OWN_PROCESS;
+        InitializeCriticalSection(&e->report_mu);
+        if (!e->wname) {
+            fprintf(stderr, "luasvc service: invalid name '%s'\n", argv[2 * i]);
+            return 2;
+        }
+        table[i].lpServiceName = e->wname;
+        table[i].lpServiceProc = service_main;
+    }
+    if (!StartServiceCtrlDispatcherW(table)) {
+        DWORD err = GetLastError();
+        char text[512];
+        lsvc_win32_error_text(err, text, sizeof text);
+        fprintf(stderr, "luasvc service: StartServiceCtrlDispatcher: error %lu: %s\n%s",
+                (unsigned long)err, text,
+                err == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT
+                    ? "this command is for the service manager; use `luasvc run SCRIPT` in a "
+                      "console\n"
+                    : "");
+        return 1;
+    }
+    return 0;
+}
