@@ -31,11 +31,17 @@ return function(contract, secure, sig, path)
   local attempted = nil  -- signatures of the last version tried and refused
   local saved = nil      -- package.loaded entries replaced by a load
 
+  -- What was loaded before any script (the standard libraries, luasvc,
+  -- lfs) is never the script's own: no need to look for it on disk.
+  local builtin = {}
+  for name in pairs(package.loaded) do builtin[name] = true end
+  builtin.lfs, builtin.luasvc = true, true
+
   -- Modules currently loaded from the script's directory: name -> file.
   local function own_modules()
     local mods = {}
     for name in pairs(package.loaded) do
-      if type(name) == "string" then
+      if type(name) == "string" and not builtin[name] then
         local file = package.searchpath(name, prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua")
         if file then mods[name] = file end
       end
