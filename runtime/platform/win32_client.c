@@ -197,7 +197,7 @@ static int install_usage(const char *msg)
             "usage: luasvc install SCRIPT... [--name N] [--display-name S] [--description S]\n"
             "         [--start auto|delayed-auto|demand|disabled] [--depend NAME]...\n"
             "         [--account NAME [--password P]] [--preshutdown-timeout MS]\n"
-            "         [--restart-on-failure MS]\n"
+            "         [--restart-on-failure MS] [--log-file PATH]\n"
             "  several scripts are installed as services sharing one process\n",
             msg);
     return 2;
@@ -223,7 +223,7 @@ static bool config2(SC_HANDLE h, DWORD level, void *info, const char *what)
 static int cmd_install(int argc, char **argv)
 {
     const char *name = NULL, *display = NULL, *description = NULL, *account = NULL,
-               *password = NULL;
+               *password = NULL, *log_file = NULL;
     DWORD start = SERVICE_DEMAND_START, preshutdown = 0, restart_ms = 0;
     bool delayed = false, has_preshutdown = false, has_restart = false;
     char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
@@ -250,6 +250,8 @@ static int cmd_install(int argc, char **argv)
             display = v;
         else if (strcmp(a, "--description") == 0)
             description = v;
+        else if (strcmp(a, "--log-file") == 0)
+            log_file = v;
         else if (strcmp(a, "--account") == 0)
             account = v;
         else if (strcmp(a, "--password") == 0)
@@ -323,6 +325,15 @@ static int cmd_install(int argc, char **argv)
     cmdline[0] = 0;
     append_quoted(cmdline, sizeof cmdline / sizeof cmdline[0], exe);
     wcscat(cmdline, L" service");
+    if (log_file) {
+        wchar_t *wl = lsvc_wide(log_file), full[MAX_PATH * 4];
+        DWORD fn = wl ? GetFullPathNameW(wl, sizeof full / sizeof full[0], full, NULL) : 0;
+        free(wl);
+        if (!fn || fn >= sizeof full / sizeof full[0])
+            return install_usage("--log-file: not a usable path");
+        wcscat(cmdline, L" --log-file");
+        append_quoted(cmdline, sizeof cmdline / sizeof cmdline[0], full);
+    }
     for (int k = 0; k < nscripts; k++) {
         wchar_t *wn = lsvc_wide(names[k]), *ws = lsvc_wide(scripts[k]);
         wchar_t full[MAX_PATH * 4];

@@ -118,6 +118,8 @@ static lsvc_host *host_start(int n, char **scripts, int nargs, char **args, cons
 
 size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128], char (*display)[256])
 {
+    /* Quiet: the workers' "not started" lines are not news here. */
+    lsvc_log_set_level(LSVC_LOG_WARNING);
     lsvc_host *h = host_start(n, scripts, 0, NULL, NULL);
     if (!h)
         return (size_t)n;
@@ -125,6 +127,7 @@ size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128], char 
     lsvc_host_release(h, false);
     lsvc_host_wait_stopped(h);
     lsvc_host_join(h);
+    lsvc_log_set_level(LSVC_LOG_INFO);
     for (int k = 0; k < n; k++) {
         lsvc_service *svc = h->svcs[k];
         pthread_mutex_lock(&svc->mu);

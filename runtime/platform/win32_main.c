@@ -18,7 +18,7 @@ static const char usage_text[] =
     "      --name N  --display-name S  --description S\n"
     "      --start auto|delayed-auto|demand|disabled  --depend NAME (repeatable)\n"
     "      --account NAME [--password P]  --preshutdown-timeout MS\n"
-    "      --restart-on-failure MS\n"
+    "      --restart-on-failure MS  --log-file PATH\n"
     "  uninstall NAME                              stop (waiting) and delete\n"
     "  start NAME [ARGS...]                        start, waiting for RUNNING\n"
     "  stop|pause|continue|reload|interrogate NAME send a control (stop waits)\n"

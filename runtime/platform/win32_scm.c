@@ -1,7 +1,7 @@
 /*
  * win32_scm.c - the process the Windows service control manager starts:
- * `luasvc.exe service NAME SCRIPT [NAME SCRIPT]...`, as `luasvc install`
- * writes it. StartServiceCtrlDispatcherW comes first, with a table entry
+ * `luasvc.exe service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...`, as
+ * `luasvc install` writes it. StartServiceCtrlDispatcherW comes first, with a table entry
  * per hosted script; each ServiceMain registers HandlerEx, reports
  * START_PENDING at once and then drives one host (its own watchdog and
  * worker) through the same service path as `luasvc run`.
@@ -11,9 +11,12 @@
  * per service (waits for its service to stop), the watchdogs and workers.
  * Status reports come from any of them; scm_report serializes them.
  */
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <windows.h>
 
 #include "win32.h"
@@ -146,10 +149,31 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     lsvc_host_join(h);
 }
 
+/* Log lines go to stderr, which a service does not have: send them to the
+ * file instead (UTF-8 path, appended). */
+static int log_to(const char *path)
+{
+    wchar_t *w = lsvc_wide(path);
+    int fd = w ? _wopen(w, _O_WRONLY | _O_CREAT | _O_APPEND | _O_BINARY, _S_IREAD | _S_IWRITE)
+               : -1;
+    free(w);
+    if (fd < 0 || _dup2(fd, 2) != 0)
+        return -1;
+    if (fd != 2)
+        _close(fd);
+    return 0;
+}
+
 int lsvc_win32_service_main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
+        if (log_to(argv[1]) != 0)
+            return 1;
+        argc -= 2;
+        argv += 2;
+    }
     if (argc < 2 || argc % 2) {
-        fprintf(stderr, "usage: luasvc service NAME SCRIPT [NAME SCRIPT]...\n"
+        fprintf(stderr, "usage: luasvc service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...\n"
                         "(the command line `luasvc install` gives the service manager)\n");
         return 2;
     }

@@ -1,0 +1,227 @@
+--[[
+scm_spec.lua - luasvc.exe as a real service of Wine's service control
+manager: installed, started with arguments, driven with controls and
+stopped through the SCM (luasvc's own client: OpenSCManagerW,
+ControlService, QueryServiceStatusEx), for the fixture scripts the Linux
+specs use. Run by scripts/wine-test, which prepares the Wine prefix and
+sets LUASVC_EXE.
+
+What Wine cannot show (see the README): a handler's return value is
+ignored, so an unhandled user code is accepted here; shutdown and
+preshutdown are never delivered; failure actions and delayed auto-start
+are not stored.
+]]
+local system = require "system"
+local json = require "dkjson"
+
+local EXE = assert(os.getenv("LUASVC_EXE"), "run me through scripts/wine-test")
+local TMP = assert(os.getenv("LUASVC_WINE_TMP"))
+local FIX = os.getenv("PWD") .. "/spec/fixtures/"
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return "" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- luasvc(args...) -> output (stdout and stderr), exit status
+local function luasvc(...)
+  local words = { "LC_ALL=C.UTF-8 wine", q(EXE) }
+  for _, a in ipairs({ ... }) do words[#words + 1] = q(a) end
+  local out = TMP .. "/out.txt"
+  local cmd = table.concat(words, " ") .. " >" .. q(out) .. " 2>&1"
+  local ok, _, code = os.execute(cmd)
+  -- msvcrt's text-mode stdout writes CRLF
+  return (read(out):gsub("\r\n", "\n")), ok and 0 or code
+end
+
+local function status(name)
+  local out, rc = luasvc("status", name, "--json")
+  assert(rc == 0, out)
+  return assert(json.decode(out:match("{.*}")), out)
+end
+
+-- Poll until fn() is truthy; fail after ms.
+local function eventually(fn, ms, what)
+  local deadline = system.monotime() + (ms or 5000) / 1000
+  while system.monotime() < deadline do
+    local v = fn()
+    if v then return v end
+    system.sleep(0.05)
+  end
+  error("timed out waiting for " .. (what or "a condition"), 2)
+end
+
+local installed = {}
+local logs = 0
+
+-- install(script, options...) -> log file path; uninstalled after each test
+local function install(script, name, ...)
+  logs = logs + 1
+  local log = TMP .. "/svc" .. logs .. ".log"
+  local out, rc = luasvc("install", FIX .. script, "--log-file", log, ...)
+  assert.are.equal(0, rc, out)
+  installed[#installed + 1] = name
+  return log
+end
+
+local function log_has(log, text)
+  return eventually(function() return read(log):find(text, 1, true) end, 5000,
+    "'" .. text .. "' in the service's log:\n" .. read(log))
+end
+
+after_each(function()
+  for i = #installed, 1, -1 do
+    local out, rc = luasvc("uninstall", installed[i])
+    assert.are.equal(0, rc, out)
+    installed[i] = nil
+  end
+end)
+
+describe("a service under the SCM", function()
+  it("starts with arguments, takes controls, pauses, continues and stops with exit code 0", function()
+    local log = install("basic.lua", "basic", "--description", "the basic fixture")
+    local out, rc = luasvc("start", "basic", "one", "two words", "grüße")
+    assert.are.equal(0, rc, out)
+    assert.matches("basic: RUNNING %(pid %d+%)", out)
+    log_has(log, "ARGS:one|two words|grüße")
+    local st = status("basic")
+    assert.are.equal("RUNNING", st.state)
+    assert.are.same({ "stop", "pause_continue", "shutdown", "paramchange" }, st.controls_accepted)
+
+    out, rc = luasvc("control", "basic", "200")
+    assert.are.equal(0, rc, out)
+    log_has(log, "CTL:200")
+
+    out, rc = luasvc("pause", "basic")
+    assert.are.equal(0, rc, out)
+    assert.matches("basic: PAUSED", out)
+    log_has(log, "CTL:pause")
+    assert.are.equal("PAUSED", status("basic").state)
+    out, rc = luasvc("continue", "basic")
+    assert.are.equal(0, rc, out)
+    log_has(log, "CTL:continue")
+    assert.are.equal("RUNNING", status("basic").state)
+
+    out, rc = luasvc("reload", "basic")
+    assert.are.equal(0, rc, out)
+    log_has(log, "CTL:paramchange")
+
+    out, rc = luasvc("stop", "basic")
+    assert.are.equal(0, rc, out)
+    assert.matches("basic: STOPPED\n", out)
+    log_has(log, "STOP:called")
+    st = status("basic")
+    assert.are.equal("STOPPED", st.state)
+    assert.are.equal(0, st.win32_exit_code)
+    assert.are.equal(0, st.service_exit_code)
+  end)
+
+  it("refuses a control the script does not accept with 1052", function()
+    install("slow_start.lua", "slow_start")
+    local out, rc = luasvc("start", "slow_start", "1", "10")
+    assert.are.equal(0, rc, out)
+    out, rc = luasvc("pause", "slow_start")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1052", out)
+    assert.are.equal("RUNNING", status("slow_start").state)
+    out, rc = luasvc("control", "slow_start", "16")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 87", out) -- codes 16-127 are not controls: the SCM says 87
+  end)
+
+  it("shows checkpoints moving during a slow start", function()
+    install("slow_start.lua", "slow_start")
+    local out, rc = luasvc("start", "slow_start", "4", "300")
+    assert.are.equal(0, rc, out)
+    local seen = {}
+    for cp in out:gmatch("START_PENDING checkpoint (%d+)") do seen[#seen + 1] = tonumber(cp) end
+    assert.is_true(#seen >= 3, out)
+    for i = 2, #seen do assert.is_true(seen[i] > seen[i - 1], out) end
+    assert.matches("wait hint 3000 ms", out)
+  end)
+
+  it("reports a start failure as STOPPED with 1066 and the script's code", function()
+    local log = install("start_error.lua", "start_error")
+    local out, rc = luasvc("start", "start_error")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1066", out)
+    assert.matches("service%-specific exit code 1\n", out)
+    log_has(log, "attempt to index a nil value")
+    local st = status("start_error")
+    assert.are.equal(1066, st.win32_exit_code)
+    assert.are.equal(1, st.service_exit_code)
+
+    out, rc = luasvc("start", "start_error", "7")
+    assert.are.equal(1, rc, out)
+    assert.matches("service%-specific exit code 7\n", out)
+  end)
+
+  it("stops a run that ignores stop within stop_timeout, never stuck in STOP_PENDING", function()
+    local log = install("ignore_stop.lua", "ignore_stop")
+    local out, rc = luasvc("start", "ignore_stop")
+    assert.are.equal(0, rc, out)
+    log_has(log, "RUN:spinning")
+    local t0 = system.monotime()
+    out = luasvc("stop", "ignore_stop")
+    local took = system.monotime() - t0
+    assert.matches("STOPPED with error 1460", out)
+    assert.is_true(took < 5, "took " .. took .. " s")
+    log_has(log, "STOP:called")
+  end)
+
+  it("runs two scripts sharing one process, and stops both", function()
+    local out, rc = luasvc("install", FIX .. "basic.lua", FIX .. "sibling.lua")
+    assert.are.equal(0, rc, out)
+    assert.matches("sharing one process", out)
+    installed[#installed + 1] = "basic"
+    installed[#installed + 1] = "sibling"
+    for _, name in ipairs({ "basic", "sibling" }) do
+      out, rc = luasvc("start", name)
+      assert.are.equal(0, rc, out)
+    end
+    for _, name in ipairs({ "basic", "sibling" }) do
+      out, rc = luasvc("stop", name)
+      assert.are.equal(0, rc, out)
+      assert.are.equal("STOPPED", status(name).state)
+    end
+  end)
+end)
+
+describe("luasvc install and uninstall", function()
+  it("refuse bad arguments and broken scripts clearly, installing nothing", function()
+    local out, rc = luasvc("install", FIX .. "basic.lua", "--start", "sometimes")
+    assert.are.equal(2, rc, out)
+    assert.matches("auto, delayed%-auto, demand or disabled", out)
+    out, rc = luasvc("install", FIX .. "bad/syntax.lua")
+    assert.are.equal(1, rc, out)
+    assert.matches("nothing installed", out)
+    out, rc = luasvc("install", FIX .. "basic.lua", "--frobnicate", "x")
+    assert.are.equal(2, rc, out)
+    assert.matches("unknown option '%-%-frobnicate'", out)
+    out, rc = luasvc("status", "basic")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1060", out)
+  end)
+
+  it("uninstall stops the service first and leaves nothing behind", function()
+    install("basic.lua", "custom name", "--name", "custom name", "--display-name", "A custom name")
+    local out, rc = luasvc("start", "custom name")
+    assert.are.equal(0, rc, out)
+    assert.are.equal("A custom name", status("custom name").display_name)
+    out, rc = luasvc("uninstall", "custom name")
+    assert.are.equal(0, rc, out)
+    assert.matches("custom name: STOPPED", out)
+    installed[#installed] = nil
+    out, rc = luasvc("status", "custom name")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1060", out)
+    local _, _, code = os.execute("wine reg query " ..
+      q([[HKLM\System\CurrentControlSet\Services\custom name]]) .. " >/dev/null 2>&1")
+    assert.are_not.equal(0, code)
+  end)
+end)
