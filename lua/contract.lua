@@ -16,7 +16,7 @@ local HANDLERS = {
 }
 local FIELDS = {
   name = "string", display_name = "string", description = "string",
-  accepts = "table", stop_timeout = "number", controls = "table",
+  accepts = "table", stop_timeout = "number", controls = "table", watchdog = "number",
 }
 local DEFAULT_ACCEPTS = { "stop", "shutdown" }
 
@@ -109,6 +109,13 @@ return function(script, path)
     fail(key_line("stop_timeout"), "stop_timeout must be a whole number of ms in 1..3600000 (got %s)", tostring(stop_timeout))
   end
 
+  -- watchdog: under systemd, the unit's WatchdogSec (luasvc install); the
+  -- runtime pings only while the service's worker is responsive.
+  local watchdog = script.watchdog
+  if watchdog ~= nil and (watchdog ~= math.floor(watchdog) or watchdog < 100 or watchdog > 3600000) then
+    fail(key_line("watchdog"), "watchdog must be a whole number of ms in 100..3600000 (got %s)", tostring(watchdog))
+  end
+
   local user = {}
   for k, v in pairs(script.controls or {}) do
     if math.type(k) ~= "integer" or k < 128 or k > 255 then
@@ -131,6 +138,8 @@ return function(script, path)
     display_name = script.display_name or name,
     accepts = mask,
     stop_timeout = math.tointeger(stop_timeout),
+    watchdog = watchdog and math.tointeger(watchdog) or 0,
+    description = script.description or "",
     user = user,
   }
 end

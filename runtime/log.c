@@ -1,7 +1,9 @@
 /*
  * log.c - the clock and the log. Log lines go to stderr as
  * "TIME LEVEL SERVICE: message", one write per line so lines from several
- * threads never interleave. Any thread may call these.
+ * threads never interleave; when stderr is systemd's journal, as
+ * "<N>LEVEL SERVICE: message" instead (N: syslog priority, which journald
+ * files the line under; it keeps its own time). Any thread may call these.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,13 +56,26 @@ const char *lsvc_level_name(lsvc_level lv)
     return "info";
 }
 
+static atomic_bool journal;
+
 void lsvc_log_set_level(lsvc_level lv) { atomic_store(&min_level, (int)lv); }
+void lsvc_log_set_journal(bool on) { atomic_store(&journal, on); }
 
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
     if ((int)lv > atomic_load(&min_level))
         return;
     char line[8192];
+    if (atomic_load(&journal)) {
+        /* the level values are syslog's priorities (luasvc.h) */
+        int k = snprintf(line, sizeof line - 1, "<%d>%-7s %s: %s", (int)lv, lsvc_level_name(lv),
+                         service ? service : "luasvc", text);
+        size_t n = k < 0 ? 0 : (size_t)k > sizeof line - 2 ? sizeof line - 2 : (size_t)k;
+        line[n++] = '\n';
+        ssize_t w = write(STDERR_FILENO, line, n);
+        (void)w;
+        return;
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct tm tm;

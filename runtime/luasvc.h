@@ -146,6 +146,7 @@ typedef enum lsvc_level {
 int lsvc_level_from_name(const char *name); /* -1 if unknown */
 const char *lsvc_level_name(lsvc_level lv);
 void lsvc_log_set_level(lsvc_level lv);
+void lsvc_log_set_journal(bool on); /* "<N>" priority prefixes for journald */
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
@@ -158,6 +159,10 @@ typedef struct lsvc_host lsvc_host;
 /* Called after every status change, on the thread that made it, with no
  * lock held. A front end reports to its service manager here. */
 typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *ud);
+/* Called on the worker thread when a reload (PARAMCHANGE, or a hot edit of
+ * the script) begins and when it has ended, however it ended; the calls
+ * pair up. systemd's RELOADING=1 ... READY=1. */
+typedef void (*lsvc_reloading_fn)(lsvc_service *svc, bool begin, void *ud);
 
 struct lsvc_service {
     /* set before the worker starts, then read-only */
@@ -166,6 +171,7 @@ struct lsvc_service {
     char **argv;
     lsvc_host *host;
     lsvc_report_fn report;
+    lsvc_reloading_fn reloading; /* may be NULL */
     void *report_ud;
     size_t index;
 
@@ -178,6 +184,8 @@ struct lsvc_service {
     uint32_t accepts;         /* the script's mask */
     uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
     uint32_t stop_timeout_ms;
+    uint32_t watchdog_ms;     /* the script's `watchdog`, 0 = none */
+    char description[512];
     uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
     uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
     const char *deadline_what;
@@ -197,6 +205,10 @@ struct lsvc_service {
 
     /* set by the watchdog, read by the worker's count hook */
     atomic_int interrupt;
+    /* stamped by the worker at every turn of its scheduler (never in the
+     * count hook: a Lua loop that never yields must look dead); read by
+     * the systemd notifier, which pings WATCHDOG=1 only while it moves */
+    _Atomic uint64_t heartbeat_ns;
 
     lsvc_queue queue;
     pthread_t thread;
@@ -222,6 +234,8 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *wh
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
                             uint32_t accepts, const uint8_t user_handled[32],
                             uint32_t stop_timeout_ms);
+/* Worker: the script's description and watchdog (for install, status). */
+void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description);
 void lsvc_service_reload_result(lsvc_service *svc, const char *error); /* NULL: success */
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 
@@ -266,6 +280,7 @@ typedef struct lsvc_worker {
     size_t nwatched;
     bool winding;         /* the old run is asked to return: ctx:reloading() */
     uint64_t next_poll_ns;
+    bool reload_told;     /* the front end was told a reload began */
 } lsvc_worker;
 
 int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */

@@ -180,6 +180,10 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
                            (uint32_t)lua_tointeger(L, -2), user,
                            (uint32_t)lua_tointeger(L, -1));
     lua_pop(L, 4);
+    lua_getfield(L, info, "watchdog");
+    lua_getfield(L, info, "description");
+    lsvc_service_describe(svc, (uint32_t)lua_tointeger(L, -2), lua_tostring(L, -1));
+    lua_pop(L, 2);
 
     lua_getfield(L, info, "script");
     if (w->script_ref != LUA_NOREF)

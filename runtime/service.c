@@ -272,6 +272,14 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
         report(svc, &snap); /* a reload changed the mask: the manager learns it */
 }
 
+void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->watchdog_ms = watchdog_ms;
+    snprintf(svc->description, sizeof svc->description, "%s", description ? description : "");
+    pthread_mutex_unlock(&svc->mu);
+}
+
 void lsvc_service_reload_result(lsvc_service *svc, const char *error)
 {
     pthread_mutex_lock(&svc->mu);

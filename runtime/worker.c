@@ -166,8 +166,11 @@ int lsvc_worker_sleep(lua_State *L, lsvc_worker *w, uint64_t ms)
      * metamethod): block this thread, still waking early on a stop. */
     uint64_t due = lsvc_now_ns() + ms * 1000000u;
     while (!lsvc_service_stopping(w->svc) && lsvc_now_ns() < due &&
-           !atomic_load(&w->svc->interrupt))
+           !atomic_load(&w->svc->interrupt)) {
+        /* a sleep, not a hang: the systemd watchdog may go on */
+        atomic_store_explicit(&w->svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
         lsvc_queue_wait(&w->svc->queue, due);
+    }
     lua_pushboolean(L, !lsvc_service_stopping(w->svc) && lsvc_now_ns() >= due);
     return 1;
 }
@@ -182,10 +185,23 @@ void lsvc_worker_exit(lsvc_worker *w, uint32_t code)
 /* ---- controls ------------------------------------------------------------ */
 
 
+/* Tell the front end a reload began or ended; begin/end pair up. */
+static void tell_reloading(lsvc_worker *w, bool begin)
+{
+    if (w->reload_told == begin)
+        return;
+    w->reload_told = begin;
+    if (w->svc->reloading)
+        w->svc->reloading(w->svc, begin, w->svc->report_ud);
+}
+
 /* What follows a control handler: the state it leads to, or back. */
 static void control_done(lsvc_worker *w, const lsvc_event *ev, bool ok)
 {
     lsvc_service *svc = w->svc;
+    if (ev->code == LSVC_CTRL_PARAMCHANGE && !w->reload_pending &&
+        w->reload_phase == LSVC_RELOAD_IDLE)
+        tell_reloading(w, false); /* its handler ran, or it was dropped */
     if (lsvc_service_stopping(svc))
         return;
     if (ev->code == LSVC_CTRL_PAUSE) {
@@ -216,6 +232,8 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
     default: break;
     }
     int nargs = 0;
+    if (ev->code == LSVC_CTRL_PARAMCHANGE)
+        tell_reloading(w, true);
     if (field) {
         if (!push_handler(w, field)) {
             record_latency(w, ev);
@@ -281,6 +299,7 @@ static void reload_failed(lsvc_worker *w, const char *err)
 {
     lsvc_log(LSVC_LOG_ERROR, w->svc->name, "reload refused, the running version goes on: %s", err);
     lsvc_service_reload_result(w->svc, err);
+    tell_reloading(w, false);
 }
 
 static void start_run(lsvc_worker *w)
@@ -309,6 +328,7 @@ static void begin_reload(lsvc_worker *w)
 {
     char err[2048];
     w->reload_pending = false;
+    tell_reloading(w, true);
     if (!lsvc_reload_load(w, false, err, sizeof err)) {
         reload_failed(w, err);
         return;
@@ -346,6 +366,7 @@ static void cancel_reload(lsvc_worker *w, const char *err)
     w->winding = false;
     if (err)
         reload_failed(w, err);
+    tell_reloading(w, false);
 }
 
 static void restore_deadline(lsvc_worker *w)
@@ -376,6 +397,7 @@ static void finish_reload(lsvc_worker *w)
     lsvc_log(LSVC_LOG_INFO, w->svc->name, "reloaded %s (reload %u)", w->svc->script_path,
              w->svc->reloads);
     start_run(w);
+    tell_reloading(w, false);
 }
 
 /* Poll the watched files when due; returns when the next poll is due. */
@@ -475,6 +497,7 @@ static void schedule(lsvc_worker *w, bool deliver)
 {
     lsvc_service *svc = w->svc;
     for (;;) {
+        atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
         if (atomic_load(&svc->interrupt))
             handle_interrupt(w, NULL);
         if (w->forced && deliver) {

@@ -29,6 +29,20 @@ int lsvc_endpoint_request(const char *dir, const char *name, const char *req, ch
                           size_t outlen, char *err, size_t errlen);
 int lsvc_endpoint_list(const char *dir, char ***names, size_t *n);
 
+/* ---- posix_systemd.c: sd_notify for `luasvc run` under systemd ---- */
+typedef struct lsvc_systemd lsvc_systemd;
+/* Before any thread starts: NULL unless $NOTIFY_SOCKET is set (then it is
+ * unset, with WATCHDOG_*, for the script's children). Also switches the log
+ * to journald's priority prefixes when stderr is the journal. */
+lsvc_systemd *lsvc_systemd_open(lsvc_host *h);
+int lsvc_systemd_start(lsvc_systemd *sd); /* the watchdog pinger, if asked for */
+void lsvc_systemd_close(lsvc_systemd *sd);
+/* Any thread, no lock held; all accept sd == NULL. */
+void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status *st);
+void lsvc_systemd_reloading(lsvc_systemd *sd, lsvc_service *svc, bool begin);
+/* Around a signal's control (before=true first, then with its result). */
+void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
+
 /* ---- posix_console.c ---- */
 int lsvc_console_run(int argc, char **argv, bool check_only);
 

@@ -5,8 +5,12 @@
  * SIGINT and SIGTERM are STOP, SIGHUP is PARAMCHANGE; status changes are
  * log lines; the process exit status is 0 after clean stops.
  *
+ * Under systemd ($NOTIFY_SOCKET set) every report and reload also goes to
+ * systemd as sd_notify messages (posix_systemd.c).
+ *
  * Threads: main (start, wait, exit), the endpoint thread (which also takes
- * the signals, through a signalfd), the watchdog, the workers. Signals are
+ * the signals, through a signalfd), the watchdog, the workers, and under a
+ * systemd watchdog the notifier. Signals are
  * blocked in all of them, so no handler ever runs asynchronously.
  */
 #include <signal.h>
@@ -22,11 +26,21 @@ typedef struct console_svc {
     atomic_uint last_checkpoint;
 } console_svc;
 
+/* Set before any thread starts, then read-only: NULL when not under systemd. */
+static lsvc_systemd *console_sd;
+
+static void console_reloading(lsvc_service *svc, bool begin, void *ud)
+{
+    (void)ud;
+    lsvc_systemd_reloading(console_sd, svc, begin);
+}
+
 /* The console's status report: a log line per state change, a debug line
  * per checkpoint. Called on any thread, with no lock held. */
 static void console_report(lsvc_service *svc, const lsvc_status *st, void *ud)
 {
     console_svc *c = ud;
+    lsvc_systemd_report(console_sd, svc, st);
     int prev = atomic_exchange(&c->last_state, (int)st->state);
     unsigned prev_cp = atomic_exchange(&c->last_checkpoint, st->checkpoint);
     if (prev == (int)st->state) {
@@ -72,10 +86,13 @@ static void signal_stop(lsvc_service *svc, int sig)
  * the endpoint thread, which takes the host's signals through a signalfd. */
 static void console_signal(lsvc_host *h, int sig)
 {
+    bool accepted = false;
+    lsvc_systemd_signal(console_sd, sig, true, false);
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
         if (sig == SIGHUP) {
             uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE, 0);
+            accepted = accepted || rc == LSVC_NO_ERROR;
             if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
                 lsvc_log(LSVC_LOG_WARNING, svc->name, "SIGHUP: paramchange refused: %u %s", rc,
                          lsvc_win32_message(rc));
@@ -83,6 +100,7 @@ static void console_signal(lsvc_host *h, int sig)
             signal_stop(svc, sig);
         }
     }
+    lsvc_systemd_signal(console_sd, sig, false, accepted);
 }
 
 static int usage(const char *msg)
@@ -163,9 +181,15 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
             return 1;
         atomic_init(&cs[k].last_state, LSVC_STOPPED);
         svc->report = console_report;
+        svc->reloading = console_reloading;
         svc->report_ud = &cs[k];
         svc->watch_interval_ms = check_only ? 0 : watch_ms;
         svc->allow_insecure = allow_insecure;
+    }
+    if (!check_only) {
+        console_sd = lsvc_systemd_open(h); /* before any thread: it unsets variables */
+        if (lsvc_systemd_start(console_sd) != 0)
+            return 1;
     }
     if (lsvc_watchdog_start(h) != 0)
         return 1;
@@ -192,6 +216,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         lsvc_host_wait_stopped(h);
         lsvc_host_join(h);
         lsvc_endpoint_close(ep);
+        lsvc_systemd_close(console_sd);
         if (check_only && !failed)
             for (size_t k = 0; k < h->n; k++)
                 printf("%s: ok (service '%s')\n", h->svcs[k]->script_path, h->svcs[k]->name);
@@ -203,5 +228,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     int status = lsvc_host_exit_status(h);
     lsvc_endpoint_close(ep);
     lsvc_host_join(h);
+    lsvc_systemd_close(console_sd);
     return status;
 }
+
