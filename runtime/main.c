@@ -18,6 +18,12 @@ static const char usage_text[] =
     "  run [--log-level LEVEL] SCRIPT... [-- ARGS]  host services in the foreground\n"
     "  check SCRIPT...                             validate scripts without starting them\n"
     "  stop|pause|continue|reload NAME             send a control to a running service\n"
+    "                                              (stop, reload: through systemctl for an\n"
+    "                                              installed unit)\n"
+    "  start NAME                                  start an installed systemd unit\n"
+    "  install SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME]\n"
+    "          [--description TEXT] [--restart-on-failure]  write NAME.service\n"
+    "  uninstall NAME --systemd [--user]           stop, disable and remove it\n"
     "  control NAME CODE                           CODE: 128-255 or a control name\n"
     "  status [NAME] [--json]                      state, accepted controls, exit codes\n"
     "  new NAME                                    write NAME.lua, a service to start from\n"
@@ -102,6 +108,25 @@ int main(int argc, char **argv)
         }
         return cmd_new(argv[2]);
     }
+    if (strcmp(cmd, "install") == 0)
+        return lsvc_install_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "uninstall") == 0)
+        return lsvc_uninstall_main(argc - 2, argv + 2);
+    char unit_svc[128];
+    if (strcmp(cmd, "start") == 0) {
+        if (argc != 3) {
+            fputs("usage: luasvc start NAME\n", stderr);
+            return 2;
+        }
+        int rc = lsvc_unit_systemctl(argv[2], "start");
+        if (rc >= 0)
+            return rc;
+        fprintf(stderr,
+                "luasvc start: no systemd unit '%s' installed by luasvc (luasvc install SCRIPT "
+                "--systemd [--user]); to run a script in the foreground: luasvc run SCRIPT\n",
+                argv[2]);
+        return 1;
+    }
     if (strcmp(cmd, "status") == 0) {
         const char *name = NULL;
         bool json = false;
@@ -115,7 +140,9 @@ int main(int argc, char **argv)
                 return 2;
             }
         }
-        return lsvc_client_status(name, json);
+        return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc)
+                                       : NULL,
+                                  json);
     }
     int code = -1;
     if (strcmp(cmd, "control") == 0) {
@@ -131,7 +158,8 @@ int main(int argc, char **argv)
                     argv[3]);
             return 2;
         }
-        return lsvc_client_control(argv[2], code);
+        return lsvc_client_control(lsvc_unit_service_name(argv[2], unit_svc, sizeof unit_svc),
+                                   code);
     }
     if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0 ||
         strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
@@ -139,7 +167,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: luasvc %s NAME\n", cmd);
             return 2;
         }
-        return lsvc_client_control(argv[2], lsvc_control_from_name(cmd));
+        /* An installed unit is stopped and reloaded by its manager, which
+         * then knows; the other controls go to the endpoint. */
+        if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "reload") == 0) {
+            int rc = lsvc_unit_systemctl(argv[2], cmd);
+            if (rc >= 0)
+                return rc;
+        }
+        return lsvc_client_control(lsvc_unit_service_name(argv[2], unit_svc, sizeof unit_svc),
+                                   lsvc_control_from_name(cmd));
     }
     fprintf(stderr, "luasvc: unknown command '%s'\n%s", cmd, usage_text);
     return 2;

@@ -45,6 +45,22 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
 
 /* ---- posix_console.c ---- */
 int lsvc_console_run(int argc, char **argv, bool check_only);
+typedef struct lsvc_script_info {
+    char name[128];
+    char description[512];
+    uint32_t stop_timeout_ms, watchdog_ms;
+} lsvc_script_info;
+int lsvc_console_inspect(const char *script, lsvc_script_info *out);
+
+/* ---- posix_install.c: systemd units (main thread of a client) ---- */
+int lsvc_install_main(int argc, char **argv);   /* luasvc install ... */
+int lsvc_uninstall_main(int argc, char **argv); /* luasvc uninstall ... */
+/* When NAME is a unit luasvc installed: run `systemctl [--user] VERB
+ * NAME.service` and return its exit status; else return -1. */
+int lsvc_unit_systemctl(const char *name, const char *verb);
+/* The endpoint name of installed unit NAME (its script's service name);
+ * name itself when no unit of luasvc's is installed under it. */
+const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);

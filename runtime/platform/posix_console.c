@@ -232,3 +232,29 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     return status;
 }
 
+/* Load a script as `luasvc check` does, without starting it, and tell what
+ * it declares (for install). Returns 0, or 2 with the error logged. Main
+ * thread, before any other host runs in this process. */
+int lsvc_console_inspect(const char *script, lsvc_script_info *out)
+{
+    lsvc_host *h = lsvc_host_new();
+    lsvc_service *svc = h ? lsvc_service_new(h, script, 0, NULL) : NULL;
+    if (!svc || lsvc_host_add(h, svc) != 0 || lsvc_watchdog_start(h) != 0 ||
+        lsvc_worker_start(svc) != 0)
+        return 1;
+    size_t failed = lsvc_host_wait_loaded(h);
+    lsvc_host_release(h, false);
+    lsvc_host_wait_stopped(h);
+    lsvc_host_join(h);
+    if (failed)
+        return 2;
+    pthread_mutex_lock(&svc->mu);
+    snprintf(out->name, sizeof out->name, "%s", svc->name);
+    snprintf(out->description, sizeof out->description, "%s",
+             svc->description[0] ? svc->description
+                                 : svc->display_name[0] ? svc->display_name : svc->name);
+    out->stop_timeout_ms = svc->stop_timeout_ms;
+    out->watchdog_ms = svc->watchdog_ms;
+    pthread_mutex_unlock(&svc->mu);
+    return 0;
+}

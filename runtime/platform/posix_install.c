@@ -1,0 +1,412 @@
+/*
+ * posix_install.c - services as systemd units: `luasvc install SCRIPT
+ * --systemd` writes NAME.service (Type=notify, run by `luasvc run`),
+ * `luasvc uninstall NAME --systemd` stops and removes it, and the client
+ * commands start/stop/reload go through systemctl for units luasvc
+ * installed. A unit is luasvc's when its file carries the marker comment
+ * "# luasvc-service: NAME" (NAME: the script's service name, which is
+ * also the name of its control endpoint). Main thread of a client only.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../luasvc.h"
+#include "posix.h"
+
+#define MARKER "# luasvc-service: "
+/* TimeoutStopSec beyond stop_timeout: the forced stop's last budget (see
+ * worker.c) and the exit itself. */
+#define STOP_MARGIN_MS 3000u
+
+static int fail2(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "luasvc %s: %s\n", cmd, msg);
+    return 2;
+}
+
+/* The unit directory: DIR given, else the user's or the system's. */
+static int unit_dir(bool user, const char *given, char *buf, size_t len)
+{
+    int n;
+    if (given)
+        n = snprintf(buf, len, "%s", given);
+    else if (!user)
+        n = snprintf(buf, len, "/etc/systemd/system");
+    else if (getenv("XDG_CONFIG_HOME") && *getenv("XDG_CONFIG_HOME"))
+        n = snprintf(buf, len, "%s/systemd/user", getenv("XDG_CONFIG_HOME"));
+    else if (getenv("HOME") && *getenv("HOME"))
+        n = snprintf(buf, len, "%s/.config/systemd/user", getenv("HOME"));
+    else
+        return -1;
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* systemd's unit name characters, and no template '@'. */
+static bool unit_name_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == ':' || *p == '_' || *p == '.' || *p == '-'))
+            return false;
+    return true;
+}
+
+/* Run systemctl [--user] ARGS...; its exit status (127 when it cannot run). */
+static int systemctl(bool user, const char *a1, const char *a2, bool quiet)
+{
+    const char *argv[6];
+    int k = 0;
+    argv[k++] = "systemctl";
+    if (user)
+        argv[k++] = "--user";
+    argv[k++] = a1;
+    if (a2)
+        argv[k++] = a2;
+    argv[k] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 127;
+    if (pid == 0) {
+        if (quiet) {
+            FILE *f = freopen("/dev/null", "w", stderr);
+            (void)f;
+        }
+        execvp("systemctl", (char *const *)argv);
+        fprintf(stderr, "luasvc: cannot run systemctl: %s\n", strerror(errno));
+        _exit(127);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return 127;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Find NAME.service written by luasvc: the user's units first, then the
+ * system's. Fills path, user, and (optionally) the service name. */
+static bool unit_find(const char *name, char *path, size_t len, bool *user, char *svc,
+                      size_t svclen)
+{
+    if (!unit_name_valid(name))
+        return false;
+    for (int u = 1; u >= 0; u--) {
+        char dir[PATH_MAX];
+        if (unit_dir(u, NULL, dir, sizeof dir) != 0)
+            continue;
+        int n = snprintf(path, len, "%s/%s.service", dir, name);
+        if (n < 0 || (size_t)n >= len)
+            continue;
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char line[1024];
+        bool ours = false;
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, MARKER, strlen(MARKER)) == 0) {
+                ours = true;
+                if (svc) {
+                    snprintf(svc, svclen, "%s", line + strlen(MARKER));
+                    svc[strcspn(svc, "\n")] = '\0';
+                }
+                break;
+            }
+        }
+        fclose(f);
+        if (ours) {
+            *user = u;
+            return true;
+        }
+    }
+    return false;
+}
+
+int lsvc_unit_systemctl(const char *name, const char *verb)
+{
+    char path[PATH_MAX], unit[256];
+    bool user;
+    if (!unit_find(name, path, sizeof path, &user, NULL, 0))
+        return -1;
+    snprintf(unit, sizeof unit, "%s.service", name);
+    return systemctl(user, verb, unit, false);
+}
+
+const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)
+{
+    char path[PATH_MAX];
+    bool user;
+    if (unit_find(name, path, sizeof path, &user, buf, len) && buf[0])
+        return buf;
+    return name;
+}
+
+/* Append s to the unit text as one double-quoted ExecStart word: C-style
+ * escapes for '"' and '\', and '%' and '$' doubled (specifiers, variables).
+ * Returns -1 for a character a unit file cannot carry (control chars). */
+static int put_word(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return -1;
+    fputc('"', f);
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', f);
+        else if (*p == '%' || *p == '$')
+            fputc(*p, f);
+        fputc(*p, f);
+    }
+    fputc('"', f);
+    return 0;
+}
+
+static const char install_usage[] =
+    "usage: luasvc install SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME]\n"
+    "                      [--description TEXT] [--restart-on-failure]\n";
+
+int lsvc_install_main(int argc, char **argv)
+{
+    const char *script = NULL, *dir_opt = NULL, *name_opt = NULL, *desc_opt = NULL;
+    bool sd = false, user = false, restart = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = strcmp(a, "--unit-dir") == 0 || strcmp(a, "--name") == 0 ||
+                     strcmp(a, "--description") == 0;
+        if (takes && (i + 1 >= argc || !argv[i + 1][0])) {
+            fprintf(stderr, "luasvc install: %s needs a value\n%s", a, install_usage);
+            return 2;
+        }
+        if (strcmp(a, "--systemd") == 0)
+            sd = true;
+        else if (strcmp(a, "--user") == 0)
+            user = true;
+        else if (strcmp(a, "--restart-on-failure") == 0)
+            restart = true;
+        else if (strcmp(a, "--unit-dir") == 0)
+            dir_opt = argv[++i];
+        else if (strcmp(a, "--name") == 0)
+            name_opt = argv[++i];
+        else if (strcmp(a, "--description") == 0)
+            desc_opt = argv[++i];
+        else if (a[0] == '-') {
+            fprintf(stderr, "luasvc install: unknown option '%s'\n%s", a, install_usage);
+            return 2;
+        } else if (script) {
+            fprintf(stderr, "luasvc install: one SCRIPT only (got '%s' and '%s')\n%s", script, a,
+                    install_usage);
+            return 2;
+        } else
+            script = a;
+    }
+    if (!script)
+        return fprintf(stderr, "luasvc install: no SCRIPT given\n%s", install_usage), 2;
+    if (!sd)
+        return fprintf(stderr,
+                       "luasvc install: this platform installs systemd units: add --systemd\n%s",
+                       install_usage),
+               2;
+    if (name_opt && !unit_name_valid(name_opt)) {
+        fprintf(stderr,
+                "luasvc install: --name '%s' cannot name a systemd unit (1-200 of A-Z a-z "
+                "0-9 : _ . -)\n",
+                name_opt);
+        return 2;
+    }
+    if (desc_opt && strpbrk(desc_opt, "\n\r")) {
+        fputs("luasvc install: --description must be one line\n", stderr);
+        return 2;
+    }
+    char abs_script[PATH_MAX], self[PATH_MAX];
+    if (!realpath(script, abs_script)) {
+        fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", script, strerror(errno));
+        return 2;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return fprintf(stderr, "luasvc install: cannot find this binary: %s\n", strerror(errno)), 1;
+    self[n] = '\0';
+
+    lsvc_script_info info;
+    lsvc_log_set_level(LSVC_LOG_WARNING); /* a load's own chatter is not news here */
+    int rc = lsvc_console_inspect(abs_script, &info);
+    if (rc != 0) {
+        fprintf(stderr, "luasvc install: %s does not load (see above); nothing installed\n",
+                abs_script);
+        return rc;
+    }
+    const char *name = name_opt ? name_opt : info.name;
+    if (!unit_name_valid(name)) {
+        fprintf(stderr,
+                "luasvc install: the script's service name '%s' cannot name a systemd unit; "
+                "give one with --name\n",
+                name);
+        return 2;
+    }
+    char dir[PATH_MAX], path[PATH_MAX + 256], tmp[PATH_MAX + 300];
+    if (unit_dir(user, dir_opt, dir, sizeof dir) != 0)
+        return fail2("install", "cannot tell the unit directory: set --unit-dir or HOME");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        /* the user's may not exist yet: make its parents too */
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s", dir);
+        for (char *s = p + 1; *s; s++)
+            if (*s == '/') {
+                *s = '\0';
+                mkdir(p, 0755);
+                *s = '/';
+            }
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "luasvc install: --unit-dir %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    }
+    snprintf(path, sizeof path, "%s/%s.service", dir, name);
+    FILE *old = fopen(path, "r");
+    if (old) {
+        char line[1024];
+        bool ours = false;
+        while (!ours && fgets(line, sizeof line, old))
+            ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
+        fclose(old);
+        if (!ours) {
+            fprintf(stderr, "luasvc install: %s exists and was not written by luasvc; "
+                            "not replacing it\n", path);
+            return 1;
+        }
+    }
+    snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "luasvc install: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    const char *desc = desc_opt ? desc_opt : info.description;
+    fprintf(f, "# %s.service - written by luasvc install; remove with\n"
+               "#   luasvc uninstall %s --systemd%s\n%s%s\n",
+            name, name, user ? " --user" : "", MARKER, info.name);
+    fputs("[Unit]\nDescription=", f);
+    for (const char *p = desc; *p; p++) {
+        if (*p == '\n' || *p == '\r')
+            continue;
+        if (*p == '%')
+            fputc('%', f);
+        fputc(*p, f);
+    }
+    /* RuntimeDirectory=luasvc is %t/luasvc: $XDG_RUNTIME_DIR/luasvc for a
+     * user unit, /run/luasvc for a system one - where the client looks by
+     * default. Preserved: other luasvc units keep their endpoints there. */
+    fprintf(f, "\n\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
+    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0 ||
+        (fputc(' ', f), put_word(f, abs_script)) != 0) {
+        fclose(f);
+        unlink(tmp);
+        return fail2("install", "the binary's or the script's path has control characters");
+    }
+    fprintf(f, "\nExecReload=/bin/kill -HUP $MAINPID\n"
+               "TimeoutStopSec=%ums\n",
+            info.stop_timeout_ms + STOP_MARGIN_MS);
+    if (info.watchdog_ms)
+        fprintf(f, "WatchdogSec=%ums\n", info.watchdog_ms);
+    if (restart)
+        fputs("Restart=on-failure\n", f);
+    fputs("RuntimeDirectory=luasvc\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
+          "Environment=LUASVC_RUNTIME_DIR=%t/luasvc\n",
+          f);
+    fprintf(f, "\n[Install]\nWantedBy=%s\n", user ? "default.target" : "multi-user.target");
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        fprintf(stderr, "luasvc install: %s: %s\n", path, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    if (dir_opt) {
+        printf("not reloading systemd: --unit-dir given; run systemctl%s daemon-reload when the "
+               "directory is one of its unit paths\n", user ? " --user" : "");
+        return 0;
+    }
+    rc = systemctl(user, "daemon-reload", NULL, false);
+    if (rc != 0) {
+        fprintf(stderr, "luasvc install: systemctl%s daemon-reload failed (status %d)\n",
+                user ? " --user" : "", rc);
+        return 1;
+    }
+    printf("start it with: luasvc start %s (or systemctl%s start %s)\n", name,
+           user ? " --user" : "", name);
+    return 0;
+}
+
+int lsvc_uninstall_main(int argc, char **argv)
+{
+    const char *name = NULL, *dir_opt = NULL;
+    bool sd = false, user = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--systemd") == 0)
+            sd = true;
+        else if (strcmp(argv[i], "--user") == 0)
+            user = true;
+        else if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc)
+            dir_opt = argv[++i];
+        else if (argv[i][0] == '-' || name) {
+            fprintf(stderr, "luasvc uninstall: unexpected argument '%s'\n"
+                            "usage: luasvc uninstall NAME --systemd [--user] [--unit-dir DIR]\n",
+                    argv[i]);
+            return 2;
+        } else
+            name = argv[i];
+    }
+    if (!name || !sd)
+        return fail2("uninstall", name ? "this platform uninstalls systemd units: add --systemd"
+                                       : "no NAME given\nusage: luasvc uninstall NAME --systemd "
+                                         "[--user] [--unit-dir DIR]");
+    if (!unit_name_valid(name)) {
+        fprintf(stderr, "luasvc uninstall: NAME '%s' is not a systemd unit name\n", name);
+        return 2;
+    }
+    char dir[PATH_MAX], path[PATH_MAX + 64], unit[256];
+    if (unit_dir(user, dir_opt, dir, sizeof dir) != 0)
+        return fail2("uninstall", "cannot tell the unit directory: set --unit-dir or HOME");
+    snprintf(path, sizeof path, "%s/%s.service", dir, name);
+    snprintf(unit, sizeof unit, "%s.service", name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "luasvc uninstall: no unit %s (%s)%s\n", path, strerror(errno),
+                user ? "" : "; a user unit needs --user");
+        return 1;
+    }
+    char line[1024];
+    bool ours = false;
+    while (!ours && fgets(line, sizeof line, f))
+        ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
+    fclose(f);
+    if (!ours) {
+        fprintf(stderr, "luasvc uninstall: %s was not written by luasvc; not removing it\n", path);
+        return 1;
+    }
+    int rc = 0;
+    if (!dir_opt) {
+        if (systemctl(user, "stop", unit, false) != 0)
+            rc = 1;
+        systemctl(user, "disable", unit, true); /* not enabled: nothing to do */
+    }
+    if (unlink(path) != 0) {
+        fprintf(stderr, "luasvc uninstall: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    printf("removed %s\n", path);
+    if (!dir_opt) {
+        if (systemctl(user, "daemon-reload", NULL, false) != 0)
+            rc = 1;
+        systemctl(user, "reset-failed", unit, true); /* forget a failed run */
+    }
+    return rc;
+}
