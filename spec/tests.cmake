@@ -24,6 +24,21 @@ foreach(spec ${SPECS})
     ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>")
 endforeach()
 
+# Under a real systemd: a throw-away user manager in private namespaces
+# (scripts/systemd-harness), around the specs in spec/systemd/. Reported
+# SKIPPED (77) where the machine cannot run one (not root, no unshare, no
+# systemd), with the reason in the test's output.
+file(GLOB SYSTEMD_SPECS ${CMAKE_CURRENT_SOURCE_DIR}/spec/systemd/*_spec.lua)
+foreach(spec ${SYSTEMD_SPECS})
+  get_filename_component(t ${spec} NAME_WE)
+  add_test(NAME systemd.${t}
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/scripts/systemd-harness
+            ${BUSTED} --helper=spec/helper.lua --output=utfTerminal ${spec}
+    WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
+  set_tests_properties(systemd.${t} PROPERTIES TIMEOUT 240 SKIP_RETURN_CODE 77
+    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>")
+endforeach()
+
 if(LUASVC_FUZZ)
   # The parser and what it calls, instrumented for coverage.
   add_executable(fuzz_proto spec/fuzz/fuzz_proto.c runtime/proto.c runtime/util.c runtime/model.c)

@@ -1,0 +1,338 @@
+-- systemd_spec.lua - luasvc under a real systemd (Type=notify), end to end:
+-- install, start, status text, user controls, pause/continue, reload,
+-- hot reload, slow and hung starts, the watchdog, exit codes, stop and
+-- uninstall. Runs inside scripts/systemd-harness (a throw-away user
+-- manager in private namespaces), which ctest starts; run alone it skips.
+local system = require "system"
+
+local in_harness = os.getenv("SYSTEMD_HARNESS_DIR") ~= nil
+
+-- Run luasvc with the harness's environment (its default runtime dir).
+local function lsvc(...)
+  local args = {}
+  for _, a in ipairs({ ... }) do args[#args + 1] = H.q(a) end
+  return H.sh(H.q(H.bin) .. " " .. table.concat(args, " "))
+end
+
+local function sctl(...)
+  return H.sh("systemctl --user " .. table.concat({ ... }, " "))
+end
+
+local function show(unit, prop)
+  local _, out = sctl("show", H.q(unit .. ".service"), "-p", prop, "--value")
+  return (out:gsub("%s+$", ""))
+end
+
+local function wait_prop(unit, prop, want, timeout, log)
+  return H.wait_for(function() return show(unit, prop) == want end, timeout or 5,
+    unit .. " " .. prop .. "=" .. want .. " (it is " .. show(unit, prop) .. ")" ..
+    (log and ("; service log:\n" .. (H.read(log) or "")) or ""))
+end
+
+local unit_dir = (os.getenv("XDG_CONFIG_HOME") or "") .. "/systemd/user"
+local installed = {}
+
+-- Write a script, install it as a user unit, and add a test drop-in: the
+-- service's stderr to a file (no journald in the harness), no core dumps,
+-- extra [Service] lines. Returns the script path and the log path.
+local function install(name, text, service_extra, install_args)
+  local d = H.tmpdir()
+  local path, log = d .. "/" .. name .. ".lua", d .. "/service.log"
+  H.write(path, text)
+  local args = { "install", path, "--systemd", "--user" }
+  for _, a in ipairs(install_args or {}) do args[#args + 1] = a end
+  local rc, out = lsvc(table.unpack(args))
+  assert(rc == 0, "install failed: " .. out)
+  installed[#installed + 1] = name
+  H.sh("mkdir -p " .. H.q(unit_dir .. "/" .. name .. ".service.d"))
+  H.write(unit_dir .. "/" .. name .. ".service.d/spec.conf",
+    "[Service]\nStandardOutput=append:" .. log .. "\nStandardError=append:" .. log ..
+    "\nLimitCORE=0\n" .. (service_extra or ""))
+  rc, out = sctl("daemon-reload")
+  assert(rc == 0, out)
+  return path, log
+end
+
+local function uninstall(name)
+  os.remove(unit_dir .. "/" .. name .. ".service.d/spec.conf")
+  os.remove(unit_dir .. "/" .. name .. ".service.d")
+  return lsvc("uninstall", name, "--systemd", "--user")
+end
+
+local function script(name, body, fields)
+  return "local S = { name = '" .. name .. "', accepts = { 'stop', 'pause_continue', 'paramchange' },\n" ..
+      "  stop_timeout = 3000, description = 'luasvc systemd spec: " .. name .. "'" ..
+      (fields and (", " .. fields) or "") .. " }\n" .. body .. "\nreturn S\n"
+end
+
+local MAIN = [[
+function S.start(ctx) ctx:log("info", "START") end
+function S.run(ctx)
+  while ctx:sleep(20) do end
+  ctx:log("info", "RUN:returned")
+end
+function S.pause(ctx) ctx:log("info", "CTL:pause") end
+function S.continue(ctx) ctx:log("info", "CTL:continue") end
+function S.paramchange(ctx)
+  ctx:log("info", "CTL:paramchange")
+  ctx:sleep(600)   -- long enough to see the unit in "reloading"
+  ctx:log("info", "CTL:paramchange done")
+end
+S.controls = { [200] = function(ctx, code) ctx:log("info", "CTL:%d", code) end }
+function S.stop(ctx) ctx:log("info", "STOP:called") end
+]]
+
+describe("under systemd", function()
+  if not in_harness then
+    pending("runs only inside scripts/systemd-harness (ctest's systemd test)")
+    return
+  end
+
+  after_each(function()
+    for _, name in ipairs(installed) do
+      if H.read(unit_dir .. "/" .. name .. ".service") then uninstall(name) end
+      sctl("reset-failed", H.q(name .. ".service"))
+    end
+    installed = {}
+    H.cleanup()
+  end)
+
+  it("installs, starts, takes controls, reloads, stops and uninstalls", function()
+    local name = "lsvcspec-main"
+    local path, log = install(name, script(name, MAIN))
+    local unit = H.read(unit_dir .. "/" .. name .. ".service")
+    assert.matches("Type=notify", unit, 1, true)
+    assert.matches("NotifyAccess=main", unit, 1, true)
+    assert.matches('ExecStart="' .. H.bin .. '" "run" "' .. path .. '"', unit, 1, true)
+    assert.matches("ExecReload=/bin/kill -HUP $MAINPID", unit, 1, true)
+    assert.matches("TimeoutStopSec=6000ms", unit, 1, true)
+    assert.matches("RuntimeDirectory=luasvc", unit, 1, true)
+    assert.matches("Description=luasvc systemd spec: " .. name, unit, 1, true)
+    assert.is_nil(unit:find("WatchdogSec", 1, true))
+    assert.is_nil(unit:find("Restart=", 1, true))
+
+    local rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    -- Type=notify: start returns once READY=1 came
+    assert.are.equal("active", show(name, "ActiveState"))
+    assert.are.equal("running", show(name, "SubState"))
+    wait_prop(name, "StatusText", "RUNNING", 5, log)
+    local pid = show(name, "MainPID")
+    assert.is_truthy(tonumber(pid) and tonumber(pid) > 0)
+
+    -- a user control reaches Lua, through the endpoint in the unit's
+    -- RuntimeDirectory, found by the default lookup
+    rc, out = lsvc("control", name, "200")
+    assert.are.equal(0, rc, out)
+    H.wait_for(function() return (H.read(log) or ""):find("CTL:200", 1, true) end, 5, "CTL:200")
+
+    rc, out = lsvc("pause", name)
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "StatusText", "PAUSED", 5, log)
+    rc, out = lsvc("status", name)
+    assert.are.equal(0, rc, out)
+    assert.matches("PAUSED", out)
+    assert.matches("pid " .. pid, out, 1, true)
+    rc, out = lsvc("continue", name)
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "StatusText", "RUNNING", 5, log)
+
+    -- reload: ExecReload sends SIGHUP (PARAMCHANGE); RELOADING=1 ... READY=1.
+    -- systemctl reload blocks only if RELOADING=1 beats kill's exit: poll.
+    rc, out = sctl("reload", "--no-block", H.q(name .. ".service"))
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "ActiveState", "reloading", 5, log)
+    H.wait_for(function() return (H.read(log) or ""):find("CTL:paramchange done", 1, true) end, 5,
+      "the paramchange handler to finish")
+    wait_prop(name, "ActiveState", "active", 5, log)
+    assert.are.equal("running", show(name, "SubState"))
+    assert.are.equal(pid, show(name, "MainPID"))
+    -- and luasvc reload NAME goes through systemctl too
+    rc, out = lsvc("reload", name)
+    assert.are.equal(0, rc, out)
+    H.wait_for(function() return H.count({ err = log }, "CTL:paramchange done") == 2 end, 5,
+      "the second paramchange")
+    wait_prop(name, "ActiveState", "active", 5, log)
+
+    rc, out = lsvc("stop", name)
+    assert.are.equal(0, rc, out)
+    assert.are.equal("inactive", show(name, "ActiveState"))
+    assert.are.equal("success", show(name, "Result"))
+    assert.are.equal("0", show(name, "ExecMainStatus"))
+    local l = H.read(log)
+    assert.matches("RUN:returned", l, 1, true)
+    assert.matches("STOP:called", l, 1, true)
+    rc, out = lsvc("status", name)
+    assert.are_not.equal(0, rc)
+
+    rc, out = uninstall(name)
+    assert.are.equal(0, rc, out)
+    assert.is_nil(H.read(unit_dir .. "/" .. name .. ".service"))
+    assert.are.equal("not-found", show(name, "LoadState"))
+    assert.is_nil(H.read((os.getenv("XDG_RUNTIME_DIR")) .. "/luasvc/" .. name .. ".sock"))
+  end)
+
+  it("takes up an edited script while the unit stays active (hot reload)", function()
+    local name = "lsvcspec-hot"
+    local function version(v)
+      return script(name, "function S.run(ctx)\n  ctx:log('info', 'VERSION:" .. v .. "')\n" ..
+        "  while ctx:sleep(20) do end\nend")
+    end
+    local path, log = install(name, version(1))
+    local rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    H.wait_for(function() return (H.read(log) or ""):find("VERSION:1", 1, true) end, 5, "VERSION:1")
+    local pid = show(name, "MainPID")
+    H.write(path .. ".tmp", version(2))
+    assert(os.rename(path .. ".tmp", path))
+    H.wait_for(function() return (H.read(log) or ""):find("VERSION:2", 1, true) end, 5,
+      "the edited script's run; log:\n" .. (H.read(log) or ""))
+    wait_prop(name, "ActiveState", "active", 5, log)
+    assert.are.equal(pid, show(name, "MainPID"))
+    assert.are.equal("0", show(name, "NRestarts"))
+    wait_prop(name, "StatusText", "RUNNING", 5, log)
+    rc, out = lsvc("status", name, "--json")
+    assert.are.equal(0, rc, out)
+    assert.matches('"reloads":1', out, 1, true)
+    assert.are.equal(0, (lsvc("stop", name)))
+  end)
+
+  it("keeps a slow start that shows progress alive past TimeoutStartSec", function()
+    local name = "lsvcspec-slow"
+    -- 8 steps of 400 ms: 3.2 s against TimeoutStartSec=2, each with progress
+    local _, log = install(name, script(name, [[
+function S.start(ctx)
+  for i = 1, 8 do
+    ctx:progress(1500)
+    ctx:log("info", "STEP:%d", i)
+    ctx:sleep(400)
+  end
+end
+function S.run(ctx) while ctx:sleep(20) do end end]]), "TimeoutStartSec=2\n")
+    local t0 = system.monotime()
+    local rc, out = sctl("start", "--no-block", H.q(name .. ".service"))
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "SubState", "start", 5, log)
+    H.wait_for(function() return (H.read(log) or ""):find("STEP:2", 1, true) end, 5, "STEP:2")
+    assert.matches("START_PENDING %(checkpoint %d+, wait hint 1500 ms%)", show(name, "StatusText"))
+    wait_prop(name, "ActiveState", "active", 10, log)
+    assert.is_true(system.monotime() - t0 > 2.5, "the start was not slower than TimeoutStartSec")
+    assert.matches("STEP:8", H.read(log), 1, true)
+    assert.are.equal(0, (lsvc("stop", name)))
+  end)
+
+  it("lets TimeoutStartSec end a start that shows no progress", function()
+    local name = "lsvcspec-hung"
+    -- no progress: luasvc's own first deadline is 30 s, systemd's is 2 s
+    local _, log = install(name, script(name, [[
+function S.start(ctx) while true do end end
+function S.run(ctx) end]]), "TimeoutStartSec=2\n")
+    local rc, out = sctl("start", "--no-block", H.q(name .. ".service"))
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "Result", "timeout", 15, log)
+    wait_prop(name, "ActiveState", "failed", 10, log)
+  end)
+
+  it("ends a start whose progress stops with luasvc's own deadline (error 1460)", function()
+    local name = "lsvcspec-stalled"
+    local _, log = install(name, script(name, [[
+function S.start(ctx)
+  ctx:progress(300)
+  while true do end
+end
+function S.run(ctx) end]]), "TimeoutStartSec=20\n")
+    local rc = lsvc("start", name)
+    assert.are_not.equal(0, rc)
+    wait_prop(name, "Result", "exit-code", 5, log)
+    assert.are.equal("1", show(name, "ExecMainStatus"))
+    assert.matches("STOPPED %(error 1460", show(name, "StatusText"))
+  end)
+
+  it("pings the watchdog while the worker is responsive, and stops when Lua hangs", function()
+    local name = "lsvcspec-wd"
+    local _, log = install(name, script(name, [[
+function S.run(ctx) while ctx:sleep(50) do end end
+S.controls = { [200] = function(ctx) ctx:log("info", "HANG"); while true do end end }]],
+      "watchdog = 1000"))
+    assert.matches("WatchdogSec=1000ms", H.read(unit_dir .. "/" .. name .. ".service"), 1, true)
+    local rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    local pid = show(name, "MainPID")
+    -- alive for 2.5 watchdog periods: the pings arrive
+    local t_end = system.monotime() + 2.5
+    while system.monotime() < t_end do
+      assert.are.equal("active", show(name, "ActiveState"))
+      system.sleep(0.1)
+    end
+    assert.are.equal(pid, show(name, "MainPID"))
+    rc, out = lsvc("control", name, "200")
+    assert.are.equal(0, rc, out)
+    wait_prop(name, "Result", "watchdog", 10, log)
+  end)
+
+  it("ends a failing start with the service's exit code", function()
+    local name = "lsvcspec-fail"
+    local _, log = install(name, script(name, [[
+function S.start(ctx)
+  ctx:exit(7)
+  error("start fails")
+end
+function S.run(ctx) end]]))
+    local rc = lsvc("start", name)
+    assert.are_not.equal(0, rc)
+    wait_prop(name, "Result", "exit-code", 5, log)
+    assert.are.equal("7", show(name, "ExecMainStatus"))
+    assert.matches("STOPPED %(service%-specific exit code 7%)", show(name, "StatusText"))
+    assert.matches("start fails", H.read(log))
+  end)
+
+  it("refuses bad install arguments, naming them", function()
+    local rc, out = lsvc("install", "/nonexistent/x.lua", "--systemd", "--user")
+    assert.are.equal(2, rc)
+    assert.matches("SCRIPT '/nonexistent/x.lua'", out, 1, true)
+    local d = H.tmpdir()
+    H.write(d .. "/ok.lua", script("ok", "function S.run(ctx) end"))
+    rc, out = lsvc("install", d .. "/ok.lua", "--systemd", "--user", "--name", "bad name")
+    assert.are.equal(2, rc)
+    assert.matches("--name 'bad name'", out, 1, true)
+    rc, out = lsvc("install", d .. "/ok.lua", "--user")
+    assert.are.equal(2, rc)
+    assert.matches("--systemd", out, 1, true)
+    rc, out = lsvc("install", d .. "/ok.lua", "--systemd", "--user", "--name")
+    assert.are.equal(2, rc)
+    assert.matches("--name needs a value", out, 1, true)
+    H.write(d .. "/bad.lua", "return { run = function() end, watchdog = 5 }\n")
+    rc, out = lsvc("install", d .. "/bad.lua", "--systemd", "--user")
+    assert.are.equal(2, rc)
+    assert.matches("bad.lua:1: watchdog must be", out, 1, true)
+    rc, out = lsvc("start", "lsvcspec-none")
+    assert.are.equal(1, rc)
+    assert.matches("no systemd unit 'lsvcspec-none'", out, 1, true)
+    -- nothing was written
+    local _, ls = H.sh("ls " .. H.q(unit_dir))
+    assert.are.equal("", ls)
+  end)
+
+  it("writes --name, --description and --restart-on-failure into the unit", function()
+    local name = "lsvcspec-opts"
+    local d = H.tmpdir()
+    H.write(d .. "/x.lua", script("inner", "function S.run(ctx) while ctx:sleep(20) do end end"))
+    local rc, out = lsvc("install", d .. "/x.lua", "--systemd", "--user", "--name", name,
+      "--description", "100% \"quoted\"", "--restart-on-failure")
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = name
+    local unit = H.read(unit_dir .. "/" .. name .. ".service")
+    assert.matches("Restart=on-failure", unit, 1, true)
+    assert.matches("# luasvc-service: inner", unit, 1, true)
+    assert.are.equal('100% "quoted"', show(name, "Description"))
+    rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    -- the unit's name reaches the service's endpoint (named by the script)
+    rc, out = lsvc("status", name)
+    assert.are.equal(0, rc, out)
+    assert.matches("RUNNING", out)
+    rc, out = uninstall(name)
+    assert.are.equal(0, rc, out)
+    assert.are.equal("not-found", show(name, "LoadState"))
+  end)
+end)
