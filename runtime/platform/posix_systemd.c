@@ -14,6 +14,8 @@
  * systemd installed.
  *
  * The model's mapping (DESIGN.md §1):
+ * STATUS= is the state, with checkpoint and wait hint while pending, and
+ * the script's text (ctx:status, ctx:progress) after a colon.
  *   START_PENDING + progress -> EXTEND_TIMEOUT_USEC=wait hint (not before
  *       the first progress: a start that never shows progress must hit
  *       TimeoutStartSec), STATUS=
@@ -106,6 +108,13 @@ static size_t status_line(lsvc_systemd *sd, char *buf, size_t len)
             k = snprintf(buf + pos, len - pos, "%s", state);
         if (k > 0)
             pos += (size_t)k;
+        char text[sizeof h->svcs[i]->status_text];
+        lsvc_service_get_text(h->svcs[i], text, sizeof text);
+        if (text[0] && pos < len) {
+            k = snprintf(buf + pos, len - pos, ": %s", text);
+            if (k > 0)
+                pos += (size_t)k;
+        }
     }
     return pos < len ? pos : len - 1;
 }
@@ -122,7 +131,15 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
         if (k_ > 0)                                                                     \
             pos = pos + (size_t)k_ < sizeof msg ? pos + (size_t)k_ : sizeof msg - 1;    \
     } while (0)
+    /* Reports come from several threads, each after the service's lock
+     * was released, so they can arrive out of order (a PAUSE_PENDING after
+     * its PAUSED): serialized under sd->mu, each tells the status as it is
+     * now, never the snapshot it was called with. */
+    (void)st;
     pthread_mutex_lock(&sd->mu);
+    lsvc_status now;
+    lsvc_service_get_status(svc, &now);
+    st = &now;
     lsvc_host *h = sd->host;
     lsvc_status prev = sd->last[svc->index];
     sd->last[svc->index] = *st;
@@ -204,8 +221,8 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted)
 }
 
 /* The notifier thread: every half WATCHDOG_USEC, WATCHDOG=1 if every
- * service that is not stopped has stamped its heartbeat since the last
- * round; then it wakes every worker so that an idle one stamps. A worker
+ * service that is running, paused or pausing/continuing has stamped its
+ * heartbeat since the last round; then it wakes every worker so that an idle one stamps. A worker
  * stuck in Lua (or in C) never returns to its scheduler, stops stamping,
  * and systemd's watchdog fires. */
 static void *notifier_main(void *arg)
@@ -219,7 +236,10 @@ static void *notifier_main(void *arg)
         bool healthy = true;
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
-            if (sd->last[i].state == LSVC_STOPPED)
+            /* starting and stopping have their own deadlines (luasvc's
+             * and TimeoutStartSec/TimeoutStopSec); a long load is no hang */
+            lsvc_state st = sd->last[i].state;
+            if (st == LSVC_STOPPED || st == LSVC_START_PENDING || st == LSVC_STOP_PENDING)
                 continue;
             uint64_t beat = atomic_load_explicit(&svc->heartbeat_ns, memory_order_relaxed);
             if (beat < asked) {
