@@ -37,15 +37,33 @@ static int ctx_sleep(lua_State *L)
     return lsvc_worker_sleep(L, lsvc_worker_of(L), (uint64_t)ms);
 }
 
-/* ctx:progress(wait_hint_ms) -> true if a checkpoint was reported (the
- * service is in a pending state), false otherwise. */
+/* ctx:progress([wait_hint_ms [, text]]) -> true if a checkpoint was
+ * reported (the service is in a pending state), false otherwise. text: what
+ * the step is doing, for service managers (ctx:status). */
 static int ctx_progress(lua_State *L)
 {
     check_self(L);
     lua_Integer ms = luaL_optinteger(L, 2, 2000);
     luaL_argcheck(L, ms >= 0 && ms <= 0x7fffffff, 2, "out of range");
-    lua_pushboolean(L, lsvc_service_progress(lsvc_worker_of(L)->svc, (uint32_t)ms));
+    const char *text = luaL_optstring(L, 3, NULL);
+    lsvc_service *svc = lsvc_worker_of(L)->svc;
+    lsvc_status st;
+    lsvc_service_get_status(svc, &st);
+    if (text && lsvc_state_is_pending(st.state))
+        lsvc_service_set_text(svc, text, false); /* the progress reports it */
+    lua_pushboolean(L, lsvc_service_progress(svc, (uint32_t)ms));
     return 1;
+}
+
+/* ctx:status([text]) -> nothing; a one-line status for service managers
+ * (systemd's STATUS=, `luasvc status --json`'s status_text), shown until
+ * the next state change; nil or no argument clears it. */
+static int ctx_status(lua_State *L)
+{
+    check_self(L);
+    const char *text = luaL_optstring(L, 2, "");
+    lsvc_service_set_text(lsvc_worker_of(L)->svc, text, true);
+    return 0;
 }
 
 /* ctx:state() -> "RUNNING", ... */
@@ -113,7 +131,7 @@ static int ctx_exit(lua_State *L)
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"state", ctx_state},
+    {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"status", ctx_status}, {"state", ctx_state},
     {"stopping", ctx_stopping}, {"reloading", ctx_reloading}, {"log", ctx_log}, {"exit", ctx_exit}, {NULL, NULL},
 };
 

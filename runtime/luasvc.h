@@ -185,6 +185,7 @@ struct lsvc_service {
     uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
     uint32_t stop_timeout_ms;
     uint32_t watchdog_ms;     /* the script's `watchdog`, 0 = none */
+    char status_text[256];    /* ctx:status / ctx:progress text; "" at every state change */
     char description[512];
     uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
     uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
@@ -234,6 +235,11 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *wh
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
                             uint32_t accepts, const uint8_t user_handled[32],
                             uint32_t stop_timeout_ms);
+/* Worker: ctx:status(text), ctx:progress(ms, text): a line for service
+ * managers (systemd's STATUS=, status --json), until the next state change.
+ * report: report the status again so that they learn it. */
+void lsvc_service_set_text(lsvc_service *svc, const char *text, bool report);
+void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len); /* any thread */
 /* Worker: the script's description and watchdog (for install, status). */
 void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description);
 void lsvc_service_reload_result(lsvc_service *svc, const char *error); /* NULL: success */

@@ -107,6 +107,7 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_t
     }
     if (pending) {
         svc->status.state = pending;
+        svc->status_text[0] = '\0';
         svc->status.checkpoint = 0;
         svc->status.controls_accepted = reported_mask(pending, svc->accepts);
         changed = true;
@@ -150,6 +151,7 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
         return;
     }
     svc->status.state = st;
+    svc->status_text[0] = '\0';
     svc->status.checkpoint = 0;
     svc->status.wait_hint = lsvc_state_is_pending(st) ? wait_hint : 0;
     svc->status.controls_accepted = reported_mask(st, svc->accepts);
@@ -173,6 +175,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
         return;
     }
     svc->status.state = LSVC_STOPPED;
+    svc->status_text[0] = '\0';
     svc->status.exit = ex;
     svc->status.checkpoint = 0;
     svc->status.wait_hint = 0;
@@ -230,6 +233,7 @@ void lsvc_service_request_stop(lsvc_service *svc)
         svc->deadline_ns = lsvc_now_ns() + (uint64_t)svc->stop_timeout_ms * 1000000u;
         svc->deadline_what = "stop";
         svc->status.state = LSVC_STOP_PENDING;
+        svc->status_text[0] = '\0';
         svc->status.checkpoint = 0;
         svc->status.wait_hint = svc->stop_timeout_ms;
         svc->status.controls_accepted = 0;
@@ -272,6 +276,27 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
         report(svc, &snap); /* a reload changed the mask: the manager learns it */
 }
 
+void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
+{
+    pthread_mutex_lock(&svc->mu);
+    snprintf(svc->status_text, sizeof svc->status_text, "%s", text ? text : "");
+    /* one line: a service manager shows it as such */
+    for (char *p = svc->status_text; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    lsvc_status snap = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    if (again)
+        report(svc, &snap);
+}
+
+void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len)
+{
+    pthread_mutex_lock(&svc->mu);
+    snprintf(buf, len, "%s", svc->status_text);
+    pthread_mutex_unlock(&svc->mu);
+}
+
 void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description)
 {
     pthread_mutex_lock(&svc->mu);
@@ -303,6 +328,8 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     char reload_err[sizeof svc->last_reload_error];
     memcpy(reload_err, svc->last_reload_error, sizeof reload_err);
     char name[sizeof svc->name], display[sizeof svc->display_name];
+    char text[sizeof svc->status_text];
+    memcpy(text, svc->status_text, sizeof text);
     memcpy(name, svc->name, sizeof name);
     memcpy(display, svc->display_name, sizeof display);
     pthread_mutex_unlock(&svc->mu);
@@ -345,6 +372,11 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
         (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0, reloads);
     if (reload_err[0])
         pos = lsvc_json_str(buf, len, pos, reload_err);
+    else
+        ADD("null");
+    ADD(",\"status_text\":");
+    if (text[0])
+        pos = lsvc_json_str(buf, len, pos, text);
     else
         ADD("null");
     ADD("}");

@@ -40,7 +40,7 @@ describe("the Lua API", function()
   end)
 
   it("gives ctx its name, data and methods", function()
-    assert.equal("exit,log,progress,reloading,sleep,state,stopping", v.ctx_methods)
+    assert.equal("exit,log,progress,reloading,sleep,state,status,stopping", v.ctx_methods)
     assert.equal("data,name", v.ctx_fields)
     assert.equal("api", v.name)
     assert.equal("kept", v.data_kept)
@@ -95,6 +95,17 @@ describe("the API reference", function()
     table.sort(live)
     table.sort(documented)
     assert.same(live, documented)
+  end)
+
+  it("documents every script field the contract checks", function()
+    local src = H.read("lua/contract.lua")
+    local block = assert(src:match("local FIELDS = (%b{})"), "no FIELDS table in lua/contract.lua")
+    local checked, documented = {}, {}
+    for k in block:gmatch("([%w_]+) = \"") do checked[#checked + 1] = k end
+    for _, e in ipairs(dofile("lua/api.lua").contract) do documented[#documented + 1] = e.name end
+    table.sort(checked)
+    table.sort(documented)
+    assert.same(checked, documented)
   end)
 
   it("lua/API.md is generated from it", function()

@@ -68,6 +68,7 @@ end
 local MAIN = [[
 function S.start(ctx) ctx:log("info", "START") end
 function S.run(ctx)
+  ctx:status("serving")
   while ctx:sleep(20) do end
   ctx:log("info", "RUN:returned")
 end
@@ -116,7 +117,7 @@ describe("under systemd", function()
     -- Type=notify: start returns once READY=1 came
     assert.are.equal("active", show(name, "ActiveState"))
     assert.are.equal("running", show(name, "SubState"))
-    wait_prop(name, "StatusText", "RUNNING", 5, log)
+    wait_prop(name, "StatusText", "RUNNING: serving", 5, log)
     local pid = show(name, "MainPID")
     assert.is_truthy(tonumber(pid) and tonumber(pid) > 0)
 
@@ -203,7 +204,7 @@ describe("under systemd", function()
     local _, log = install(name, script(name, [[
 function S.start(ctx)
   for i = 1, 8 do
-    ctx:progress(1500)
+    ctx:progress(1500, "step " .. i .. " of 8")
     ctx:log("info", "STEP:%d", i)
     ctx:sleep(400)
   end
@@ -214,7 +215,8 @@ function S.run(ctx) while ctx:sleep(20) do end end]]), "TimeoutStartSec=2\n")
     assert.are.equal(0, rc, out)
     wait_prop(name, "SubState", "start", 5, log)
     H.wait_for(function() return (H.read(log) or ""):find("STEP:2", 1, true) end, 5, "STEP:2")
-    assert.matches("START_PENDING %(checkpoint %d+, wait hint 1500 ms%)", show(name, "StatusText"))
+    assert.matches("^START_PENDING %(checkpoint %d+, wait hint 1500 ms%): step %d of 8$",
+      show(name, "StatusText"))
     wait_prop(name, "ActiveState", "active", 10, log)
     assert.is_true(system.monotime() - t0 > 2.5, "the start was not slower than TimeoutStartSec")
     assert.matches("STEP:8", H.read(log), 1, true)
