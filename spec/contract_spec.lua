@@ -13,6 +13,7 @@ local cases = {
   { "a field of the wrong type", "field.lua", "spec/fixtures/bad/field.lua:3: field 'stop_timeout' must be a number (got string)" },
   { "an error at the chunk's top level", "toplevel.lua", "spec/fixtures/bad/toplevel.lua:4: attempt to index a nil value (local 'cfg')" },
   { "a script without run", "norun.lua", "spec/fixtures/bad/norun.lua: the script has no run function" },
+  { "a watchdog out of range", "watchdog.lua", "spec/fixtures/bad/watchdog.lua:3: watchdog must be a whole number of ms in 100..3600000 (got 50)" },
   { "an invalid name", "badname.lua", "spec/fixtures/bad/badname.lua:1: invalid service name \"a/b\"" },
 }
 
