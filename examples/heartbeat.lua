@@ -5,6 +5,7 @@
 --   luasvc control heartbeat 200               (a user-defined control)
 --   luasvc reload heartbeat                    (PARAMCHANGE)
 --   luasvc status heartbeat --json
+--   luasvc install examples/heartbeat.lua --systemd --user   (a systemd unit)
 local S = {
   name = "heartbeat",
   display_name = "Heartbeat",
@@ -23,6 +24,8 @@ function S.run(ctx)
   while ctx:sleep(ctx.data.interval) do
     ctx.data.beats = ctx.data.beats + 1
     ctx:log("info", "beat %d", ctx.data.beats)
+    ctx:status(ctx.data.beats .. " beats") -- systemctl status shows it
+
   end
 end
 
