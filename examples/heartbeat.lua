@@ -24,7 +24,7 @@ function S.run(ctx)
   while ctx:sleep(ctx.data.interval) do
     ctx.data.beats = ctx.data.beats + 1
     ctx:log("info", "beat %d", ctx.data.beats)
-    ctx:status(ctx.data.beats .. " beats") -- systemctl status shows it
+    ctx:status(("beat %d"):format(ctx.data.beats)) -- systemctl status shows it
 
   end
 end
