@@ -78,8 +78,9 @@ static int systemctl(bool user, const char *a1, const char *a2, bool quiet)
     if (pid < 0)
         return 127;
     if (pid == 0) {
-        if (quiet) {
+        if (quiet) { /* its answer is the exit status */
             FILE *f = freopen("/dev/null", "w", stderr);
+            f = freopen("/dev/null", "w", stdout);
             (void)f;
         }
         execvp("systemctl", (char *const *)argv);
@@ -138,6 +139,10 @@ int lsvc_unit_systemctl(const char *name, const char *verb)
     if (!unit_find(name, path, sizeof path, &user, NULL, 0))
         return -1;
     snprintf(unit, sizeof unit, "%s.service", name);
+    /* stop and reload of a unit systemd does not run: the service may run
+     * by hand (luasvc run) under the same name; its endpoint decides */
+    if (strcmp(verb, "start") != 0 && systemctl(user, "is-active", unit, true) != 0)
+        return -1;
     return systemctl(user, verb, unit, false);
 }
 

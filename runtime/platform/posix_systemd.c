@@ -148,9 +148,11 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
 
     if (st->state == LSVC_RUNNING)
         sd->seen_running[svc->index] = true;
+    /* ready once every service has reached RUNNING or has already ended
+     * (one failing to start does not hold up its siblings' READY=1) */
     bool all_running = true, all_stopping = true;
     for (size_t i = 0; i < h->n; i++) {
-        all_running = all_running && sd->seen_running[i];
+        all_running = all_running && (sd->seen_running[i] || sd->last[i].state == LSVC_STOPPED);
         lsvc_state s = sd->last[i].state;
         all_stopping = all_stopping && (s == LSVC_STOP_PENDING || s == LSVC_STOPPED);
     }
@@ -352,10 +354,8 @@ void lsvc_systemd_close(lsvc_systemd *sd)
     pthread_mutex_unlock(&sd->mu);
     if (sd->thread_started)
         pthread_join(sd->thread, NULL);
-    close(sd->fd);
-    pthread_mutex_destroy(&sd->mu);
-    pthread_cond_destroy(&sd->cv);
-    free(sd->last);
-    free(sd->seen_running);
-    free(sd);
+    sd->thread_started = false;
+    /* Not freed, the socket not closed: an abandoned worker (stuck in a C
+     * call, see watchdog.c) may still report on its way out, and the
+     * process ends right after this. */
 }

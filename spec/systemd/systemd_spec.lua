@@ -315,6 +315,17 @@ function S.run(ctx) end]]))
     assert.are.equal("", ls)
   end)
 
+  it("stops a service run by hand when its unit is installed but inactive", function()
+    local name = "lsvcspec-byhand"
+    local path = install(name, script(name, "function S.run(ctx) while ctx:sleep(20) do end end"))
+    local p = H.start { scripts = { path }, rt = os.getenv("XDG_RUNTIME_DIR") .. "/luasvc" }
+    H.wait_state(p, name, "RUNNING")
+    assert.are.equal("inactive", show(name, "ActiveState"))
+    local rc, out = lsvc("stop", name)
+    assert.are.equal(0, rc, out)
+    assert.are.equal(0, H.wait_exit(p))
+  end)
+
   it("writes --name, --description and --restart-on-failure into the unit", function()
     local name = "lsvcspec-opts"
     local d = H.tmpdir()
