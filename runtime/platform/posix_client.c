@@ -110,6 +110,10 @@ static int show(const char *dir, const char *name, bool json, bool quiet_missing
            acc[0] ? acc : "-", w32, sse);
     if (strstr(state, "PENDING"))
         printf("  checkpoint %s wait %s ms", cp, wh);
+    char text[300];
+    field(j, "status_text", text, sizeof text);
+    if (text[0] && strcmp(text, "null") != 0)
+        printf("  (%s)", text);
     printf("\n");
     return 0;
 }

@@ -359,8 +359,11 @@ int lsvc_uninstall_main(int argc, char **argv)
             sd = true;
         else if (strcmp(argv[i], "--user") == 0)
             user = true;
-        else if (strcmp(argv[i], "--unit-dir") == 0 && i + 1 < argc)
+        else if (strcmp(argv[i], "--unit-dir") == 0) {
+            if (i + 1 >= argc || !argv[i + 1][0])
+                return fail2("uninstall", "--unit-dir needs a value");
             dir_opt = argv[++i];
+        }
         else if (argv[i][0] == '-' || name) {
             fprintf(stderr, "luasvc uninstall: unexpected argument '%s'\n"
                             "usage: luasvc uninstall NAME --systemd [--user] [--unit-dir DIR]\n",
