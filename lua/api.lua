@@ -30,7 +30,7 @@ return {
     { name = "description", kind = "string", doc = "What the service does, in one line: `luasvc install --systemd` writes it as the unit's Description= (`--description` overrides it; without either, `display_name`)." },
     { name = "accepts", kind = "table", doc = "Controls a service manager may send: \"stop\", \"pause_continue\", \"shutdown\", \"paramchange\", \"preshutdown\", \"sessionchange\", \"powerevent\"; default { \"stop\", \"shutdown\" }." },
     { name = "stop_timeout", kind = "number", doc = "ms the stop may take before it is forced (1-3600000); default 20000. Under systemd the unit's TimeoutStopSec is this plus 3 s." },
-    { name = "watchdog", kind = "number", doc = "ms (100-3600000): asks for a health watchdog. `luasvc install --systemd` writes it as WatchdogSec; under it luasvc sends WATCHDOG=1 every half period only while the service's worker comes back to its scheduler, so a Lua loop that never yields (or a stuck C call) lets systemd's watchdog end the service (Result=watchdog). Default: none." },
+    { name = "watchdog", kind = "number", doc = "ms (100-3600000): asks for a health watchdog. `luasvc install --systemd` writes it as WatchdogSec; under it luasvc sends WATCHDOG=1 every quarter period, but only while the service's worker has come back to its scheduler within the last half period, so a Lua loop that never yields (or a stuck C call) lets systemd's watchdog end the service (Result=watchdog). Default: none." },
     { name = "controls", kind = "table", doc = "User-defined controls: { [128..255] = function(ctx, code) end }." },
   },
 }

@@ -222,19 +222,21 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted)
     }
 }
 
-/* The notifier thread: every half WATCHDOG_USEC, WATCHDOG=1 if every
- * service that is running, paused or pausing/continuing has stamped its
- * heartbeat since the last round; then it wakes every worker so that an idle one stamps. A worker
- * stuck in Lua (or in C) never returns to its scheduler, stops stamping,
- * and systemd's watchdog fires. */
+/* The notifier thread. Every quarter of WATCHDOG_USEC it wakes every
+ * worker (an idle one stamps its heartbeat at that scheduler turn) and sends
+ * WATCHDOG=1 if every service that is running, paused, pausing or
+ * continuing has stamped within the last half period: one slow wake-up is
+ * forgiven, a hang is not. A worker stuck in Lua (or in C) never returns to
+ * its scheduler, its stamp ages, the pings stop, and systemd's watchdog
+ * fires between 1 and 1.5 periods after the hang. */
 static void *notifier_main(void *arg)
 {
     lsvc_systemd *sd = arg;
     lsvc_host *h = sd->host;
-    uint64_t period_ns = sd->watchdog_usec * 1000u / 2;
-    uint64_t asked = 0; /* when the workers were last woken */
+    uint64_t tick_ns = sd->watchdog_usec * 1000u / 4, fresh_ns = sd->watchdog_usec * 1000u / 2;
     pthread_mutex_lock(&sd->mu);
     while (!sd->quitting) {
+        uint64_t now = lsvc_now_ns();
         bool healthy = true;
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
@@ -244,7 +246,7 @@ static void *notifier_main(void *arg)
             if (st == LSVC_STOPPED || st == LSVC_START_PENDING || st == LSVC_STOP_PENDING)
                 continue;
             uint64_t beat = atomic_load_explicit(&svc->heartbeat_ns, memory_order_relaxed);
-            if (beat < asked) {
+            if (beat + fresh_ns < now) {
                 healthy = false;
                 break;
             }
@@ -252,10 +254,9 @@ static void *notifier_main(void *arg)
         pthread_mutex_unlock(&sd->mu);
         if (healthy)
             sd_send(sd, "WATCHDOG=1");
-        asked = lsvc_now_ns();
         for (size_t i = 0; i < h->n; i++)
             lsvc_queue_wake(&h->svcs[i]->queue);
-        uint64_t next = asked + period_ns;
+        uint64_t next = now + tick_ns;
         struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
         pthread_mutex_lock(&sd->mu);
         while (!sd->quitting && lsvc_now_ns() < next)
