@@ -194,9 +194,12 @@ struct lsvc_service {
     /* host options, set before the worker starts */
     bool allow_insecure;          /* load scripts others could change */
     uint32_t watch_interval_ms;   /* 0: no file watch */
+    bool watch_poll;              /* poll on the interval even where changes are told */
 
     /* set by the watchdog, read by the worker's count hook */
     atomic_int interrupt;
+    /* set by fswatch.c: a watched file may have changed */
+    atomic_bool fs_kicked;
 
     lsvc_queue queue;
     pthread_t thread;
@@ -265,7 +268,8 @@ typedef struct lsvc_worker {
     struct lsvc_watched *watched; /* the files of the version in place, as last seen */
     size_t nwatched;
     bool winding;         /* the old run is asked to return: ctx:reloading() */
-    uint64_t next_poll_ns;
+    bool fs_notified;     /* fswatch.c tells of changes: no timed polls */
+    uint64_t next_poll_ns; /* 0: none due */
 } lsvc_worker;
 
 int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */
@@ -287,6 +291,14 @@ void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
 void lsvc_reload_rollback(lsvc_worker *w);
 int lsvc_reload_poll(lsvc_worker *w);
 void lsvc_reload_free(lsvc_worker *w);
+
+/* ---- fswatch.c: change notification for the watch (any thread) ------- */
+
+/* Watch these files for svc (replacing what it watched) and raise
+ * svc->fs_kicked on a change. false: not available, poll on a timer. */
+bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n);
+void lsvc_fswatch_forget(lsvc_service *svc);
+void lsvc_fswatch_shutdown(void); /* at exit, after the workers ended */
 
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 
