@@ -1,16 +1,24 @@
 /*
- * posix_mailslot.c - mailslots on POSIX: AF_UNIX datagram sockets.
+ * posix_mailslot.c - mailslots on POSIX: AF_UNIX SOCK_SEQPACKET sockets.
  *
- * A slot NAME is a SOCK_DGRAM socket bound at RUNTIME_DIR/slots/NAME: the
- * reader owns it, writers send to its path. Datagrams keep message
- * boundaries and, on one socket, their order. The slots directory is mode
- * 0700 and the socket 0600, so only the reader's user (and root) can post
- * to it or take its name; with a group, the socket is made 0660 and
- * chgrp'd (the directories on the way must let the group through).
+ * A slot NAME is a listening SOCK_SEQPACKET socket at RUNTIME_DIR/slots/NAME:
+ * the reader owns it and accepts every writer; a writer connects and sends.
+ * Seqpacket keeps message boundaries and, per writer, their order (what a
+ * status channel needs), and its queue is bounded by bytes (the socket
+ * buffers), not by net.unix.max_dgram_qlen, which is 10 datagrams on many
+ * systems: a burst of status messages would be dropped with SOCK_DGRAM.
+ * Each message goes out with a one-byte header, so an empty message is not
+ * taken for the end of the connection.
  *
- * Writes never block: sendto with MSG_DONTWAIT. No socket at the path (or
- * a stale one) fails at once with NOREADER, a reader that does not keep up
- * with FULL (EAGAIN), a message over LSVC_SLOT_MAX with TOOLARGE.
+ * The slots directory is mode 0700 and the socket 0600, so only the
+ * reader's user (and root) can post to it or take its name; with a group,
+ * the socket is made 0660 and chgrp'd (the directories on the way must let
+ * the group through).
+ *
+ * Writes never block: the writer's socket is non-blocking. No socket at the
+ * path (or a stale one) fails at once with NOREADER, a reader that does not
+ * keep up with FULL (EAGAIN), a message over LSVC_SLOT_MAX with TOOLARGE.
+ * A reader that went away and came back is reconnected on the next write.
  * Any thread; one reader or writer is used by one thread at a time.
  */
 #define _GNU_SOURCE
@@ -22,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -30,17 +39,20 @@
 
 /* Room for a few 64 KiB messages in flight from one writer. */
 #define SLOT_SNDBUF (4 * (LSVC_SLOT_MAX + 4096))
-#define SLOT_RCVBUF (4 * (LSVC_SLOT_MAX + 4096))
+#define SLOT_BACKLOG 64
+#define HDR 'M' /* the one-byte header of every message */
 
 struct lsvc_slot {
-    int fd;
+    int fd;         /* listening */
+    int *conns;     /* accepted writers */
+    size_t nconns, capconns, next; /* next: where the round robin goes on */
     struct sockaddr_un sa;
     ino_t ino; /* of the socket file, to remove only our own */
     dev_t dev;
 };
 
 struct lsvc_slot_writer {
-    int fd;
+    int fd; /* connected, or -1 */
     char name[96];
     struct sockaddr_un sa;
 };
@@ -121,20 +133,18 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
         }
         gid = gr.gr_gid;
     }
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return NULL;
     }
-    int sz = SLOT_RCVBUF;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     mode_t old = umask(077);
     int b = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     int e = errno;
     if (b != 0 && e == EADDRINUSE) {
         /* A reader is there, or a socket left by one that crashed: a
-         * datagram to a dead socket is refused. */
-        int probe = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+         * connection to a dead socket is refused. */
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
         if (probe >= 0)
             close(probe);
@@ -150,9 +160,21 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
         e = errno;
     }
     umask(old);
+    if (b == 0 && listen(fd, SLOT_BACKLOG) != 0) {
+        b = -1;
+        e = errno;
+        unlink(sa.sun_path);
+    }
     if (b != 0) {
         *rc = errno_rc(e);
         snprintf(err, errlen, "cannot create slot %s (%s): %s", name, sa.sun_path, strerror(e));
+        close(fd);
+        return NULL;
+    }
+    /* A socket file gets 0777 less the umask: 0700; writers need w. */
+    if (!group && chmod(sa.sun_path, 0600) != 0) {
+        snprintf(err, errlen, "slot %s: chmod %s: %s", name, sa.sun_path, strerror(errno));
+        unlink(sa.sun_path);
         close(fd);
         return NULL;
     }
@@ -181,28 +203,85 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
     return s;
 }
 
+static void accept_all(lsvc_slot *s)
+{
+    for (;;) {
+        int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0)
+            return;
+        if (s->nconns == s->capconns) {
+            size_t cap = s->capconns ? 2 * s->capconns : 8;
+            int *n = realloc(s->conns, cap * sizeof *n);
+            if (!n) {
+                close(c);
+                return;
+            }
+            s->conns = n;
+            s->capconns = cap;
+        }
+        s->conns[s->nconns++] = c;
+    }
+}
+
+static void drop_conn(lsvc_slot *s, size_t i)
+{
+    close(s->conns[i]);
+    s->conns[i] = s->conns[--s->nconns];
+}
+
+/* One message from any writer, without waiting: OK or TIMEOUT. Writers take
+ * turns, so a chatty one cannot starve the others. */
+static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
+{
+    accept_all(s);
+    for (size_t k = 0; k < s->nconns;) {
+        size_t i = (s->next + k) % s->nconns;
+        char hdr;
+        struct iovec iov[2] = {{&hdr, 1}, {buf, cap}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t n = recvmsg(s->conns[i], &mh, MSG_DONTWAIT);
+        if (n > 0) {
+            *len = (size_t)n - 1;
+            s->next = (i + 1) % s->nconns;
+            return LSVC_SLOT_OK;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            drop_conn(s, i); /* that writer has gone */
+            continue;        /* index i now holds another one */
+        }
+        k++;
+    }
+    return LSVC_SLOT_TIMEOUT;
+}
+
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
                             uint32_t timeout_ms, char *err, size_t errlen)
 {
-    struct pollfd p = {.fd = s->fd, .events = POLLIN};
-    int r = poll(&p, 1, (int)(timeout_ms > 0x7fffffff ? 0x7fffffff : timeout_ms));
-    if (r < 0 && errno == EINTR)
-        return LSVC_SLOT_TIMEOUT; /* the caller loops on its own deadline */
-    if (r < 0) {
-        snprintf(err, errlen, "poll: %s", strerror(errno));
-        return LSVC_SLOT_ERROR;
-    }
-    if (r == 0)
-        return LSVC_SLOT_TIMEOUT;
-    ssize_t n = recv(s->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    uint64_t due = lsvc_now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        if (take(s, buf, cap, len) == LSVC_SLOT_OK)
+            return LSVC_SLOT_OK;
+        uint64_t now = lsvc_now_ns();
+        if (now >= due)
             return LSVC_SLOT_TIMEOUT;
-        snprintf(err, errlen, "recv: %s", strerror(errno));
-        return LSVC_SLOT_ERROR;
+        struct pollfd fds[1 + 64];
+        size_t nf = 0;
+        fds[nf++] = (struct pollfd){.fd = s->fd, .events = POLLIN};
+        for (size_t i = 0; i < s->nconns && nf < sizeof fds / sizeof fds[0]; i++)
+            fds[nf++] = (struct pollfd){.fd = s->conns[i], .events = POLLIN};
+        /* past 64 writers the others are looked at on every wake-up, and
+         * at least every 10 ms */
+        uint64_t wait_ms = (due - now + 999999u) / 1000000u;
+        if (s->nconns >= sizeof fds / sizeof fds[0] && wait_ms > 10)
+            wait_ms = 10;
+        int r = poll(fds, nf, (int)(wait_ms > 0x7fffffff ? 0x7fffffff : wait_ms));
+        if (r < 0 && errno == EINTR)
+            return LSVC_SLOT_TIMEOUT; /* a signal: the caller decides */
+        if (r < 0) {
+            snprintf(err, errlen, "poll: %s", strerror(errno));
+            return LSVC_SLOT_ERROR;
+        }
     }
-    *len = (size_t)n > cap ? cap : (size_t)n; /* cannot happen with cap >= the limit */
-    return LSVC_SLOT_OK;
 }
 
 void lsvc_slot_close(lsvc_slot *s)
@@ -215,6 +294,9 @@ void lsvc_slot_close(lsvc_slot *s)
     if (stat(s->sa.sun_path, &st) == 0 && st.st_ino == s->ino && st.st_dev == s->dev)
         unlink(s->sa.sun_path);
     close(s->fd);
+    for (size_t i = 0; i < s->nconns; i++)
+        close(s->conns[i]);
+    free(s->conns);
     free(s);
 }
 
@@ -230,36 +312,19 @@ lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen)
         return NULL;
     }
     snprintf(w->name, sizeof w->name, "%s", name);
-    w->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (w->fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        free(w);
-        return NULL;
-    }
-    int sz = SLOT_SNDBUF;
-    setsockopt(w->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    w->fd = -1; /* connected at the first write */
     return w;
 }
 
-lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,
-                             size_t errlen)
+static lsvc_slot_rc errno_write(lsvc_slot_writer *w, int e, size_t len, char *err,
+                                size_t errlen)
 {
-    if (len > LSVC_SLOT_MAX) {
-        snprintf(err, errlen, "message of %zu bytes exceeds the %d-byte slot limit", len,
-                 LSVC_SLOT_MAX);
-        return LSVC_SLOT_TOOLARGE;
-    }
-    /* Unconnected: each message finds the reader now at the path, so a
-     * reader that restarts is found again. */
-    ssize_t n = sendto(w->fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
-                       (struct sockaddr *)&w->sa, sizeof w->sa);
-    if (n >= 0)
-        return LSVC_SLOT_OK;
-    int e = errno;
     switch (e) {
     case ENOENT:
     case ECONNREFUSED:
     case ENOTDIR:
+    case EPIPE:
+    case ECONNRESET:
         snprintf(err, errlen, "no reader for slot %s", w->name);
         return LSVC_SLOT_NOREADER;
     case EAGAIN:
@@ -280,6 +345,58 @@ lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, c
     default:
         snprintf(err, errlen, "slot %s: %s", w->name, strerror(e));
         return LSVC_SLOT_ERROR;
+    }
+}
+
+/* Connect to the reader there is now. 0, or an errno. A full backlog
+ * (the reader is not accepting) is EAGAIN: full, not waited for. */
+static int writer_connect(lsvc_slot_writer *w)
+{
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return errno;
+    int sz = SLOT_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    if (connect(fd, (struct sockaddr *)&w->sa, sizeof w->sa) != 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    w->fd = fd;
+    return 0;
+}
+
+lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,
+                             size_t errlen)
+{
+    if (len > LSVC_SLOT_MAX) {
+        snprintf(err, errlen, "message of %zu bytes exceeds the %d-byte slot limit", len,
+                 LSVC_SLOT_MAX);
+        return LSVC_SLOT_TOOLARGE;
+    }
+    char hdr = HDR;
+    struct iovec iov[2] = {{&hdr, 1}, {(void *)msg, len}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+    /* A connection can have been left by its reader: then once more, to
+     * the reader there is now. */
+    for (int attempt = 0;; attempt++) {
+        bool fresh = false;
+        if (w->fd < 0) {
+            int e = writer_connect(w);
+            if (e)
+                return errno_write(w, e, len, err, errlen);
+            fresh = true;
+        }
+        if (sendmsg(w->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return LSVC_SLOT_OK;
+        int e = errno;
+        if (e == EPIPE || e == ECONNRESET || e == ENOTCONN) {
+            close(w->fd);
+            w->fd = -1;
+            if (!fresh && attempt == 0)
+                continue;
+        }
+        return errno_write(w, e, len, err, errlen);
     }
 }
 
