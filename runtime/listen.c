@@ -88,13 +88,15 @@ static void print_message(const char *msg, size_t len, bool json)
         static char service[256], state[64], when[64], level[32], text[LSVC_SLOT_MAX];
         if (ours && json_field(msg, "service", service, sizeof service) &&
             json_field(msg, "text", text, sizeof text)) {
-            if (!json_field(msg, "time", when, sizeof when))
-                when[0] = '\0';
-            if (!json_field(msg, "state", state, sizeof state))
-                state[0] = '\0';
-            if (!json_field(msg, "level", level, sizeof level))
-                snprintf(level, sizeof level, "info");
-            printf("%s %s [%s] %s: %s\n", when, service, state, level, text);
+            /* what is there of "TIME SERVICE [STATE] LEVEL: TEXT" */
+            if (json_field(msg, "time", when, sizeof when))
+                printf("%s ", when);
+            printf("%s", service);
+            if (json_field(msg, "state", state, sizeof state))
+                printf(" [%s]", state);
+            if (json_field(msg, "level", level, sizeof level))
+                printf(" %s", level);
+            printf(": %s\n", text);
         } else {
             fwrite(msg, 1, len, stdout);
             fputc('\n', stdout);
