@@ -390,6 +390,10 @@ void lsvc_open_mailslot(struct lua_State *L); /* pushes the luasvc.mailslot tabl
 /* Post every state change and every log line at info or above of the
  * service to slot (NULL: stop posting). Worker, when a script (re)loads. */
 void lsvc_status_slot_set(lsvc_service *svc, const char *slot);
+/* host.c, when the host lets its services start (go) or aborts them: posts
+ * begin with the state the service is in, or the binding goes (a check,
+ * an install, a sibling that failed to load posts nothing). */
+void lsvc_status_slot_release(lsvc_service *svc, bool go);
 /* service.c: a status report; log.c: a log line. Never block, never log. */
 void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st);
 void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text);

@@ -28,6 +28,7 @@ typedef struct binding {
     int last_state;    /* last state posted, for log lines and to skip checkpoints */
     lsvc_slot_rc last_rc;
     char *buf;         /* LSVC_SLOT_MAX bytes, the message being built */
+    bool started;      /* the host let the service start: posts go out */
     struct binding *next;
 } binding;
 
@@ -125,10 +126,9 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
 {
     char err[512] = "";
     char name[128];
-    bool news = false;
     pthread_mutex_lock(&svc->mu);
     memcpy(name, svc->name, sizeof name);
-    lsvc_status st = svc->status;
+    bool go = svc->go; /* a reload: the service is under way */
     pthread_mutex_unlock(&svc->mu);
 
     pthread_mutex_lock(&mu);
@@ -151,17 +151,11 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
             b->svc = svc;
             snprintf(b->service, sizeof b->service, "%s", name);
             snprintf(b->slot, sizeof b->slot, "%s", slot);
-            b->last_state = (int)st.state;
+            b->last_state = 0;
+            b->started = go; /* else lsvc_status_slot_release starts it */
             b->next = bindings;
             bindings = b;
             atomic_fetch_add(&nbindings, 1);
-            /* The state it is in now (START_PENDING on the first load) is
-             * where the reader's story starts. */
-            char text[256];
-            state_text(&st, text, sizeof text);
-            size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
-                                             lsvc_state_name(st.state), "info", text, "state");
-            news = post(b, n, err, sizeof err);
         } else {
             if (b)
                 free(b->buf);
@@ -172,7 +166,7 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
         }
     }
     pthread_mutex_unlock(&mu);
-    if ((slot && !b) || news) {
+    if (slot && !b) {
         quiet = true;
         lsvc_log(LSVC_LOG_WARNING, name, "status_slot %s: %s", slot, err);
         quiet = false;
@@ -187,7 +181,7 @@ void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st)
     bool news = false;
     pthread_mutex_lock(&mu);
     binding *b = find_svc(svc);
-    if (b && b->last_state != (int)st->state) { /* a checkpoint alone is no state change */
+    if (b && b->started && b->last_state != (int)st->state) { /* a checkpoint alone is no state change */
         b->last_state = (int)st->state;
         char text[256];
         state_text(st, text, sizeof text);
@@ -229,7 +223,7 @@ void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text)
     bool news = false;
     pthread_mutex_lock(&mu);
     for (binding *b = bindings; b; b = b->next) {
-        if (strcmp(b->service, service) != 0)
+        if (!b->started || strcmp(b->service, service) != 0)
             continue;
         size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
                                          lsvc_state_name((lsvc_state)b->last_state),
@@ -244,6 +238,23 @@ void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text)
         lsvc_log(LSVC_LOG_WARNING, service, "status_slot %s: %s", slot, err);
         quiet = false;
     }
+}
+
+void lsvc_status_slot_release(lsvc_service *svc, bool go)
+{
+    if (atomic_load(&nbindings) == 0)
+        return;
+    lsvc_status st;
+    lsvc_service_get_status(svc, &st);
+    pthread_mutex_lock(&mu);
+    binding *b = find_svc(svc);
+    if (b && !go)
+        unbind(b);
+    else if (b)
+        b->started = true;
+    pthread_mutex_unlock(&mu);
+    if (b && go) /* where the reader's story starts: START_PENDING */
+        lsvc_status_slot_state(svc, &st);
 }
 
 /* Suppress posting on this thread (see service.c: the front end's own log
