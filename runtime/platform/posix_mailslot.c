@@ -46,6 +46,7 @@ struct lsvc_slot {
     int fd;         /* listening */
     int *conns;     /* accepted writers */
     size_t nconns, capconns, next; /* next: where the round robin goes on */
+    unsigned since_accept;         /* messages taken since new writers were looked for */
     struct sockaddr_un sa;
     ino_t ino; /* of the socket file, to remove only our own */
     dev_t dev;
@@ -229,11 +230,33 @@ static void drop_conn(lsvc_slot *s, size_t i)
     s->conns[i] = s->conns[--s->nconns];
 }
 
+static bool recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len);
+
 /* One message from any writer, without waiting: OK or TIMEOUT. Writers take
  * turns, so a chatty one cannot starve the others. */
 static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
 {
-    accept_all(s);
+    /* New writers are looked for when the known ones have nothing, and
+     * every 32 messages: no accept4 per message, yet no writer waits long
+     * behind a flood from the others. */
+    if (++s->since_accept >= 32 || s->nconns == 0) {
+        s->since_accept = 0;
+        accept_all(s);
+    }
+    for (int round = 0; round < 2; round++) {
+        if (recv_one(s, buf, cap, len))
+            return LSVC_SLOT_OK;
+        if (round == 0) {
+            s->since_accept = 0;
+            accept_all(s);
+        }
+    }
+    return LSVC_SLOT_TIMEOUT;
+}
+
+/* One message from the known writers, round robin; true if one came. */
+static bool recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len)
+{
     for (size_t k = 0; k < s->nconns;) {
         size_t i = (s->next + k) % s->nconns;
         char hdr;
@@ -243,7 +266,7 @@ static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
         if (n > 0) {
             *len = (size_t)n - 1;
             s->next = (i + 1) % s->nconns;
-            return LSVC_SLOT_OK;
+            return true;
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             drop_conn(s, i); /* that writer has gone */
@@ -251,7 +274,7 @@ static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
         }
         k++;
     }
-    return LSVC_SLOT_TIMEOUT;
+    return false;
 }
 
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
