@@ -7,6 +7,7 @@
  * is. --json prints one JSON object per line: status_slot messages as they
  * came, others as {"text": ...}. Main thread only.
  */
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ static bool json_field(const char *msg, const char *key, char *out, size_t len)
             case 'r': c = '\r'; break;
             case 'u': {
                 unsigned v = 0;
+                for (int i = 1; i <= 4; i++)
+                    if (!isxdigit((unsigned char)p[i])) /* stops at the NUL too */
+                        return false;
                 if (sscanf(p + 1, "%4x", &v) != 1)
                     return false;
                 c = v < 0x80 ? (char)v : '?';
