@@ -129,6 +129,7 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
     pthread_mutex_lock(&svc->mu);
     memcpy(name, svc->name, sizeof name);
     bool go = svc->go; /* a reload: the service is under way */
+    lsvc_status st = svc->status;
     pthread_mutex_unlock(&svc->mu);
 
     pthread_mutex_lock(&mu);
@@ -151,8 +152,10 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
             b->svc = svc;
             snprintf(b->service, sizeof b->service, "%s", name);
             snprintf(b->slot, sizeof b->slot, "%s", slot);
-            b->last_state = 0;
-            b->started = go; /* else lsvc_status_slot_release starts it */
+            /* posts start from the state the service is in: at once after
+             * a reload (go), else when the host lets it start */
+            b->last_state = go ? (int)st.state : 0;
+            b->started = go;
             b->next = bindings;
             bindings = b;
             atomic_fetch_add(&nbindings, 1);
@@ -165,8 +168,16 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
                 snprintf(err, sizeof err, "out of memory");
         }
     }
+    bool news = false;
+    if (b && go) {
+        char text[256];
+        state_text(&st, text, sizeof text);
+        size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
+                                         lsvc_state_name(st.state), "info", text, "state");
+        news = post(b, n, err, sizeof err);
+    }
     pthread_mutex_unlock(&mu);
-    if (slot && !b) {
+    if ((slot && !b) || news) {
         quiet = true;
         lsvc_log(LSVC_LOG_WARNING, name, "status_slot %s: %s", slot, err);
         quiet = false;
@@ -225,9 +236,10 @@ void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text)
     for (binding *b = bindings; b; b = b->next) {
         if (!b->started || strcmp(b->service, service) != 0)
             continue;
+        const char *state = lsvc_state_name((lsvc_state)b->last_state);
         size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
-                                         lsvc_state_name((lsvc_state)b->last_state),
-                                         lsvc_level_name(lv), text, "log");
+                                         state ? state : "START_PENDING", lsvc_level_name(lv),
+                                         text, "log");
         news = post(b, n, err, sizeof err);
         memcpy(slot, b->slot, sizeof slot);
         break;

@@ -174,6 +174,39 @@ describe("mailslots", function()
     assert.equal(0, stop_listen(l))
   end)
 
+  it("follow a hot edit of status_slot to the new slot", function()
+    local d = H.tmpdir()
+    local rt = d .. "/rt"
+    os.execute("mkdir -m 700 " .. H.q(rt))
+    local function text(slot, v)
+      return string.format([[
+local S = { name = "hot_slot", status_slot = %q }
+function S.run(ctx)
+  ctx:log("info", "VERSION %d")
+  while ctx:sleep(20) do end
+end
+return S
+]], slot, v)
+    end
+    local path = d .. "/hot_slot.lua"
+    H.write(path, text("spec-a", 1))
+    local a = listen(rt, "spec-a")
+    local b = listen(rt, "spec-b")
+    local p = H.start { scripts = { path }, rt = rt }
+    H.wait_for(function() return (H.read(a.out) or ""):find("VERSION 1", 1, true) end, 5, "v1 at spec-a")
+    H.write(path .. ".tmp", text("spec-b", 2))
+    assert(os.rename(path .. ".tmp", path))
+    H.wait_for(function() return (H.read(b.out) or ""):find("VERSION 2", 1, true) end, 5,
+      "v2 at spec-b; log:\n" .. H.log(p))
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    H.wait_for(function() return (H.read(b.out) or ""):find("[STOPPED]", 1, true) end, 5, "STOPPED at spec-b")
+    assert.equal(0, stop_listen(a))
+    assert.equal(0, stop_listen(b))
+    assert.falsy((H.read(a.out)):find("VERSION 2", 1, true))
+    assert.falsy((H.read(a.out)):find("STOPPED", 1, true))
+  end)
+
   it("refuse an invalid status_slot in the contract", function()
     local d = H.tmpdir()
     H.write(d .. "/bad.lua", 'return { status_slot = "a/b", run = function() end }\n')
