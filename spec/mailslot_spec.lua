@@ -174,6 +174,21 @@ describe("mailslots", function()
     assert.equal(0, stop_listen(l))
   end)
 
+  it("have one reader each; a reader killed leaves a socket the next one takes over", function()
+    local rt = H.tmpdir() .. "/rt"
+    os.execute("mkdir -m 700 " .. H.q(rt))
+    local first = listen(rt, "spec-one")
+    local second = listen(rt, "spec-one", { wait = false })
+    assert.equal(1, H.wait_for(function() return listen_rc(second) end, 5, "the second listen to end"))
+    assert.truthy((H.read(second.err) or ""):find("slot spec-one already has a reader", 1, true))
+    os.execute("kill -KILL " .. first.pid)
+    H.wait_for(function() return listen_rc(first) end, 5, "the first listen to die")
+    assert.truthy(os.execute("test -S " .. H.q(rt .. "/slots/spec-one"))) -- left behind
+    local third = listen(rt, "spec-one")
+    assert.equal(0, stop_listen(third))
+    assert.falsy(os.execute("test -e " .. H.q(rt .. "/slots/spec-one")))
+  end)
+
   it("follow a hot edit of status_slot to the new slot", function()
     local d = H.tmpdir()
     local rt = d .. "/rt"
