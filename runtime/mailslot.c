@@ -8,9 +8,11 @@
  *   writer:write(msg) -> true | nil, message, code
  *   :close() on both, also __gc and __close; safe to call twice.
  *
- * Worker thread only (the state's owner). A read blocks the worker, in
- * slices, so that a stop or a reload is noticed within a slice; controls
- * other than those wait until it returns. A write never blocks.
+ * Worker thread only (the state's owner). A read waits in slices of 50 ms:
+ * on a task's own coroutine it yields to the scheduler between them, so
+ * controls are delivered while it waits; elsewhere (a coroutine of the
+ * script's own) it blocks the worker, still noticing a stop or a reload
+ * within a slice. A write never blocks.
  * Caller mistakes raise; system failures return nil, message, code.
  */
 #include <stdlib.h>
@@ -97,24 +99,35 @@ static bool must_return(lua_State *L)
     return lsvc_service_stopping(w->svc) || w->winding || atomic_load(&w->svc->interrupt);
 }
 
-/* reader:read([timeout_ms]) -> message | nil, "timeout" | nil, "stopping".
- * No timeout: wait until a message or a stop. */
-static int r_read(lua_State *L)
+/* The task's own coroutine (run, start, stop, a control handler), where a
+ * yield goes to the scheduler; not a coroutine of the script's own. */
+static bool on_task(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    return w->current && w->current->co == L && lua_isyieldable(L);
+}
+
+static int read_k(lua_State *L, int status, lua_KContext kctx);
+
+/*
+ * reader:read([timeout_ms]) -> message | nil, "timeout" | nil, "stopping".
+ * No timeout: wait until a message or a stop. Waits in slices; on a task's
+ * own coroutine it yields to the scheduler between them, so controls are
+ * delivered meanwhile (and while PAUSED, run's read waits until CONTINUE).
+ * kctx: the deadline (lsvc_now_ns), 0 for none. Stack: [reader, timeout?].
+ */
+static int read_slices(lua_State *L, uint64_t due, bool first)
 {
     reader *r = check_reader(L);
-    bool forever = lua_isnoneornil(L, 2);
-    lua_Number ms = forever ? 0 : luaL_checknumber(L, 2);
-    luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
-    uint64_t due = lsvc_now_ns() + (uint64_t)ms * 1000000u;
     char err[512];
-    for (bool first = true;; first = false) {
-        uint64_t now = lsvc_now_ns();
-        uint64_t left_ms = forever ? READ_SLICE_MS : (due > now ? (due - now) / 1000000u : 0);
+    for (;; first = false) {
         if (!first && must_return(L)) {
             lua_pushnil(L);
             lua_pushliteral(L, "stopping");
             return 2;
         }
+        uint64_t now = lsvc_now_ns();
+        uint64_t left_ms = !due ? READ_SLICE_MS : (due > now ? (due - now) / 1000000u : 0);
         uint32_t slice = left_ms < READ_SLICE_MS ? (uint32_t)left_ms : READ_SLICE_MS;
         size_t len = 0;
         lsvc_slot_rc rc = lsvc_slot_read(r->slot, r->buf, LSVC_SLOT_MAX, &len, slice, err,
@@ -125,12 +138,34 @@ static int r_read(lua_State *L)
         }
         if (rc != LSVC_SLOT_TIMEOUT)
             return fail(L, err, rc);
-        if (!forever && lsvc_now_ns() >= due) {
+        if (due && lsvc_now_ns() >= due) {
             lua_pushnil(L);
             lua_pushliteral(L, "timeout");
             return 2;
         }
+        if (on_task(L)) /* let the scheduler deliver what has come meanwhile */
+            return lua_yieldk(L, 0, (lua_KContext)due, read_k);
     }
+}
+
+/* Resumed by the scheduler (with ctx:sleep's boolean, dropped). */
+static int read_k(lua_State *L, int status, lua_KContext kctx)
+{
+    (void)status;
+    lua_settop(L, 2);
+    return read_slices(L, (uint64_t)kctx, false);
+}
+
+static int r_read(lua_State *L)
+{
+    check_reader(L);
+    bool forever = lua_isnoneornil(L, 2);
+    lua_Number ms = forever ? 0 : luaL_checknumber(L, 2);
+    luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
+    lua_settop(L, 2);
+    /* a deadline of 0 means none; a timeout of 0 is "now", never 0 */
+    uint64_t due = forever ? 0 : lsvc_now_ns() + (uint64_t)ms * 1000000u + 1;
+    return read_slices(L, due, true);
 }
 
 /* reader:close() -> nothing; removes the slot. Also __gc and __close. */

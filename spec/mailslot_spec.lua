@@ -136,6 +136,13 @@ describe("mailslots", function()
     assert.truthy(H.log(r):find("bad name: false [^\n]*invalid slot name"))
     assert.truthy(H.log(r):find("dup: nil|slot spec-dup already has a reader (" .. rt .. "/slots/spec-dup)|exists", 1, true))
     assert.truthy(H.log(r):find("closed: [^\n]*attempt to use a closed mailslot reader"))
+    -- a read waiting lets controls through
+    assert.equal(0, (H.client(r, "control", "slot_reader", "200")))
+    H.wait_log(r, "control 200 during read")
+    assert.equal(0, (H.client(r, "pause", "slot_reader")))
+    H.wait_state(r, "slot_reader", "PAUSED")
+    assert.equal(0, (H.client(r, "continue", "slot_reader")))
+    H.wait_state(r, "slot_reader", "RUNNING")
     -- a read with no timeout still gives way to a stop at once
     local t0 = require("system").monotime()
     H.kill(r, "TERM")
