@@ -354,6 +354,70 @@ typedef struct lsvc_request {
  * 0, or -1 with a message in err. Never reads past len. */
 int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, size_t errlen);
 
+/* ---- platform/posix_mailslot.c, platform/win32_mailslot.c: mailslots -----
+ * A slot is a named, one-reader message channel: Windows mailslots
+ * (\\.\mailslot\NAME), on POSIX AF_UNIX datagram sockets under
+ * RUNTIME_DIR/slots/NAME. A reader is used by one thread at a time; a
+ * writer too (callers serialise). Writes never block. */
+
+#define LSVC_SLOT_MAX 65536 /* bytes in one message, on every platform */
+
+typedef enum lsvc_slot_rc {
+    LSVC_SLOT_OK = 0,
+    LSVC_SLOT_TIMEOUT,   /* read: nothing within the timeout */
+    LSVC_SLOT_NOREADER,  /* write: no slot of that name (fails fast) */
+    LSVC_SLOT_FULL,      /* write: the reader's queue is full (fails fast) */
+    LSVC_SLOT_TOOLARGE,  /* write: over LSVC_SLOT_MAX */
+    LSVC_SLOT_EXISTS,    /* create: the slot already has a reader */
+    LSVC_SLOT_DENIED,    /* create/write: permission denied */
+    LSVC_SLOT_ERROR,     /* anything else; the message says what */
+} lsvc_slot_rc;
+
+typedef struct lsvc_slot lsvc_slot;               /* a reader */
+typedef struct lsvc_slot_writer lsvc_slot_writer; /* a writer */
+
+const char *lsvc_slot_rc_name(lsvc_slot_rc rc); /* "noreader", ...: Lua's codes */
+/* A valid slot name: 1-80 characters, no '/', '\' or control characters. */
+bool lsvc_slot_name_valid(const char *name);
+/* group: NULL for an owner-only slot, else a group allowed to write (POSIX). */
+lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
+                            size_t errlen);
+/* Wait up to timeout_ms (0: poll) for one message into buf (cap bytes,
+ * LSVC_SLOT_MAX is enough); *len gets its size. */
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
+                            uint32_t timeout_ms, char *err, size_t errlen);
+void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
+/* A writer to NAME; never fails for want of a reader (writes do). */
+lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen);
+lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,
+                             size_t errlen);
+void lsvc_slot_writer_close(lsvc_slot_writer *w);
+
+/* ---- mailslot.c: luasvc.mailslot for scripts (worker thread only) -------- */
+
+void lsvc_open_mailslot(struct lua_State *L); /* pushes the luasvc.mailslot table */
+
+/* ---- status_slot.c: a service's status_slot (any thread) ---------------- */
+
+/* Post every state change and every log line at info or above of the
+ * service to slot (NULL: stop posting). Worker, when a script (re)loads. */
+void lsvc_status_slot_set(lsvc_service *svc, const char *slot);
+/* host.c, when the host lets its services start (go) or aborts them: posts
+ * begin with the state the service is in, or the binding goes (a check,
+ * an install, a sibling that failed to load posts nothing). */
+void lsvc_status_slot_release(lsvc_service *svc, bool go);
+/* service.c: a status report; log.c: a log line. Never block, never log. */
+void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st);
+void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text);
+/* service.c: no posting from this thread meanwhile (a front end's own log
+ * line for a state change is not posted a second time). */
+void lsvc_status_slot_quiet(bool on);
+/* The JSON message: {"service","state","time","level","text","event"}. */
+size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const char *state,
+                             const char *level, const char *text, const char *event);
+/* `luasvc listen NAME [--json]`: print a slot's messages until Ctrl+C. */
+int lsvc_listen(int argc, char **argv);
+
 /* ---- util.c ------------------------------------------------------------ */
 
 /* Append a JSON string literal for s to buf (bounded), return new length. */

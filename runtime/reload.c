@@ -180,6 +180,9 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
                            (uint32_t)lua_tointeger(L, -2), user,
                            (uint32_t)lua_tointeger(L, -1));
     lua_pop(L, 4);
+    lua_getfield(L, info, "status_slot");
+    lsvc_status_slot_set(svc, lua_tostring(L, -1)); /* status_slot.c; nil: none */
+    lua_pop(L, 1);
 
     lua_getfield(L, info, "script");
     if (w->script_ref != LUA_NOREF)
