@@ -77,6 +77,16 @@ describe("the Lua API", function()
   end)
 end)
 
+describe("Lua C modules", function()
+  after_each(H.cleanup)
+
+  it("load with require, taking the Lua API from the luasvc binary", function()
+    local p = H.start { scripts = { F .. "c_module.lua" } }
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("CMOD:monotime=number", 1, true), H.log(p))
+  end)
+end)
+
 describe("the API reference", function()
   it("documents exactly what the module and ctx have", function()
     local api = dofile("lua/api.lua")
