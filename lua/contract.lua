@@ -17,6 +17,7 @@ local HANDLERS = {
 local FIELDS = {
   name = "string", display_name = "string", description = "string",
   accepts = "table", stop_timeout = "number", controls = "table", watchdog = "number",
+  status_slot = "string",
 }
 local DEFAULT_ACCEPTS = { "stop", "shutdown" }
 
@@ -109,6 +110,11 @@ return function(script, path)
     fail(key_line("stop_timeout"), "stop_timeout must be a whole number of ms in 1..3600000 (got %s)", tostring(stop_timeout))
   end
 
+  local slot = script.status_slot
+  if slot ~= nil and (slot == "" or #slot > 80 or slot:find("[%c/\\]") or slot == "." or slot == "..") then
+    fail(key_line("status_slot"), "invalid status_slot %q (1-80 characters, no '/', '\\' or control characters)", slot)
+  end
+
   -- watchdog: under systemd, the unit's WatchdogSec (luasvc install); the
   -- runtime pings only while the service's worker is responsive.
   local watchdog = script.watchdog
@@ -141,5 +147,6 @@ return function(script, path)
     watchdog = watchdog and math.tointeger(watchdog) or 0,
     description = script.description or "",
     user = user,
+    status_slot = slot,
   }
 end

@@ -63,6 +63,7 @@ void lsvc_log_set_journal(bool on) { atomic_store(&journal, on); }
 
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
+    lsvc_status_slot_log(lv, service, text); /* info and above, whatever the level shown */
     if ((int)lv > atomic_load(&min_level))
         return;
     char line[8192];
@@ -98,7 +99,7 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
 {
-    if ((int)lv > atomic_load(&min_level))
+    if ((int)lv > atomic_load(&min_level) && (int)lv > (int)LSVC_LOG_INFO)
         return;
     char text[4096];
     va_list ap;

@@ -187,5 +187,7 @@ int lsvc_open_luasvc(lua_State *L)
         }
     }
     lua_setfield(L, -2, "accepts");
+    lsvc_open_mailslot(L); /* mailslot.c */
+    lua_setfield(L, -2, "mailslot");
     return 1;
 }

@@ -203,6 +203,7 @@ struct lsvc_service {
     /* host options, set before the worker starts */
     bool allow_insecure;          /* load scripts others could change */
     uint32_t watch_interval_ms;   /* 0: no file watch */
+    bool watch_poll;              /* poll on the interval even where changes are told */
 
     /* set by the watchdog, read by the worker's count hook */
     atomic_int interrupt;
@@ -210,6 +211,8 @@ struct lsvc_service {
      * count hook: a Lua loop that never yields must look dead); read by
      * the systemd notifier, which pings WATCHDOG=1 only while it moves */
     _Atomic uint64_t heartbeat_ns;
+    /* set by fswatch.c: a watched file may have changed */
+    atomic_bool fs_kicked;
 
     lsvc_queue queue;
     pthread_t thread;
@@ -285,7 +288,8 @@ typedef struct lsvc_worker {
     struct lsvc_watched *watched; /* the files of the version in place, as last seen */
     size_t nwatched;
     bool winding;         /* the old run is asked to return: ctx:reloading() */
-    uint64_t next_poll_ns;
+    bool fs_notified;     /* fswatch.c tells of changes: no timed polls */
+    uint64_t next_poll_ns; /* 0: none due */
     bool reload_told;     /* the front end was told a reload began */
 } lsvc_worker;
 
@@ -308,6 +312,14 @@ void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
 void lsvc_reload_rollback(lsvc_worker *w);
 int lsvc_reload_poll(lsvc_worker *w);
 void lsvc_reload_free(lsvc_worker *w);
+
+/* ---- fswatch.c: change notification for the watch (any thread) ------- */
+
+/* Watch these files for svc (replacing what it watched) and raise
+ * svc->fs_kicked on a change. false: not available, poll on a timer. */
+bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n);
+void lsvc_fswatch_forget(lsvc_service *svc);
+void lsvc_fswatch_shutdown(void); /* at exit, after the workers ended */
 
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 
@@ -362,6 +374,70 @@ typedef struct lsvc_request {
 /* Parse one request "CONTROL <code> <name>\n" or "STATUS <name>\n". Returns
  * 0, or -1 with a message in err. Never reads past len. */
 int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, size_t errlen);
+
+/* ---- platform/posix_mailslot.c, platform/win32_mailslot.c: mailslots -----
+ * A slot is a named, one-reader message channel: Windows mailslots
+ * (\\.\mailslot\NAME), on POSIX AF_UNIX datagram sockets under
+ * RUNTIME_DIR/slots/NAME. A reader is used by one thread at a time; a
+ * writer too (callers serialise). Writes never block. */
+
+#define LSVC_SLOT_MAX 65536 /* bytes in one message, on every platform */
+
+typedef enum lsvc_slot_rc {
+    LSVC_SLOT_OK = 0,
+    LSVC_SLOT_TIMEOUT,   /* read: nothing within the timeout */
+    LSVC_SLOT_NOREADER,  /* write: no slot of that name (fails fast) */
+    LSVC_SLOT_FULL,      /* write: the reader's queue is full (fails fast) */
+    LSVC_SLOT_TOOLARGE,  /* write: over LSVC_SLOT_MAX */
+    LSVC_SLOT_EXISTS,    /* create: the slot already has a reader */
+    LSVC_SLOT_DENIED,    /* create/write: permission denied */
+    LSVC_SLOT_ERROR,     /* anything else; the message says what */
+} lsvc_slot_rc;
+
+typedef struct lsvc_slot lsvc_slot;               /* a reader */
+typedef struct lsvc_slot_writer lsvc_slot_writer; /* a writer */
+
+const char *lsvc_slot_rc_name(lsvc_slot_rc rc); /* "noreader", ...: Lua's codes */
+/* A valid slot name: 1-80 characters, no '/', '\' or control characters. */
+bool lsvc_slot_name_valid(const char *name);
+/* group: NULL for an owner-only slot, else a group allowed to write (POSIX). */
+lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
+                            size_t errlen);
+/* Wait up to timeout_ms (0: poll) for one message into buf (cap bytes,
+ * LSVC_SLOT_MAX is enough); *len gets its size. */
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
+                            uint32_t timeout_ms, char *err, size_t errlen);
+void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
+/* A writer to NAME; never fails for want of a reader (writes do). */
+lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen);
+lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,
+                             size_t errlen);
+void lsvc_slot_writer_close(lsvc_slot_writer *w);
+
+/* ---- mailslot.c: luasvc.mailslot for scripts (worker thread only) -------- */
+
+void lsvc_open_mailslot(struct lua_State *L); /* pushes the luasvc.mailslot table */
+
+/* ---- status_slot.c: a service's status_slot (any thread) ---------------- */
+
+/* Post every state change and every log line at info or above of the
+ * service to slot (NULL: stop posting). Worker, when a script (re)loads. */
+void lsvc_status_slot_set(lsvc_service *svc, const char *slot);
+/* host.c, when the host lets its services start (go) or aborts them: posts
+ * begin with the state the service is in, or the binding goes (a check,
+ * an install, a sibling that failed to load posts nothing). */
+void lsvc_status_slot_release(lsvc_service *svc, bool go);
+/* service.c: a status report; log.c: a log line. Never block, never log. */
+void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st);
+void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text);
+/* service.c: no posting from this thread meanwhile (a front end's own log
+ * line for a state change is not posted a second time). */
+void lsvc_status_slot_quiet(bool on);
+/* The JSON message: {"service","state","time","level","text","event"}. */
+size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const char *state,
+                             const char *level, const char *text, const char *event);
+/* `luasvc listen NAME [--json]`: print a slot's messages until Ctrl+C. */
+int lsvc_listen(int argc, char **argv);
 
 /* ---- util.c ------------------------------------------------------------ */
 

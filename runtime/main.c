@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  control NAME CODE                           CODE: 128-255 or a control name\n"
     "  status [NAME] [--json]                      state, accepted controls, exit codes\n"
     "  new NAME                                    write NAME.lua, a service to start from\n"
+    "  listen SLOT [--json]                        print a mailslot's messages until Ctrl+C\n"
     "  version\n";
 
 static const char template_text[] =
@@ -108,6 +109,8 @@ int main(int argc, char **argv)
         }
         return cmd_new(argv[2]);
     }
+    if (strcmp(cmd, "listen") == 0)
+        return lsvc_listen(argc - 2, argv + 2); /* listen.c */
     if (strcmp(cmd, "install") == 0)
         return lsvc_install_main(argc - 2, argv + 2);
     if (strcmp(cmd, "uninstall") == 0)

@@ -184,6 +184,9 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_getfield(L, info, "description");
     lsvc_service_describe(svc, (uint32_t)lua_tointeger(L, -2), lua_tostring(L, -1));
     lua_pop(L, 2);
+    lua_getfield(L, info, "status_slot");
+    lsvc_status_slot_set(svc, lua_tostring(L, -1)); /* status_slot.c; nil: none */
+    lua_pop(L, 1);
 
     lua_getfield(L, info, "script");
     if (w->script_ref != LUA_NOREF)
@@ -211,10 +214,19 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     }
     lua_pop(L, 1);
     w->settling = false;
+    char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
+    for (size_t i = 0; paths && i < w->nwatched; i++)
+        paths[i] = w->watched[i].path;
+    w->fs_notified = paths && svc->watch_interval_ms && !svc->watch_poll &&
+                     lsvc_fswatch_set(svc, paths, w->nwatched);
+    free(paths);
 }
 
 void lsvc_reload_free(lsvc_worker *w)
 {
+    if (w->fs_notified)
+        lsvc_fswatch_forget(w->svc);
+    w->fs_notified = false;
     for (size_t i = 0; i < w->nwatched; i++)
         free(w->watched[i].path);
     free(w->watched);

@@ -65,8 +65,11 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
 
 static void report(lsvc_service *svc, const lsvc_status *st)
 {
+    lsvc_status_slot_state(svc, st); /* the script's status_slot, if any */
+    lsvc_status_slot_quiet(true);
     if (svc->report)
         svc->report(svc, st, svc->report_ud);
+    lsvc_status_slot_quiet(false);
 }
 
 static bool user_handled(const lsvc_service *svc, uint32_t code)

@@ -406,13 +406,18 @@ static uint64_t watch(lsvc_worker *w, uint64_t now)
     lsvc_service *svc = w->svc;
     if (!svc->watch_interval_ms)
         return 0;
-    if (now >= w->next_poll_ns) {
+    if (w->fs_notified && atomic_exchange(&svc->fs_kicked, false))
+        w->next_poll_ns = now; /* told of a change: look now */
+    if (w->next_poll_ns && now >= w->next_poll_ns) {
         int r = lsvc_reload_poll(w);
         if (r == LSVC_WATCH_CHANGED)
             w->reload_pending = true;
-        /* a change settles quickly: look again soon, not a whole interval later */
-        uint64_t ms = r == LSVC_WATCH_SETTLING ? 20 : svc->watch_interval_ms;
-        w->next_poll_ns = now + ms * 1000000u;
+        /* a change settles quickly: look again soon, not a whole interval
+         * later; told of changes, look only when told */
+        if (r == LSVC_WATCH_SETTLING)
+            w->next_poll_ns = now + 20 * 1000000u;
+        else
+            w->next_poll_ns = w->fs_notified ? 0 : now + svc->watch_interval_ms * 1000000ull;
     }
     return w->next_poll_ns;
 }
@@ -531,6 +536,9 @@ static void schedule(lsvc_worker *w, bool deliver)
         uint64_t poll_at = (deliver && !stopping && w->reload_phase == LSVC_RELOAD_IDLE)
                                ? watch(w, now)
                                : 0;
+        if (w->reload_pending && deliver && !stopping && !w->handler.active &&
+            w->reload_phase == LSVC_RELOAD_IDLE && w->main.active)
+            continue; /* a change was seen: take it up now, not after another wait */
         lsvc_task *ts[2] = {&w->handler, &w->main};
         bool ran = false;
         for (int i = 0; i < 2; i++) {
@@ -682,7 +690,8 @@ static void *worker_main(void *arg)
         lsvc_service_set_state(svc, LSVC_RUNNING, 0);
         lsvc_service_set_deadline(svc, 0, NULL);
         start_run(&w);
-        w.next_poll_ns = lsvc_now_ns() + (uint64_t)svc->watch_interval_ms * 1000000u;
+        w.next_poll_ns = w.fs_notified ? 0
+                                       : lsvc_now_ns() + (uint64_t)svc->watch_interval_ms * 1000000u;
         schedule(&w, true);
         /* run has returned, on its own or told to: the service winds down,
          * after the controls already queued. */

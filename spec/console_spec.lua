@@ -202,6 +202,12 @@ describe("luasvc run", function()
     assert.equal(0, H.wait_exit(p))
   end)
 
+  it("a run that yields 100,000 times runs to its end", function()
+    local p = H.start { scripts = { F .. "many_yields.lua" } }
+    assert.equal(0, H.wait_exit(p, 60))
+    assert.truthy(H.log(p):find("RUN:yielded 100000 times", 1, true))
+  end)
+
   it("SIGTERM stops a service that accepts no STOP from a manager", function()
     local p = H.start { scripts = { F .. "no_accepts.lua" } }
     H.wait_state(p, "no_accepts", "RUNNING")

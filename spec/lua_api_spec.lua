@@ -31,7 +31,7 @@ describe("the Lua API", function()
   end)
 
   it("gives the module its documented fields", function()
-    assert.equal("accepts,controls,now,states,version", v.module)
+    assert.equal("accepts,controls,mailslot,now,states,version", v.module)
     assert.truthy(v.version:match("^%d+%.%d+%.%d+$"))
     assert.equal("4", v["states.RUNNING"])
     assert.equal("15", v["controls.preshutdown"])
@@ -77,6 +77,16 @@ describe("the Lua API", function()
   end)
 end)
 
+describe("Lua C modules", function()
+  after_each(H.cleanup)
+
+  it("load with require, taking the Lua API from the luasvc binary", function()
+    local p = H.start { scripts = { F .. "c_module.lua" } }
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("CMOD:monotime=number", 1, true), H.log(p))
+  end)
+end)
+
 describe("the API reference", function()
   it("documents exactly what the module and ctx have", function()
     local api = dofile("lua/api.lua")
@@ -90,7 +100,11 @@ describe("the API reference", function()
     for k in vals.module:gmatch("[^,]+") do live[#live + 1] = "luasvc." .. k end
     for k in vals.ctx_fields:gmatch("[^,]+") do live[#live + 1] = "ctx." .. k end
     for k in vals.ctx_methods:gmatch("[^,]+") do live[#live + 1] = "ctx:" .. k end
+    for k in vals.mailslot_fns:gmatch("[^,]+") do live[#live + 1] = "luasvc.mailslot." .. k end
+    for k in vals.reader_methods:gmatch("[^,]+") do live[#live + 1] = "reader:" .. k end
+    for k in vals.writer_methods:gmatch("[^,]+") do live[#live + 1] = "writer:" .. k end
     for _, e in ipairs(api.module) do documented[#documented + 1] = e.name end
+    for _, e in ipairs(api.mailslot) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.ctx) do documented[#documented + 1] = e.name end
     table.sort(live)
     table.sort(documented)

@@ -74,7 +74,9 @@ describe("hot editing", function()
       assert.equal("1", first)
     end
     assert.equal(5, #counts)
-    for i = 2, #counts do assert.is_true(counts[i] > counts[i - 1]) end
+    -- (a reload can come within one 10 ms tick of the last: not always more)
+    for i = 2, #counts do assert.is_true(counts[i] >= counts[i - 1]) end
+    assert.is_true(counts[#counts] > 0)
     local st = H.status(p, "hot")
     assert.equal(4, st.reloads)
     assert.is_nil(st.last_reload_error)

@@ -115,6 +115,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
 {
     int first = 0, nscripts = 0, nargs = 0;
     uint32_t watch_ms = LSVC_WATCH_DEFAULT_MS;
+    bool watch_poll = false; /* an interval was asked for: poll on it */
     bool allow_insecure = false;
     char **args = NULL;
     int i = 0;
@@ -140,6 +141,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
             if (i + 1 >= argc || *end || v < 10 || v > 60000)
                 return usage("--watch-interval needs a number of ms in 10..60000");
             watch_ms = (uint32_t)v;
+            watch_poll = true;
             i++;
             continue;
         }
@@ -184,6 +186,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         svc->reloading = console_reloading;
         svc->report_ud = &cs[k];
         svc->watch_interval_ms = check_only ? 0 : watch_ms;
+        svc->watch_poll = watch_poll;
         svc->allow_insecure = allow_insecure;
     }
     if (!check_only) {
@@ -228,6 +231,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     int status = lsvc_host_exit_status(h);
     lsvc_endpoint_close(ep);
     lsvc_host_join(h);
+    lsvc_fswatch_shutdown();
     lsvc_systemd_close(console_sd);
     return status;
 }

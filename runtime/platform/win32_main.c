@@ -24,6 +24,7 @@ static const char usage_text[] =
     "  stop|pause|continue|reload|interrogate NAME send a control (stop waits)\n"
     "  control NAME CODE                           CODE: 128-255 or a control name\n"
     "  status [NAME] [--json]                      state, accepted controls, exit codes\n"
+    "  listen SLOT [--json]                        print a mailslot's messages until Ctrl+C\n"
     "  version\n";
 
 int wmain(int argc, wchar_t **wargv)
@@ -46,6 +47,8 @@ int wmain(int argc, wchar_t **wargv)
         return lsvc_win32_console_run(argc - 2, argv + 2, false);
     if (strcmp(cmd, "check") == 0)
         return lsvc_win32_console_run(argc - 2, argv + 2, true);
+    if (strcmp(cmd, "listen") == 0)
+        return lsvc_listen(argc - 2, argv + 2); /* listen.c */
     if (strcmp(cmd, "service") == 0)
         return lsvc_win32_service_main(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -1,12 +1,15 @@
 /*
  * spawn.c - exec-to-exit timer (compiled by scripts/bench, not by CMake).
  *
- *   spawn N PROG_A ARGS... ::: PROG_B ARGS...
+ *   spawn [-u MARKER] N PROG_A ARGS... ::: PROG_B ARGS...
  *
  * Runs A and B N times each, interleaved (A B, B A, A B, ... after two
  * warm-up runs each), every run a fork + execv + waitpid timed with
  * CLOCK_MONOTONIC from before fork to after waitpid. stdin, stdout and
  * stderr of the children are /dev/null. Every run must exit 0.
+ * With -u MARKER, a run is timed from before fork until MARKER appears on
+ * the child's stderr (a pipe; the rest is read and the child reaped
+ * untimed): exec to ready rather than exec to exit.
  * Prints "a_med= a_p95= a_min= a_max= b_med= ..." in microseconds.
  */
 #define _GNU_SOURCE
@@ -26,8 +29,15 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static const char *marker; /* -u: time until this appears on stderr */
+
 static double run(char **argv)
 {
+    int p[2] = {-1, -1};
+    if (marker && pipe(p) != 0) {
+        perror("spawn: pipe");
+        exit(2);
+    }
     uint64_t t0 = now_ns();
     pid_t pid = fork();
     if (pid < 0) {
@@ -38,16 +48,43 @@ static double run(char **argv)
         int fd = open("/dev/null", O_RDWR);
         dup2(fd, 0);
         dup2(fd, 1);
-        dup2(fd, 2);
+        dup2(marker ? p[1] : fd, 2);
         if (fd > 2)
             close(fd);
+        if (marker) {
+            close(p[0]);
+            close(p[1]);
+        }
         execv(argv[0], argv);
         _exit(127);
+    }
+    uint64_t t1 = 0;
+    if (marker) {
+        close(p[1]);
+        char buf[4096];
+        size_t have = 0;
+        ssize_t r;
+        while ((r = read(p[0], buf + have, sizeof buf - 1 - have)) > 0) {
+            have += (size_t)r;
+            buf[have] = '\0';
+            if (!t1 && strstr(buf, marker))
+                t1 = now_ns();
+            if (have > sizeof buf / 2) { /* keep the tail, where a marker may start */
+                memmove(buf, buf + have - 256, 256);
+                have = 256;
+            }
+        }
+        close(p[0]);
+        if (!t1) {
+            fprintf(stderr, "spawn: %s never wrote '%s' to stderr\n", argv[0], marker);
+            exit(2);
+        }
     }
     int st;
     while (waitpid(pid, &st, 0) < 0)
         ;
-    uint64_t t1 = now_ns();
+    if (!t1)
+        t1 = now_ns();
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         fprintf(stderr, "spawn: %s exited with %s %d\n", argv[0],
                 WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
@@ -81,12 +118,17 @@ static void print_stats(const char *pfx, double *v, size_t n)
 
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "-u") == 0) {
+        marker = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
     int sep = 0;
     for (int i = 2; i < argc; i++)
         if (strcmp(argv[i], ":::") == 0)
             sep = i;
     if (argc < 5 || sep < 3 || sep == argc - 1) {
-        fprintf(stderr, "usage: spawn N PROG_A ARGS... ::: PROG_B ARGS...\n");
+        fprintf(stderr, "usage: spawn [-u MARKER] N PROG_A ARGS... ::: PROG_B ARGS...\n");
         return 2;
     }
     size_t n = strtoul(argv[1], NULL, 10);

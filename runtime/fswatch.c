@@ -1,0 +1,246 @@
+/*
+ * fswatch.c - tells a worker that one of its watched files may have
+ * changed, so an idle watched service does not wake up to look.
+ *
+ * On Linux one thread per process waits on an inotify descriptor that
+ * watches the directories of every service's watched files (directories,
+ * so that saves by rename are seen too). An event naming a watched file
+ * raises the service's `fs_kicked` flag and wakes its worker, which then
+ * checks its files with stat() exactly as a timed poll would (reload.c),
+ * so the stable-file rules stay in one place. Elsewhere, or when inotify
+ * cannot be had (no more watches, ...), lsvc_fswatch_set returns false and
+ * the worker polls on its timer (--watch-interval).
+ *
+ * Any thread; the table is guarded by its mutex. The thread never touches
+ * a Lua state.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "luasvc.h"
+
+#ifdef __linux__
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+/* One watched file of one service: the inotify watch of its directory and
+ * its base name. Several entries may share a wd (inotify gives the same wd
+ * for the same directory). */
+typedef struct entry {
+    int wd;
+    lsvc_service *svc;
+    char *base;
+} entry;
+
+static struct {
+    pthread_mutex_t mu;
+    int fd, stop_fd; /* inotify, eventfd; -1 before the first use */
+    bool failed;     /* inotify could not be had: every service polls */
+    pthread_t thread;
+    entry *v;
+    size_t n, cap;
+} W = {PTHREAD_MUTEX_INITIALIZER, -1, -1, false, 0, NULL, 0, 0};
+
+#define MASK                                                                                   \
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
+     IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
+
+static void kick(lsvc_service *svc)
+{
+    atomic_store(&svc->fs_kicked, true);
+    lsvc_queue_wake(&svc->queue);
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct pollfd p[2] = {{.fd = W.fd, .events = POLLIN}, {.fd = W.stop_fd, .events = POLLIN}};
+    for (;;) {
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents)
+            break;
+        ssize_t len = read(W.fd, buf, sizeof buf);
+        if (len <= 0)
+            continue;
+        pthread_mutex_lock(&W.mu);
+        for (char *at = buf; at < buf + len;) {
+            const struct inotify_event *ev = (const struct inotify_event *)at;
+            at += sizeof *ev + ev->len;
+            for (size_t i = 0; i < W.n; i++) {
+                entry *e = &W.v[i];
+                /* queue overflow: anything may have changed */
+                bool all = ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF);
+                if (all || (e->wd == ev->wd && ev->len && strcmp(ev->name, e->base) == 0))
+                    kick(e->svc);
+            }
+        }
+        pthread_mutex_unlock(&W.mu);
+    }
+    return NULL;
+}
+
+/* Under W.mu. Start the thread at the first use. */
+static bool ready(void)
+{
+    if (W.failed)
+        return false;
+    if (W.fd >= 0)
+        return true;
+    W.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    W.stop_fd = W.fd >= 0 ? eventfd(0, EFD_CLOEXEC) : -1;
+    if (W.fd < 0 || W.stop_fd < 0 || pthread_create(&W.thread, NULL, watch_main, NULL) != 0) {
+        if (W.fd >= 0)
+            close(W.fd);
+        if (W.stop_fd >= 0)
+            close(W.stop_fd);
+        W.fd = W.stop_fd = -1;
+        W.failed = true;
+        return false;
+    }
+    return true;
+}
+
+static bool wd_used(int wd)
+{
+    for (size_t i = 0; i < W.n; i++)
+        if (W.v[i].wd == wd)
+            return true;
+    return false;
+}
+
+/* Under W.mu: drop svc's entries and the watches nobody else uses. */
+static void drop(lsvc_service *svc)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < W.n; i++) {
+        if (W.v[i].svc == svc) {
+            int wd = W.v[i].wd;
+            free(W.v[i].base);
+            W.v[i].svc = NULL;
+            bool used = false;
+            for (size_t j = 0; j < W.n; j++)
+                if (W.v[j].svc && W.v[j].wd == wd)
+                    used = true;
+            if (!used)
+                inotify_rm_watch(W.fd, wd);
+        } else {
+            W.v[k++] = W.v[i];
+        }
+    }
+    W.n = k;
+}
+
+bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
+{
+    pthread_mutex_lock(&W.mu);
+    bool ok = ready();
+    if (ok)
+        drop(svc);
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *slash = strrchr(paths[i], '/');
+        char dir[4096];
+        size_t dlen = slash ? (size_t)(slash - paths[i]) : 0;
+        if (dlen >= sizeof dir) {
+            ok = false;
+            break;
+        }
+        if (slash && dlen == 0)
+            strcpy(dir, "/");
+        else if (slash) {
+            memcpy(dir, paths[i], dlen);
+            dir[dlen] = '\0';
+        } else {
+            strcpy(dir, ".");
+        }
+        if (W.n == W.cap) {
+            size_t cap = W.cap ? W.cap * 2 : 16;
+            entry *v = realloc(W.v, cap * sizeof *v);
+            if (!v) {
+                ok = false;
+                break;
+            }
+            W.v = v;
+            W.cap = cap;
+        }
+        int wd = inotify_add_watch(W.fd, dir, MASK);
+        if (wd < 0) {
+            ok = false;
+            break;
+        }
+        char *base = strdup(slash ? slash + 1 : paths[i]);
+        if (!base) {
+            if (!wd_used(wd))
+                inotify_rm_watch(W.fd, wd);
+            ok = false;
+            break;
+        }
+        W.v[W.n++] = (entry){wd, svc, base};
+    }
+    if (!ok && W.fd >= 0)
+        drop(svc); /* all or nothing: this service polls on its timer */
+    pthread_mutex_unlock(&W.mu);
+    /* a change between the worker's last look and now was not seen */
+    if (ok)
+        kick(svc);
+    return ok;
+}
+
+void lsvc_fswatch_forget(lsvc_service *svc)
+{
+    pthread_mutex_lock(&W.mu);
+    if (W.fd >= 0)
+        drop(svc);
+    pthread_mutex_unlock(&W.mu);
+}
+
+void lsvc_fswatch_shutdown(void)
+{
+    pthread_mutex_lock(&W.mu);
+    bool started = W.fd >= 0;
+    pthread_mutex_unlock(&W.mu);
+    if (!started)
+        return;
+    uint64_t one = 1;
+    if (write(W.stop_fd, &one, sizeof one) < 0) {
+        /* an eventfd write of 1 cannot fail short of a bug */
+    }
+    pthread_join(W.thread, NULL);
+    pthread_mutex_lock(&W.mu);
+    for (size_t i = 0; i < W.n; i++)
+        free(W.v[i].base);
+    free(W.v);
+    W.v = NULL;
+    W.n = W.cap = 0;
+    close(W.fd);
+    close(W.stop_fd);
+    W.fd = W.stop_fd = -1;
+    pthread_mutex_unlock(&W.mu);
+}
+
+#else /* no change notification: the workers poll on their timers */
+
+bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
+{
+    (void)svc;
+    (void)paths;
+    (void)n;
+    return false;
+}
+
+void lsvc_fswatch_forget(lsvc_service *svc)
+{
+    (void)svc;
+}
+
+void lsvc_fswatch_shutdown(void) {}
+
+#endif

@@ -1,0 +1,158 @@
+/*
+ * listen.c - `luasvc listen NAME [--json]`: create the slot NAME and print
+ * what arrives until Ctrl+C (SIGINT/SIGTERM), then remove the slot.
+ *
+ * Human-readable by default: a status_slot message (status_slot.c) becomes
+ * "TIME SERVICE [STATE] LEVEL: TEXT"; any other message is printed as it
+ * is. --json prints one JSON object per line: status_slot messages as they
+ * came, others as {"text": ...}. Main thread only.
+ */
+#include <ctype.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "luasvc.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* The string value of "key" in a flat JSON object of ours, unescaped into
+ * out (\uXXXX below 0x80 only, which is all lsvc_json_str writes). Returns
+ * false when it is not there. */
+static bool json_field(const char *msg, const char *key, char *out, size_t len)
+{
+    char pat[40];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(msg, pat);
+    if (!p || !len)
+        return false;
+    p += strlen(pat);
+    size_t n = 0;
+    for (; *p && *p != '"'; p++) {
+        char c = *p;
+        if (c == '\\') {
+            p++;
+            switch (*p) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'u': {
+                unsigned v = 0;
+                for (int i = 1; i <= 4; i++)
+                    if (!isxdigit((unsigned char)p[i])) /* stops at the NUL too */
+                        return false;
+                if (sscanf(p + 1, "%4x", &v) != 1)
+                    return false;
+                c = v < 0x80 ? (char)v : '?';
+                p += 4;
+                break;
+            }
+            case '\0': return false;
+            default: c = *p; break;
+            }
+        }
+        if (n + 1 < len)
+            out[n++] = c;
+    }
+    out[n] = '\0';
+    return *p == '"';
+}
+
+static void print_message(const char *msg, size_t len, bool json)
+{
+    bool ours = len > 0 && msg[0] == '{' && strlen(msg) == len &&
+                strstr(msg, "\"service\":") && strstr(msg, "\"text\":");
+    if (json) {
+        if (ours) {
+            fwrite(msg, 1, len, stdout);
+            fputc('\n', stdout);
+        } else {
+            char *buf = malloc(len * 6 + 16);
+            if (!buf)
+                return;
+            size_t n = strlen(msg) < len ? strlen(msg) : len; /* text up to a NUL */
+            char *copy = malloc(n + 1);
+            if (copy) {
+                memcpy(copy, msg, n);
+                copy[n] = '\0';
+                lsvc_json_str(buf, len * 6 + 16, 0, copy);
+                printf("{\"text\":%s}\n", buf);
+                free(copy);
+            }
+            free(buf);
+        }
+    } else {
+        static char service[256], state[64], when[64], level[32], text[LSVC_SLOT_MAX];
+        if (ours && json_field(msg, "service", service, sizeof service) &&
+            json_field(msg, "text", text, sizeof text)) {
+            /* what is there of "TIME SERVICE [STATE] LEVEL: TEXT" */
+            if (json_field(msg, "time", when, sizeof when))
+                printf("%s ", when);
+            printf("%s", service);
+            if (json_field(msg, "state", state, sizeof state))
+                printf(" [%s]", state);
+            if (json_field(msg, "level", level, sizeof level))
+                printf(" %s", level);
+            printf(": %s\n", text);
+        } else {
+            fwrite(msg, 1, len, stdout);
+            fputc('\n', stdout);
+        }
+    }
+    fflush(stdout);
+}
+
+int lsvc_listen(int argc, char **argv)
+{
+    const char *name = NULL;
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = true;
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else {
+            fprintf(stderr, "luasvc listen: unexpected argument '%s'\n", argv[i]);
+            name = NULL;
+            break;
+        }
+    }
+    if (!name) {
+        fputs("usage: luasvc listen NAME [--json]\n", stderr);
+        return 2;
+    }
+    char err[512];
+    lsvc_slot_rc rc;
+    lsvc_slot *s = lsvc_slot_create(name, NULL, &rc, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "luasvc listen: %s\n", err);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    fprintf(stderr, "luasvc listen: listening on slot %s (Ctrl+C to end)\n", name);
+    char *buf = malloc(LSVC_SLOT_MAX + 1);
+    int status = 0;
+    while (buf && !interrupted) {
+        size_t len = 0;
+        rc = lsvc_slot_read(s, buf, LSVC_SLOT_MAX, &len, 200, err, sizeof err);
+        if (rc == LSVC_SLOT_OK) {
+            buf[len] = '\0';
+            print_message(buf, len, json);
+        } else if (rc != LSVC_SLOT_TIMEOUT) {
+            fprintf(stderr, "luasvc listen: %s\n", err);
+            status = 1;
+            break;
+        }
+    }
+    free(buf);
+    lsvc_slot_close(s);
+    return status;
+}
