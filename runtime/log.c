@@ -90,6 +90,15 @@ const char *lsvc_level_name(lsvc_level lv)
 
 void lsvc_log_set_level(lsvc_level lv) { atomic_store(&min_level, (int)lv); }
 
+static _Atomic(lsvc_log_sink) sink;
+static atomic_int sink_level = LSVC_LOG_ERROR;
+
+void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level)
+{
+    atomic_store(&sink_level, (int)max_level);
+    atomic_store(&sink, fn);
+}
+
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
     if ((int)lv > atomic_load(&min_level))
@@ -113,6 +122,9 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+    lsvc_log_sink fn = atomic_load(&sink);
+    if (fn && (int)lv <= atomic_load(&sink_level))
+        fn(lv, service, text);
 }
 
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)

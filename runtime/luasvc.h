@@ -165,6 +165,12 @@ const char *lsvc_level_name(lsvc_level lv);
 void lsvc_log_set_level(lsvc_level lv);
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...) LSVC_PRINTF(3, 4);
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
+/* A second destination for log lines (the Windows event log): called, on
+ * the logging thread, with each line at max_level or more severe that
+ * passes the log level, after it went to stderr. Set it before the threads
+ * that log start; NULL removes it. */
+typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
+void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
 
 /* ---- service.c: one hosted service, its status and its control handler --- */
 

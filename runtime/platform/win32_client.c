@@ -369,6 +369,13 @@ static int cmd_install(int argc, char **argv)
         }
         created++;
         SC_HANDLE h = hs[k];
+        DWORD err = lsvc_win32_eventlog_register(names[k], exe);
+        if (err != ERROR_SUCCESS) {
+            char what[300];
+            snprintf(what, sizeof what, "registering the event source of '%s'", names[k]);
+            rc = fail_code(what, err);
+            break;
+        }
         if (description) {
             wchar_t *wdesc = lsvc_wide(description);
             SERVICE_DESCRIPTIONW d = {wdesc};
@@ -401,8 +408,10 @@ static int cmd_install(int argc, char **argv)
         }
     }
     if (rc != 0) { /* nothing half-installed stays behind */
-        for (int k = 0; k < created; k++)
+        for (int k = 0; k < created; k++) {
             DeleteService(hs[k]);
+            lsvc_win32_eventlog_unregister(names[k]);
+        }
     } else {
         for (int k = 0; k < nscripts; k++)
             printf("installed '%s' (%s)%s\n", names[k], scripts[k],
@@ -439,6 +448,9 @@ static int cmd_uninstall(const char *name)
         }
         if (rc == 0 && !DeleteService(h))
             rc = fail("DeleteService");
+        DWORD err = rc == 0 ? lsvc_win32_eventlog_unregister(name) : ERROR_SUCCESS;
+        if (err != ERROR_SUCCESS)
+            rc = fail_code("removing its event source", err);
         if (rc == 0)
             printf("uninstalled '%s'\n", name);
         CloseServiceHandle(h);

@@ -30,6 +30,7 @@ typedef struct scm_entry {
     SERVICE_STATUS_HANDLE handle;
     CRITICAL_SECTION report_mu; /* one SetServiceStatus at a time, in order */
     bool stopped_sent;
+    DWORD last_state; /* the last state reported, under report_mu */
     lsvc_service *svc;
 } scm_entry;
 
@@ -71,9 +72,19 @@ static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
         if (st.state == LSVC_STOPPED)
             e->stopped_sent = true;
         set_status(e, &st);
-        if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
-            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u (service-specific %u)",
-                     st.exit.win32, st.exit.service_specific);
+        /* The lifecycle, for the log file and the event log (NOTICE). */
+        bool changed = e->last_state != (DWORD)st.state;
+        e->last_state = (DWORD)st.state;
+        if (st.state == LSVC_STOPPED && st.exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
+            lsvc_log(LSVC_LOG_ERROR, svc->name,
+                     "STOPPED with error 1066, service-specific exit code %u",
+                     st.exit.service_specific);
+        else if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
+            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u: %s", st.exit.win32,
+                     lsvc_win32_message(st.exit.win32));
+        else if (changed && (st.state == LSVC_RUNNING || st.state == LSVC_PAUSED ||
+                             st.state == LSVC_STOPPED))
+            lsvc_log(LSVC_LOG_NOTICE, svc->name, "%s", lsvc_state_name(st.state));
     }
     LeaveCriticalSection(&e->report_mu);
 }
@@ -93,6 +104,8 @@ static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPV
 static void stopped_early(scm_entry *e, uint32_t win32)
 {
     lsvc_status st = {.state = LSVC_STOPPED, .exit = {win32, 0}};
+    lsvc_log(LSVC_LOG_ERROR, e->svc ? e->svc->name : NULL, "STOPPED with error %u: %s", win32,
+             lsvc_win32_message(win32));
     EnterCriticalSection(&e->report_mu);
     e->stopped_sent = true;
     set_status(e, &st);
@@ -195,6 +208,12 @@ int lsvc_win32_service_main(int argc, char **argv)
         table[i].lpServiceName = e->wname;
         table[i].lpServiceProc = service_main;
     }
+    char **names = calloc((size_t)g_n, sizeof *names);
+    if (!names)
+        return 1;
+    for (int i = 0; i < g_n; i++)
+        names[i] = argv[2 * i];
+    lsvc_win32_eventlog_open(g_n, names);
     if (!StartServiceCtrlDispatcherW(table)) {
         DWORD err = GetLastError();
         char text[512];

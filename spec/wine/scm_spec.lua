@@ -225,3 +225,64 @@ describe("luasvc install and uninstall", function()
     assert.are_not.equal(0, code)
   end)
 end)
+
+describe("the event log", function()
+  local KEY = [[HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\]]
+
+  local function reg_query(key)
+    local out = TMP .. "/reg.txt"
+    local ok = os.execute("wine reg query " .. q(key) .. " >" .. q(out) .. " 2>&1")
+    return ok and read(out):gsub("\r\n", "\n") or nil
+  end
+
+  it("install registers the service's event source and uninstall removes it", function()
+    install("basic.lua", "basic")
+    local out = assert(reg_query(KEY .. "basic"), "no event source key")
+    assert.matches("EventMessageFile%s+REG_EXPAND_SZ%s+[^\n]*luasvc%.exe", out)
+    assert.matches("TypesSupported%s+REG_DWORD%s+0x7", out)
+    local rc
+    out, rc = luasvc("uninstall", "basic")
+    assert.are.equal(0, rc, out)
+    installed[#installed] = nil
+    assert.is_nil(reg_query(KEY .. "basic"))
+  end)
+
+  it("gets a start failure and the lifecycle (Wine prints events on its eventlog channel)", function()
+    local debug_log = TMP .. "/wine-debug.log"
+    install("start_error.lua", "start_error")
+    local out, rc = luasvc("start", "start_error", "5")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1066", out)
+    eventually(function()
+      return read(debug_log):find("start_error: STOPPED with error 1066, service-specific exit code 5", 1, true)
+    end, 5000, "the STOPPED event in " .. debug_log .. ":\n" .. read(debug_log))
+    assert.matches("start_error: error in start", read(debug_log))
+    install("basic.lua", "basic")
+    out, rc = luasvc("start", "basic")
+    assert.are.equal(0, rc, out)
+    out, rc = luasvc("stop", "basic")
+    assert.are.equal(0, rc, out)
+    eventually(function() return read(debug_log):find("basic: STOPPED", 1, true) end, 5000,
+      "the lifecycle in " .. debug_log .. ":\n" .. read(debug_log))
+  end)
+
+  it("gets a script that no longer loads: STOPPED with 1066 and code 2, never a bare 1053", function()
+    local debug_log = TMP .. "/wine-debug.log"
+    local script = TMP .. "/loadfail.lua"
+    local f = assert(io.open(script, "w"))
+    f:write('return { name = "loadfail", run = function(ctx) end }\n')
+    f:close()
+    local out, rc = luasvc("install", script)
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = "loadfail"
+    f = assert(io.open(script, "w"))
+    f:write("return {\n")
+    f:close()
+    out, rc = luasvc("start", "loadfail")
+    assert.are.equal(1, rc, out)
+    assert.matches("STOPPED with error 1066 %(.*%), service%-specific exit code 2\n", out)
+    eventually(function()
+      return read(debug_log):find("loadfail: STOPPED with error 1066, service-specific exit code 2", 1, true)
+    end, 5000, "the STOPPED event in " .. debug_log .. ":\n" .. read(debug_log))
+  end)
+end)
