@@ -198,7 +198,7 @@ static int install_usage(const char *msg)
             "usage: luasvc install SCRIPT... [--name N] [--display-name S] [--description S]\n"
             "         [--start auto|delayed-auto|demand|disabled] [--depend NAME]...\n"
             "         [--account NAME [--password P]] [--preshutdown-timeout MS]\n"
-            "         [--restart-on-failure MS] [--log-file PATH]\n"
+            "         [--restart-on-failure MS] [--log-file PATH] [--no-watch]\n"
             "  several scripts are installed as services sharing one process\n",
             msg);
     return 2;
@@ -226,7 +226,7 @@ static int cmd_install(int argc, char **argv)
     const char *name = NULL, *display = NULL, *description = NULL, *account = NULL,
                *password = NULL, *log_file = NULL;
     DWORD start = SERVICE_DEMAND_START, preshutdown = 0, restart_ms = 0;
-    bool delayed = false, has_preshutdown = false, has_restart = false;
+    bool delayed = false, has_preshutdown = false, has_restart = false, no_watch = false;
     char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
     wchar_t deps[4096] = {0};
     size_t depn = 0;
@@ -237,6 +237,10 @@ static int cmd_install(int argc, char **argv)
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
             scripts[nscripts++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--no-watch") == 0) { /* the only option without a value */
+            no_watch = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -335,6 +339,8 @@ static int cmd_install(int argc, char **argv)
         wcscat(cmdline, L" --log-file");
         append_quoted(cmdline, sizeof cmdline / sizeof cmdline[0], full);
     }
+    if (no_watch)
+        wcscat(cmdline, L" --no-watch");
     for (int k = 0; k < nscripts; k++) {
         wchar_t *wn = lsvc_wide(names[k]), *ws = lsvc_wide(scripts[k]);
         wchar_t full[MAX_PATH * 4];

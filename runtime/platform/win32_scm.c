@@ -1,7 +1,8 @@
 /*
  * win32_scm.c - the process the Windows service control manager starts:
- * `luasvc.exe service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...`, as
- * `luasvc install` writes it. StartServiceCtrlDispatcherW comes first, with a table entry
+ * `luasvc.exe service [--log-file PATH] [--no-watch] NAME SCRIPT [NAME
+ * SCRIPT]...`, as `luasvc install` writes it. Scripts are watched for hot
+ * reload as under `luasvc run` unless --no-watch. StartServiceCtrlDispatcherW comes first, with a table entry
  * per hosted script; each ServiceMain registers HandlerEx, reports
  * START_PENDING at once and then drives one host (its own watchdog and
  * worker) through the same service path as `luasvc run`.
@@ -36,6 +37,8 @@ typedef struct scm_entry {
 
 static scm_entry *g_entries;
 static int g_n;
+/* The hot-reload file watch of every hosted service (0: off). */
+static uint32_t g_watch_ms = LSVC_WATCH_DEFAULT_MS;
 
 static void set_status(scm_entry *e, const lsvc_status *st)
 {
@@ -138,6 +141,7 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     if (svc) {
         svc->report = scm_report;
         svc->report_ud = e;
+        svc->watch_interval_ms = g_watch_ms;
     }
     e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
     if (!e->handle)
@@ -179,14 +183,23 @@ static int log_to(const char *path)
 
 int lsvc_win32_service_main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
-        if (log_to(argv[1]) != 0)
-            return 1;
-        argc -= 2;
-        argv += 2;
+    for (;;) {
+        if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
+            if (log_to(argv[1]) != 0)
+                return 1;
+            argc -= 2;
+            argv += 2;
+        } else if (argc >= 1 && strcmp(argv[0], "--no-watch") == 0) {
+            g_watch_ms = 0;
+            argc--;
+            argv++;
+        } else {
+            break;
+        }
     }
     if (argc < 2 || argc % 2) {
-        fprintf(stderr, "usage: luasvc service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...\n"
+        fprintf(stderr, "usage: luasvc service [--log-file PATH] [--no-watch] NAME SCRIPT "
+                        "[NAME SCRIPT]...\n"
                         "(the command line `luasvc install` gives the service manager)\n");
         return 2;
     }
