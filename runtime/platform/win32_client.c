@@ -549,17 +549,27 @@ static void script_of(SC_HANDLE h, const wchar_t *wname, char *buf, size_t len)
         return;
     }
     int n = 0;
-    wchar_t **av = CommandLineToArgvW(cfg->lpBinaryPathName, &n);
-    for (int i = 2; av && n >= 2 && wcscmp(av[1], L"service") == 0 && i + 1 < n; i += 2)
+    /* shell32 is loaded here only: linked in, it would be loaded (with
+     * user32 and gdi32 behind it) into every service process at start. */
+    typedef LPWSTR *(WINAPI * argv_fn)(LPCWSTR, int *);
+    HMODULE shell32 = LoadLibraryW(L"shell32.dll");
+    argv_fn to_argv = shell32 ? (argv_fn)(void (*)(void))GetProcAddress(shell32, "CommandLineToArgvW")
+                              : NULL;
+    wchar_t **av = to_argv ? to_argv(cfg->lpBinaryPathName, &n) : NULL;
+    int i = 2; /* past the options win32_scm.c takes */
+    while (av && i < n && wcsncmp(av[i], L"--", 2) == 0)
+        i += wcscmp(av[i], L"--log-file") == 0 ? 2 : 1;
+    for (; av && n >= 2 && wcscmp(av[1], L"service") == 0 && i + 1 < n; i += 2)
         if (_wcsicmp(av[i], wname) == 0) {
             char *s = lsvc_utf8(av[i + 1]);
             snprintf(buf, len, "%s", s ? s : "");
             free(s);
         }
     LocalFree(av);
+    if (shell32)
+        FreeLibrary(shell32);
     free(cfg);
 }
-
 static void display_of(SC_HANDLE h, char *buf, size_t len)
 {
     buf[0] = '\0';

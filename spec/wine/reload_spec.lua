@@ -105,6 +105,7 @@ describe("hot reload under the SCM", function()
 
   it("with --no-watch, `luasvc reload` (PARAMCHANGE through the SCM) takes the edit", function()
     local path, log, pid = setup("cold", "--no-watch")
+    assert.matches("[/\\]cold%.lua$", status("cold").script) -- past the service's options
     write(path, script("cold", "B"))
     -- not watched: a few rounds later it still runs version A
     for _ = 1, 5 do
