@@ -466,6 +466,25 @@ static int cmd_uninstall(const char *name)
     return rc;
 }
 
+/*
+ * StartServiceW failed. A service that reports START_PENDING and then
+ * STOPPED (a script that does not load) before the SCM looks at its first
+ * report gets ERROR_SERVICE_REQUEST_TIMEOUT from Wine's SCM although it
+ * did report: then the service's own exit code is the news.
+ */
+static void start_failed(SC_HANDLE h, const char *name)
+{
+    DWORD err = GetLastError();
+    SERVICE_STATUS_PROCESS ss;
+    if (err == ERROR_SERVICE_REQUEST_TIMEOUT && query(h, &ss) &&
+        ss.dwCurrentState == SERVICE_STOPPED && ss.dwWin32ExitCode != NO_ERROR &&
+        ss.dwWin32ExitCode != ERROR_SERVICE_REQUEST_TIMEOUT) {
+        print_exit(name, &ss);
+        return;
+    }
+    fail_code("StartService", err);
+}
+
 static int cmd_start(const char *name, int argc, char **argv)
 {
     SC_HANDLE scm = open_scm(SC_MANAGER_CONNECT);
@@ -482,7 +501,7 @@ static int cmd_start(const char *name, int argc, char **argv)
         if (!ok)
             fprintf(stderr, "luasvc start: an argument is not valid UTF-8\n");
         else if (!StartServiceW(h, (DWORD)argc, argc ? wargs : NULL))
-            fail("StartService");
+            start_failed(h, name);
         else if ((rc = wait_state(h, name, SERVICE_RUNNING, &ss)) == 0)
             printf("%s: RUNNING (pid %lu)\n", name, (unsigned long)ss.dwProcessId);
         for (int i = 0; wargs && i < argc; i++)
