@@ -91,14 +91,25 @@ static double start_svc(SC_HANDLE h)
     }
 }
 
+/* Stop, wait for STOPPED, then for the process to be gone (up to 10 s), so
+ * that the next start of either service begins from the same place. */
 static void stop_svc(SC_HANDLE h)
 {
     SERVICE_STATUS s;
-    if (state_of(h) == SERVICE_STOPPED)
+    SERVICE_STATUS_PROCESS ss;
+    DWORD need;
+    if (!QueryServiceStatusEx(h, SC_STATUS_PROCESS_INFO, (BYTE *)&ss, sizeof ss, &need))
+        die("QueryServiceStatusEx");
+    if (ss.dwCurrentState == SERVICE_STOPPED)
         return;
+    HANDLE proc = ss.dwProcessId ? OpenProcess(SYNCHRONIZE, FALSE, ss.dwProcessId) : NULL;
     if (!ControlService(h, SERVICE_CONTROL_STOP, &s) && GetLastError() != ERROR_SERVICE_NOT_ACTIVE)
         die("ControlService STOP");
     wait_for(h, SERVICE_STOPPED, "stop");
+    if (proc) {
+        WaitForSingleObject(proc, 10000);
+        CloseHandle(proc);
+    }
 }
 
 static int cmp(const void *a, const void *b)
