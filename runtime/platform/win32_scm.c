@@ -74,8 +74,10 @@ static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
         lsvc_service_get_status(svc, &st);
         if (st.state == LSVC_STOPPED)
             e->stopped_sent = true;
-        set_status(e, &st);
-        /* The lifecycle, for the log file and the event log (NOTICE). */
+        /* The lifecycle, for the log file and the event log (NOTICE),
+         * logged before the report: once the last service of the process
+         * is reported STOPPED, StartServiceCtrlDispatcherW returns and the
+         * process ends, this thread with it. */
         bool changed = e->last_state != (DWORD)st.state;
         e->last_state = (DWORD)st.state;
         if (st.state == LSVC_STOPPED && st.exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
@@ -88,6 +90,7 @@ static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
         else if (changed && (st.state == LSVC_RUNNING || st.state == LSVC_PAUSED ||
                              st.state == LSVC_STOPPED))
             lsvc_log(LSVC_LOG_NOTICE, svc->name, "%s", lsvc_state_name(st.state));
+        set_status(e, &st);
     }
     LeaveCriticalSection(&e->report_mu);
 }
