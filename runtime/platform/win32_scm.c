@@ -32,7 +32,9 @@ typedef struct scm_entry {
     CRITICAL_SECTION report_mu; /* one SetServiceStatus at a time, in order */
     bool stopped_sent;
     DWORD last_state; /* the last state reported, under report_mu */
-    lsvc_service *svc;
+    /* Set by ServiceMain once START_PENDING is reported and the service
+     * exists; read by HandlerEx on the dispatcher thread. */
+    _Atomic(lsvc_service *) svc;
 } scm_entry;
 
 static scm_entry *g_entries;
@@ -52,8 +54,9 @@ static void set_status(scm_entry *e, const lsvc_status *st)
         .dwCheckPoint = st->checkpoint,
         .dwWaitHint = st->wait_hint,
     };
+    lsvc_service *svc = atomic_load(&e->svc);
     if (!SetServiceStatus(e->handle, &ss))
-        lsvc_log(LSVC_LOG_ERROR, e->svc ? e->svc->name : NULL, "SetServiceStatus: error %lu",
+        lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "SetServiceStatus: error %lu",
                  (unsigned long)GetLastError());
 }
 
@@ -101,16 +104,18 @@ static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPV
 {
     scm_entry *e = ctx;
     (void)data;
-    if (!e->svc)
-        return ERROR_CALL_NOT_IMPLEMENTED;
-    uint32_t rc = lsvc_service_control(e->svc, control, event_type);
+    lsvc_service *svc = atomic_load(&e->svc);
+    if (!svc) /* still setting up, START_PENDING reported: the SCM knows it */
+        return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
+    uint32_t rc = lsvc_service_control(svc, control, event_type);
     return rc == LSVC_NO_ERROR ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
 }
 
 static void stopped_early(scm_entry *e, uint32_t win32)
 {
     lsvc_status st = {.state = LSVC_STOPPED, .exit = {win32, 0}};
-    lsvc_log(LSVC_LOG_ERROR, e->svc ? e->svc->name : NULL, "STOPPED with error %u: %s", win32,
+    lsvc_service *svc = atomic_load(&e->svc);
+    lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "STOPPED with error %u: %s", win32,
              lsvc_win32_message(win32));
     EnterCriticalSection(&e->report_mu);
     e->stopped_sent = true;
@@ -129,6 +134,15 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     if (!e)
         return;
 
+    /* START_PENDING at once, before anything that takes time. */
+    e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
+    if (!e->handle)
+        return;
+    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
+    EnterCriticalSection(&e->report_mu);
+    set_status(e, &st);
+    LeaveCriticalSection(&e->report_mu);
+
     /* Start arguments after the service's name, UTF-8 for Lua. */
     int nargs = argc > 1 ? (int)argc - 1 : 0;
     char **args = calloc((size_t)nargs + 1, sizeof *args);
@@ -140,19 +154,12 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     lsvc_service *svc = h ? lsvc_service_new(h, e->script, args_ok ? nargs : 0, args) : NULL;
     if (svc && lsvc_host_add(h, svc) != 0)
         svc = NULL;
-    e->svc = svc;
     if (svc) {
         svc->report = scm_report;
         svc->report_ud = e;
         svc->watch_interval_ms = g_watch_ms;
     }
-    e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
-    if (!e->handle)
-        return;
-    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
-    EnterCriticalSection(&e->report_mu);
-    set_status(e, &st);
-    LeaveCriticalSection(&e->report_mu);
+    atomic_store(&e->svc, svc);
     if (!svc || !args_ok) {
         stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
         return;
@@ -217,6 +224,7 @@ int lsvc_win32_service_main(int argc, char **argv)
         e->script = argv[2 * i + 1];
         e->type = g_n > 1 ? SERVICE_WIN32_SHARE_PROCESS : SERVICE_WIN32_OWN_PROCESS;
         InitializeCriticalSection(&e->report_mu);
+        atomic_init(&e->svc, NULL);
         if (!e->wname) {
             fprintf(stderr, "luasvc service: invalid name '%s'\n", argv[2 * i]);
             return 2;
