@@ -15,11 +15,10 @@ lsvc_host *lsvc_host_new(void)
         return NULL;
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->wd_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    if (lsvc_cond_init(&h->wd_cv) != 0) {
+        free(h);
+        return NULL;
+    }
     return h;
 }
 

@@ -3,8 +3,11 @@
  * "TIME LEVEL SERVICE: message", one write per line so lines from several
  * threads never interleave; when stderr is systemd's journal, as
  * "<N>LEVEL SERVICE: message" instead (N: syslog priority, which journald
- * files the line under; it keeps its own time). Any thread may call these.
+ * files the line under; it keeps its own time). Also the condition
+ * variables whose timed waits take the clock's deadlines. Any thread may
+ * call these.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,15 +20,47 @@
 uint64_t lsvc_now_ns(void)
 {
     struct timespec ts;
-#ifdef _WIN32
-    /* winpthreads (mingw-w64 10) ignores pthread_condattr_setclock: its
-     * timed waits take absolute CLOCK_REALTIME times, so the deadlines
-     * handed to them must be on that clock. */
-    clock_gettime(CLOCK_REALTIME, &ts);
-#else
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-#endif
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* winpthreads: QueryPerformanceCounter */
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int lsvc_cond_init(pthread_cond_t *cv)
+{
+#ifdef _WIN32
+    return pthread_cond_init(cv, NULL); /* waits are relative: see below */
+#else
+    pthread_condattr_t ca;
+    int rc = pthread_condattr_init(&ca);
+    if (rc)
+        return rc;
+    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc;
+#endif
+}
+
+int lsvc_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns)
+{
+    if (deadline_ns == 0)
+        return pthread_cond_wait(cv, mu);
+#ifdef _WIN32
+    /* winpthreads ignores pthread_condattr_setclock and reads an absolute
+     * time on the wall clock; its relative wait sidesteps that clock. */
+    uint64_t now = lsvc_now_ns();
+    if (now >= deadline_ns)
+        return ETIMEDOUT;
+    uint64_t left = deadline_ns - now;
+    struct timespec rel = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
+    int rc = pthread_cond_timedwait_relative_np(cv, mu, &rel);
+#else
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
+    int rc = pthread_cond_timedwait(cv, mu, &ts);
+#endif
+    if (rc == ETIMEDOUT || lsvc_now_ns() >= deadline_ns)
+        return ETIMEDOUT;
+    return rc;
 }
 
 static atomic_int min_level = LSVC_LOG_INFO;
@@ -61,6 +96,15 @@ static atomic_bool journal;
 void lsvc_log_set_level(lsvc_level lv) { atomic_store(&min_level, (int)lv); }
 void lsvc_log_set_journal(bool on) { atomic_store(&journal, on); }
 
+static _Atomic(lsvc_log_sink) sink;
+static atomic_int sink_level = LSVC_LOG_ERROR;
+
+void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level)
+{
+    atomic_store(&sink_level, (int)max_level);
+    atomic_store(&sink, fn);
+}
+
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
     lsvc_status_slot_log(lv, service, text); /* info and above, whatever the level shown */
@@ -95,6 +139,9 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+    lsvc_log_sink fn = atomic_load(&sink);
+    if (fn && (int)lv <= atomic_load(&sink_level))
+        fn(lv, service, text);
 }
 
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)

@@ -131,9 +131,26 @@ void lsvc_queue_wake(lsvc_queue *q);
  * (monotonic; 0 = forever). Consumes pending wakes. */
 void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns);
 
-/* ---- clock.c / log.c (any thread) -------------------------------------- */
+/* ---- log.c: the clock, timed waits and the log (any thread) ------------ */
 
-uint64_t lsvc_now_ns(void); /* CLOCK_MONOTONIC */
+/* printf-style checking; on mingw the build uses mingw's C99 printf
+ * (__USE_MINGW_ANSI_STDIO), which gcc checks as gnu_printf, not msvcrt's. */
+#ifdef __MINGW32__
+#define LSVC_PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
+#else
+#define LSVC_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#endif
+
+uint64_t lsvc_now_ns(void); /* monotonic clock, never steps */
+/* A condition variable whose timed waits take lsvc_now_ns() deadlines:
+ * CLOCK_MONOTONIC on POSIX; on Windows (winpthreads ignores
+ * pthread_condattr_setclock) the wait is made relative, so a change of the
+ * wall clock moves no deadline. */
+int lsvc_cond_init(pthread_cond_t *cv);
+/* Wait on cv (mu held) until signalled or deadline_ns (lsvc_now_ns; 0 =
+ * no deadline). Returns 0, or ETIMEDOUT once the deadline has passed.
+ * Spurious wakes happen: callers loop on their predicate. */
+int lsvc_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
 
 typedef enum lsvc_level {
     LSVC_LOG_DEBUG = 7,
@@ -147,9 +164,14 @@ int lsvc_level_from_name(const char *name); /* -1 if unknown */
 const char *lsvc_level_name(lsvc_level lv);
 void lsvc_log_set_level(lsvc_level lv);
 void lsvc_log_set_journal(bool on); /* "<N>" priority prefixes for journald */
-void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...) LSVC_PRINTF(3, 4);
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
+/* A second destination for log lines (the Windows event log): called, on
+ * the logging thread, with each line at max_level or more severe that
+ * passes the log level, after it went to stderr. Set it before the threads
+ * that log start; NULL removes it. */
+typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
+void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
 
 /* ---- service.c: one hosted service, its status and its control handler --- */
 
@@ -440,6 +462,13 @@ size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const c
 int lsvc_listen(int argc, char **argv);
 
 /* ---- util.c ------------------------------------------------------------ */
+
+/* A path separator: '/', and on Windows '\\' too. */
+#ifdef _WIN32
+#define LSVC_IS_SEP(c) ((c) == '/' || (c) == '\\')
+#else
+#define LSVC_IS_SEP(c) ((c) == '/')
+#endif
 
 /* Append a JSON string literal for s to buf (bounded), return new length. */
 size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);

@@ -13,11 +13,7 @@
 int lsvc_queue_init(lsvc_queue *q)
 {
     memset(q, 0, sizeof *q);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&q->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = lsvc_cond_init(&q->cv);
     if (rc)
         return rc;
     return pthread_mutex_init(&q->mu, NULL);
@@ -92,18 +88,9 @@ void lsvc_queue_wake(lsvc_queue *q)
 void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns)
 {
     pthread_mutex_lock(&q->mu);
-    while (q->len == 0 && q->wakeups == 0) {
-        if (deadline_ns == 0) {
-            pthread_cond_wait(&q->cv, &q->mu);
-        } else {
-            if (lsvc_now_ns() >= deadline_ns)
-                break;
-            struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
-                                  (long)(deadline_ns % 1000000000u)};
-            if (pthread_cond_timedwait(&q->cv, &q->mu, &ts) == ETIMEDOUT)
-                break;
-        }
-    }
+    while (q->len == 0 && q->wakeups == 0)
+        if (lsvc_cond_wait_until(&q->cv, &q->mu, deadline_ns) == ETIMEDOUT)
+            break;
     q->wakeups = 0;
     pthread_mutex_unlock(&q->mu);
 }

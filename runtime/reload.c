@@ -33,9 +33,15 @@ extern const unsigned char lsvc_lua_loader[];
 extern const size_t lsvc_lua_loader_len;
 
 /* What makes a file unsafe to load: writable by group or others, or owned
- * by someone who is neither root nor the service's user. Empty when safe. */
+ * by someone who is neither root nor the service's user. Empty when safe.
+ * On Windows: an owner or a DACL entry that lets another principal than
+ * Administrators, SYSTEM, TrustedInstaller or the service's account write. */
 static void file_problem(const char *what, const char *path, char *buf, size_t len)
 {
+#ifdef _WIN32
+    lsvc_win32_file_problem(what, path, buf, len); /* owner and DACL (win32_acl.c) */
+    return;
+#endif
     struct stat st;
     buf[0] = '\0';
     if (stat(path, &st) != 0)

@@ -35,8 +35,10 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, ch
         return NULL;
     }
     /* A provisional name from the file, until the script names itself. */
-    const char *base = strrchr(script, '/');
-    base = base ? base + 1 : script;
+    const char *base = script;
+    for (const char *p = script; *p; p++)
+        if (LSVC_IS_SEP(*p))
+            base = p + 1;
     snprintf(svc->name, sizeof svc->name, "%s", base);
     char *dot = strrchr(svc->name, '.');
     if (dot && strcmp(dot, ".lua") == 0)

@@ -51,12 +51,7 @@ static void *watchdog_main(void *arg)
                 pthread_mutex_lock(&h->mu);
             }
         }
-        if (next == 0) {
-            pthread_cond_wait(&h->wd_cv, &h->mu);
-        } else {
-            struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
-            pthread_cond_timedwait(&h->wd_cv, &h->mu, &ts);
-        }
+        lsvc_cond_wait_until(&h->wd_cv, &h->mu, next); /* next 0: until kicked */
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;

@@ -218,8 +218,11 @@ describe("script security", function()
 
   it("refuses a reload of a file that became writable by others", function()
     local p, path = setup_service(script(1))
-    H.write(path, script(2))
-    H.sh("chmod 646 " .. H.q(path))
+    -- the new version arrives already writable by others (a rename), so
+    -- no version of it is ever safe to load
+    H.write(path .. ".tmp", script(2))
+    H.sh("chmod 646 " .. H.q(path .. ".tmp"))
+    assert(os.rename(path .. ".tmp", path))
     local st = H.wait_for(function()
       local s = H.status(p, "hot")
       return s.last_reload_error and s

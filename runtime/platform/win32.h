@@ -27,6 +27,16 @@ size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128],
 /* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */
 int lsvc_win32_service_main(int argc, char **argv);
 
+/* ---- win32_eventlog.c: event sources and the event-log sink ---- */
+/* Register / remove the event source of service NAME (client, main
+ * thread). Return a Win32 code; removing a missing source is success. */
+uint32_t lsvc_win32_eventlog_register(const char *name, const wchar_t *exe);
+uint32_t lsvc_win32_eventlog_unregister(const char *name);
+/* Service process, main thread, before the service threads start: open the
+ * sources of the hosted services and send log lines at NOTICE or more
+ * severe to them. */
+void lsvc_win32_eventlog_open(int n, char **names);
+
 /* ---- win32_client.c: install and drive services through the SCM ---- */
 int lsvc_win32_client(const char *cmd, int argc, char **argv); /* -1: unknown cmd */
 /* The Win32 error's text, UTF-8, without the trailing newline. */

@@ -9,6 +9,7 @@
  * service's error printed), 2 bad usage.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +198,7 @@ static int install_usage(const char *msg)
             "usage: luasvc install SCRIPT... [--name N] [--display-name S] [--description S]\n"
             "         [--start auto|delayed-auto|demand|disabled] [--depend NAME]...\n"
             "         [--account NAME [--password P]] [--preshutdown-timeout MS]\n"
-            "         [--restart-on-failure MS] [--log-file PATH]\n"
+            "         [--restart-on-failure MS] [--log-file PATH] [--no-watch]\n"
             "  several scripts are installed as services sharing one process\n",
             msg);
     return 2;
@@ -225,7 +226,7 @@ static int cmd_install(int argc, char **argv)
     const char *name = NULL, *display = NULL, *description = NULL, *account = NULL,
                *password = NULL, *log_file = NULL;
     DWORD start = SERVICE_DEMAND_START, preshutdown = 0, restart_ms = 0;
-    bool delayed = false, has_preshutdown = false, has_restart = false;
+    bool delayed = false, has_preshutdown = false, has_restart = false, no_watch = false;
     char **scripts = calloc((size_t)argc + 1, sizeof *scripts);
     wchar_t deps[4096] = {0};
     size_t depn = 0;
@@ -236,6 +237,10 @@ static int cmd_install(int argc, char **argv)
         const char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
             scripts[nscripts++] = argv[i];
+            continue;
+        }
+        if (strcmp(a, "--no-watch") == 0) { /* the only option without a value */
+            no_watch = true;
             continue;
         }
         if (i + 1 >= argc) {
@@ -334,6 +339,8 @@ static int cmd_install(int argc, char **argv)
         wcscat(cmdline, L" --log-file");
         append_quoted(cmdline, sizeof cmdline / sizeof cmdline[0], full);
     }
+    if (no_watch)
+        wcscat(cmdline, L" --no-watch");
     for (int k = 0; k < nscripts; k++) {
         wchar_t *wn = lsvc_wide(names[k]), *ws = lsvc_wide(scripts[k]);
         wchar_t full[MAX_PATH * 4];
@@ -369,6 +376,13 @@ static int cmd_install(int argc, char **argv)
         }
         created++;
         SC_HANDLE h = hs[k];
+        DWORD err = lsvc_win32_eventlog_register(names[k], exe);
+        if (err != ERROR_SUCCESS) {
+            char what[300];
+            snprintf(what, sizeof what, "registering the event source of '%s'", names[k]);
+            rc = fail_code(what, err);
+            break;
+        }
         if (description) {
             wchar_t *wdesc = lsvc_wide(description);
             SERVICE_DESCRIPTIONW d = {wdesc};
@@ -401,8 +415,10 @@ static int cmd_install(int argc, char **argv)
         }
     }
     if (rc != 0) { /* nothing half-installed stays behind */
-        for (int k = 0; k < created; k++)
+        for (int k = 0; k < created; k++) {
             DeleteService(hs[k]);
+            lsvc_win32_eventlog_unregister(names[k]);
+        }
     } else {
         for (int k = 0; k < nscripts; k++)
             printf("installed '%s' (%s)%s\n", names[k], scripts[k],
@@ -439,12 +455,34 @@ static int cmd_uninstall(const char *name)
         }
         if (rc == 0 && !DeleteService(h))
             rc = fail("DeleteService");
+        DWORD err = rc == 0 ? lsvc_win32_eventlog_unregister(name) : ERROR_SUCCESS;
+        if (err != ERROR_SUCCESS)
+            rc = fail_code("removing its event source", err);
         if (rc == 0)
             printf("uninstalled '%s'\n", name);
         CloseServiceHandle(h);
     }
     CloseServiceHandle(scm);
     return rc;
+}
+
+/*
+ * StartServiceW failed. A service that reports START_PENDING and then
+ * STOPPED (a script that does not load) before the SCM looks at its first
+ * report gets ERROR_SERVICE_REQUEST_TIMEOUT from Wine's SCM although it
+ * did report: then the service's own exit code is the news.
+ */
+static void start_failed(SC_HANDLE h, const char *name)
+{
+    DWORD err = GetLastError();
+    SERVICE_STATUS_PROCESS ss;
+    if (err == ERROR_SERVICE_REQUEST_TIMEOUT && query(h, &ss) &&
+        ss.dwCurrentState == SERVICE_STOPPED && ss.dwWin32ExitCode != NO_ERROR &&
+        ss.dwWin32ExitCode != ERROR_SERVICE_REQUEST_TIMEOUT) {
+        print_exit(name, &ss);
+        return;
+    }
+    fail_code("StartService", err);
 }
 
 static int cmd_start(const char *name, int argc, char **argv)
@@ -463,7 +501,7 @@ static int cmd_start(const char *name, int argc, char **argv)
         if (!ok)
             fprintf(stderr, "luasvc start: an argument is not valid UTF-8\n");
         else if (!StartServiceW(h, (DWORD)argc, argc ? wargs : NULL))
-            fail("StartService");
+            start_failed(h, name);
         else if ((rc = wait_state(h, name, SERVICE_RUNNING, &ss)) == 0)
             printf("%s: RUNNING (pid %lu)\n", name, (unsigned long)ss.dwProcessId);
         for (int i = 0; wargs && i < argc; i++)
@@ -530,17 +568,27 @@ static void script_of(SC_HANDLE h, const wchar_t *wname, char *buf, size_t len)
         return;
     }
     int n = 0;
-    wchar_t **av = CommandLineToArgvW(cfg->lpBinaryPathName, &n);
-    for (int i = 2; av && n >= 2 && wcscmp(av[1], L"service") == 0 && i + 1 < n; i += 2)
+    /* shell32 is loaded here only: linked in, it would be loaded (with
+     * user32 and gdi32 behind it) into every service process at start. */
+    typedef LPWSTR *(WINAPI * argv_fn)(LPCWSTR, int *);
+    HMODULE shell32 = LoadLibraryW(L"shell32.dll");
+    argv_fn to_argv = shell32 ? (argv_fn)(void (*)(void))GetProcAddress(shell32, "CommandLineToArgvW")
+                              : NULL;
+    wchar_t **av = to_argv ? to_argv(cfg->lpBinaryPathName, &n) : NULL;
+    int i = 2; /* past the options win32_scm.c takes */
+    while (av && i < n && wcsncmp(av[i], L"--", 2) == 0)
+        i += wcscmp(av[i], L"--log-file") == 0 ? 2 : 1;
+    for (; av && n >= 2 && wcscmp(av[1], L"service") == 0 && i + 1 < n; i += 2)
         if (_wcsicmp(av[i], wname) == 0) {
             char *s = lsvc_utf8(av[i + 1]);
             snprintf(buf, len, "%s", s ? s : "");
             free(s);
         }
     LocalFree(av);
+    if (shell32)
+        FreeLibrary(shell32);
     free(cfg);
 }
-
 static void display_of(SC_HANDLE h, char *buf, size_t len)
 {
     buf[0] = '\0';
@@ -553,6 +601,134 @@ static void display_of(SC_HANDLE h, char *buf, size_t len)
         free(s);
     }
     free(cfg);
+}
+
+/* QueryServiceConfig2W at level into a malloc'd buffer; NULL when this
+ * service manager does not answer it (Wine stores some levels only). */
+static void *config2_query(SC_HANDLE h, DWORD level)
+{
+    DWORD need = 0;
+    if (!QueryServiceConfig2W(h, level, NULL, 0, &need) &&
+        GetLastError() != ERROR_INSUFFICIENT_BUFFER)
+        return NULL;
+    if (need == 0)
+        return NULL;
+    void *buf = calloc(1, need);
+    if (buf && !QueryServiceConfig2W(h, level, buf, need, &need)) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/* snprintf at buf + pos, bounded: the text is cut at len - 1. */
+static size_t put(char *buf, size_t len, size_t pos, const char *fmt, ...) LSVC_PRINTF(4, 5);
+static size_t put(char *buf, size_t len, size_t pos, const char *fmt, ...)
+{
+    if (pos >= len)
+        return pos;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + pos, len - pos, fmt, ap);
+    va_end(ap);
+    if (k < 0)
+        return pos;
+    return pos + (size_t)k < len ? pos + (size_t)k : len - 1;
+}
+
+/* Append ,"key":"UTF-16 string" (or null) to buf. */
+static size_t json_wstr(char *buf, size_t len, size_t pos, const char *key, const wchar_t *w)
+{
+    pos = put(buf, len, pos, ",\"%s\":", key);
+    char *s = w ? lsvc_utf8(w) : NULL;
+    if (s)
+        pos = lsvc_json_str(buf, len, pos, s);
+    else
+        pos = put(buf, len, pos, "null");
+    free(s);
+    return pos;
+}
+
+/*
+ * The service's configuration as the SCM has it, as a JSON object in buf:
+ * start type, account, dependencies (QueryServiceConfigW), description,
+ * delayed auto-start, preshutdown timeout, failure actions and their
+ * non-crash flag (QueryServiceConfig2W). A field the service manager does
+ * not answer is null. Returns the length.
+ */
+static size_t config_json(SC_HANDLE h, char *buf, size_t len)
+{
+    static const char *const starts[] = {"boot", "system", "auto", "demand", "disabled"};
+    size_t pos = put(buf, len, 0, "{");
+    DWORD need = 0;
+    QueryServiceConfigW(h, NULL, 0, &need);
+    QUERY_SERVICE_CONFIGW *cfg = need ? calloc(1, need) : NULL;
+    if (cfg && QueryServiceConfigW(h, cfg, need, &need)) {
+        pos = put(buf, len, pos, "\"start\":\"%s\"",
+                                cfg->dwStartType < 5 ? starts[cfg->dwStartType] : "unknown");
+        pos = put(buf, len, pos, ",\"type\":\"%s\"",
+                                (cfg->dwServiceType & SERVICE_WIN32_SHARE_PROCESS)
+                                    ? "share_process"
+                                    : "own_process");
+        pos = json_wstr(buf, len, pos, "account", cfg->lpServiceStartName);
+        pos = put(buf, len, pos, ",\"dependencies\":[");
+        int k = 0;
+        for (const wchar_t *d = cfg->lpDependencies; d && *d; d += wcslen(d) + 1) {
+            char *s = lsvc_utf8(d);
+            if (k++)
+                pos = put(buf, len, pos, ",");
+            pos = lsvc_json_str(buf, len, pos, s ? s : "");
+            free(s);
+        }
+        pos = put(buf, len, pos, "]");
+    } else {
+        pos = put(buf, len, pos,
+                                "\"start\":null,\"type\":null,\"account\":null,"
+                                "\"dependencies\":null");
+    }
+    free(cfg);
+
+    SERVICE_DESCRIPTIONW *desc = config2_query(h, SERVICE_CONFIG_DESCRIPTION);
+    pos = json_wstr(buf, len, pos, "description", desc ? desc->lpDescription : NULL);
+    free(desc);
+
+    SERVICE_DELAYED_AUTO_START_INFO *delayed =
+        config2_query(h, SERVICE_CONFIG_DELAYED_AUTO_START_INFO);
+    pos = put(buf, len, pos, ",\"delayed_auto_start\":%s",
+                            !delayed ? "null" : delayed->fDelayedAutostart ? "true" : "false");
+    free(delayed);
+
+    SERVICE_PRESHUTDOWN_INFO *pre = config2_query(h, SERVICE_CONFIG_PRESHUTDOWN_INFO);
+    if (pre)
+        pos = put(buf, len, pos, ",\"preshutdown_timeout\":%lu",
+                                (unsigned long)pre->dwPreshutdownTimeout);
+    else
+        pos = put(buf, len, pos, ",\"preshutdown_timeout\":null");
+    free(pre);
+
+    SERVICE_FAILURE_ACTIONSW *fa = config2_query(h, SERVICE_CONFIG_FAILURE_ACTIONS);
+    if (fa) {
+        static const char *const types[] = {"none", "restart", "reboot", "run_command"};
+        pos = put(buf, len, pos,
+                                ",\"failure_actions\":{\"reset_period\":%lu,\"actions\":[",
+                                (unsigned long)fa->dwResetPeriod);
+        for (DWORD i = 0; fa->lpsaActions && i < fa->cActions; i++)
+            pos += (size_t)snprintf(
+                buf + pos, len - pos, "%s{\"type\":\"%s\",\"delay\":%lu}", i ? "," : "",
+                fa->lpsaActions[i].Type < 4 ? types[fa->lpsaActions[i].Type] : "unknown",
+                (unsigned long)fa->lpsaActions[i].Delay);
+        pos = put(buf, len, pos, "]}");
+    } else {
+        pos = put(buf, len, pos, ",\"failure_actions\":null");
+    }
+    free(fa);
+
+    SERVICE_FAILURE_ACTIONS_FLAG *flag = config2_query(h, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG);
+    pos = put(buf, len, pos, ",\"failure_actions_on_non_crash\":%s}",
+                            !flag ? "null" : flag->fFailureActionsOnNonCrashFailures ? "true"
+                                                                                   : "false");
+    free(flag);
+    return pos;
 }
 
 static void accepted_list(DWORD mask, char *buf, size_t len, bool json)
@@ -582,17 +758,19 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
         CloseServiceHandle(h);
         return fail("QueryServiceStatusEx");
     }
-    char script[1024], display[512], acc[256];
+    char script[1024], display[512], acc[256], config[8192];
     wchar_t *wname = lsvc_wide(name);
     script_of(h, wname, script, sizeof script);
     display_of(h, display, sizeof display);
     free(wname);
+    if (json)
+        config_json(h, config, sizeof config);
     CloseServiceHandle(h);
     if (quiet && !script[0])
         return 0;
     accepted_list(ss.dwControlsAccepted, acc, sizeof acc, json);
     if (json) {
-        char buf[4096];
+        char buf[16384];
         size_t pos = 0;
         pos = (size_t)snprintf(buf, sizeof buf, "{\"name\":");
         pos = lsvc_json_str(buf, sizeof buf, pos, name);
@@ -604,11 +782,11 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
                  ",\"state\":\"%s\",\"state_code\":%lu,\"controls_accepted\":[%s],"
                  "\"accepts\":null,\"win32_exit_code\":%lu,\"service_exit_code\":%lu,"
                  "\"checkpoint\":%lu,\"wait_hint\":%lu,\"stop_timeout\":null,\"pid\":%lu,"
-                 "\"controls_delivered\":null,\"control_latency_us\":null}",
+                 "\"controls_delivered\":null,\"control_latency_us\":null,\"config\":%s}",
                  state_name(ss.dwCurrentState), (unsigned long)ss.dwCurrentState, acc,
                  (unsigned long)ss.dwWin32ExitCode, (unsigned long)ss.dwServiceSpecificExitCode,
                  (unsigned long)ss.dwCheckPoint, (unsigned long)ss.dwWaitHint,
-                 (unsigned long)ss.dwProcessId);
+                 (unsigned long)ss.dwProcessId, config);
         printf("%s\n", buf);
         return 0;
     }

@@ -85,12 +85,18 @@ static BOOL WINAPI ctrl_handler(DWORD ev)
 
 static int usage(const char *msg)
 {
-    fprintf(stderr, "luasvc run: %s\nusage: luasvc run [--log-level LEVEL] SCRIPT... [-- ARGS...]\n",
+    fprintf(stderr,
+            "luasvc run: %s\nusage: luasvc run [--log-level LEVEL] [--no-watch] "
+            "[--watch-interval MS]\n                  [--allow-insecure-script] SCRIPT... "
+            "[-- ARGS...]\n",
             msg);
     return 2;
 }
 
 /* Create the host and start a worker per script. NULL on failure. */
+static uint32_t g_watch_ms = LSVC_WATCH_DEFAULT_MS;
+static bool g_allow_insecure;
+
 static lsvc_host *host_start(int n, char **scripts, int nargs, char **args, console_svc *cs)
 {
     lsvc_host *h = lsvc_host_new();
@@ -100,11 +106,13 @@ static lsvc_host *host_start(int n, char **scripts, int nargs, char **args, cons
         lsvc_service *svc = lsvc_service_new(h, scripts[k], nargs, args);
         if (!svc || lsvc_host_add(h, svc) != 0)
             return NULL;
-        if (cs) {
+        if (cs) { /* running, not checking: watched for hot reload */
             atomic_init(&cs[k].last_state, LSVC_STOPPED);
             svc->report = console_report;
             svc->report_ud = &cs[k];
+            svc->watch_interval_ms = g_watch_ms;
         }
+        svc->allow_insecure = g_allow_insecure;
     }
     if (lsvc_watchdog_start(h) != 0)
         return NULL;
@@ -154,6 +162,23 @@ int lsvc_win32_console_run(int argc, char **argv, bool check_only)
             if (i + 1 >= argc || lsvc_level_from_name(argv[i + 1]) < 0)
                 return usage("--log-level needs one of debug, info, notice, warning, error");
             lsvc_log_set_level((lsvc_level)lsvc_level_from_name(argv[++i]));
+            continue;
+        }
+        if (strcmp(argv[i], "--no-watch") == 0) {
+            g_watch_ms = 0;
+            continue;
+        }
+        if (strcmp(argv[i], "--watch-interval") == 0) {
+            char *end = NULL;
+            long v = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : 0;
+            if (i + 1 >= argc || *end || v < 10 || v > 60000)
+                return usage("--watch-interval needs a number of ms in 10..60000");
+            g_watch_ms = (uint32_t)v;
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--allow-insecure-script") == 0) {
+            g_allow_insecure = true;
             continue;
         }
         if (argv[i][0] == '-' && argv[i][1])

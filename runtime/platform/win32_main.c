@@ -12,13 +12,15 @@
 
 static const char usage_text[] =
     "usage: luasvc COMMAND ...\n"
-    "  run [--log-level LEVEL] SCRIPT... [-- ARGS]  host services in the foreground\n"
+    "  run [--log-level LEVEL] [--no-watch] [--watch-interval MS]\n"
+    "      [--allow-insecure-script] SCRIPT... [-- ARGS]\n"
+    "                                              host services in the foreground\n"
     "  check SCRIPT...                             validate scripts without starting them\n"
     "  install SCRIPT... [options]                 register with the service manager\n"
     "      --name N  --display-name S  --description S\n"
     "      --start auto|delayed-auto|demand|disabled  --depend NAME (repeatable)\n"
     "      --account NAME [--password P]  --preshutdown-timeout MS\n"
-    "      --restart-on-failure MS  --log-file PATH\n"
+    "      --restart-on-failure MS  --log-file PATH  --no-watch\n"
     "  uninstall NAME                              stop (waiting) and delete\n"
     "  start NAME [ARGS...]                        start, waiting for RUNNING\n"
     "  stop|pause|continue|reload|interrogate NAME send a control (stop waits)\n"

@@ -6,7 +6,8 @@
  *     the mode keeps the owner's bits only, because msvcrt copies them to
  *     group and others, which would read as "writable by others";
  *   - geteuid() is 0 and files are owned by 0: ownership on Windows is an
- *     ACL question that this shim does not answer (see reload.c).
+ *     ACL question, which lsvc_win32_file_problem (win32_acl.c) answers
+ *     for reload.c.
  * Any thread.
  */
 #ifndef LUASVC_WIN32_POSIX_H
@@ -42,5 +43,7 @@ struct lsvc_stat {
 int lsvc_win32_stat(const char *path, struct lsvc_stat *st); /* win32_utf8.c */
 #define stat lsvc_stat
 #define lsvc_stat(path, st) lsvc_win32_stat(path, st)
+/* The security check of a script or its directory: "" when safe. */
+void lsvc_win32_file_problem(const char *what, const char *path, char *buf, size_t len);
 
 #endif

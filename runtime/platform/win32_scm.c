@@ -1,7 +1,8 @@
 /*
  * win32_scm.c - the process the Windows service control manager starts:
- * `luasvc.exe service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...`, as
- * `luasvc install` writes it. StartServiceCtrlDispatcherW comes first, with a table entry
+ * `luasvc.exe service [--log-file PATH] [--no-watch] NAME SCRIPT [NAME
+ * SCRIPT]...`, as `luasvc install` writes it. Scripts are watched for hot
+ * reload as under `luasvc run` unless --no-watch. StartServiceCtrlDispatcherW comes first, with a table entry
  * per hosted script; each ServiceMain registers HandlerEx, reports
  * START_PENDING at once and then drives one host (its own watchdog and
  * worker) through the same service path as `luasvc run`.
@@ -30,11 +31,16 @@ typedef struct scm_entry {
     SERVICE_STATUS_HANDLE handle;
     CRITICAL_SECTION report_mu; /* one SetServiceStatus at a time, in order */
     bool stopped_sent;
-    lsvc_service *svc;
+    DWORD last_state; /* the last state reported, under report_mu */
+    /* Set by ServiceMain once START_PENDING is reported and the service
+     * exists; read by HandlerEx on the dispatcher thread. */
+    _Atomic(lsvc_service *) svc;
 } scm_entry;
 
 static scm_entry *g_entries;
 static int g_n;
+/* The hot-reload file watch of every hosted service (0: off). */
+static uint32_t g_watch_ms = LSVC_WATCH_DEFAULT_MS;
 
 static void set_status(scm_entry *e, const lsvc_status *st)
 {
@@ -48,8 +54,9 @@ static void set_status(scm_entry *e, const lsvc_status *st)
         .dwCheckPoint = st->checkpoint,
         .dwWaitHint = st->wait_hint,
     };
+    lsvc_service *svc = atomic_load(&e->svc);
     if (!SetServiceStatus(e->handle, &ss))
-        lsvc_log(LSVC_LOG_ERROR, e->svc ? e->svc->name : NULL, "SetServiceStatus: error %lu",
+        lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "SetServiceStatus: error %lu",
                  (unsigned long)GetLastError());
 }
 
@@ -70,10 +77,23 @@ static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
         lsvc_service_get_status(svc, &st);
         if (st.state == LSVC_STOPPED)
             e->stopped_sent = true;
+        /* The lifecycle, for the log file and the event log (NOTICE),
+         * logged before the report: once the last service of the process
+         * is reported STOPPED, StartServiceCtrlDispatcherW returns and the
+         * process ends, this thread with it. */
+        bool changed = e->last_state != (DWORD)st.state;
+        e->last_state = (DWORD)st.state;
+        if (st.state == LSVC_STOPPED && st.exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
+            lsvc_log(LSVC_LOG_ERROR, svc->name,
+                     "STOPPED with error 1066, service-specific exit code %u",
+                     st.exit.service_specific);
+        else if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
+            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u: %s", st.exit.win32,
+                     lsvc_win32_message(st.exit.win32));
+        else if (changed && (st.state == LSVC_RUNNING || st.state == LSVC_PAUSED ||
+                             st.state == LSVC_STOPPED))
+            lsvc_log(LSVC_LOG_NOTICE, svc->name, "%s", lsvc_state_name(st.state));
         set_status(e, &st);
-        if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
-            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u (service-specific %u)",
-                     st.exit.win32, st.exit.service_specific);
     }
     LeaveCriticalSection(&e->report_mu);
 }
@@ -84,15 +104,19 @@ static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPV
 {
     scm_entry *e = ctx;
     (void)data;
-    if (!e->svc)
-        return ERROR_CALL_NOT_IMPLEMENTED;
-    uint32_t rc = lsvc_service_control(e->svc, control, event_type);
+    lsvc_service *svc = atomic_load(&e->svc);
+    if (!svc) /* still setting up, START_PENDING reported: the SCM knows it */
+        return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
+    uint32_t rc = lsvc_service_control(svc, control, event_type);
     return rc == LSVC_NO_ERROR ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
 }
 
 static void stopped_early(scm_entry *e, uint32_t win32)
 {
     lsvc_status st = {.state = LSVC_STOPPED, .exit = {win32, 0}};
+    lsvc_service *svc = atomic_load(&e->svc);
+    lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "STOPPED with error %u: %s", win32,
+             lsvc_win32_message(win32));
     EnterCriticalSection(&e->report_mu);
     e->stopped_sent = true;
     set_status(e, &st);
@@ -110,6 +134,15 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     if (!e)
         return;
 
+    /* START_PENDING at once, before anything that takes time. */
+    e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
+    if (!e->handle)
+        return;
+    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
+    EnterCriticalSection(&e->report_mu);
+    set_status(e, &st);
+    LeaveCriticalSection(&e->report_mu);
+
     /* Start arguments after the service's name, UTF-8 for Lua. */
     int nargs = argc > 1 ? (int)argc - 1 : 0;
     char **args = calloc((size_t)nargs + 1, sizeof *args);
@@ -121,18 +154,12 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     lsvc_service *svc = h ? lsvc_service_new(h, e->script, args_ok ? nargs : 0, args) : NULL;
     if (svc && lsvc_host_add(h, svc) != 0)
         svc = NULL;
-    e->svc = svc;
     if (svc) {
         svc->report = scm_report;
         svc->report_ud = e;
+        svc->watch_interval_ms = g_watch_ms;
     }
-    e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
-    if (!e->handle)
-        return;
-    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
-    EnterCriticalSection(&e->report_mu);
-    set_status(e, &st);
-    LeaveCriticalSection(&e->report_mu);
+    atomic_store(&e->svc, svc);
     if (!svc || !args_ok) {
         stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
         return;
@@ -166,14 +193,23 @@ static int log_to(const char *path)
 
 int lsvc_win32_service_main(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
-        if (log_to(argv[1]) != 0)
-            return 1;
-        argc -= 2;
-        argv += 2;
+    for (;;) {
+        if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
+            if (log_to(argv[1]) != 0)
+                return 1;
+            argc -= 2;
+            argv += 2;
+        } else if (argc >= 1 && strcmp(argv[0], "--no-watch") == 0) {
+            g_watch_ms = 0;
+            argc--;
+            argv++;
+        } else {
+            break;
+        }
     }
     if (argc < 2 || argc % 2) {
-        fprintf(stderr, "usage: luasvc service [--log-file PATH] NAME SCRIPT [NAME SCRIPT]...\n"
+        fprintf(stderr, "usage: luasvc service [--log-file PATH] [--no-watch] NAME SCRIPT "
+                        "[NAME SCRIPT]...\n"
                         "(the command line `luasvc install` gives the service manager)\n");
         return 2;
     }
@@ -188,6 +224,7 @@ int lsvc_win32_service_main(int argc, char **argv)
         e->script = argv[2 * i + 1];
         e->type = g_n > 1 ? SERVICE_WIN32_SHARE_PROCESS : SERVICE_WIN32_OWN_PROCESS;
         InitializeCriticalSection(&e->report_mu);
+        atomic_init(&e->svc, NULL);
         if (!e->wname) {
             fprintf(stderr, "luasvc service: invalid name '%s'\n", argv[2 * i]);
             return 2;
@@ -195,6 +232,12 @@ int lsvc_win32_service_main(int argc, char **argv)
         table[i].lpServiceName = e->wname;
         table[i].lpServiceProc = service_main;
     }
+    char **names = calloc((size_t)g_n, sizeof *names);
+    if (!names)
+        return 1;
+    for (int i = 0; i < g_n; i++)
+        names[i] = argv[2 * i];
+    lsvc_win32_eventlog_open(g_n, names);
     if (!StartServiceCtrlDispatcherW(table)) {
         DWORD err = GetLastError();
         char text[512];

@@ -9,7 +9,9 @@ sets LUASVC_EXE.
 What Wine cannot show (see the README): a handler's return value is
 ignored, so an unhandled user code is accepted here; shutdown and
 preshutdown are never delivered; failure actions and delayed auto-start
-are not stored.
+are not stored; QueryServiceConfigW returns no dependencies (they are in
+the registry); the event log is a stub that prints events on the debug
+channel "eventlog" (wine-test keeps that channel in wine-debug.log).
 ]]
 local system = require "system"
 local json = require "dkjson"
@@ -192,7 +194,59 @@ describe("a service under the SCM", function()
   end)
 end)
 
+local function reg_query(key)
+  local out = TMP .. "/reg.txt"
+  local ok = os.execute("wine reg query " .. q(key) .. " >" .. q(out) .. " 2>&1")
+  return ok and (read(out):gsub("\r\n", "\n")) or nil
+end
+
+local SERVICES = [[HKLM\System\CurrentControlSet\Services\]]
+local EVENTLOG = [[HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\]]
+
 describe("luasvc install and uninstall", function()
+  it("set the configuration the SCM reads back (status --json's config)", function()
+    local out
+    install("basic.lua", "basic", "--description", "Grüße, a description",
+      "--start", "delayed-auto", "--preshutdown-timeout", "12345",
+      "--restart-on-failure", "1500", "--depend", "RpcSs", "--depend", "Other Service")
+    local cfg = status("basic").config
+    assert.are.equal("auto", cfg.start)
+    assert.are.equal("own_process", cfg.type)
+    assert.are.equal("LocalSystem", cfg.account)
+    assert.are.equal("Grüße, a description", cfg.description)
+    assert.are.equal(12345, cfg.preshutdown_timeout)
+    -- Wine stores the dependencies (DependOnService) but its
+    -- QueryServiceConfigW returns none: read them where it keeps them.
+    out = assert(reg_query(SERVICES .. "basic"))
+    assert.matches("DependOnService%s+REG_MULTI_SZ%s+RpcSs\\0Other Service\n", out)
+    -- Real Windows stores delayed auto-start and the failure actions with
+    -- their non-crash flag; Wine answers set with TRUE or 124 and stores
+    -- nothing. Where Wine does answer, the values must be the ones set.
+    if cfg.delayed_auto_start ~= nil then assert.is_true(cfg.delayed_auto_start) end
+    if cfg.failure_actions ~= nil then
+      assert.are.same({ reset_period = 86400, actions = {
+        { type = "restart", delay = 1500 }, { type = "restart", delay = 1500 },
+        { type = "restart", delay = 1500 } } }, cfg.failure_actions)
+    end
+    if cfg.failure_actions_on_non_crash ~= nil then
+      assert.is_true(cfg.failure_actions_on_non_crash)
+    end
+    -- a shared process
+    out = luasvc("uninstall", "basic")
+    installed[#installed] = nil
+    local rc
+    out, rc = luasvc("install", FIX .. "basic.lua", FIX .. "sibling.lua", "--start", "disabled")
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = "basic"
+    installed[#installed + 1] = "sibling"
+    for _, name in ipairs({ "basic", "sibling" }) do
+      cfg = status(name).config
+      assert.are.equal("share_process", cfg.type)
+      assert.are.equal("disabled", cfg.start)
+      assert.are.same({}, cfg.dependencies)
+    end
+  end)
+
   it("refuse bad arguments and broken scripts clearly, installing nothing", function()
     local out, rc = luasvc("install", FIX .. "basic.lua", "--start", "sometimes")
     assert.are.equal(2, rc, out)
@@ -203,9 +257,41 @@ describe("luasvc install and uninstall", function()
     out, rc = luasvc("install", FIX .. "basic.lua", "--frobnicate", "x")
     assert.are.equal(2, rc, out)
     assert.matches("unknown option '%-%-frobnicate'", out)
-    out, rc = luasvc("status", "basic")
+    for _, case in ipairs({
+      { { "--preshutdown-timeout", "soon" }, "%-%-preshutdown%-timeout: a number of ms above 0" },
+      { { "--preshutdown-timeout", "0" }, "%-%-preshutdown%-timeout: a number of ms above 0" },
+      { { "--restart-on-failure", "-5" }, "%-%-restart%-on%-failure: a number of ms" },
+      { { "--password", "secret" }, "%-%-password needs %-%-account" },
+      { { "--name", [[a\b]] }, "%-%-name: 1%-80 characters, no '/', '\\' or control characters" },
+      { { "--depend", "" }, "%-%-depend: bad or too many names" },
+      { { "--description" }, "%-%-description needs a value" },
+      { { FIX .. "sibling.lua", "--name", "both" }, "need a single script" },
+    }) do
+      out, rc = luasvc("install", FIX .. "basic.lua", table.unpack(case[1]))
+      assert.are.equal(2, rc, out)
+      assert.matches(case[2], out)
+    end
+    out, rc = luasvc("install")
+    assert.are.equal(2, rc, out)
+    assert.matches("no script given\nusage: luasvc install SCRIPT", out)
+    out, rc = luasvc("install", FIX .. "no such file.lua")
     assert.are.equal(1, rc, out)
-    assert.matches("error 1060", out)
+    assert.matches("nothing installed", out)
+    for _, name in ipairs({ "basic", "sibling", "both", "no such file" }) do
+      out, rc = luasvc("status", name)
+      assert.are.equal(1, rc, out)
+      assert.matches("error 1060", out)
+      assert.is_nil(reg_query(EVENTLOG .. name))
+    end
+  end)
+
+  it("refuses a second install of a name with the SCM's error, keeping the first", function()
+    install("basic.lua", "basic")
+    local out, rc = luasvc("install", FIX .. "basic.lua")
+    assert.are.equal(1, rc, out)
+    assert.matches("creating service 'basic': error 1073", out)
+    assert.are.equal("STOPPED", status("basic").state)
+    assert.is_string(reg_query(EVENTLOG .. "basic"))
   end)
 
   it("uninstall stops the service first and leaves nothing behind", function()
@@ -220,8 +306,62 @@ describe("luasvc install and uninstall", function()
     out, rc = luasvc("status", "custom name")
     assert.are.equal(1, rc, out)
     assert.matches("error 1060", out)
-    local _, _, code = os.execute("wine reg query " ..
-      q([[HKLM\System\CurrentControlSet\Services\custom name]]) .. " >/dev/null 2>&1")
-    assert.are_not.equal(0, code)
+    assert.is_nil(reg_query(SERVICES .. "custom name"))
+    assert.is_nil(reg_query(EVENTLOG .. "custom name"))
+  end)
+end)
+
+describe("the event log", function()
+  local KEY = EVENTLOG
+
+  it("install registers the service's event source and uninstall removes it", function()
+    install("basic.lua", "basic")
+    local out = assert(reg_query(KEY .. "basic"), "no event source key")
+    assert.matches("EventMessageFile%s+REG_EXPAND_SZ%s+[^\n]*luasvc%.exe", out)
+    assert.matches("TypesSupported%s+REG_DWORD%s+0x7", out)
+    local rc
+    out, rc = luasvc("uninstall", "basic")
+    assert.are.equal(0, rc, out)
+    installed[#installed] = nil
+    assert.is_nil(reg_query(KEY .. "basic"))
+  end)
+
+  it("gets a start failure and the lifecycle (Wine prints events on its eventlog channel)", function()
+    local debug_log = TMP .. "/wine-debug.log"
+    install("start_error.lua", "start_error")
+    local out, rc = luasvc("start", "start_error", "5")
+    assert.are.equal(1, rc, out)
+    assert.matches("error 1066", out)
+    eventually(function()
+      return read(debug_log):find("start_error: STOPPED with error 1066, service-specific exit code 5", 1, true)
+    end, 5000, "the STOPPED event in " .. debug_log .. ":\n" .. read(debug_log))
+    assert.matches("start_error: error in start", read(debug_log))
+    install("basic.lua", "basic")
+    out, rc = luasvc("start", "basic")
+    assert.are.equal(0, rc, out)
+    out, rc = luasvc("stop", "basic")
+    assert.are.equal(0, rc, out)
+    eventually(function() return read(debug_log):find("basic: STOPPED", 1, true) end, 5000,
+      "the lifecycle in " .. debug_log .. ":\n" .. read(debug_log))
+  end)
+
+  it("gets a script that no longer loads: STOPPED with 1066 and code 2, never a bare 1053", function()
+    local debug_log = TMP .. "/wine-debug.log"
+    local script = TMP .. "/loadfail.lua"
+    local f = assert(io.open(script, "w"))
+    f:write('return { name = "loadfail", run = function(ctx) end }\n')
+    f:close()
+    local out, rc = luasvc("install", script)
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = "loadfail"
+    f = assert(io.open(script, "w"))
+    f:write("return {\n")
+    f:close()
+    out, rc = luasvc("start", "loadfail")
+    assert.are.equal(1, rc, out)
+    assert.matches("STOPPED with error 1066 %(.*%), service%-specific exit code 2\n", out)
+    eventually(function()
+      return read(debug_log):find("loadfail: STOPPED with error 1066, service-specific exit code 2", 1, true)
+    end, 5000, "the STOPPED event in " .. debug_log .. ":\n" .. read(debug_log))
   end)
 end)
