@@ -257,10 +257,9 @@ static void *notifier_main(void *arg)
         for (size_t i = 0; i < h->n; i++)
             lsvc_queue_wake(&h->svcs[i]->queue);
         uint64_t next = now + tick_ns;
-        struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
         pthread_mutex_lock(&sd->mu);
         while (!sd->quitting && lsvc_now_ns() < next)
-            pthread_cond_timedwait(&sd->cv, &sd->mu, &ts);
+            lsvc_cond_wait_until(&sd->cv, &sd->mu, next);
     }
     pthread_mutex_unlock(&sd->mu);
     return NULL;
@@ -317,11 +316,7 @@ lsvc_systemd *lsvc_systemd_open(lsvc_host *h)
     for (size_t i = 0; i < h->n; i++)
         sd->last[i].state = LSVC_STOPPED;
     pthread_mutex_init(&sd->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&sd->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    lsvc_cond_init(&sd->cv); /* timed waits on lsvc_now_ns's clock */
 
     /* WATCHDOG_USEC is meant for the main process only (WATCHDOG_PID). */
     const char *wu = getenv("WATCHDOG_USEC"), *wp = getenv("WATCHDOG_PID");
