@@ -84,6 +84,7 @@ typedef struct lsvc_status {
     lsvc_exit exit;
     uint32_t checkpoint;
     uint32_t wait_hint; /* ms */
+    uint64_t seq;       /* service.c: the order of the reports */
 } lsvc_status;
 
 const char *lsvc_state_name(lsvc_state s);           /* "RUNNING"; NULL if unknown */
@@ -201,7 +202,11 @@ struct lsvc_service {
     char name[128];
     char display_name[256];
 
+    pthread_mutex_t report_mu; /* one report at a time, in order */
+    uint64_t reported_seq;     /* under report_mu: the newest reported */
+
     pthread_mutex_t mu; /* guards everything below */
+    uint64_t report_seq;      /* the newest status snapshot's number */
     lsvc_status status;
     uint32_t accepts;         /* the script's mask */
     uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */

@@ -28,6 +28,7 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, ch
     svc->stop_timeout_ms = 20000;
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
+    pthread_mutex_init(&svc->report_mu, NULL);
     pthread_cond_init(&svc->load_cv, NULL);
     if (!svc->script_path || lsvc_queue_init(&svc->queue) != 0) {
         free(svc->script_path);
@@ -52,6 +53,7 @@ void lsvc_service_free(lsvc_service *svc)
         return;
     lsvc_queue_destroy(&svc->queue);
     pthread_mutex_destroy(&svc->mu);
+    pthread_mutex_destroy(&svc->report_mu);
     pthread_cond_destroy(&svc->load_cv);
     free(svc->script_path);
     free(svc);
@@ -65,13 +67,30 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
                                                                                        : accepts;
 }
 
+/* Under svc->mu: the status to report, numbered in the order of the
+ * changes. */
+static lsvc_status snapshot(lsvc_service *svc)
+{
+    svc->status.seq = ++svc->report_seq;
+    return svc->status;
+}
+
+/* Reports leave in the order of their snapshots: a thread that took its
+ * snapshot before another's but reaches here after it (the control
+ * handler's PAUSE_PENDING behind the worker's PAUSED) reports nothing, so
+ * no manager and no log ever sees a status older than one already seen. */
 static void report(lsvc_service *svc, const lsvc_status *st)
 {
-    lsvc_status_slot_state(svc, st); /* the script's status_slot, if any */
-    lsvc_status_slot_quiet(true);
-    if (svc->report)
-        svc->report(svc, st, svc->report_ud);
-    lsvc_status_slot_quiet(false);
+    pthread_mutex_lock(&svc->report_mu);
+    if (st->seq > svc->reported_seq) {
+        svc->reported_seq = st->seq;
+        lsvc_status_slot_state(svc, st); /* the script's status_slot, if any */
+        lsvc_status_slot_quiet(true);
+        if (svc->report)
+            svc->report(svc, st, svc->report_ud);
+        lsvc_status_slot_quiet(false);
+    }
+    pthread_mutex_unlock(&svc->report_mu);
 }
 
 static bool user_handled(const lsvc_service *svc, uint32_t code)
@@ -89,7 +108,7 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_t
     uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
                                       user_handled(svc, code));
     if (err != LSVC_NO_ERROR || code == LSVC_CTRL_INTERROGATE) {
-        snap = svc->status;
+        snap = snapshot(svc);
         pthread_mutex_unlock(&svc->mu);
         if (err == LSVC_NO_ERROR)
             report(svc, &snap); /* INTERROGATE: report the current status again */
@@ -101,7 +120,7 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_t
     /* PAUSE while PAUSED, CONTINUE while RUNNING: nothing to do. */
     if ((code == LSVC_CTRL_PAUSE && svc->status.state == LSVC_PAUSED) ||
         (code == LSVC_CTRL_CONTINUE && svc->status.state == LSVC_RUNNING)) {
-        snap = svc->status;
+        snap = snapshot(svc);
         pthread_mutex_unlock(&svc->mu);
         report(svc, &snap);
         return LSVC_NO_ERROR;
@@ -128,7 +147,7 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_t
         svc->deadline_ns = ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u;
         svc->deadline_what = pending == LSVC_STOP_PENDING ? "stop" : lsvc_control_name(code);
     }
-    snap = svc->status;
+    snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     if (changed) {
         report(svc, &snap);
@@ -164,7 +183,7 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
         svc->deadline_ns = 0;
         svc->deadline_what = NULL;
     }
-    lsvc_status snap = svc->status;
+    lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     report(svc, &snap);
     lsvc_watchdog_kick(svc->host);
@@ -188,7 +207,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
     svc->deadline_ns = 0;
     svc->deadline_what = NULL;
     svc->stopped_reported = true;
-    lsvc_status snap = svc->status;
+    lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     report(svc, &snap);
     lsvc_host_notify(svc->host);
@@ -210,7 +229,7 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
         svc->deadline_ns = lsvc_now_ns() + (uint64_t)wait_hint * 1000000u;
         svc->deadline_what = "start";
     }
-    lsvc_status snap = svc->status;
+    lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     report(svc, &snap);
     lsvc_watchdog_kick(svc->host);
@@ -242,7 +261,7 @@ void lsvc_service_request_stop(lsvc_service *svc)
         svc->status.checkpoint = 0;
         svc->status.wait_hint = svc->stop_timeout_ms;
         svc->status.controls_accepted = 0;
-        snap = svc->status;
+        snap = snapshot(svc);
     }
     pthread_mutex_unlock(&svc->mu);
     if (!already) {
@@ -275,7 +294,7 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
     uint32_t mask = reported_mask(svc->status.state, accepts);
     bool changed = mask != svc->status.controls_accepted && svc->status.state != LSVC_STOPPED;
     svc->status.controls_accepted = mask;
-    lsvc_status snap = svc->status;
+    lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     if (changed)
         report(svc, &snap); /* a reload changed the mask: the manager learns it */
@@ -289,7 +308,7 @@ void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
     for (char *p = svc->status_text; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = ' ';
-    lsvc_status snap = svc->status;
+    lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     if (again)
         report(svc, &snap);

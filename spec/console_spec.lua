@@ -202,6 +202,27 @@ describe("luasvc run", function()
     assert.equal(0, H.wait_exit(p))
   end)
 
+  it("logs the states in the order they happened, through pause/continue storms", function()
+    local p = H.start { scripts = { F .. "basic.lua" } }
+    H.wait_state(p, "basic", "RUNNING")
+    local cmds = {}
+    for _ = 1, 40 do
+      cmds[#cmds + 1] = string.format("%s pause basic; %s continue basic", H.q(H.bin), H.q(H.bin))
+    end
+    H.sh("LUASVC_RUNTIME_DIR=" .. H.q(p.rt) .. " sh -c " .. H.q(table.concat(cmds, "; ")) .. " >/dev/null 2>&1")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    local states = {}
+    for st in H.log(p):gmatch("info +basic: (%u[%u_]+)\n") do states[#states + 1] = st end
+    -- a pending state never comes after the state it leads to
+    for i = 2, #states do
+      local pair = states[i - 1] .. ">" .. states[i]
+      assert.is_true(pair ~= "PAUSED>PAUSE_PENDING" and pair ~= "RUNNING>CONTINUE_PENDING",
+        "states out of order at " .. i .. ": " .. table.concat(states, " "))
+    end
+    assert.is_true(#states >= 40, table.concat(states, " "))
+  end)
+
   it("a run that yields 100,000 times runs to its end", function()
     local p = H.start { scripts = { F .. "many_yields.lua" } }
     assert.equal(0, H.wait_exit(p, 60))
