@@ -111,6 +111,7 @@ const char *lsvc_win32_message(uint32_t code);        /* short text for codes ab
 typedef struct lsvc_event {
     uint32_t code;
     uint32_t event_type; /* SESSIONCHANGE / POWEREVENT subtype */
+    uint32_t session_id; /* SESSIONCHANGE: the session it is about */
     uint64_t arrived_ns; /* monotonic clock when the handler accepted it */
 } lsvc_event;
 
@@ -252,6 +253,9 @@ void lsvc_service_free(lsvc_service *svc);
 /* The control handler. Any thread but the worker; never touches Lua; returns
  * in bounded time with LSVC_NO_ERROR or the Win32 code the SCM would give. */
 uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type);
+/* The same, with SESSIONCHANGE's session id (from the SCM's event data). */
+uint32_t lsvc_service_control_ex(lsvc_service *svc, uint32_t code, uint32_t event_type,
+                                 uint32_t session_id);
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);

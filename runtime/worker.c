@@ -251,6 +251,10 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
             lua_pushinteger(L, ev->event_type);
             nargs = 2;
         }
+        if (ev->code == LSVC_CTRL_SESSIONCHANGE) {
+            lua_pushinteger(L, ev->session_id);
+            nargs = 3;
+        }
         snprintf(w->handler_what, sizeof w->handler_what, "%s", field);
     } else {
         lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref);
