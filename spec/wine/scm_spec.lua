@@ -194,10 +194,19 @@ describe("a service under the SCM", function()
   end)
 end)
 
+-- The key's values as `reg query` prints them, or nil when there is no
+-- such key. Any other failure of `reg` (seen once under load) is retried
+-- for a while, then raised: it must never pass for "no key".
 local function reg_query(key)
   local out = TMP .. "/reg.txt"
-  local ok = os.execute("wine reg query " .. q(key) .. " >" .. q(out) .. " 2>&1")
-  return ok and (read(out):gsub("\r\n", "\n")) or nil
+  local deadline, text = os.time() + 20, ""
+  repeat
+    local ok = os.execute("wine reg query " .. q(key) .. " >" .. q(out) .. " 2>&1")
+    text = (read(out) or ""):gsub("\r\n", "\n")
+    if ok then return text end
+    if text:find("Unable to find the specified registry key", 1, true) then return nil end
+  until os.time() > deadline
+  error("wine reg query " .. key .. " failed: " .. text)
 end
 
 local SERVICES = [[HKLM\System\CurrentControlSet\Services\]]
