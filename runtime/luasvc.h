@@ -342,6 +342,9 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen);
 void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
 void lsvc_reload_rollback(lsvc_worker *w);
 int lsvc_reload_poll(lsvc_worker *w);
+/* Ask fswatch.c to tell of changes to the watched files (else poll). The
+ * first version's files once it runs: nothing on the way to RUNNING. */
+void lsvc_reload_watch(lsvc_worker *w);
 void lsvc_reload_free(lsvc_worker *w);
 
 /* ---- fswatch.c: change notification for the watch (any thread) ------- */

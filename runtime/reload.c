@@ -220,6 +220,13 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     }
     lua_pop(L, 1);
     w->settling = false;
+    if (!first) /* the first version's, once it runs (lsvc_reload_watch) */
+        lsvc_reload_watch(w);
+}
+
+void lsvc_reload_watch(lsvc_worker *w)
+{
+    lsvc_service *svc = w->svc;
     char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < w->nwatched; i++)
         paths[i] = w->watched[i].path;

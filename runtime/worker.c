@@ -694,6 +694,7 @@ static void *worker_main(void *arg)
         lsvc_service_set_state(svc, LSVC_RUNNING, 0);
         lsvc_service_set_deadline(svc, 0, NULL);
         start_run(&w);
+        lsvc_reload_watch(&w); /* a change made while starting is seen now */
         w.next_poll_ns = w.fs_notified ? 0
                                        : lsvc_now_ns() + (uint64_t)svc->watch_interval_ms * 1000000u;
         schedule(&w, true);

@@ -56,6 +56,9 @@ describe("luasvc check", function()
     assert.truthy(out:find("examples/heartbeat.lua: ok (service 'heartbeat')", 1, true), out)
     assert.truthy(out:find("spec/fixtures/basic.lua: ok (service 'basic')", 1, true), out)
     assert.falsy(out:find("ARGS:", 1, true), out)
+    -- nothing failed, nothing started: no state lines, no "not started"
+    assert.falsy(out:find("START_PENDING", 1, true), out)
+    assert.falsy(out:find("not started", 1, true), out)
   end)
 end)
 

@@ -116,6 +116,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     int first = 0, nscripts = 0, nargs = 0;
     uint32_t watch_ms = LSVC_WATCH_DEFAULT_MS;
     bool watch_poll = false; /* an interval was asked for: poll on it */
+    bool level_set = false;
     bool allow_insecure = false;
     char **args = NULL;
     int i = 0;
@@ -129,6 +130,7 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
             if (i + 1 >= argc || lsvc_level_from_name(argv[i + 1]) < 0)
                 return usage("--log-level needs one of debug, info, notice, warning, error");
             lsvc_log_set_level((lsvc_level)lsvc_level_from_name(argv[++i]));
+            level_set = true;
             continue;
         }
         if (strcmp(argv[i], "--no-watch") == 0) {
@@ -159,6 +161,9 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     }
     if (nscripts == 0)
         return usage("no script given");
+    /* check: the states of a load that starts nothing are not news */
+    if (check_only && !level_set)
+        lsvc_log_set_level(LSVC_LOG_WARNING);
 
     sigset_t set;
     sigemptyset(&set);
@@ -210,8 +215,6 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         if (!ep) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "control endpoint: %s", err);
             failed = 1;
-        } else if (lsvc_endpoint_start(ep, &set, console_signal) != 0) {
-            failed = 1;
         }
     }
     if (failed || check_only) {
@@ -227,8 +230,19 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     }
 
     lsvc_host_release(h, true);
+    /* The endpoint's socket listens already: a client's connection waits
+     * in its backlog, and a signal stays pending, until the endpoint's
+     * thread takes them. Started after the release, that thread is off the
+     * path to RUNNING. */
+    int ep_rc = lsvc_endpoint_start(ep, &set, console_signal);
+    if (ep_rc != 0) {
+        lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start the control endpoint's thread: %s",
+                 strerror(ep_rc));
+        for (size_t k = 0; k < h->n; k++)
+            signal_stop(h->svcs[k], SIGTERM);
+    }
     lsvc_host_wait_stopped(h);
-    int status = lsvc_host_exit_status(h);
+    int status = ep_rc ? 1 : lsvc_host_exit_status(h);
     lsvc_endpoint_close(ep);
     lsvc_host_join(h);
     lsvc_fswatch_shutdown();
