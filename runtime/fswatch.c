@@ -139,6 +139,43 @@ static void drop(lsvc_service *svc)
     W.n = k;
 }
 
+/* Under W.mu: watch path's directory for path's base name, for svc. */
+static bool add(lsvc_service *svc, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    if (dlen >= sizeof dir)
+        return false;
+    if (slash && dlen == 0) {
+        strcpy(dir, "/");
+    } else if (slash) {
+        memcpy(dir, path, dlen);
+        dir[dlen] = '\0';
+    } else {
+        strcpy(dir, ".");
+    }
+    if (W.n == W.cap) {
+        size_t cap = W.cap ? W.cap * 2 : 16;
+        entry *v = realloc(W.v, cap * sizeof *v);
+        if (!v)
+            return false;
+        W.v = v;
+        W.cap = cap;
+    }
+    int wd = inotify_add_watch(W.fd, dir, MASK);
+    if (wd < 0)
+        return false;
+    char *base = strdup(slash ? slash + 1 : path);
+    if (!base) {
+        if (!wd_used(wd))
+            inotify_rm_watch(W.fd, wd);
+        return false;
+    }
+    W.v[W.n++] = (entry){wd, svc, base};
+    return true;
+}
+
 bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
 {
     pthread_mutex_lock(&W.mu);
@@ -146,44 +183,13 @@ bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
     if (ok)
         drop(svc);
     for (size_t i = 0; ok && i < n; i++) {
-        const char *slash = strrchr(paths[i], '/');
-        char dir[4096];
-        size_t dlen = slash ? (size_t)(slash - paths[i]) : 0;
-        if (dlen >= sizeof dir) {
-            ok = false;
-            break;
-        }
-        if (slash && dlen == 0)
-            strcpy(dir, "/");
-        else if (slash) {
-            memcpy(dir, paths[i], dlen);
-            dir[dlen] = '\0';
-        } else {
-            strcpy(dir, ".");
-        }
-        if (W.n == W.cap) {
-            size_t cap = W.cap ? W.cap * 2 : 16;
-            entry *v = realloc(W.v, cap * sizeof *v);
-            if (!v) {
-                ok = false;
-                break;
-            }
-            W.v = v;
-            W.cap = cap;
-        }
-        int wd = inotify_add_watch(W.fd, dir, MASK);
-        if (wd < 0) {
-            ok = false;
-            break;
-        }
-        char *base = strdup(slash ? slash + 1 : paths[i]);
-        if (!base) {
-            if (!wd_used(wd))
-                inotify_rm_watch(W.fd, wd);
-            ok = false;
-            break;
-        }
-        W.v[W.n++] = (entry){wd, svc, base};
+        ok = add(svc, paths[i]);
+        /* A symlinked file or directory: its edits happen where it really
+         * is, and only that directory hears of them. */
+        char *real = ok ? realpath(paths[i], NULL) : NULL;
+        if (real && strcmp(real, paths[i]) != 0)
+            ok = add(svc, real);
+        free(real);
     }
     if (!ok && W.fd >= 0)
         drop(svc); /* all or nothing: this service polls on its timer */
