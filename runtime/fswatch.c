@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* One watched file of one service: the inotify watch of its directory and
@@ -190,6 +191,19 @@ bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
         if (real && strcmp(real, paths[i]) != 0)
             ok = add(svc, real);
         free(real);
+        /* A symlinked directory on the way (a deploy's current -> release-42):
+         * re-pointing it is heard in the directory that holds the link. */
+        char prefix[4096];
+        for (const char *at = strchr(paths[i] + 1, '/'); ok && at; at = strchr(at + 1, '/')) {
+            size_t len = (size_t)(at - paths[i]);
+            struct stat st;
+            if (len >= sizeof prefix)
+                break;
+            memcpy(prefix, paths[i], len);
+            prefix[len] = '\0';
+            if (lstat(prefix, &st) == 0 && S_ISLNK(st.st_mode))
+                ok = add(svc, prefix);
+        }
     }
     if (!ok && W.fd >= 0)
         drop(svc); /* all or nothing: this service polls on its timer */

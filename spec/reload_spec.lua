@@ -209,6 +209,22 @@ describe("hot editing", function()
     H.kill(p, "TERM")
     assert.equal(0, H.wait_exit(p))
   end)
+
+  it("takes up a new release when a symlinked directory is re-pointed", function()
+    local d = H.tmpdir()
+    H.sh("mkdir " .. H.q(d .. "/r1") .. " " .. H.q(d .. "/r2"))
+    H.write(d .. "/r1/hot.lua", script(1))
+    H.write(d .. "/r2/hot.lua", script(2))
+    H.sh("ln -s r1 " .. H.q(d .. "/current"))
+    local p = H.start { scripts = { d .. "/current/hot.lua" } }
+    H.wait_state(p, "hot", "RUNNING")
+    H.wait_log(p, "BEGIN:v1 ")
+    -- the atomic switch of a deploy: a new link renamed over the old
+    H.sh("ln -s r2 " .. H.q(d .. "/next") .. " && mv -T " .. H.q(d .. "/next") .. " " .. H.q(d .. "/current"))
+    H.wait_log(p, "BEGIN:v2 ")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+  end)
 end)
 
 describe("script security", function()
