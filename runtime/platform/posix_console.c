@@ -199,13 +199,15 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         if (lsvc_systemd_start(console_sd) != 0)
             return 1;
     }
-    if (lsvc_watchdog_start(h) != 0)
-        return 1;
+    /* The workers first: the watchdog's thread starts while they make
+     * their Lua states (a deadline set before it runs is seen when it does). */
     for (size_t k = 0; k < h->n; k++)
         if (lsvc_worker_start(h->svcs[k]) != 0) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start a worker thread");
             return 1;
         }
+    if (lsvc_watchdog_start(h) != 0)
+        return 1;
 
     size_t failed = lsvc_host_wait_loaded(h);
     lsvc_endpoint *ep = NULL;
