@@ -209,11 +209,15 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     if (lsvc_watchdog_start(h) != 0)
         return 1;
 
+    /* The sockets are bound while the scripts load, named once they have. */
+    lsvc_endpoint *pre = check_only ? NULL : lsvc_endpoint_prepare(h);
     size_t failed = lsvc_host_wait_loaded(h);
     lsvc_endpoint *ep = NULL;
+    if (failed)
+        lsvc_endpoint_close(pre);
     if (!failed && !check_only) {
         char err[512];
-        ep = lsvc_endpoint_open(h, err, sizeof err);
+        ep = lsvc_endpoint_open(h, pre, err, sizeof err);
         if (!ep) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "control endpoint: %s", err);
             failed = 1;
