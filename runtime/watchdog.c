@@ -17,12 +17,6 @@
 static void *watchdog_main(void *arg)
 {
     lsvc_host *h = arg;
-#ifndef _WIN32
-    /* The log's first time stamp reads the time zone (/etc/localtime): read
-     * it here, while the workers start, rather than on a worker's path to
-     * RUNNING (its START_PENDING line). */
-    tzset();
-#endif
     pthread_mutex_lock(&h->mu);
     while (!h->quitting) {
         uint64_t now = lsvc_now_ns(), next = 0;

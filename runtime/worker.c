@@ -624,8 +624,8 @@ static void *worker_main(void *arg)
     lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF,
                      .loader_ref = LUA_NOREF, .new_info_ref = LUA_NOREF};
     /* START_PENDING is reported once the state is made: its log line's
-     * first time stamp reads the time zone, which the watchdog's thread,
-     * started meanwhile, has read by then (watchdog.c). */
+     * first time stamp reads the time zone, which the front end's main
+     * thread has read by then (posix_console.c). */
     lua_State *L = luaL_newstate();
     if (!L) {
         lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
