@@ -623,10 +623,12 @@ static void *worker_main(void *arg)
     lsvc_service *svc = arg;
     lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF,
                      .loader_ref = LUA_NOREF, .new_info_ref = LUA_NOREF};
-    lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
-
+    /* START_PENDING is reported once the state is made: its log line's
+     * first time stamp reads the time zone, which the front end's main
+     * thread has read by then (posix_console.c). */
     lua_State *L = luaL_newstate();
     if (!L) {
+        lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
         lsvc_log(LSVC_LOG_ERROR, svc->name, "cannot create a Lua state: out of memory");
         pthread_mutex_lock(&svc->mu);
         svc->load_failed = true;
@@ -646,6 +648,7 @@ static void *worker_main(void *arg)
     lua_pushcfunction(L, luaopen_lfs);
     lua_setfield(L, -2, "lfs");
     lua_pop(L, 1);
+    lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
 
     lsvc_service_set_deadline(svc, lsvc_now_ns() + START_WAIT_HINT_MS * 1000000ull, "start");
     int ok = load_first(&w) == 0;

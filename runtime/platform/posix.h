@@ -17,8 +17,12 @@ enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 
 
 /* Resolve (and create, mode 0700) the runtime directory. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
-/* Bind NAME.sock for every service of the host (names must be known). */
-lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen);
+/* While the scripts load: bind every service's socket under a temporary
+ * name (best effort: NULL when that cannot be done; nothing is logged). */
+lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h);
+/* Bind NAME.sock for every service of the host (names must be known);
+ * pre, from lsvc_endpoint_prepare or NULL, is taken over (closed on error). */
+lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, size_t errlen);
 /* A signal taken by the endpoint thread (signalfd), for the host. */
 typedef void (*lsvc_signal_fn)(lsvc_host *h, int sig);
 /* Serve the endpoint, and the blocked signals in set, on one thread. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../luasvc.h"
 #include "posix.h"
@@ -199,19 +200,29 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         if (lsvc_systemd_start(console_sd) != 0)
             return 1;
     }
-    if (lsvc_watchdog_start(h) != 0)
-        return 1;
+    /* The workers first. While they make their Lua states and load, this
+     * thread reads the time zone (for the log's time stamps: the workers'
+     * first lines need it) and binds the sockets, named once the scripts
+     * have loaded; then the watchdog's thread starts (a deadline set before
+     * it runs is seen when it does): on two cores, no third thread runs
+     * beside a loading worker. */
     for (size_t k = 0; k < h->n; k++)
         if (lsvc_worker_start(h->svcs[k]) != 0) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start a worker thread");
             return 1;
         }
+    tzset();
+    lsvc_endpoint *pre = check_only ? NULL : lsvc_endpoint_prepare(h);
+    if (lsvc_watchdog_start(h) != 0)
+        return 1;
 
     size_t failed = lsvc_host_wait_loaded(h);
     lsvc_endpoint *ep = NULL;
+    if (failed)
+        lsvc_endpoint_close(pre);
     if (!failed && !check_only) {
         char err[512];
-        ep = lsvc_endpoint_open(h, err, sizeof err);
+        ep = lsvc_endpoint_open(h, pre, err, sizeof err);
         if (!ep) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "control endpoint: %s", err);
             failed = 1;

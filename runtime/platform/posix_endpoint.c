@@ -34,6 +34,7 @@ struct lsvc_endpoint {
     lsvc_signal_fn on_signal;
     pthread_t thread;
     bool started;
+    bool prepared; /* fds bound under temporary names (lsvc_endpoint_prepare) */
 };
 
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen)
@@ -107,19 +108,8 @@ static int sock_path(const char *dir, const char *name, struct sockaddr_un *sa, 
     return 0;
 }
 
-lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen)
+static lsvc_endpoint *endpoint_new(lsvc_host *h, char *err, size_t errlen)
 {
-    char dir[200];
-    if (lsvc_runtime_dir(dir, sizeof dir, err, errlen) != 0 ||
-        check_dir_private(dir, err, errlen) != 0)
-        return NULL;
-    for (size_t i = 0; i < h->n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(h->svcs[i]->name, h->svcs[j]->name) == 0) {
-                snprintf(err, errlen, "%s and %s both name their service '%s'",
-                         h->svcs[j]->script_path, h->svcs[i]->script_path, h->svcs[i]->name);
-                return NULL;
-            }
     lsvc_endpoint *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
@@ -128,17 +118,136 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen)
     e->paths = calloc(h->n, sizeof *e->paths);
     e->wake[0] = e->wake[1] = -1;
     e->sigfd = -1;
-    for (size_t i = 0; i < h->n; i++)
+    for (size_t i = 0; e->fds && i < h->n; i++)
         e->fds[i] = -1;
     if (!e->fds || !e->paths || pipe2(e->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "out of resources: %s", strerror(errno));
-        goto fail;
+        lsvc_endpoint_close(e);
+        return NULL;
     }
+    return e;
+}
+
+/*
+ * Binding a socket makes a file, which costs a start more than all the
+ * rest of the endpoint (a tenth of a millisecond or more on ext4), and its
+ * name is the service's, known once the script has loaded. So while the
+ * scripts load, the main thread binds every socket under a temporary name
+ * in the runtime directory (".luasvc-PID-I.tmp": no ".sock", so no client
+ * or listing sees it) and listens; lsvc_endpoint_open then only renames
+ * it, without replacing a file that is there. Best effort: NULL, with
+ * nothing left behind, when any of it fails; open then binds as ever and
+ * tells what is wrong. No umask here: a script's chunk may be making files
+ * meanwhile; the directory is private to this user (checked) and the
+ * socket's mode is set before it gets its name.
+ */
+lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h)
+{
+    char dir[200], err[512];
+    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0 ||
+        check_dir_private(dir, err, sizeof err) != 0)
+        return NULL;
+    lsvc_endpoint *e = endpoint_new(h, err, sizeof err);
+    if (!e)
+        return NULL;
+    for (size_t i = 0; i < h->n; i++) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.luasvc-%ld-%zu.tmp", dir,
+                         (long)getpid(), i);
+        if (n < 0 || (size_t)n >= sizeof sa.sun_path)
+            goto fail;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            goto fail;
+        e->fds[i] = fd;
+        unlink(sa.sun_path); /* left by a crashed host of the same pid */
+        if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+            goto fail;
+        e->paths[i] = strdup(sa.sun_path);
+        if (!e->paths[i]) {
+            unlink(sa.sun_path);
+            goto fail;
+        }
+        if (chmod(sa.sun_path, 0600) != 0 || listen(fd, 16) != 0)
+            goto fail;
+    }
+    e->prepared = true;
+    return e;
+fail:
+    lsvc_endpoint_close(e); /* closes and unlinks what was made */
+    return NULL;
+}
+
+/* Give prepared socket i its name sa. 0: done; 1: not done, bind as ever
+ * (renameat2 without replacing unsupported here, or the temporary socket
+ * went away); -1: err set (the service is already running). */
+static int place_prepared(lsvc_endpoint *e, size_t i, const struct sockaddr_un *sa, char *err,
+                          size_t errlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (renameat2(AT_FDCWD, e->paths[i], AT_FDCWD, sa->sun_path, RENAME_NOREPLACE) == 0) {
+            char *final = strdup(sa->sun_path);
+            if (!final) {
+                unlink(sa->sun_path);
+                return 1;
+            }
+            free(e->paths[i]);
+            e->paths[i] = final;
+            return 0;
+        }
+        if (errno != EEXIST || attempt > 0)
+            break;
+        /* Someone's socket is there: alive, or left by a crashed host? */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int alive = probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (alive) {
+            snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
+                     e->host->svcs[i]->name, sa->sun_path);
+            return -1;
+        }
+        unlink(sa->sun_path);
+    }
+    close(e->fds[i]);
+    e->fds[i] = -1;
+    unlink(e->paths[i]);
+    free(e->paths[i]);
+    e->paths[i] = NULL;
+    return 1;
+}
+
+lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, size_t errlen)
+{
+    char dir[200];
+    if (lsvc_runtime_dir(dir, sizeof dir, err, errlen) != 0 ||
+        check_dir_private(dir, err, errlen) != 0) {
+        lsvc_endpoint_close(pre);
+        return NULL;
+    }
+    for (size_t i = 0; i < h->n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(h->svcs[i]->name, h->svcs[j]->name) == 0) {
+                snprintf(err, errlen, "%s and %s both name their service '%s'",
+                         h->svcs[j]->script_path, h->svcs[i]->script_path, h->svcs[i]->name);
+                lsvc_endpoint_close(pre);
+                return NULL;
+            }
+    lsvc_endpoint *e = pre ? pre : endpoint_new(h, err, errlen);
+    if (!e)
+        return NULL;
     mode_t old = umask(077);
     for (size_t i = 0; i < h->n; i++) {
         struct sockaddr_un sa;
         if (sock_path(dir, h->svcs[i]->name, &sa, err, errlen) != 0)
             goto fail_umask;
+        if (e->prepared && e->fds[i] >= 0) {
+            int placed = place_prepared(e, i, &sa, err, errlen);
+            if (placed < 0)
+                goto fail_umask;
+            if (placed == 0)
+                continue;
+        }
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             snprintf(err, errlen, "socket: %s", strerror(errno));
@@ -180,7 +289,6 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, char *err, size_t errlen)
     return e;
 fail_umask:
     umask(old);
-fail:
     lsvc_endpoint_close(e);
     return NULL;
 }
