@@ -200,18 +200,19 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
         if (lsvc_systemd_start(console_sd) != 0)
             return 1;
     }
-    /* The workers first. While they make their Lua states and load, this
-     * thread reads the time zone (for the log's time stamps: the workers'
-     * first lines need it) and binds the sockets, named once the scripts
-     * have loaded; then the watchdog's thread starts (a deadline set before
-     * it runs is seen when it does): on two cores, no third thread runs
-     * beside a loading worker. */
+    /* The time zone, for the log's time stamps, read once here before any
+     * thread logs: glibc's tzset() beside another thread's localtime_r is
+     * safe only by a lock ThreadSanitizer cannot see. Then the workers.
+     * While they make their Lua states and load, this thread binds the
+     * sockets, named once the scripts have loaded; then the watchdog's
+     * thread starts (a deadline set before it runs is seen when it does):
+     * on two cores, no third thread runs beside a loading worker. */
+    tzset();
     for (size_t k = 0; k < h->n; k++)
         if (lsvc_worker_start(h->svcs[k]) != 0) {
             lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start a worker thread");
             return 1;
         }
-    tzset();
     lsvc_endpoint *pre = check_only ? NULL : lsvc_endpoint_prepare(h);
     if (lsvc_watchdog_start(h) != 0)
         return 1;
