@@ -112,8 +112,21 @@ typedef struct lsvc_event {
     uint32_t code;
     uint32_t event_type; /* SESSIONCHANGE / POWEREVENT subtype */
     uint32_t session_id; /* SESSIONCHANGE: the session it is about */
+    /* POWEREVENT's PBT_POWERSETTINGCHANGE: the setting's GUID as
+     * "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}" ("" for none) and its value */
+    char power_setting[39];
+    uint8_t power_data_len;
+    uint8_t power_data[16];
     uint64_t arrived_ns; /* monotonic clock when the handler accepted it */
 } lsvc_event;
+
+#define LSVC_PBT_POWERSETTINGCHANGE 0x8013u
+/* Fill ev for a control as HandlerEx receives it: code, event type, and
+ * what its event data says (data may be NULL), read by the documented
+ * layouts of WTSSESSION_NOTIFICATION (SESSIONCHANGE) and
+ * POWERBROADCAST_SETTING (POWEREVENT / PBT_POWERSETTINGCHANGE), so that
+ * nothing of the SCM's memory outlives the handler call (model.c). */
+void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, const void *data);
 
 typedef struct lsvc_queue {
     pthread_mutex_t mu;
@@ -253,9 +266,9 @@ void lsvc_service_free(lsvc_service *svc);
 /* The control handler. Any thread but the worker; never touches Lua; returns
  * in bounded time with LSVC_NO_ERROR or the Win32 code the SCM would give. */
 uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type);
-/* The same, with SESSIONCHANGE's session id (from the SCM's event data). */
-uint32_t lsvc_service_control_ex(lsvc_service *svc, uint32_t code, uint32_t event_type,
-                                 uint32_t session_id);
+/* The same, with the event's data (session id, power setting) taken from
+ * ev; its arrival time is set here. */
+uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *ev);
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);

@@ -3,6 +3,7 @@
  * controls, exit codes and valid transitions, with the SCM's numbers.
  * Pure functions on plain values: any thread may call them.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "luasvc.h"
@@ -211,5 +212,41 @@ const char *lsvc_win32_message(uint32_t code)
     case LSVC_ERROR_PROCESS_ABORTED: return "The process terminated unexpectedly.";
     case LSVC_ERROR_TIMEOUT: return "This operation returned because the timeout period expired.";
     default: return "Unknown error.";
+    }
+}
+
+void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, const void *data)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->code = code;
+    ev->event_type = event_type;
+    const unsigned char *p = data;
+    if (!p)
+        return;
+    if (code == LSVC_CTRL_SESSIONCHANGE) {
+        /* WTSSESSION_NOTIFICATION { DWORD cbSize; DWORD dwSessionId; } */
+        uint32_t size, session;
+        memcpy(&size, p, 4);
+        memcpy(&session, p + 4, 4);
+        if (size >= 8)
+            ev->session_id = session;
+    } else if (code == LSVC_CTRL_POWEREVENT && event_type == LSVC_PBT_POWERSETTINGCHANGE) {
+        /* POWERBROADCAST_SETTING { GUID PowerSetting; DWORD DataLength;
+         * UCHAR Data[]; }, GUID { DWORD; WORD; WORD; BYTE[8]; } */
+        uint32_t d1, len;
+        uint16_t d2, d3;
+        memcpy(&d1, p, 4);
+        memcpy(&d2, p + 4, 2);
+        memcpy(&d3, p + 6, 2);
+        const unsigned char *d4 = p + 8;
+        snprintf(ev->power_setting, sizeof ev->power_setting,
+                 "{%08X-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", (unsigned)d1,
+                 (unsigned)d2, (unsigned)d3, d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6],
+                 d4[7]);
+        memcpy(&len, p + 16, 4);
+        if (len > sizeof ev->power_data)
+            len = sizeof ev->power_data; /* settings are a DWORD or a GUID */
+        memcpy(ev->power_data, p + 20, len);
+        ev->power_data_len = (uint8_t)len;
     }
 }

@@ -103,12 +103,13 @@ static bool user_handled(const lsvc_service *svc, uint32_t code)
 
 uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type)
 {
-    return lsvc_service_control_ex(svc, code, event_type, 0);
+    lsvc_event ev = {.code = code, .event_type = event_type};
+    return lsvc_service_control_ev(svc, &ev);
 }
 
-uint32_t lsvc_service_control_ex(lsvc_service *svc, uint32_t code, uint32_t event_type,
-                                 uint32_t session_id)
+uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
 {
+    uint32_t code = in->code;
     lsvc_status snap;
     pthread_mutex_lock(&svc->mu);
     uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
@@ -120,8 +121,8 @@ uint32_t lsvc_service_control_ex(lsvc_service *svc, uint32_t code, uint32_t even
             report(svc, &snap); /* INTERROGATE: report the current status again */
         return err;
     }
-    lsvc_event ev = {.code = code, .event_type = event_type, .session_id = session_id,
-                     .arrived_ns = lsvc_now_ns()};
+    lsvc_event ev = *in;
+    ev.arrived_ns = lsvc_now_ns();
     lsvc_state pending = lsvc_control_pending_state(code);
     bool changed = false;
     /* PAUSE while PAUSED, CONTINUE while RUNNING: nothing to do. */

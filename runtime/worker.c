@@ -254,6 +254,13 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
         if (ev->code == LSVC_CTRL_SESSIONCHANGE) {
             lua_pushinteger(L, ev->session_id);
             nargs = 3;
+        } else if (ev->code == LSVC_CTRL_POWEREVENT && ev->power_setting[0]) {
+            lua_createtable(L, 0, 2);
+            lua_pushstring(L, ev->power_setting);
+            lua_setfield(L, -2, "setting");
+            lua_pushlstring(L, (const char *)ev->power_data, ev->power_data_len);
+            lua_setfield(L, -2, "data");
+            nargs = 3;
         }
         snprintf(w->handler_what, sizeof w->handler_what, "%s", field);
     } else {

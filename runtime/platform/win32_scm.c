@@ -99,21 +99,18 @@ static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
 }
 
 /* HandlerEx, on the dispatcher thread: the foundation's control handler,
- * bounded time, no Lua. SESSIONCHANGE's event data (WTSSESSION_NOTIFICATION)
- * gives the session id, copied here: the data lives only for this call.
- * POWEREVENT's data (a POWERBROADCAST_SETTING for PBT_POWERSETTINGCHANGE,
- * whose settings a service registers for) is not passed on. */
+ * bounded time, no Lua. The event data (SESSIONCHANGE's session id,
+ * POWEREVENT's power setting) is copied into the event here: it lives only
+ * for this call. */
 static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPVOID ctx)
 {
     scm_entry *e = ctx;
     lsvc_service *svc = atomic_load(&e->svc);
     if (!svc) /* still setting up, START_PENDING reported: the SCM knows it */
         return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
-    uint32_t session = 0;
-    if (control == SERVICE_CONTROL_SESSIONCHANGE && data &&
-        ((const WTSSESSION_NOTIFICATION *)data)->cbSize >= sizeof(WTSSESSION_NOTIFICATION))
-        session = ((const WTSSESSION_NOTIFICATION *)data)->dwSessionId;
-    uint32_t rc = lsvc_service_control_ex(svc, control, event_type, session);
+    lsvc_event ev;
+    lsvc_event_from_scm(&ev, control, event_type, data);
+    uint32_t rc = lsvc_service_control_ev(svc, &ev);
     return rc == LSVC_NO_ERROR ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
 }
 

@@ -688,6 +688,48 @@ static void test_name_valid(void)
     }
 }
 
+/* HandlerEx's event data, read by the documented Win32 layouts (built here
+ * byte by byte, little-endian as on Windows). */
+static void test_event_from_scm(void)
+{
+    lsvc_event ev;
+    /* WTSSESSION_NOTIFICATION { cbSize = 8, dwSessionId = 3 }, WTS_SESSION_LOGON (5) */
+    unsigned char wts[8] = {8, 0, 0, 0, 3, 0, 0, 0};
+    lsvc_event_from_scm(&ev, LSVC_CTRL_SESSIONCHANGE, 5, wts);
+    CHECK_EQ(ev.code, LSVC_CTRL_SESSIONCHANGE);
+    CHECK_EQ(ev.event_type, 5);
+    CHECK_EQ(ev.session_id, 3);
+    CHECK_STR(ev.power_setting, "");
+    /* a cbSize too small for the session id: none */
+    wts[0] = 4;
+    lsvc_event_from_scm(&ev, LSVC_CTRL_SESSIONCHANGE, 5, wts);
+    CHECK_EQ(ev.session_id, 0);
+    /* no data at all */
+    lsvc_event_from_scm(&ev, LSVC_CTRL_SESSIONCHANGE, 6, NULL);
+    CHECK_EQ(ev.event_type, 6);
+    CHECK_EQ(ev.session_id, 0);
+
+    /* POWERBROADCAST_SETTING for GUID_ACDC_POWER_SOURCE
+     * {5D3E9A59-E9D5-4B00-A6BD-FF34FF516548}, DataLength 4, Data = 1 (DC) */
+    unsigned char pbs[24] = {0x59, 0x9A, 0x3E, 0x5D, 0xD5, 0xE9, 0x00, 0x4B,
+                             0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48,
+                             4,    0,    0,    0,    1,    0,    0,    0};
+    lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, LSVC_PBT_POWERSETTINGCHANGE, pbs);
+    CHECK_STR(ev.power_setting, "{5D3E9A59-E9D5-4B00-A6BD-FF34FF516548}");
+    CHECK_EQ(ev.power_data_len, 4);
+    CHECK_EQ(ev.power_data[0], 1);
+    CHECK_EQ(ev.power_data[3], 0);
+    /* other power events carry no setting: PBT_APMRESUMEAUTOMATIC (0x12) */
+    lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, 0x12, pbs);
+    CHECK_STR(ev.power_setting, "");
+    CHECK_EQ(ev.power_data_len, 0);
+    /* a control without event data ignores what data points to */
+    lsvc_event_from_scm(&ev, 200, 0, pbs);
+    CHECK_EQ(ev.code, 200);
+    CHECK_EQ(ev.session_id, 0);
+    CHECK_STR(ev.power_setting, "");
+}
+
 int main(void)
 {
     test_states();
@@ -699,6 +741,7 @@ int main(void)
     test_parse_control();
     test_json_str();
     test_name_valid();
+    test_event_from_scm();
     printf("test_model: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }
