@@ -94,6 +94,30 @@ describe("the control endpoint", function()
     assert.equal(0, H.wait_exit(r))
   end)
 
+  it("removes the temporary sockets of hosts that died while loading, and only theirs", function()
+    local d = H.tmpdir()
+    local rt = d .. "/rt"
+    H.sh("mkdir -m 700 " .. H.q(rt))
+    -- a process that is gone, and one (this shell's parent, busted) that is not
+    local _, dead = H.sh("sh -c 'echo $$'")
+    dead = dead:match("%d+")
+    local _, alive = H.sh("echo $PPID")
+    alive = alive:match("%d+")
+    H.sh("touch " .. H.q(rt .. "/.luasvc-" .. dead .. "-0.tmp") .. " " .. H.q(rt .. "/.luasvc-" .. alive .. "-0.tmp"))
+    local p = H.start { scripts = { F .. "basic.lua" }, rt = rt }
+    H.wait_state(p, "basic", "RUNNING")
+    H.wait_for(function()
+      local f = io.open(rt .. "/.luasvc-" .. dead .. "-0.tmp")
+      if f then f:close() end
+      return not f
+    end, 5, "the dead host's temporary socket to go")
+    local f = io.open(rt .. "/.luasvc-" .. alive .. "-0.tmp")
+    assert.truthy(f, "a live process's temporary socket is kept")
+    f:close()
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+  end)
+
   it("refuses a runtime directory open to others", function()
     local d = H.tmpdir()
     H.sh("mkdir -m 755 " .. H.q(d .. "/open"))

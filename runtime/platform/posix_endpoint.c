@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,10 +370,39 @@ static void serve(lsvc_service *svc, int fd)
     }
 }
 
+/* Temporary sockets (lsvc_endpoint_prepare) left by hosts that died while
+ * their scripts loaded: removed when their process is gone. Off the path
+ * to RUNNING, on the endpoint's thread. */
+static void sweep_temporaries(void)
+{
+    char dir[200], err[256];
+    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        long pid;
+        size_t idx;
+        char tail[8];
+        if (sscanf(de->d_name, ".luasvc-%ld-%zu.%7s", &pid, &idx, tail) != 3 ||
+            strcmp(tail, "tmp") != 0 || pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    }
+    closedir(d);
+}
+
 static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
     size_t n = e->host->n;
+    sweep_temporaries();
     struct pollfd *p = calloc(n + 2, sizeof *p);
     if (!p)
         return NULL;
