@@ -111,20 +111,9 @@ static void print_message(const char *msg, size_t len, bool json)
 
 int lsvc_listen(int argc, char **argv)
 {
-    const char *name = NULL;
-    bool json = false;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0)
-            json = true;
-        else if (!name && argv[i][0] != '-')
-            name = argv[i];
-        else {
-            fprintf(stderr, "luasvc listen: unexpected argument '%s'\n", argv[i]);
-            name = NULL;
-            break;
-        }
-    }
-    if (!name) {
+    const char *name;
+    bool json;
+    if (lsvc_parse_name_json("listen", argc, argv, &name, &json) != 0 || !name) {
         fputs("usage: luasvc listen NAME [--json]\n", stderr);
         return 2;
     }

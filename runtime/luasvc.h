@@ -444,9 +444,11 @@ typedef enum lsvc_slot_rc {
 typedef struct lsvc_slot lsvc_slot;               /* a reader */
 typedef struct lsvc_slot_writer lsvc_slot_writer; /* a writer */
 
+/* mailslot.c, for both platforms: */
 const char *lsvc_slot_rc_name(lsvc_slot_rc rc); /* "noreader", ...: Lua's codes */
 /* A valid slot name: 1-80 characters, no '/', '\' or control characters. */
 bool lsvc_slot_name_valid(const char *name);
+/* platform/posix_mailslot.c or platform/win32_mailslot.c: */
 /* group: NULL for an owner-only slot, else a group allowed to write (POSIX). */
 lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
                             size_t errlen);
@@ -500,5 +502,8 @@ size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
 bool lsvc_name_valid(const char *name); /* usable as a service name */
 /* Parse a control given as a number (1-255) or a name. -1 if invalid. */
 int lsvc_parse_control(const char *s);
+/* The arguments "[NAME] [--json]" of `luasvc CMD` (status, listen): 0, or 2
+ * after saying which argument is unexpected. */
+int lsvc_parse_name_json(const char *cmd, int argc, char **argv, const char **name, bool *json);
 
 #endif

@@ -37,6 +37,26 @@ typedef struct writer {
     lsvc_slot_writer *w; /* NULL once closed */
 } writer;
 
+/* ---- what both platforms' slots share --------------------------------- */
+
+const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
+{
+    switch (rc) {
+    case LSVC_SLOT_OK: return "ok";
+    case LSVC_SLOT_TIMEOUT: return "timeout";
+    case LSVC_SLOT_NOREADER: return "noreader";
+    case LSVC_SLOT_FULL: return "full";
+    case LSVC_SLOT_TOOLARGE: return "toolarge";
+    case LSVC_SLOT_EXISTS: return "exists";
+    case LSVC_SLOT_DENIED: return "denied";
+    default: return "error";
+    }
+}
+
+bool lsvc_slot_name_valid(const char *name) { return lsvc_name_valid(name); }
+
+/* ---- the Lua binding ------------------------------------------------------ */
+
 static const char *check_name(lua_State *L, int arg)
 {
     const char *name = luaL_checkstring(L, arg);

@@ -131,18 +131,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(cmd, "status") == 0) {
-        const char *name = NULL;
-        bool json = false;
-        for (int i = 2; i < argc; i++) {
-            if (strcmp(argv[i], "--json") == 0)
-                json = true;
-            else if (!name && argv[i][0] != '-')
-                name = argv[i];
-            else {
-                fprintf(stderr, "luasvc status: unexpected argument '%s'\n", argv[i]);
-                return 2;
-            }
-        }
+        const char *name;
+        bool json;
+        if (lsvc_parse_name_json("status", argc - 2, argv + 2, &name, &json) != 0)
+            return 2;
         return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc)
                                        : NULL,
                                   json);

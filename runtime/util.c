@@ -65,3 +65,21 @@ int lsvc_parse_control(const char *s)
     }
     return lsvc_control_from_name(s);
 }
+
+int lsvc_parse_name_json(const char *cmd, int argc, char **argv, const char **name, bool *json)
+{
+    *name = NULL;
+    *json = false;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            *json = true;
+        } else if (!*name && argv[i][0] != '-') {
+            *name = argv[i];
+        } else {
+            fprintf(stderr, "luasvc %s: unexpected argument '%s'\n", cmd, argv[i]);
+            *name = NULL;
+            return 2;
+        }
+    }
+    return 0;
+}

@@ -58,22 +58,6 @@ struct lsvc_slot_writer {
     struct sockaddr_un sa;
 };
 
-const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
-{
-    switch (rc) {
-    case LSVC_SLOT_OK: return "ok";
-    case LSVC_SLOT_TIMEOUT: return "timeout";
-    case LSVC_SLOT_NOREADER: return "noreader";
-    case LSVC_SLOT_FULL: return "full";
-    case LSVC_SLOT_TOOLARGE: return "toolarge";
-    case LSVC_SLOT_EXISTS: return "exists";
-    case LSVC_SLOT_DENIED: return "denied";
-    default: return "error";
-    }
-}
-
-bool lsvc_slot_name_valid(const char *name) { return lsvc_name_valid(name); }
-
 /* RUNTIME_DIR/slots (created 0700 when missing) and the socket path. */
 static int slot_path(const char *name, bool create_dir, struct sockaddr_un *sa, char *err,
                      size_t errlen)

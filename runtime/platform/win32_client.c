@@ -839,18 +839,10 @@ int lsvc_win32_client(const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "install") == 0)
         return cmd_install(argc, argv);
     if (strcmp(cmd, "status") == 0) {
-        const char *name = NULL;
-        bool json = false;
-        for (int i = 0; i < argc; i++) {
-            if (strcmp(argv[i], "--json") == 0)
-                json = true;
-            else if (!name && argv[i][0] != '-')
-                name = argv[i];
-            else {
-                fprintf(stderr, "luasvc status: unexpected argument '%s'\n", argv[i]);
-                return 2;
-            }
-        }
+        const char *name;
+        bool json;
+        if (lsvc_parse_name_json("status", argc, argv, &name, &json) != 0)
+            return 2;
         return cmd_status(name, json);
     }
     if (strcmp(cmd, "uninstall") == 0 || strcmp(cmd, "start") == 0) {

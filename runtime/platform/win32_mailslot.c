@@ -28,22 +28,6 @@ struct lsvc_slot_writer {
     char name[96];
 };
 
-const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
-{
-    switch (rc) {
-    case LSVC_SLOT_OK: return "ok";
-    case LSVC_SLOT_TIMEOUT: return "timeout";
-    case LSVC_SLOT_NOREADER: return "noreader";
-    case LSVC_SLOT_FULL: return "full";
-    case LSVC_SLOT_TOOLARGE: return "toolarge";
-    case LSVC_SLOT_EXISTS: return "exists";
-    case LSVC_SLOT_DENIED: return "denied";
-    default: return "error";
-    }
-}
-
-bool lsvc_slot_name_valid(const char *name) { return lsvc_name_valid(name); }
-
 /* The Win32 error's text, UTF-8, without the trailing newline. */
 static void error_text(DWORD code, char *buf, size_t len)
 {

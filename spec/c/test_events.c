@@ -12,16 +12,7 @@
 
 #include "luasvc.h"
 
-static int checks, failures;
-
-#define CHECK(expr)                                                                            \
-    do {                                                                                       \
-        checks++;                                                                              \
-        if (!(expr)) {                                                                         \
-            failures++;                                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr);          \
-        }                                                                                      \
-    } while (0)
+#include "check.h"
 
 static const char *const SCRIPT = "test_events_fixture.lua";
 static const char *const OUT = "test_events_out.txt";
@@ -133,6 +124,5 @@ int main(void)
     CHECK(st.state == LSVC_STOPPED && st.exit.win32 == LSVC_NO_ERROR);
     remove(SCRIPT);
     remove(OUT);
-    printf("test_events: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return CHECK_EXIT("test_events");
 }

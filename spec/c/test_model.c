@@ -9,53 +9,7 @@
 
 #include "luasvc.h"
 
-/* ---- a tiny assertion kit ---------------------------------------------- */
-
-static int checks, failures;
-
-#define CHECK(expr)                                                            \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(expr)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #expr);                                                    \
-        }                                                                      \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                         \
-    do {                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                    \
-        checks++;                                                              \
-        if (a_ != b_) {                                                        \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", \
-                    __FILE__, __LINE__, #a, #b, a_, b_);                       \
-        }                                                                      \
-    } while (0)
-
-/* Strings equal, NULL only equal to NULL. */
-#define CHECK_STR(a, b)                                                        \
-    do {                                                                       \
-        const char *a_ = (a), *b_ = (b);                                       \
-        checks++;                                                              \
-        if (!((a_ == NULL && b_ == NULL) ||                                    \
-              (a_ != NULL && b_ != NULL && strcmp(a_, b_) == 0))) {            \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK_STR failed: %s == %s (\"%s\" != \"%s\")\n", \
-                    __FILE__, __LINE__, #a, #b, a_ ? a_ : "(null)",            \
-                    b_ ? b_ : "(null)");                                       \
-        }                                                                      \
-    } while (0)
-
-/* Report a failure found inside a loop, with the loop's values. */
-#define FAILF(...)                                                             \
-    do {                                                                       \
-        failures++;                                                            \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-    } while (0)
+#include "check.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
 
@@ -742,6 +696,5 @@ int main(void)
     test_json_str();
     test_name_valid();
     test_event_from_scm();
-    printf("test_model: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return CHECK_EXIT("test_model");
 }

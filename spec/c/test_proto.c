@@ -10,38 +10,7 @@
 
 #include "luasvc.h"
 
-/* ---- a tiny assertion kit ---------------------------------------------- */
-
-static int checks, failures;
-
-#define CHECK(expr)                                                            \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(expr)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #expr);                                                    \
-        }                                                                      \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                         \
-    do {                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                    \
-        checks++;                                                              \
-        if (a_ != b_) {                                                        \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", \
-                    __FILE__, __LINE__, #a, #b, a_, b_);                       \
-        }                                                                      \
-    } while (0)
-
-#define FAILF(...)                                                             \
-    do {                                                                       \
-        failures++;                                                            \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-    } while (0)
+#include "check.h"
 
 /* Printable form of a request for messages. */
 static const char *show(const char *s, size_t len)
@@ -354,6 +323,5 @@ int main(void)
     test_lengths();
     test_mutations();
     test_errbuf();
-    printf("test_proto: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return CHECK_EXIT("test_proto");
 }

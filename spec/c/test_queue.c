@@ -14,38 +14,7 @@
 
 #include "luasvc.h"
 
-/* ---- a tiny assertion kit ---------------------------------------------- */
-
-static atomic_int checks, failures;
-
-#define CHECK(expr)                                                            \
-    do {                                                                       \
-        checks++;                                                              \
-        if (!(expr)) {                                                         \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
-                    #expr);                                                    \
-        }                                                                      \
-    } while (0)
-
-#define CHECK_EQ(a, b)                                                         \
-    do {                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                    \
-        checks++;                                                              \
-        if (a_ != b_) {                                                        \
-            failures++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", \
-                    __FILE__, __LINE__, #a, #b, a_, b_);                       \
-        }                                                                      \
-    } while (0)
-
-#define FAILF(...)                                                             \
-    do {                                                                       \
-        failures++;                                                            \
-        fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                        \
-        fprintf(stderr, __VA_ARGS__);                                          \
-        fputc('\n', stderr);                                                   \
-    } while (0)
+#include "check.h"
 
 #define MS 1000000ull
 
@@ -429,6 +398,5 @@ int main(void)
     test_wait_deadline();
     test_wait_threads();
     test_producers();
-    printf("test_queue: %d checks, %d failed\n", atomic_load(&checks), atomic_load(&failures));
-    return atomic_load(&failures) ? 1 : 0;
+    return CHECK_EXIT("test_queue");
 }

@@ -6,40 +6,13 @@ and a Lua reader (a console-hosted service) for the script's own writes.
 Run by scripts/wine-test, which prepares the Wine prefix and sets
 LUASVC_EXE.
 ]]
-local system = require "system"
 local json = require "dkjson"
+local W = require "spec.wine.helper"
+local EXE, TMP, FIX = W.EXE, W.TMP, W.FIX
+local q, luasvc, eventually = W.q, W.luasvc, W.eventually
 
-local EXE = assert(os.getenv("LUASVC_EXE"), "run me through scripts/wine-test")
-local TMP = assert(os.getenv("LUASVC_WINE_TMP"))
-local FIX = os.getenv("PWD") .. "/spec/fixtures/"
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return (s:gsub("\r\n", "\n")) -- msvcrt's text-mode output
-end
-
-local function luasvc(...)
-  local words = { "LC_ALL=C.UTF-8 wine", q(EXE) }
-  for _, a in ipairs({ ... }) do words[#words + 1] = q(a) end
-  local out = TMP .. "/ms-out.txt"
-  local ok, _, code = os.execute(table.concat(words, " ") .. " >" .. q(out) .. " 2>&1")
-  return read(out), ok and 0 or code
-end
-
-local function eventually(fn, ms, what)
-  local deadline = system.monotime() + (ms or 5000) / 1000
-  while system.monotime() < deadline do
-    local v = fn()
-    if v then return v end
-    system.sleep(0.05)
-  end
-  error("timed out waiting for " .. (what or "a condition"), 2)
-end
+-- A file's text (msvcrt's text-mode output: CRLF made LF), "" if missing.
+local function read(path) return (W.read(path):gsub("\r\n", "\n")) end
 
 -- A client process in the background: wine luasvc.exe ARGS...; its output
 -- in files. Killed (by its pid) after each test.

@@ -6,39 +6,14 @@ process; with --no-watch, `luasvc reload NAME` (PARAMCHANGE through the
 SCM) makes it take the edit. Run by scripts/wine-test.
 ]]
 local system = require "system"
-local json = require "dkjson"
-
-local EXE = assert(os.getenv("LUASVC_EXE"), "run me through scripts/wine-test")
-local TMP = assert(os.getenv("LUASVC_WINE_TMP"))
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local W = require "spec.wine.helper"
+local TMP = W.TMP
+local q, read, luasvc, status = W.q, W.read, W.luasvc, W.status
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
-end
-
-local function luasvc(...)
-  local words = { "LC_ALL=C.UTF-8 wine", q(EXE) }
-  for _, a in ipairs({ ... }) do words[#words + 1] = q(a) end
-  local out = TMP .. "/reload-out.txt"
-  local ok, _, code = os.execute(table.concat(words, " ") .. " >" .. q(out) .. " 2>&1")
-  return (read(out):gsub("\r\n", "\n")), ok and 0 or code
-end
-
-local function status(name)
-  local out, rc = luasvc("status", name, "--json")
-  assert(rc == 0, out)
-  return assert(json.decode(out:match("{.*}")), out)
 end
 
 -- A service whose user control 200 logs "VERSION:<version>"; paramchange

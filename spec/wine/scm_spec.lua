@@ -15,48 +15,9 @@ channel "eventlog" (wine-test keeps that channel in wine-debug.log).
 ]]
 local system = require "system"
 local json = require "dkjson"
-
-local EXE = assert(os.getenv("LUASVC_EXE"), "run me through scripts/wine-test")
-local TMP = assert(os.getenv("LUASVC_WINE_TMP"))
-local FIX = os.getenv("PWD") .. "/spec/fixtures/"
-
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- luasvc(args...) -> output (stdout and stderr), exit status
-local function luasvc(...)
-  local words = { "LC_ALL=C.UTF-8 wine", q(EXE) }
-  for _, a in ipairs({ ... }) do words[#words + 1] = q(a) end
-  local out = TMP .. "/out.txt"
-  local cmd = table.concat(words, " ") .. " >" .. q(out) .. " 2>&1"
-  local ok, _, code = os.execute(cmd)
-  -- msvcrt's text-mode stdout writes CRLF
-  return (read(out):gsub("\r\n", "\n")), ok and 0 or code
-end
-
-local function status(name)
-  local out, rc = luasvc("status", name, "--json")
-  assert(rc == 0, out)
-  return assert(json.decode(out:match("{.*}")), out)
-end
-
--- Poll until fn() is truthy; fail after ms.
-local function eventually(fn, ms, what)
-  local deadline = system.monotime() + (ms or 5000) / 1000
-  while system.monotime() < deadline do
-    local v = fn()
-    if v then return v end
-    system.sleep(0.05)
-  end
-  error("timed out waiting for " .. (what or "a condition"), 2)
-end
+local W = require "spec.wine.helper"
+local TMP, FIX = W.TMP, W.FIX
+local q, read, luasvc, status, eventually = W.q, W.read, W.luasvc, W.status, W.eventually
 
 local installed = {}
 local logs = 0
