@@ -188,6 +188,22 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
 void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
 
+/* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
+
+typedef struct lsvc_alloc {
+    size_t used;     /* bytes the state holds now */
+    size_t peak;
+    size_t limit;    /* 0: no limit */
+    size_t reserve;  /* allowed past the limit once stopping */
+    bool stopping;
+    unsigned refused; /* allocations refused so far */
+} lsvc_alloc;
+
+#define LSVC_ALLOC_RESERVE (1u << 20) /* what a stop handler may still take */
+
+/* A lua_Alloc; ud is the state's lsvc_alloc. Worker thread only. */
+void *lsvc_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
 /* ---- logfile.c: a log file rotated by size, reopened on request (any thread) */
 
 typedef struct lsvc_logfile lsvc_logfile;
