@@ -213,6 +213,36 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
 void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
 
+/* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
+
+typedef struct lsvc_alloc {
+    size_t used;     /* bytes the state holds now */
+    size_t peak;
+    size_t limit;    /* 0: no limit */
+    size_t reserve;  /* allowed past the limit once stopping */
+    bool stopping;
+    unsigned refused; /* allocations refused so far */
+} lsvc_alloc;
+
+#define LSVC_ALLOC_RESERVE (1u << 20) /* what a stop handler may still take */
+
+/* A lua_Alloc; ud is the state's lsvc_alloc. Worker thread only. */
+void *lsvc_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* ---- logfile.c: a log file rotated by size, reopened on request (any thread) */
+
+typedef struct lsvc_logfile lsvc_logfile;
+/* Open PATH for appending; NULL with a message naming the option in err. */
+lsvc_logfile *lsvc_logfile_open(const char *path, uint64_t max_size, unsigned keep, char *err,
+                                size_t errlen);
+/* Append one whole line (one write); rotate first when it would take the
+ * file past max_size (0: never). 0, or -1 when the line was lost. */
+int lsvc_logfile_write(lsvc_logfile *lf, const char *line, size_t len);
+void lsvc_logfile_reopen(lsvc_logfile *lf); /* at the next write; async-signal-safe */
+void lsvc_logfile_close(lsvc_logfile *lf);
+/* "1048576", "512k", "10M", "1G": 0, or -1 if not a size. */
+int lsvc_parse_size(const char *s, uint64_t *out);
+
 /* ---- service.c: one hosted service, its status and its control handler --- */
 
 typedef struct lsvc_service lsvc_service;

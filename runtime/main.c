@@ -90,8 +90,12 @@ int main(int argc, char **argv)
      * thread, little contention). */
     mallopt(M_ARENA_MAX, 1);
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0)
+    if (strcmp(cmd, "run") == 0) {
+        int init_status = lsvc_init_if_pid1(); /* a container's PID 1: reap, forward */
+        if (init_status >= 0)
+            return init_status;
         return lsvc_console_run(argc - 2, argv + 2, false);
+    }
     if (strcmp(cmd, "check") == 0)
         return lsvc_console_run(argc - 2, argv + 2, true);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

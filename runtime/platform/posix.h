@@ -47,6 +47,12 @@ void lsvc_systemd_reloading(lsvc_systemd *sd, lsvc_service *svc, bool begin);
 /* Around a signal's control (before=true first, then with its result). */
 void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
 
+/* ---- posix_init.c ---- */
+/* As PID 1 (a container's entrypoint): fork; the parent reaps and forwards
+ * signals and returns the host's exit status; the child returns -1 and goes
+ * on as the host. Elsewhere returns -1 at once. Main thread, first thing. */
+int lsvc_init_if_pid1(void);
+
 /* ---- posix_console.c ---- */
 int lsvc_console_run(int argc, char **argv, bool check_only);
 typedef struct lsvc_script_info {
