@@ -120,3 +120,83 @@ describe("examples/http_health.lua", function()
     assert.equal(0, H.wait_exit(p))
   end)
 end)
+
+describe("examples/supervisor.lua", function()
+  after_each(cleanup)
+
+  local function child_pids(p)
+    local pids = {}
+    for pid in (H.read(p.out) or ""):gmatch("CHILD:(%d+)") do pids[#pids + 1] = pid end
+    return pids
+  end
+
+  it("restarts its child when it dies, and ends and reaps it on stop", function()
+    local p = H.start { scripts = { "examples/supervisor.lua" },
+      args = { "sh", "-c", 'echo "CHILD:$$"; exec sleep 60' } }
+    H.wait_state(p, "supervisor", "RUNNING")
+    local first = H.wait_for(function() return child_pids(p)[1] end, 5, "the child")
+    children[#children + 1] = first
+    os.execute("kill -KILL " .. first)
+    local second = H.wait_for(function() return child_pids(p)[2] end, 5, "the restart")
+    children[#children + 1] = second
+    assert.truthy(H.log(p):find("pid " .. first .. " exited (code 0, signal 9)", 1, true), H.log(p))
+    assert.truthy(H.log(p):find("restarting in 100 ms", 1, true))
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("pid " .. second .. " stopped (code 0, signal 15) after 2 start(s)", 1, true), H.log(p))
+    assert.is_false(os.execute("kill -0 " .. second .. " 2>/dev/null") == true)
+  end)
+
+  it("backs off, doubling, when the child keeps dying", function()
+    local p = H.start { scripts = { "examples/supervisor.lua" }, args = { "sh", "-c", "exit 3" } }
+    H.wait_log(p, "restarting in 400 ms")
+    local log = H.log(p)
+    local a, b, c = log:find("restarting in 100 ms", 1, true), log:find("restarting in 200 ms", 1, true),
+      log:find("restarting in 400 ms", 1, true)
+    assert.truthy(a and b and c and a < b and b < c, log)
+    assert.truthy(log:find("exited (code 3, signal 0)", 1, true), log)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+  end)
+end)
+
+describe("examples/tail.lua", function()
+  after_each(cleanup)
+
+  it("posts each new line to a slot, across a rotation by rename", function()
+    local d = H.tmpdir()
+    local file, rt = d .. "/app.log", d .. "/rt"
+    H.write(file, "old line, before the start\n")
+    local slot = "tail-spec-" .. tostring(os.time()) .. tostring(math.random(1e6))
+    local l = { out = d .. "/listen.out", err = d .. "/listen.err", pidfile = d .. "/listen.pid" }
+    os.execute(string.format("(LUASVC_RUNTIME_DIR=%s %s listen %s >%s 2>%s & echo $! >%s) >/dev/null 2>&1",
+      H.q(rt), H.q(H.bin), H.q(slot), H.q(l.out), H.q(l.err), H.q(l.pidfile)))
+    local lpid = H.wait_for(function() return (H.read(l.pidfile) or ""):match("%d+") end, 5, "listen")
+    children[#children + 1] = lpid
+    H.wait_for(function() return (H.read(l.err) or ""):find("listening on slot", 1, true) end, 5, "listen")
+    local p = H.start { scripts = { "examples/tail.lua" }, args = { file, slot }, rt = rt }
+    H.wait_log(p, "following ")
+    local function append(path, text)
+      local f = assert(io.open(path, "ab"))
+      f:write(text)
+      f:close()
+    end
+    local function got() return H.read(l.out) or "" end
+    append(file, "one\ntwo\n")
+    H.wait_for(function() return got():find("two", 1, true) end, 5, "two; got:\n" .. got())
+    assert(os.rename(file, file .. ".1"))
+    append(file .. ".1", "three, after the rename\n")
+    H.wait_for(function() return got():find("three", 1, true) end, 5, "three; got:\n" .. got())
+    append(file, "four, in the new file\n")
+    H.wait_for(function() return got():find("four", 1, true) end, 5, "four; got:\n" .. got())
+    local out = got()
+    assert.is_nil(out:find("old line", 1, true))
+    local i1, i2, i3, i4 = out:find("one", 1, true), out:find("two", 1, true), out:find("three", 1, true),
+      out:find("four", 1, true)
+    assert.truthy(i1 < i2 and i2 < i3 and i3 < i4, out)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("posted 4 lines", 1, true), H.log(p))
+    os.execute("kill -INT " .. lpid)
+  end)
+end)
