@@ -444,6 +444,7 @@ static bool worker_init(lsvc_worker *w)
     lua_setfield(L, -2, "lfs");
     lua_pop(L, 1);
     lsvc_uvlua_open(w);
+    lsvc_spawn_open(w);
     pthread_mutex_lock(&svc->mu);
     lsvc_task_open(w); /* binds the interrupt to this thread */
     pthread_mutex_unlock(&svc->mu);

@@ -166,6 +166,29 @@ describe("the event loop", function()
   end)
 end)
 
+describe("children of io.popen and os.execute", function()
+  after_each(cleanup)
+
+  it("start with SIGHUP, SIGINT, SIGPIPE and SIGTERM neither blocked nor ignored", function()
+    local d = H.tmpdir()
+    local p = H.start { scripts = { F .. "child_signals.lua" }, args = { d } }
+    assert.equal(0, H.wait_exit(p))
+    local log = H.log(p)
+    for _, how in ipairs { "popen", "execute" } do
+      for _, field in ipairs { "SigBlk", "SigIgn" } do
+        local mask = log:match("SIG:" .. how .. ":" .. field .. ":=(%x+)")
+        assert.truthy(mask, how .. " " .. field .. " in:\n" .. log)
+        assert.equal(0, tonumber(mask, 16) & 0x5003, how .. " " .. field .. " " .. mask)
+      end
+    end
+    assert.truthy(log:find("SIG:popen_close=true", 1, true), log)
+    assert.truthy(log:find("SIG:execute_result=true,exit,0", 1, true), log)
+    assert.truthy(log:find("SIG:exit_status=3", 1, true), log)
+    assert.truthy(log:find("SIG:write_close=true", 1, true), log)
+    assert.equal("through a pipe\n", H.read(d .. "/written.txt"))
+  end)
+end)
+
 describe("the interrupt", function()
   after_each(cleanup)
 
