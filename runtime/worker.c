@@ -16,7 +16,9 @@
  * at a time (a handler that waits holds the next control back); then the
  * tasks that became ready before this turn (handler first, then the others
  * in the order they became ready); then libuv runs what is due, and the
- * script's luv callbacks run there. A callback never runs while a handler
+ * script's luv callbacks run there. A control that arrives while libuv
+ * runs is delivered as soon as the loop wakes for it, ahead of the
+ * callbacks still due (on_wake). A callback never runs while a handler
  * or task is executing; while a handler is suspended in a wait, callbacks
  * and other tasks go on (as run goes on meanwhile), and only run's own
  * ctx:sleep holds while PAUSED.
@@ -24,6 +26,7 @@
  * Deadlines are the watchdog's (watchdog.c); the interrupt hook is task.c's.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,9 +409,14 @@ static bool run_done(lsvc_worker *w)
 
 /* ---- the thread, by phase -------------------------------------------------------------- */
 
+/* A control was queued (or the watch, the watchdog, the notifier woke
+ * the loop): controls go ahead of the callbacks still due in this
+ * iteration of the loop; the turn after it looks at everything else. */
 static void on_wake(uv_async_t *a)
 {
-    (void)a; /* the turn after this looks at everything */
+    lsvc_worker *w = (lsvc_worker *)((char *)a - offsetof(lsvc_worker, wake));
+    if (w->phase == LSVC_PHASE_RUN && !w->current)
+        deliver_controls(w);
 }
 
 static void wake_loop(void *ud)
