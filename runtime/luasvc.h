@@ -140,6 +140,7 @@ typedef struct lsvc_queue {
     unsigned wakeups; /* wakes without an event (deadline, shutdown) */
     lsvc_queue_waker waker;
     void *waker_ud;
+    atomic_size_t pending; /* len, readable without the mutex (a hint) */
 } lsvc_queue;
 
 int lsvc_queue_init(lsvc_queue *q);
@@ -147,6 +148,8 @@ void lsvc_queue_destroy(lsvc_queue *q);
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);        /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
+/* Anything queued? Without the mutex: a hint for the consumer's fast path. */
+bool lsvc_queue_pending(lsvc_queue *q);
 void lsvc_queue_wake(lsvc_queue *q);
 /* The consumer: wake me with fn(ud) (NULL: no more; returns once no call
  * of the old one is under way). Without a waker, lsvc_queue_wait. */

@@ -53,6 +53,7 @@ int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
     }
     q->buf[(q->head + q->len) % q->cap] = *ev;
     q->len++;
+    atomic_store_explicit(&q->pending, q->len, memory_order_relaxed);
     pthread_cond_signal(&q->cv);
     if (q->waker)
         q->waker(q->waker_ud);
@@ -68,6 +69,7 @@ bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev)
         *ev = q->buf[q->head];
         q->head = (q->head + 1) % q->cap;
         q->len--;
+        atomic_store_explicit(&q->pending, q->len, memory_order_relaxed);
     }
     pthread_mutex_unlock(&q->mu);
     return any;
@@ -79,6 +81,11 @@ size_t lsvc_queue_len(lsvc_queue *q)
     size_t n = q->len;
     pthread_mutex_unlock(&q->mu);
     return n;
+}
+
+bool lsvc_queue_pending(lsvc_queue *q)
+{
+    return atomic_load_explicit(&q->pending, memory_order_relaxed) > 0;
 }
 
 void lsvc_queue_wake(lsvc_queue *q)

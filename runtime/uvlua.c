@@ -47,8 +47,12 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
     int rc = lua_pcall(L, nargs, nresults, base);
     w->running = prev;
     lua_remove(L, base);
-    if (rc == LUA_OK)
-        return nresults == LUA_MULTRET ? lua_gettop(L) - base + 1 : nresults;
+    if (rc == LUA_OK) {
+        int n = nresults == LUA_MULTRET ? lua_gettop(L) - base + 1 : nresults;
+        if (!nested && n == 0)
+            lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
+        return n;
+    }
     lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", what, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!nested && atomic_load(&w->svc->interrupt))

@@ -330,7 +330,7 @@ static void run_task(lsvc_worker *w, lsvc_task *t)
 
 /* The control lane: a reload to take up, else the next control, while no
  * handler holds the lane. */
-static void deliver_controls(lsvc_worker *w)
+void lsvc_worker_deliver(lsvc_worker *w)
 {
     lsvc_event ev;
     for (;;) {
@@ -371,7 +371,7 @@ static bool turn(lsvc_worker *w)
             lsvc_reload_cancel(w, NULL); /* the stop comes first */
         lsvc_task_wind_all(w);
     }
-    deliver_controls(w);
+    lsvc_worker_deliver(w);
     if (w->handler && w->handler->queued && w->handler->ready_turn < w->turn)
         run_task(w, w->handler); /* controls first */
     for (lsvc_task *t; (t = lsvc_task_pop_ready(w));) {
@@ -379,7 +379,7 @@ static bool turn(lsvc_worker *w)
         if (atomic_load(&svc->interrupt))
             lsvc_worker_interrupted(w, LSVC_VICTIM_NONE);
     }
-    deliver_controls(w); /* a handler may have ended */
+    lsvc_worker_deliver(w); /* a handler may have ended */
     return w->ready_head || atomic_load(&svc->interrupt) ||
            (w->deliver && !w->handler && w->reload_phase == LSVC_RELOAD_IDLE &&
             lsvc_queue_len(&svc->queue) > 0);
@@ -416,7 +416,13 @@ static void on_wake(uv_async_t *a)
 {
     lsvc_worker *w = (lsvc_worker *)((char *)a - offsetof(lsvc_worker, wake));
     if (w->phase == LSVC_PHASE_RUN && !w->current)
-        deliver_controls(w);
+        lsvc_worker_deliver(w);
+}
+
+void lsvc_worker_between_callbacks(lsvc_worker *w)
+{
+    if (w->phase == LSVC_PHASE_RUN && !w->handler && lsvc_queue_pending(&w->svc->queue))
+        lsvc_worker_deliver(w);
 }
 
 static void wake_loop(void *ud)

@@ -142,6 +142,10 @@ int lsvc_worker_push_handler(lsvc_worker *w, const char *field);
 void lsvc_worker_start_run(lsvc_worker *w);
 /* The deadline for a state the service is in again after a reload. */
 void lsvc_worker_restore_deadline(lsvc_worker *w);
+/* Deliver what the control lane can take now (worker.c's turn, and
+ * between luv callbacks: a control waits for one callback at most). */
+void lsvc_worker_deliver(lsvc_worker *w);
+void lsvc_worker_between_callbacks(lsvc_worker *w);
 /* What follows a control handler: the state it leads to, or back. */
 void lsvc_worker_control_done(lsvc_worker *w, const lsvc_event *ev, bool ok);
 /* Tell the front end a reload began or ended; begin/end pair up. */
