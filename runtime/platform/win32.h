@@ -16,13 +16,6 @@
 wchar_t *lsvc_wide(const char *s);   /* malloc'd UTF-16 copy; NULL if invalid */
 char *lsvc_utf8(const wchar_t *w);   /* malloc'd UTF-8 copy; NULL if invalid */
 
-/* ---- win32_console.c: `luasvc run` / `luasvc check` (main thread) ---- */
-int lsvc_win32_console_run(int argc, char **argv, bool check_only);
-/* Load each script (no start) and fill in its name and display name.
- * Returns the number of scripts that failed to load. */
-size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128],
-                                char (*display)[256]);
-
 /* ---- win32_scm.c: the process the SCM starts (main thread) ---- */
 /* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */
 int lsvc_win32_service_main(int argc, char **argv);
