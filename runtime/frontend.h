@@ -21,6 +21,9 @@ int lsvc_help(FILE *f, const char *verb);
 int lsvc_usage_error(const char *verb, const char *fmt, ...) LSVC_PRINTF(2, 3);
 /* Whether VERB takes option opt ("--no-watch"), and whether it takes a value. */
 bool lsvc_usage_has_option(const char *verb, const char *opt, bool *takes_value);
+/* `luasvc control`'s CODE (128-255 or a control name), or -1 after saying
+ * what it may be. */
+int lsvc_usage_control(const char *arg);
 /* A "--help" or "-h" among the arguments before any "--". */
 bool lsvc_usage_wants_help(int argc, char **argv);
 

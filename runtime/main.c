@@ -115,14 +115,9 @@ static int cmd_control(int argc, char **argv)
     char unit_svc[128];
     if (argc != 2)
         return lsvc_usage_error("control", "NAME and CODE");
-    int code = lsvc_parse_control(argv[1]);
-    if (code < 0) {
-        fprintf(stderr,
-                "luasvc control: bad control '%s': 128-255, or stop, pause, continue, "
-                "interrogate, paramchange, reload, shutdown, preshutdown\n",
-                argv[1]);
+    int code = lsvc_usage_control(argv[1]);
+    if (code < 0)
         return 2;
-    }
     return lsvc_client_control(lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc), code);
 }
 

@@ -212,3 +212,14 @@ bool lsvc_usage_wants_help(int argc, char **argv)
             return true;
     return false;
 }
+
+int lsvc_usage_control(const char *arg)
+{
+    int code = lsvc_parse_control(arg);
+    if (code < 0)
+        fprintf(stderr,
+                "luasvc control: bad control '%s': 128-255, or stop, pause, continue, "
+                "interrogate, paramchange, reload, shutdown, preshutdown\n",
+                arg);
+    return code;
+}

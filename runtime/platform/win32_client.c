@@ -154,17 +154,10 @@ int lsvc_win32_client(const char *cmd, int argc, char **argv)
                               : lsvc_win32_start(argv[0], argc - 1, argv + 1);
     }
     if (strcmp(cmd, "control") == 0) {
-        int code = argc == 2 ? lsvc_parse_control(argv[1]) : -2;
-        if (code == -2)
+        if (argc != 2)
             return lsvc_usage_error("control", "NAME and CODE");
-        if (code < 0) {
-            fprintf(stderr,
-                    "luasvc control: bad control '%s': 128-255, or stop, pause, continue, "
-                    "interrogate, paramchange, reload, shutdown, preshutdown\n",
-                    argv[1]);
-            return 2;
-        }
-        return lsvc_win32_control(argv[0], (DWORD)code);
+        int code = lsvc_usage_control(argv[1]);
+        return code < 0 ? 2 : lsvc_win32_control(argv[0], (DWORD)code);
     }
     if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0 ||
         strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
