@@ -53,15 +53,6 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
  * on as the host. Elsewhere returns -1 at once. Main thread, first thing. */
 int lsvc_init_if_pid1(void);
 
-/* ---- posix_console.c ---- */
-int lsvc_console_run(int argc, char **argv, bool check_only);
-typedef struct lsvc_script_info {
-    char name[128];
-    char description[512];
-    uint32_t stop_timeout_ms, watchdog_ms;
-} lsvc_script_info;
-int lsvc_console_inspect(const char *script, lsvc_script_info *out);
-
 /* ---- posix_install.c: systemd units (main thread of a client) ---- */
 int lsvc_install_main(int argc, char **argv);   /* luasvc install ... */
 int lsvc_uninstall_main(int argc, char **argv); /* luasvc uninstall ... */
