@@ -78,9 +78,7 @@ int lsvc_level_from_name(const char *name)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
         if (strcmp(levels[i].name, name) == 0)
             return (int)levels[i].lv;
-    if (strcmp(name, "warn") == 0)
-        return LSVC_LOG_WARNING;
-    return -1;
+    return -1; /* no aliases: "warn" is refused, as the docs say of an unknown level */
 }
 
 const char *lsvc_level_name(lsvc_level lv)

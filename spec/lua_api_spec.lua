@@ -68,6 +68,7 @@ describe("the Lua API", function()
   it("raises for a caller's mistakes with the standard message", function()
     assert.same({ "number expected, got string", "out of range",
       "unknown level 'loud' (debug, info, notice, warning, error)",
+      "unknown level 'warn' (debug, info, notice, warning, error)",
       "luasvc context expected, got table", "out of range" }, v.bad_arg)
   end)
 
@@ -120,6 +121,16 @@ describe("the API reference", function()
     table.sort(checked)
     table.sort(documented)
     assert.same(checked, documented)
+  end)
+
+  it("names the POSIX slots' socket type as the code makes them", function()
+    local kind = assert(H.read("runtime/platform/posix_mailslot.c"):match("socket%(AF_UNIX, (SOCK_%u+)"))
+    local doc
+    for _, e in ipairs(dofile("lua/api.lua").module) do
+      if e.name == "luasvc.mailslot" then doc = e.doc end
+    end
+    assert.truthy(doc:find(kind, 1, true), doc)
+    assert.falsy(doc:find("datagram sockets", 1, true), doc)
   end)
 
   it("lua/API.md is generated from it", function()
