@@ -406,6 +406,11 @@ int lsvc_open_luasvc(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
 
+/* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
+
+/* A lua_WarnFunction; ud is the lsvc_service. */
+void lsvc_lua_warn(void *ud, const char *msg, int tocont);
+
 /* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
 
 #define LSVC_PROTO_MAX 512 /* bytes in one request, newline included */
