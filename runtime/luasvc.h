@@ -187,6 +187,10 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
  * that log start; NULL removes it. */
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
 void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
+/* Instead of stderr and the sink: every line at warning or more severe goes
+ * to fn, the others nowhere (luasvc check collects its findings so). Set
+ * before the threads that log start. */
+void lsvc_log_set_capture(lsvc_log_sink fn);
 
 /* ---- service.c: one hosted service, its status and its control handler --- */
 
@@ -405,6 +409,10 @@ void lsvc_host_notify(lsvc_host *h);
 int lsvc_open_luasvc(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- check.c: `luasvc check` (main thread) ------------------------------ */
+
+int lsvc_check_main(int argc, char **argv);
 
 /* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
 

@@ -16,7 +16,7 @@
 static const char usage_text[] =
     "usage: luasvc COMMAND ...\n"
     "  run [--log-level LEVEL] SCRIPT... [-- ARGS]  host services in the foreground\n"
-    "  check SCRIPT...                             validate scripts without starting them\n"
+    "  check [--strict] [--json] SCRIPT...         validate scripts without starting them\n"
     "  stop|pause|continue|reload NAME             send a control to a running service\n"
     "                                              (stop, reload: through systemctl for an\n"
     "                                              installed unit)\n"
@@ -93,7 +93,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "run") == 0)
         return lsvc_console_run(argc - 2, argv + 2, false);
     if (strcmp(cmd, "check") == 0)
-        return lsvc_console_run(argc - 2, argv + 2, true);
+        return lsvc_check_main(argc - 2, argv + 2); /* check.c */
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("luasvc %s\n", LSVC_VERSION);
         return 0;
