@@ -48,7 +48,7 @@ int wmain(int argc, wchar_t **wargv)
     if (strcmp(cmd, "run") == 0)
         return lsvc_win32_console_run(argc - 2, argv + 2, false);
     if (strcmp(cmd, "check") == 0)
-        return lsvc_win32_console_run(argc - 2, argv + 2, true);
+        return lsvc_check_main(argc - 2, argv + 2); /* check.c */
     if (strcmp(cmd, "listen") == 0)
         return lsvc_listen(argc - 2, argv + 2); /* listen.c */
     if (strcmp(cmd, "service") == 0)
