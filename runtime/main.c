@@ -32,6 +32,9 @@ static const char usage_text[] =
 
 static const char template_text[] =
     "-- %s.lua: a luasvc service. Run it with: luasvc run %s.lua\n"
+    "-- Check it with: luasvc check --strict %s.lua. Editors with lua-language-server\n"
+    "-- know ctx and the fields below from luasvc's types (see .luarc.json).\n"
+    "---@type luasvc.Script\n"
     "local S = {\n"
     "  name = \"%s\",\n"
     "  description = \"What %s does\",\n"
@@ -73,10 +76,10 @@ static int cmd_new(const char *name)
         return 1;
     }
     FILE *f = fdopen(fd, "w");
-    fprintf(f, template_text, name, name, name, name);
+    fprintf(f, template_text, name, name, name, name, name);
     fclose(f);
     printf("wrote %s; run it with: luasvc run %s\n", path, path);
-    return 0;
+    return lsvc_write_luarc(); /* posix_luarc.c */
 }
 
 int main(int argc, char **argv)
