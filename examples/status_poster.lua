@@ -13,6 +13,8 @@
 local luasvc = require "luasvc"
 local cjson = require "cjson" -- lua-cjson, preloaded like lfs
 
+-- (typed for editors: README, "Editor support")
+---@type luasvc.Script
 local S = {
   name = "status_poster",
   display_name = "Status poster",
