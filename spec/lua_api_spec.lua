@@ -89,6 +89,8 @@ describe("Lua C modules", function()
 end)
 
 describe("the API reference", function()
+  after_each(H.cleanup)
+
   it("documents exactly what the module and ctx have", function()
     local api = dofile("lua/api.lua")
     local p = H.start { scripts = { F .. "api.lua" } }
