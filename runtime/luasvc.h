@@ -193,6 +193,10 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
  * that log start; NULL removes it. */
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
 void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
+/* Instead of stderr and the sink: every line at warning or more severe goes
+ * to fn, the others nowhere (luasvc check collects its findings so). Set
+ * before the threads that log start. */
+void lsvc_log_set_capture(lsvc_log_sink fn);
 
 /* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
 
@@ -347,6 +351,7 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 const char *lsvc_service_name(const lsvc_service *svc);
 const char *lsvc_service_script(const lsvc_service *svc);
 size_t lsvc_service_index(const lsvc_service *svc); /* its place in its host */
+bool lsvc_service_load_failed(lsvc_service *svc);  /* after lsvc_host_wait_loaded */
 uint32_t lsvc_service_stop_timeout(lsvc_service *svc);
 /* The worker's last turn of its scheduler (lsvc_now_ns), for a watchdog. */
 uint64_t lsvc_service_heartbeat(lsvc_service *svc);
@@ -475,6 +480,15 @@ lsvc_service *lsvc_host_service(lsvc_host *h, size_t i); /* i < lsvc_host_count 
 int lsvc_open_luasvc(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- check.c: `luasvc check` (main thread) ------------------------------ */
+
+int lsvc_check_main(int argc, char **argv);
+
+/* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
+
+/* A lua_WarnFunction; ud is the lsvc_service. */
+void lsvc_lua_warn(void *ud, const char *msg, int tocont);
 
 /* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
 

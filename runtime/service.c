@@ -458,3 +458,11 @@ void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out)
     out->watchdog_ms = svc->watchdog_ms;
     pthread_mutex_unlock(&svc->mu);
 }
+
+bool lsvc_service_load_failed(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool failed = svc->load_failed;
+    pthread_mutex_unlock(&svc->mu);
+    return failed;
+}

@@ -67,4 +67,8 @@ const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 int lsvc_client_control(const char *name, int code);
 int lsvc_client_status(const char *name, bool json);
 
+/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types), unless one
+ * exists in the current directory. 0, or 1 with the error printed. */
+int lsvc_write_luarc(void);
+
 #endif
