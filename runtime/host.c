@@ -118,3 +118,7 @@ void lsvc_host_join(lsvc_host *h)
         }
     }
 }
+
+size_t lsvc_host_count(lsvc_host *h) { return h->n; }
+
+lsvc_service *lsvc_host_service(lsvc_host *h, size_t i) { return h->svcs[i]; }

@@ -78,9 +78,7 @@ int lsvc_level_from_name(const char *name)
     for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
         if (strcmp(levels[i].name, name) == 0)
             return (int)levels[i].lv;
-    if (strcmp(name, "warn") == 0)
-        return LSVC_LOG_WARNING;
-    return -1;
+    return -1; /* no aliases: "warn" is refused, as the docs say of an unknown level */
 }
 
 const char *lsvc_level_name(lsvc_level lv)
@@ -105,9 +103,19 @@ void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level)
     atomic_store(&sink, fn);
 }
 
+static _Atomic(lsvc_log_sink) capture;
+
+void lsvc_log_set_capture(lsvc_log_sink fn) { atomic_store(&capture, fn); }
+
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
     lsvc_status_slot_log(lv, service, text); /* info and above, whatever the level shown */
+    lsvc_log_sink cap = atomic_load(&capture);
+    if (cap) { /* luasvc check: findings, not log lines */
+        if (lv <= LSVC_LOG_WARNING)
+            cap(lv, service, text);
+        return;
+    }
     if ((int)lv > atomic_load(&min_level))
         return;
     char line[8192];

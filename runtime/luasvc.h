@@ -105,6 +105,12 @@ lsvc_state lsvc_control_pending_state(uint32_t code);
 /* The process exit status (0-255) for a service exit code. */
 int lsvc_exit_status(lsvc_exit e);
 const char *lsvc_win32_message(uint32_t code);        /* short text for codes above */
+/* The one text of a final status, wherever it is shown (log, client,
+ * systemd's STATUS=, a status slot): "STOPPED", "STOPPED with
+ * service-specific exit code N" or "STOPPED with error N: TEXT" (TEXT:
+ * text, or NULL for lsvc_win32_message). Returns buf. */
+#define LSVC_EXIT_TEXT_MAX 600
+const char *lsvc_exit_text(lsvc_exit e, const char *text, char *buf, size_t len);
 
 /* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
 
@@ -215,6 +221,10 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
  * that log start; NULL removes it. */
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
 void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
+/* Instead of stderr and the sink: every line at warning or more severe goes
+ * to fn, the others nowhere (luasvc check collects its findings so). Set
+ * before the threads that log start. */
+void lsvc_log_set_capture(lsvc_log_sink fn);
 
 /* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
 
@@ -346,7 +356,21 @@ struct lsvc_service {
     pthread_cond_t load_cv;
 };
 
-lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, char **argv);
+/* How a front end configures a service it creates: the service keeps
+ * argv (not copied) and copies the rest. */
+typedef struct lsvc_service_opts {
+    const char *script;
+    int argc;                     /* start arguments */
+    char **argv;
+    lsvc_report_fn report;        /* may be NULL */
+    lsvc_reloading_fn reloading;  /* may be NULL */
+    void *report_ud;              /* for both */
+    bool allow_insecure;          /* load scripts others could change */
+    uint32_t watch_interval_ms;   /* 0: no file watch (hot reload off) */
+    bool watch_poll;              /* poll on the interval even where changes are told */
+} lsvc_service_opts;
+
+lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *opts);
 void lsvc_service_free(lsvc_service *svc);
 /* The control handler. Any thread but the worker; never touches Lua; returns
  * in bounded time with LSVC_NO_ERROR or the Win32 code the SCM would give. */
@@ -376,6 +400,25 @@ void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len); /* any thr
 void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description);
 void lsvc_service_reload_result(lsvc_service *svc, const char *error); /* NULL: success */
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
+
+/* What a front end reads of a service (any thread). The name is the
+ * file's until the script has loaded, then the script's, fixed. */
+const char *lsvc_service_name(const lsvc_service *svc);
+const char *lsvc_service_script(const lsvc_service *svc);
+size_t lsvc_service_index(const lsvc_service *svc); /* its place in its host */
+bool lsvc_service_load_failed(lsvc_service *svc);  /* after lsvc_host_wait_loaded */
+uint32_t lsvc_service_stop_timeout(lsvc_service *svc);
+/* The worker's last turn of its scheduler (lsvc_now_ns), for a watchdog. */
+uint64_t lsvc_service_heartbeat(lsvc_service *svc);
+void lsvc_service_wake(lsvc_service *svc); /* wake its worker */
+typedef struct lsvc_service_info {
+    char name[128];
+    char display_name[256]; /* "" when the script gives none */
+    char description[512];  /* "" when the script gives none */
+    uint32_t stop_timeout_ms, watchdog_ms;
+} lsvc_service_info;
+/* What the loaded script declares (for install, check). */
+void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out);
 
 /* ---- worker.c: the per-service thread that owns the lua_State ---------- */
 
@@ -450,12 +493,23 @@ bool lsvc_host_all_stopped(lsvc_host *h);
 int lsvc_host_exit_status(lsvc_host *h);
 void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
 void lsvc_host_notify(lsvc_host *h);
+size_t lsvc_host_count(lsvc_host *h);                  /* services, fixed once started */
+lsvc_service *lsvc_host_service(lsvc_host *h, size_t i); /* i < lsvc_host_count */
 
 /* ---- luamod.c: the luasvc module and ctx (worker thread only) ---------- */
 
 int lsvc_open_luasvc(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- check.c: `luasvc check` (main thread) ------------------------------ */
+
+int lsvc_check_main(int argc, char **argv);
+
+/* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
+
+/* A lua_WarnFunction; ud is the lsvc_service. */
+void lsvc_lua_warn(void *ud, const char *msg, int tocont);
 
 /* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
 

@@ -10,28 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "frontend.h"
 #include "platform/posix.h"
-
-static const char usage_text[] =
-    "usage: luasvc COMMAND ...\n"
-    "  run [--log-level LEVEL] SCRIPT... [-- ARGS]  host services in the foreground\n"
-    "  check SCRIPT...                             validate scripts without starting them\n"
-    "  stop|pause|continue|reload NAME             send a control to a running service\n"
-    "                                              (stop, reload: through systemctl for an\n"
-    "                                              installed unit)\n"
-    "  start NAME                                  start an installed systemd unit\n"
-    "  install SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME]\n"
-    "          [--description TEXT] [--restart-on-failure]  write NAME.service\n"
-    "  uninstall NAME --systemd [--user]           stop, disable and remove it\n"
-    "  control NAME CODE                           CODE: 128-255 or a control name\n"
-    "  status [NAME] [--json]                      state, accepted controls, exit codes\n"
-    "  new NAME                                    write NAME.lua, a service to start from\n"
-    "  listen SLOT [--json]                        print a mailslot's messages until Ctrl+C\n"
-    "  version\n";
 
 static const char template_text[] =
     "-- %s.lua: a luasvc service. Run it with: luasvc run %s.lua\n"
+    "-- Check it with: luasvc check --strict %s.lua. Editors with lua-language-server\n"
+    "-- know ctx and the fields below from luasvc's types (see .luarc.json).\n"
+    "---@type luasvc.Script\n"
     "local S = {\n"
     "  name = \"%s\",\n"
     "  description = \"What %s does\",\n"
@@ -59,8 +45,28 @@ static const char template_text[] =
     "\n"
     "return S\n";
 
-static int cmd_new(const char *name)
+/* s as one shell word: as it is when that is safe, else single-quoted. */
+static void put_shell_word(FILE *f, const char *s)
 {
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_-.,/+=:@%") == strlen(s)) {
+        fputs(s, f);
+        return;
+    }
+    fputc('\'', f);
+    for (; *s; s++)
+        if (*s == '\'')
+            fputs("'\\''", f);
+        else
+            fputc(*s, f);
+    fputc('\'', f);
+}
+
+static int cmd_new(int argc, char **argv)
+{
+    if (argc != 1)
+        return lsvc_usage_error("new", "one NAME");
+    const char *name = argv[0];
     if (!lsvc_name_valid(name) || strchr(name, '%') || strchr(name, '"')) {
         fprintf(stderr, "luasvc new: invalid name '%s'\n", name);
         return 2;
@@ -73,16 +79,126 @@ static int cmd_new(const char *name)
         return 1;
     }
     FILE *f = fdopen(fd, "w");
-    fprintf(f, template_text, name, name, name, name);
+    fprintf(f, template_text, name, name, name, name, name);
     fclose(f);
-    printf("wrote %s; run it with: luasvc run %s\n", path, path);
+    printf("wrote %s; run it with: luasvc run ", path);
+    put_shell_word(stdout, path);
+    putchar('\n');
+    return lsvc_write_luarc(); /* posix_luarc.c */
+}
+
+static int cmd_start(int argc, char **argv)
+{
+    if (argc != 1)
+        return lsvc_usage_error("start", "one NAME");
+    int rc = lsvc_unit_systemctl(argv[0], "start");
+    if (rc >= 0)
+        return rc;
+    fprintf(stderr,
+            "luasvc start: no systemd unit '%s' installed by luasvc (luasvc install SCRIPT "
+            "--systemd [--user]); to run a script in the foreground: luasvc run SCRIPT\n",
+            argv[0]);
+    return 1;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    const char *name;
+    bool json;
+    char unit_svc[128];
+    if (lsvc_parse_name_json("status", argc, argv, &name, &json) != 0)
+        return 2;
+    return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc)
+                                   : NULL,
+                              json);
+}
+
+static int cmd_control(int argc, char **argv)
+{
+    char unit_svc[128];
+    if (argc != 2)
+        return lsvc_usage_error("control", "NAME and CODE");
+    int code = lsvc_usage_control(argv[1]);
+    if (code < 0)
+        return 2;
+    return lsvc_client_control(lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc), code);
+}
+
+/* stop, pause, continue, reload, interrogate NAME */
+static int cmd_named_control(const char *cmd, int argc, char **argv)
+{
+    char unit_svc[128];
+    if (argc != 1)
+        return lsvc_usage_error(cmd, "one NAME");
+    /* An installed unit is stopped and reloaded by its manager, which
+     * then knows; the other controls go to the endpoint. */
+    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "reload") == 0) {
+        int rc = lsvc_unit_systemctl(argv[0], cmd);
+        if (rc >= 0)
+            return rc;
+    }
+    return lsvc_client_control(lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc),
+                               lsvc_control_from_name(cmd));
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    if (argc > 1)
+        return lsvc_usage_error("help", "one VERB at most");
+    return lsvc_help(stdout, argc ? argv[0] : NULL);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argv;
+    if (argc)
+        return lsvc_usage_error("version", "no arguments");
+    printf("luasvc %s\n", LSVC_VERSION);
     return 0;
+}
+
+/* The verb's command with its arguments (argv[0] the first after the
+ * verb); -1 for a verb this platform does not know. */
+static int dispatch(const char *cmd, int argc, char **argv)
+{
+    if (strcmp(cmd, "run") == 0) {
+        int init_status = lsvc_init_if_pid1(); /* a container's PID 1: reap, forward */
+        if (init_status >= 0)
+            return init_status;
+    }
+    if (strcmp(cmd, "run") == 0)
+        return lsvc_console_run(cmd, argc, argv); /* console.c */
+    if (strcmp(cmd, "check") == 0)
+        return lsvc_check_main(argc, argv); /* check.c */
+    if (strcmp(cmd, "help") == 0)
+        return cmd_help(argc, argv);
+    if (strcmp(cmd, "version") == 0)
+        return cmd_version(argc, argv);
+    if (strcmp(cmd, "new") == 0)
+        return cmd_new(argc, argv);
+    if (strcmp(cmd, "listen") == 0)
+        return lsvc_listen(argc, argv); /* listen.c */
+    if (strcmp(cmd, "install") == 0)
+        return lsvc_install_main(argc, argv);
+    if (strcmp(cmd, "uninstall") == 0)
+        return lsvc_uninstall_main(argc, argv);
+    if (strcmp(cmd, "start") == 0)
+        return cmd_start(argc, argv);
+    if (strcmp(cmd, "status") == 0)
+        return cmd_status(argc, argv);
+    if (strcmp(cmd, "control") == 0)
+        return cmd_control(argc, argv);
+    static const char *const named[] = {"stop", "pause", "continue", "reload", "interrogate"};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        if (strcmp(cmd, named[i]) == 0)
+            return cmd_named_control(cmd, argc, argv);
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage_text, stderr);
+        lsvc_help(stderr, NULL);
         return 2;
     }
     /* One malloc arena: each thread's own would cost a 128 MB mapping and a
@@ -90,92 +206,16 @@ int main(int argc, char **argv)
      * thread, little contention). */
     mallopt(M_ARENA_MAX, 1);
     const char *cmd = argv[1];
-    if (strcmp(cmd, "run") == 0) {
-        int init_status = lsvc_init_if_pid1(); /* a container's PID 1: reap, forward */
-        if (init_status >= 0)
-            return init_status;
-        return lsvc_console_run(argc - 2, argv + 2, false);
-    }
-    if (strcmp(cmd, "check") == 0)
-        return lsvc_console_run(argc - 2, argv + 2, true);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("luasvc %s\n", LSVC_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        fputs(usage_text, stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "new") == 0) {
-        if (argc != 3) {
-            fputs("usage: luasvc new NAME\n", stderr);
-            return 2;
-        }
-        return cmd_new(argv[2]);
-    }
-    if (strcmp(cmd, "listen") == 0)
-        return lsvc_listen(argc - 2, argv + 2); /* listen.c */
-    if (strcmp(cmd, "install") == 0)
-        return lsvc_install_main(argc - 2, argv + 2);
-    if (strcmp(cmd, "uninstall") == 0)
-        return lsvc_uninstall_main(argc - 2, argv + 2);
-    char unit_svc[128];
-    if (strcmp(cmd, "start") == 0) {
-        if (argc != 3) {
-            fputs("usage: luasvc start NAME\n", stderr);
-            return 2;
-        }
-        int rc = lsvc_unit_systemctl(argv[2], "start");
-        if (rc >= 0)
-            return rc;
-        fprintf(stderr,
-                "luasvc start: no systemd unit '%s' installed by luasvc (luasvc install SCRIPT "
-                "--systemd [--user]); to run a script in the foreground: luasvc run SCRIPT\n",
-                argv[2]);
-        return 1;
-    }
-    if (strcmp(cmd, "status") == 0) {
-        const char *name;
-        bool json;
-        if (lsvc_parse_name_json("status", argc - 2, argv + 2, &name, &json) != 0)
-            return 2;
-        return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc)
-                                       : NULL,
-                                  json);
-    }
-    int code = -1;
-    if (strcmp(cmd, "control") == 0) {
-        if (argc != 4) {
-            fputs("usage: luasvc control NAME CODE\n", stderr);
-            return 2;
-        }
-        code = lsvc_parse_control(argv[3]);
-        if (code < 0) {
-            fprintf(stderr,
-                    "luasvc control: bad control '%s': 128-255, or stop, pause, continue, "
-                    "interrogate, paramchange, reload, shutdown, preshutdown\n",
-                    argv[3]);
-            return 2;
-        }
-        return lsvc_client_control(lsvc_unit_service_name(argv[2], unit_svc, sizeof unit_svc),
-                                   code);
-    }
-    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0 ||
-        strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
-        if (argc != 3) {
-            fprintf(stderr, "usage: luasvc %s NAME\n", cmd);
-            return 2;
-        }
-        /* An installed unit is stopped and reloaded by its manager, which
-         * then knows; the other controls go to the endpoint. */
-        if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "reload") == 0) {
-            int rc = lsvc_unit_systemctl(argv[2], cmd);
-            if (rc >= 0)
-                return rc;
-        }
-        return lsvc_client_control(lsvc_unit_service_name(argv[2], unit_svc, sizeof unit_svc),
-                                   lsvc_control_from_name(cmd));
-    }
-    fprintf(stderr, "luasvc: unknown command '%s'\n%s", cmd, usage_text);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+        return lsvc_help(stdout, NULL);
+    if (strcmp(cmd, "--version") == 0)
+        return cmd_version(0, NULL);
+    if (lsvc_usage_wants_help(argc - 2, argv + 2))
+        return lsvc_help(stdout, cmd);
+    int rc = dispatch(cmd, argc - 2, argv + 2);
+    if (rc >= 0)
+        return rc;
+    fprintf(stderr, "luasvc: unknown command '%s'\n", cmd);
+    lsvc_help(stderr, NULL);
     return 2;
 }

@@ -215,6 +215,18 @@ const char *lsvc_win32_message(uint32_t code)
     }
 }
 
+const char *lsvc_exit_text(lsvc_exit e, const char *text, char *buf, size_t len)
+{
+    if (e.win32 == LSVC_NO_ERROR)
+        snprintf(buf, len, "STOPPED");
+    else if (e.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
+        snprintf(buf, len, "STOPPED with service-specific exit code %u", e.service_specific);
+    else
+        snprintf(buf, len, "STOPPED with error %u: %s", e.win32,
+                 text ? text : lsvc_win32_message(e.win32));
+    return buf;
+}
+
 void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, const void *data)
 {
     memset(ev, 0, sizeof *ev);

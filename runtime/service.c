@@ -15,15 +15,22 @@
 
 #include "luasvc.h"
 
-lsvc_service *lsvc_service_new(lsvc_host *host, const char *script, int argc, char **argv)
+lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
 {
+    const char *script = o->script;
     lsvc_service *svc = calloc(1, sizeof *svc);
     if (!svc)
         return NULL;
     svc->script_path = strdup(script);
     svc->host = host;
-    svc->argc = argc;
-    svc->argv = argv;
+    svc->argc = o->argc;
+    svc->argv = o->argv;
+    svc->report = o->report;
+    svc->reloading = o->reloading;
+    svc->report_ud = o->report_ud;
+    svc->allow_insecure = o->allow_insecure;
+    svc->watch_interval_ms = o->watch_interval_ms;
+    svc->watch_poll = o->watch_poll;
     svc->status.state = LSVC_STOPPED;
     svc->stop_timeout_ms = LSVC_STOP_TIMEOUT_DEFAULT_MS;
     atomic_init(&svc->interrupt, 0);
@@ -431,4 +438,46 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     if (len)
         buf[pos < len ? pos : len - 1] = '\0';
     return pos;
+}
+
+/* ---- what a front end reads (any thread) ------------------------------ */
+
+const char *lsvc_service_name(const lsvc_service *svc) { return svc->name; }
+
+const char *lsvc_service_script(const lsvc_service *svc) { return svc->script_path; }
+
+size_t lsvc_service_index(const lsvc_service *svc) { return svc->index; }
+
+uint64_t lsvc_service_heartbeat(lsvc_service *svc)
+{
+    return atomic_load_explicit(&svc->heartbeat_ns, memory_order_relaxed);
+}
+
+void lsvc_service_wake(lsvc_service *svc) { lsvc_queue_wake(&svc->queue); }
+
+uint32_t lsvc_service_stop_timeout(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    uint32_t ms = svc->stop_timeout_ms;
+    pthread_mutex_unlock(&svc->mu);
+    return ms;
+}
+
+void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    snprintf(out->name, sizeof out->name, "%s", svc->name);
+    snprintf(out->display_name, sizeof out->display_name, "%s", svc->display_name);
+    snprintf(out->description, sizeof out->description, "%s", svc->description);
+    out->stop_timeout_ms = svc->stop_timeout_ms;
+    out->watchdog_ms = svc->watchdog_ms;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_load_failed(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool failed = svc->load_failed;
+    pthread_mutex_unlock(&svc->mu);
+    return failed;
 }

@@ -112,14 +112,10 @@ static bool post(binding *b, size_t len, char *err, size_t errlen)
 
 static void state_text(const lsvc_status *st, char *buf, size_t len)
 {
-    if (st->state != LSVC_STOPPED || st->exit.win32 == LSVC_NO_ERROR)
+    if (st->state != LSVC_STOPPED)
         snprintf(buf, len, "%s", lsvc_state_name(st->state));
-    else if (st->exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
-        snprintf(buf, len, "STOPPED with service-specific exit code %u",
-                 st->exit.service_specific);
     else
-        snprintf(buf, len, "STOPPED with error %u: %s", st->exit.win32,
-                 lsvc_win32_message(st->exit.win32));
+        lsvc_exit_text(st->exit, NULL, buf, len);
 }
 
 void lsvc_status_slot_set(lsvc_service *svc, const char *slot)

@@ -53,15 +53,6 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
  * on as the host. Elsewhere returns -1 at once. Main thread, first thing. */
 int lsvc_init_if_pid1(void);
 
-/* ---- posix_console.c ---- */
-int lsvc_console_run(int argc, char **argv, bool check_only);
-typedef struct lsvc_script_info {
-    char name[128];
-    char description[512];
-    uint32_t stop_timeout_ms, watchdog_ms;
-} lsvc_script_info;
-int lsvc_console_inspect(const char *script, lsvc_script_info *out);
-
 /* ---- posix_install.c: systemd units (main thread of a client) ---- */
 int lsvc_install_main(int argc, char **argv);   /* luasvc install ... */
 int lsvc_uninstall_main(int argc, char **argv); /* luasvc uninstall ... */
@@ -75,5 +66,9 @@ const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);
 int lsvc_client_status(const char *name, bool json);
+
+/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types), unless one
+ * exists in the current directory. 0, or 1 with the error printed. */
+int lsvc_write_luarc(void);
 
 #endif

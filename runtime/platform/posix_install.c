@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
+#include "../frontend.h"
 #include "posix.h"
 
 #define MARKER "# luasvc-service: "
@@ -175,130 +176,101 @@ static int put_word(FILE *f, const char *s)
     return 0;
 }
 
-static const char install_usage[] =
-    "usage: luasvc install SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME]\n"
-    "                      [--description TEXT] [--restart-on-failure]\n";
+/* What `luasvc install` was asked. */
+typedef struct install_opts {
+    const char *script, *dir, *name, *description;
+    bool systemd, user, restart;
+} install_opts;
 
-int lsvc_install_main(int argc, char **argv)
+/* The arguments of `luasvc install`: 0, or 2 after the usage error. */
+static int install_parse(int argc, char **argv, install_opts *o)
 {
-    const char *script = NULL, *dir_opt = NULL, *name_opt = NULL, *desc_opt = NULL;
-    bool sd = false, user = false, restart = false;
+    *o = (install_opts){0};
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool takes = strcmp(a, "--unit-dir") == 0 || strcmp(a, "--name") == 0 ||
                      strcmp(a, "--description") == 0;
-        if (takes && (i + 1 >= argc || !argv[i + 1][0])) {
-            fprintf(stderr, "luasvc install: %s needs a value\n%s", a, install_usage);
-            return 2;
-        }
+        if (takes && (i + 1 >= argc || !argv[i + 1][0]))
+            return lsvc_usage_error("install", "%s needs a value", a);
         if (strcmp(a, "--systemd") == 0)
-            sd = true;
+            o->systemd = true;
         else if (strcmp(a, "--user") == 0)
-            user = true;
+            o->user = true;
         else if (strcmp(a, "--restart-on-failure") == 0)
-            restart = true;
+            o->restart = true;
         else if (strcmp(a, "--unit-dir") == 0)
-            dir_opt = argv[++i];
+            o->dir = argv[++i];
         else if (strcmp(a, "--name") == 0)
-            name_opt = argv[++i];
+            o->name = argv[++i];
         else if (strcmp(a, "--description") == 0)
-            desc_opt = argv[++i];
-        else if (a[0] == '-') {
-            fprintf(stderr, "luasvc install: unknown option '%s'\n%s", a, install_usage);
-            return 2;
-        } else if (script) {
-            fprintf(stderr, "luasvc install: one SCRIPT only (got '%s' and '%s')\n%s", script, a,
-                    install_usage);
-            return 2;
-        } else
-            script = a;
+            o->description = argv[++i];
+        else if (a[0] == '-')
+            return lsvc_usage_error("install", "unknown option '%s'", a);
+        else if (o->script)
+            return lsvc_usage_error("install", "one SCRIPT only (got '%s' and '%s')", o->script,
+                                    a);
+        else
+            o->script = a;
     }
-    if (!script)
-        return fprintf(stderr, "luasvc install: no SCRIPT given\n%s", install_usage), 2;
-    if (!sd)
-        return fprintf(stderr,
-                       "luasvc install: this platform installs systemd units: add --systemd\n%s",
-                       install_usage),
-               2;
-    if (name_opt && !unit_name_valid(name_opt)) {
+    if (!o->script)
+        return lsvc_usage_error("install", "no SCRIPT given");
+    if (!o->systemd)
+        return lsvc_usage_error("install", "this platform installs systemd units: add --systemd");
+    if (o->name && !unit_name_valid(o->name)) {
         fprintf(stderr,
                 "luasvc install: --name '%s' cannot name a systemd unit (1-200 of A-Z a-z "
                 "0-9 : _ . -)\n",
-                name_opt);
+                o->name);
         return 2;
     }
-    if (desc_opt && strpbrk(desc_opt, "\n\r")) {
+    if (o->description && strpbrk(o->description, "\n\r")) {
         fputs("luasvc install: --description must be one line\n", stderr);
         return 2;
     }
-    char abs_script[PATH_MAX], self[PATH_MAX];
-    if (!realpath(script, abs_script)) {
-        fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", script, strerror(errno));
-        return 2;
-    }
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return fprintf(stderr, "luasvc install: cannot find this binary: %s\n", strerror(errno)), 1;
-    self[n] = '\0';
+    return 0;
+}
 
-    lsvc_script_info info;
-    lsvc_log_set_level(LSVC_LOG_WARNING); /* a load's own chatter is not news here */
-    int rc = lsvc_console_inspect(abs_script, &info);
-    if (rc != 0) {
-        fprintf(stderr, "luasvc install: %s does not load (see above); nothing installed\n",
-                abs_script);
-        return rc;
-    }
-    const char *name = name_opt ? name_opt : info.name;
-    if (!unit_name_valid(name)) {
-        fprintf(stderr,
-                "luasvc install: the script's service name '%s' cannot name a systemd unit; "
-                "give one with --name\n",
-                name);
-        return 2;
-    }
-    char dir[PATH_MAX], path[PATH_MAX + 256], tmp[PATH_MAX + 300];
-    if (unit_dir(user, dir_opt, dir, sizeof dir) != 0)
-        return fail2("install", "cannot tell the unit directory: set --unit-dir or HOME");
+/* Make the unit directory, and its parents (the user's may not exist yet). */
+static int make_unit_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        return 0;
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        /* the user's may not exist yet: make its parents too */
-        char p[PATH_MAX];
-        snprintf(p, sizeof p, "%s", dir);
-        for (char *s = p + 1; *s; s++)
-            if (*s == '/') {
-                *s = '\0';
-                mkdir(p, 0755);
-                *s = '/';
-            }
-        if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-            fprintf(stderr, "luasvc install: --unit-dir %s: %s\n", dir, strerror(errno));
-            return 1;
-        }
-    }
-    snprintf(path, sizeof path, "%s/%s.service", dir, name);
-    FILE *old = fopen(path, "r");
-    if (old) {
-        char line[1024];
-        bool ours = false;
-        while (!ours && fgets(line, sizeof line, old))
-            ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
-        fclose(old);
-        if (!ours) {
-            fprintf(stderr, "luasvc install: %s exists and was not written by luasvc; "
-                            "not replacing it\n", path);
-            return 1;
-        }
-    }
-    snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        fprintf(stderr, "luasvc install: %s: %s\n", tmp, strerror(errno));
+        fprintf(stderr, "luasvc install: --unit-dir %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    const char *desc = desc_opt ? desc_opt : info.description;
+    return 0;
+}
+
+/* Whether the unit file f carries luasvc's marker. */
+static bool unit_is_ours(FILE *f)
+{
+    char line[1024];
+    bool ours = false;
+    while (!ours && fgets(line, sizeof line, f))
+        ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
+    return ours;
+}
+
+/* The unit's text into f. -1: a path a unit file cannot carry. */
+static int unit_text(FILE *f, const install_opts *o, const char *name, const char *self,
+                     const char *script, const lsvc_service_info *info)
+{
+    const char *desc = o->description ? o->description
+                       : info->description[0] ? info->description
+                       : info->display_name[0] ? info->display_name
+                                               : info->name;
     fprintf(f, "# %s.service - written by luasvc install; remove with\n"
                "#   luasvc uninstall %s --systemd%s\n%s%s\n",
-            name, name, user ? " --user" : "", MARKER, info.name);
+            name, name, o->user ? " --user" : "", MARKER, info->name);
     fputs("[Unit]\nDescription=", f);
     for (const char *p = desc; *p; p++) {
         if (*p == '\n' || *p == '\r')
@@ -312,42 +284,138 @@ int lsvc_install_main(int argc, char **argv)
      * default. Preserved: other luasvc units keep their endpoints there. */
     fprintf(f, "\n\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
     if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0 ||
-        (fputc(' ', f), put_word(f, abs_script)) != 0) {
-        fclose(f);
-        unlink(tmp);
-        return fail2("install", "the binary's or the script's path has control characters");
-    }
+        (fputc(' ', f), put_word(f, script)) != 0)
+        return -1;
     fprintf(f, "\nExecReload=/bin/kill -HUP $MAINPID\n"
                "TimeoutStopSec=%ums\n",
-            info.stop_timeout_ms + STOP_MARGIN_MS);
-    if (info.watchdog_ms)
-        fprintf(f, "WatchdogSec=%ums\n", info.watchdog_ms);
-    if (restart)
+            info->stop_timeout_ms + STOP_MARGIN_MS);
+    if (info->watchdog_ms)
+        fprintf(f, "WatchdogSec=%ums\n", info->watchdog_ms);
+    if (o->restart)
         fputs("Restart=on-failure\n", f);
     fputs("RuntimeDirectory=luasvc\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
           "Environment=LUASVC_RUNTIME_DIR=%t/luasvc\n",
           f);
-    fprintf(f, "\n[Install]\nWantedBy=%s\n", user ? "default.target" : "multi-user.target");
+    fprintf(f, "\n[Install]\nWantedBy=%s\n", o->user ? "default.target" : "multi-user.target");
+    return 0;
+}
+
+/*
+ * Write the unit to path through a temporary file beside it, renamed into
+ * place, so that a reader never sees half a unit. The temporary name is
+ * fixed (PATH.luasvc-tmp, so that a crashed install leaves one file at
+ * most), and whatever is there (a leftover, or a symlink someone planted
+ * to have us write elsewhere) is removed, not opened: the file is created
+ * with O_EXCL | O_NOFOLLOW, which never follows a symlink, and fails if one
+ * appears again. rename() replaces path itself, never what it points to.
+ */
+static int unit_write(const char *path, const install_opts *o, const char *name,
+                      const char *self, const char *script, const lsvc_service_info *info)
+{
+    char tmp[PATH_MAX + 300];
+    snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        fprintf(stderr, "luasvc install: %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        fprintf(stderr, "luasvc install: %s: %s\n", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    if (unit_text(f, o, name, self, script, info) != 0) {
+        fclose(f);
+        unlink(tmp);
+        return fail2("install", "the binary's or the script's path has control characters");
+    }
     if (fclose(f) != 0 || rename(tmp, path) != 0) {
         fprintf(stderr, "luasvc install: %s: %s\n", path, strerror(errno));
         unlink(tmp);
         return 1;
     }
     printf("wrote %s\n", path);
-    if (dir_opt) {
+    return 0;
+}
+
+/* The script's absolute path and this binary's, and what the script
+ * declares (it must load). 0, or the exit status after saying why. */
+static int install_resolve(const install_opts *o, char *script, char *self,
+                           lsvc_service_info *info)
+{
+    if (!realpath(o->script, script)) {
+        fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", o->script, strerror(errno));
+        return 2;
+    }
+    ssize_t n = readlink("/proc/self/exe", self, PATH_MAX - 1);
+    if (n <= 0)
+        return fprintf(stderr, "luasvc install: cannot find this binary: %s\n", strerror(errno)), 1;
+    self[n] = '\0';
+    if (lsvc_console_inspect(1, &script, info) != 0) {
+        fprintf(stderr, "luasvc install: %s does not load (see above); nothing installed\n",
+                script);
+        return 2;
+    }
+    const char *name = o->name ? o->name : info->name;
+    if (!unit_name_valid(name)) {
+        fprintf(stderr,
+                "luasvc install: the script's service name '%s' cannot name a systemd unit; "
+                "give one with --name\n",
+                name);
+        return 2;
+    }
+    return 0;
+}
+
+/* systemd learns of the unit, unless it was written elsewhere. */
+static int install_reload(const install_opts *o, const char *name)
+{
+    const char *u = o->user ? " --user" : "";
+    if (o->dir) {
         printf("not reloading systemd: --unit-dir given; run systemctl%s daemon-reload when the "
-               "directory is one of its unit paths\n", user ? " --user" : "");
+               "directory is one of its unit paths\n", u);
         return 0;
     }
-    rc = systemctl(user, "daemon-reload", NULL, false);
+    int rc = systemctl(o->user, "daemon-reload", NULL, false);
     if (rc != 0) {
-        fprintf(stderr, "luasvc install: systemctl%s daemon-reload failed (status %d)\n",
-                user ? " --user" : "", rc);
+        fprintf(stderr, "luasvc install: systemctl%s daemon-reload failed (status %d)\n", u, rc);
         return 1;
     }
-    printf("start it with: luasvc start %s (or systemctl%s start %s)\n", name,
-           user ? " --user" : "", name);
+    printf("start it with: luasvc start %s (or systemctl%s start %s)\n", name, u, name);
     return 0;
+}
+
+int lsvc_install_main(int argc, char **argv)
+{
+    install_opts o;
+    if (install_parse(argc, argv, &o) != 0)
+        return 2;
+    char script[PATH_MAX], self[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 256];
+    lsvc_service_info info;
+    int rc = install_resolve(&o, script, self, &info);
+    if (rc != 0)
+        return rc;
+    const char *name = o.name ? o.name : info.name;
+    if (unit_dir(o.user, o.dir, dir, sizeof dir) != 0)
+        return fail2("install", "cannot tell the unit directory: set --unit-dir or HOME");
+    if (make_unit_dir(dir) != 0)
+        return 1;
+    snprintf(path, sizeof path, "%s/%s.service", dir, name);
+    FILE *old = fopen(path, "r");
+    if (old) {
+        bool ours = unit_is_ours(old);
+        fclose(old);
+        if (!ours) {
+            fprintf(stderr, "luasvc install: %s exists and was not written by luasvc; "
+                            "not replacing it\n", path);
+            return 1;
+        }
+    }
+    if (unit_write(path, &o, name, self, script, &info) != 0)
+        return 1;
+    return install_reload(&o, name);
 }
 
 int lsvc_uninstall_main(int argc, char **argv)
@@ -361,21 +429,18 @@ int lsvc_uninstall_main(int argc, char **argv)
             user = true;
         else if (strcmp(argv[i], "--unit-dir") == 0) {
             if (i + 1 >= argc || !argv[i + 1][0])
-                return fail2("uninstall", "--unit-dir needs a value");
+                return lsvc_usage_error("uninstall", "--unit-dir needs a value");
             dir_opt = argv[++i];
         }
-        else if (argv[i][0] == '-' || name) {
-            fprintf(stderr, "luasvc uninstall: unexpected argument '%s'\n"
-                            "usage: luasvc uninstall NAME --systemd [--user] [--unit-dir DIR]\n",
-                    argv[i]);
-            return 2;
-        } else
+        else if (argv[i][0] == '-' || name)
+            return lsvc_usage_error("uninstall", "unexpected argument '%s'", argv[i]);
+        else
             name = argv[i];
     }
     if (!name || !sd)
-        return fail2("uninstall", name ? "this platform uninstalls systemd units: add --systemd"
-                                       : "no NAME given\nusage: luasvc uninstall NAME --systemd "
-                                         "[--user] [--unit-dir DIR]");
+        return lsvc_usage_error("uninstall", "%s",
+                                name ? "this platform uninstalls systemd units: add --systemd"
+                                     : "no NAME given");
     if (!unit_name_valid(name)) {
         fprintf(stderr, "luasvc uninstall: NAME '%s' is not a systemd unit name\n", name);
         return 2;
@@ -391,10 +456,7 @@ int lsvc_uninstall_main(int argc, char **argv)
                 user ? "" : "; a user unit needs --user");
         return 1;
     }
-    char line[1024];
-    bool ours = false;
-    while (!ours && fgets(line, sizeof line, f))
-        ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
+    bool ours = unit_is_ours(f);
     fclose(f);
     if (!ours) {
         fprintf(stderr, "luasvc uninstall: %s was not written by luasvc; not removing it\n", path);

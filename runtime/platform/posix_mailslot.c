@@ -98,6 +98,64 @@ static lsvc_slot_rc errno_rc(int e)
     return LSVC_SLOT_ERROR;
 }
 
+/* Bind fd to sa and listen: 0, or errno (then *rc says so, or EXISTS when
+ * a live reader holds the name). A socket left by a reader that crashed
+ * is replaced: a connection to a dead socket is refused. */
+static int slot_bind(int fd, const struct sockaddr_un *sa, const char *name, lsvc_slot_rc *rc,
+                     char *err, size_t errlen)
+{
+    mode_t old = umask(077);
+    int b = bind(fd, (const struct sockaddr *)sa, sizeof *sa);
+    int e = errno;
+    if (b != 0 && e == EADDRINUSE) {
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int alive = probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (alive) {
+            umask(old);
+            *rc = LSVC_SLOT_EXISTS;
+            snprintf(err, errlen, "slot %s already has a reader (%s)", name, sa->sun_path);
+            return EADDRINUSE;
+        }
+        unlink(sa->sun_path);
+        b = bind(fd, (const struct sockaddr *)sa, sizeof *sa);
+        e = errno;
+    }
+    umask(old);
+    if (b == 0 && listen(fd, SLOT_BACKLOG) != 0) {
+        b = -1;
+        e = errno;
+        unlink(sa->sun_path);
+    }
+    if (b != 0) {
+        *rc = errno_rc(e);
+        snprintf(err, errlen, "cannot create slot %s (%s): %s", name, sa->sun_path, strerror(e));
+        return e;
+    }
+    return 0;
+}
+
+/* The bound socket's mode: owner-only, or open to group gid for writing
+ * (a socket file gets 0777 less the umask, 0700; writers need w). 0, or -1
+ * with the socket unlinked and the error in err. */
+static int slot_set_mode(const struct sockaddr_un *sa, const char *name, const char *group,
+                         gid_t gid, char *err, size_t errlen)
+{
+    if (!group && chmod(sa->sun_path, 0600) != 0) {
+        snprintf(err, errlen, "slot %s: chmod %s: %s", name, sa->sun_path, strerror(errno));
+        unlink(sa->sun_path);
+        return -1;
+    }
+    if (group && (chown(sa->sun_path, (uid_t)-1, gid) != 0 || chmod(sa->sun_path, 0660) != 0)) {
+        snprintf(err, errlen, "slot %s: cannot open it to group '%s': %s", name, group,
+                 strerror(errno));
+        unlink(sa->sun_path);
+        return -1;
+    }
+    return 0;
+}
+
 lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
                             size_t errlen)
 {
@@ -123,50 +181,8 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return NULL;
     }
-    mode_t old = umask(077);
-    int b = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-    int e = errno;
-    if (b != 0 && e == EADDRINUSE) {
-        /* A reader is there, or a socket left by one that crashed: a
-         * connection to a dead socket is refused. */
-        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
-        if (probe >= 0)
-            close(probe);
-        if (alive) {
-            umask(old);
-            close(fd);
-            *rc = LSVC_SLOT_EXISTS;
-            snprintf(err, errlen, "slot %s already has a reader (%s)", name, sa.sun_path);
-            return NULL;
-        }
-        unlink(sa.sun_path);
-        b = bind(fd, (struct sockaddr *)&sa, sizeof sa);
-        e = errno;
-    }
-    umask(old);
-    if (b == 0 && listen(fd, SLOT_BACKLOG) != 0) {
-        b = -1;
-        e = errno;
-        unlink(sa.sun_path);
-    }
-    if (b != 0) {
-        *rc = errno_rc(e);
-        snprintf(err, errlen, "cannot create slot %s (%s): %s", name, sa.sun_path, strerror(e));
-        close(fd);
-        return NULL;
-    }
-    /* A socket file gets 0777 less the umask: 0700; writers need w. */
-    if (!group && chmod(sa.sun_path, 0600) != 0) {
-        snprintf(err, errlen, "slot %s: chmod %s: %s", name, sa.sun_path, strerror(errno));
-        unlink(sa.sun_path);
-        close(fd);
-        return NULL;
-    }
-    if (group && (chown(sa.sun_path, (uid_t)-1, gid) != 0 || chmod(sa.sun_path, 0660) != 0)) {
-        snprintf(err, errlen, "slot %s: cannot open it to group '%s': %s", name, group,
-                 strerror(errno));
-        unlink(sa.sun_path);
+    if (slot_bind(fd, &sa, name, rc, err, errlen) != 0 ||
+        slot_set_mode(&sa, name, group, gid, err, errlen) != 0) {
         close(fd);
         return NULL;
     }

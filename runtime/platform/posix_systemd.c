@@ -13,7 +13,7 @@
  * build or run-time dependency, and the same binary works with or without
  * systemd installed.
  *
- * The model's mapping (DESIGN.md §1):
+ * The model's mapping (README.md, "Under systemd"):
  * STATUS= is the state, with checkpoint and wait hint while pending, and
  * the script's text (ctx:status, ctx:progress) after a colon.
  *   START_PENDING + progress -> EXTEND_TIMEOUT_USEC=wait hint (not before
@@ -83,12 +83,15 @@ static size_t status_line(lsvc_systemd *sd, char *buf, size_t len)
 {
     lsvc_host *h = sd->host;
     size_t pos = (size_t)snprintf(buf, len, "STATUS=");
-    for (size_t i = 0; i < h->n && pos < len; i++) {
+    size_t n = lsvc_host_count(h);
+    for (size_t i = 0; i < n && pos < len; i++) {
+        lsvc_service *svc = lsvc_host_service(h, i);
         const lsvc_status *st = &sd->last[i];
         const char *state = lsvc_state_name(st->state);
+        char exit_text[LSVC_EXIT_TEXT_MAX];
         int k;
-        if (h->n > 1)
-            k = snprintf(buf + pos, len - pos, "%s%s ", i ? ", " : "", h->svcs[i]->name);
+        if (n > 1)
+            k = snprintf(buf + pos, len - pos, "%s%s ", i ? ", " : "", lsvc_service_name(svc));
         else
             k = 0;
         if (k > 0)
@@ -98,18 +101,15 @@ static size_t status_line(lsvc_systemd *sd, char *buf, size_t len)
         if (lsvc_state_is_pending(st->state) && st->checkpoint)
             k = snprintf(buf + pos, len - pos, "%s (checkpoint %u, wait hint %u ms)", state,
                          st->checkpoint, st->wait_hint);
-        else if (st->state == LSVC_STOPPED && st->exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
-            k = snprintf(buf + pos, len - pos, "STOPPED (service-specific exit code %u)",
-                         st->exit.service_specific);
-        else if (st->state == LSVC_STOPPED && st->exit.win32)
-            k = snprintf(buf + pos, len - pos, "STOPPED (error %u: %s)", st->exit.win32,
-                         lsvc_win32_message(st->exit.win32));
+        else if (st->state == LSVC_STOPPED)
+            k = snprintf(buf + pos, len - pos, "%s",
+                         lsvc_exit_text(st->exit, NULL, exit_text, sizeof exit_text));
         else
             k = snprintf(buf + pos, len - pos, "%s", state);
         if (k > 0)
             pos += (size_t)k;
-        char text[sizeof h->svcs[i]->status_text];
-        lsvc_service_get_text(h->svcs[i], text, sizeof text);
+        char text[256];
+        lsvc_service_get_text(svc, text, sizeof text);
         if (text[0] && pos < len) {
             k = snprintf(buf + pos, len - pos, ": %s", text);
             if (k > 0)
@@ -131,27 +131,23 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
         if (k_ > 0)                                                                     \
             pos = pos + (size_t)k_ < sizeof msg ? pos + (size_t)k_ : sizeof msg - 1;    \
     } while (0)
-    /* Reports come from several threads, each after the service's lock
-     * was released, so they can arrive out of order (a PAUSE_PENDING after
-     * its PAUSED): serialized under sd->mu, each tells the status as it is
-     * now, never the snapshot it was called with. */
-    (void)st;
+    /* Reports come from several threads; service.c hands them over one at
+     * a time and in the order of the changes (a stale one never arrives),
+     * so st is the service's status as of this report. */
     pthread_mutex_lock(&sd->mu);
-    lsvc_status now;
-    lsvc_service_get_status(svc, &now);
-    st = &now;
     lsvc_host *h = sd->host;
-    lsvc_status prev = sd->last[svc->index];
-    sd->last[svc->index] = *st;
+    size_t idx = lsvc_service_index(svc);
+    lsvc_status prev = sd->last[idx];
+    sd->last[idx] = *st;
     bool progress = st->state == prev.state && st->checkpoint != prev.checkpoint &&
                     st->checkpoint > 0;
 
     if (st->state == LSVC_RUNNING)
-        sd->seen_running[svc->index] = true;
+        sd->seen_running[idx] = true;
     /* ready once every service has reached RUNNING or has already ended
      * (one failing to start does not hold up its siblings' READY=1) */
     bool all_running = true, all_stopping = true;
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; i < lsvc_host_count(h); i++) {
         all_running = all_running && (sd->seen_running[i] || sd->last[i].state == LSVC_STOPPED);
         lsvc_state s = sd->last[i].state;
         all_stopping = all_stopping && (s == LSVC_STOP_PENDING || s == LSVC_STOPPED);
@@ -238,14 +234,14 @@ static void *notifier_main(void *arg)
     while (!sd->quitting) {
         uint64_t now = lsvc_now_ns();
         bool healthy = true;
-        for (size_t i = 0; i < h->n; i++) {
-            lsvc_service *svc = h->svcs[i];
+        for (size_t i = 0; i < lsvc_host_count(h); i++) {
+            lsvc_service *svc = lsvc_host_service(h, i);
             /* starting and stopping have their own deadlines (luasvc's
              * and TimeoutStartSec/TimeoutStopSec); a long load is no hang */
             lsvc_state st = sd->last[i].state;
             if (st == LSVC_STOPPED || st == LSVC_START_PENDING || st == LSVC_STOP_PENDING)
                 continue;
-            uint64_t beat = atomic_load_explicit(&svc->heartbeat_ns, memory_order_relaxed);
+            uint64_t beat = lsvc_service_heartbeat(svc);
             if (beat + fresh_ns < now) {
                 healthy = false;
                 break;
@@ -254,8 +250,8 @@ static void *notifier_main(void *arg)
         pthread_mutex_unlock(&sd->mu);
         if (healthy)
             sd_send(sd, "WATCHDOG=1");
-        for (size_t i = 0; i < h->n; i++)
-            lsvc_queue_wake(&h->svcs[i]->queue);
+        for (size_t i = 0; i < lsvc_host_count(h); i++)
+            lsvc_service_wake(lsvc_host_service(h, i));
         uint64_t next = now + tick_ns;
         pthread_mutex_lock(&sd->mu);
         while (!sd->quitting && lsvc_now_ns() < next)
@@ -302,8 +298,9 @@ lsvc_systemd *lsvc_systemd_open(lsvc_host *h)
         sd->addr.sun_path[0] = '\0'; /* abstract namespace */
     sd->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (path[0] == '/'));
     sd->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sd->last = calloc(h->n ? h->n : 1, sizeof *sd->last);
-    sd->seen_running = calloc(h->n ? h->n : 1, sizeof *sd->seen_running);
+    size_t nsvc = lsvc_host_count(h);
+    sd->last = calloc(nsvc ? nsvc : 1, sizeof *sd->last);
+    sd->seen_running = calloc(nsvc ? nsvc : 1, sizeof *sd->seen_running);
     if (sd->fd < 0 || !sd->last || !sd->seen_running) {
         lsvc_log(LSVC_LOG_WARNING, NULL, "cannot notify systemd: %s", strerror(errno));
         if (sd->fd >= 0)
@@ -313,7 +310,7 @@ lsvc_systemd *lsvc_systemd_open(lsvc_host *h)
         free(sd);
         return NULL;
     }
-    for (size_t i = 0; i < h->n; i++)
+    for (size_t i = 0; i < nsvc; i++)
         sd->last[i].state = LSVC_STOPPED;
     pthread_mutex_init(&sd->mu, NULL);
     lsvc_cond_init(&sd->cv); /* timed waits on lsvc_now_ns's clock */

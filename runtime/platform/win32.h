@@ -9,19 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <wchar.h>
+#include <windows.h>
 
 #include "../luasvc.h"
 
 /* ---- win32_utf8.c (any thread) ---- */
 wchar_t *lsvc_wide(const char *s);   /* malloc'd UTF-16 copy; NULL if invalid */
 char *lsvc_utf8(const wchar_t *w);   /* malloc'd UTF-8 copy; NULL if invalid */
-
-/* ---- win32_console.c: `luasvc run` / `luasvc check` (main thread) ---- */
-int lsvc_win32_console_run(int argc, char **argv, bool check_only);
-/* Load each script (no start) and fill in its name and display name.
- * Returns the number of scripts that failed to load. */
-size_t lsvc_win32_check_scripts(int n, char **scripts, char (*names)[128],
-                                char (*display)[256]);
 
 /* ---- win32_scm.c: the process the SCM starts (main thread) ---- */
 /* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */
@@ -37,9 +31,28 @@ uint32_t lsvc_win32_eventlog_unregister(const char *name);
  * severe to them. */
 void lsvc_win32_eventlog_open(int n, char **names);
 
-/* ---- win32_client.c: install and drive services through the SCM ---- */
-int lsvc_win32_client(const char *cmd, int argc, char **argv); /* -1: unknown cmd */
+/* ---- the client commands (the luasvc client process, main thread) ---- */
+/* win32_client.c: which verb goes where; -1 for a verb it does not know. */
+int lsvc_win32_client(const char *cmd, int argc, char **argv);
 /* The Win32 error's text, UTF-8, without the trailing newline. */
 void lsvc_win32_error_text(uint32_t code, char *buf, size_t len);
+/* win32_client.c, the families' common kit (see the file): errors printed
+ * as "luasvc: WHAT: error N: text", each returning 1 */
+int lsvc_win32_fail_code(const char *what, DWORD err);
+int lsvc_win32_fail(const char *what); /* GetLastError() */
+SC_HANDLE lsvc_win32_open_scm(DWORD access);                             /* NULL: printed */
+SC_HANDLE lsvc_win32_open_service(SC_HANDLE scm, const char *name, DWORD access); /* same */
+bool lsvc_win32_query(SC_HANDLE h, SERVICE_STATUS_PROCESS *ss);
+const char *lsvc_win32_state_name(DWORD s); /* "UNKNOWN" for none */
+void lsvc_win32_print_exit(const char *name, const SERVICE_STATUS_PROCESS *ss);
+int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_STATUS_PROCESS *ss);
+/* win32_install.c */
+int lsvc_win32_install(int argc, char **argv);
+int lsvc_win32_uninstall(const char *name);
+/* win32_control.c */
+int lsvc_win32_start(const char *name, int argc, char **argv);
+int lsvc_win32_control(const char *name, DWORD code);
+/* win32_status.c */
+int lsvc_win32_status(const char *name, bool json);
 
 #endif

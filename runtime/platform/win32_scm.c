@@ -10,7 +10,9 @@
  * Threads: main (the dispatcher; HandlerEx runs on it and only calls
  * lsvc_service_control, which never touches Lua), one ServiceMain thread
  * per service (waits for its service to stop), the watchdogs and workers.
- * Status reports come from any of them; scm_report serializes them.
+ * Status reports come from any of them, one at a time and in order
+ * (service.c); scm_report's lock orders them with this file's own
+ * START_PENDING and early STOPPED.
  */
 #include <fcntl.h>
 #include <io.h>
@@ -55,44 +57,45 @@ static void set_status(scm_entry *e, const lsvc_status *st)
     };
     lsvc_service *svc = atomic_load(&e->svc);
     if (!SetServiceStatus(e->handle, &ss))
-        lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "SetServiceStatus: error %lu",
-                 (unsigned long)GetLastError());
+        lsvc_log(LSVC_LOG_ERROR, svc ? lsvc_service_name(svc) : NULL,
+                 "SetServiceStatus: error %lu", (unsigned long)GetLastError());
+}
+
+/* The lifecycle line of a report, for the log file and the event log:
+ * NOTICE for RUNNING, PAUSED and a clean STOPPED, ERROR for a STOPPED with
+ * an exit code. */
+static void log_report(lsvc_service *svc, const lsvc_status *st, bool changed)
+{
+    char text[LSVC_EXIT_TEXT_MAX];
+    if (st->state == LSVC_STOPPED && st->exit.win32 != LSVC_NO_ERROR)
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s",
+                 lsvc_exit_text(st->exit, NULL, text, sizeof text));
+    else if (changed && (st->state == LSVC_RUNNING || st->state == LSVC_PAUSED ||
+                         st->state == LSVC_STOPPED))
+        lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s", lsvc_state_name(st->state));
 }
 
 /*
  * The front end's report callback: any thread, no lock of the service held.
- * Reports can race (a worker's RUNNING against the handler's STOP_PENDING),
- * so each sends the service's newest status under report_mu rather than
- * the snapshot it was given: whatever call runs last reports the truth.
- * STOPPED goes out once, and nothing after it.
+ * service.c hands reports over one at a time and in the order of the
+ * changes (a stale one never arrives), so the status given is the one to
+ * send. STOPPED goes out once, and nothing after it.
  */
-static void scm_report(lsvc_service *svc, const lsvc_status *snap, void *ud)
+static void scm_report(lsvc_service *svc, const lsvc_status *st, void *ud)
 {
     scm_entry *e = ud;
-    (void)snap;
     EnterCriticalSection(&e->report_mu);
     if (!e->stopped_sent) {
-        lsvc_status st;
-        lsvc_service_get_status(svc, &st);
-        if (st.state == LSVC_STOPPED)
+        if (st->state == LSVC_STOPPED)
             e->stopped_sent = true;
         /* The lifecycle, for the log file and the event log (NOTICE),
          * logged before the report: once the last service of the process
          * is reported STOPPED, StartServiceCtrlDispatcherW returns and the
          * process ends, this thread with it. */
-        bool changed = e->last_state != (DWORD)st.state;
-        e->last_state = (DWORD)st.state;
-        if (st.state == LSVC_STOPPED && st.exit.win32 == LSVC_ERROR_SERVICE_SPECIFIC_ERROR)
-            lsvc_log(LSVC_LOG_ERROR, svc->name,
-                     "STOPPED with error 1066, service-specific exit code %u",
-                     st.exit.service_specific);
-        else if (st.state == LSVC_STOPPED && st.exit.win32 != LSVC_NO_ERROR)
-            lsvc_log(LSVC_LOG_ERROR, svc->name, "STOPPED with error %u: %s", st.exit.win32,
-                     lsvc_win32_message(st.exit.win32));
-        else if (changed && (st.state == LSVC_RUNNING || st.state == LSVC_PAUSED ||
-                             st.state == LSVC_STOPPED))
-            lsvc_log(LSVC_LOG_NOTICE, svc->name, "%s", lsvc_state_name(st.state));
-        set_status(e, &st);
+        bool changed = e->last_state != (DWORD)st->state;
+        e->last_state = (DWORD)st->state;
+        log_report(svc, st, changed);
+        set_status(e, st);
     }
     LeaveCriticalSection(&e->report_mu);
 }
@@ -117,8 +120,9 @@ static void stopped_early(scm_entry *e, uint32_t win32)
 {
     lsvc_status st = {.state = LSVC_STOPPED, .exit = {win32, 0}};
     lsvc_service *svc = atomic_load(&e->svc);
-    lsvc_log(LSVC_LOG_ERROR, svc ? svc->name : NULL, "STOPPED with error %u: %s", win32,
-             lsvc_win32_message(win32));
+    char text[LSVC_EXIT_TEXT_MAX];
+    lsvc_log(LSVC_LOG_ERROR, svc ? lsvc_service_name(svc) : NULL, "%s",
+             lsvc_exit_text(st.exit, NULL, text, sizeof text));
     EnterCriticalSection(&e->report_mu);
     e->stopped_sent = true;
     set_status(e, &st);
@@ -152,22 +156,25 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     for (int i = 0; args_ok && i < nargs; i++)
         args_ok = (args[i] = lsvc_utf8(argv[i + 1])) != NULL;
 
+    lsvc_service_opts so = {
+        .script = e->script,
+        .argc = args_ok ? nargs : 0,
+        .argv = args,
+        .report = scm_report,
+        .report_ud = e,
+        .watch_interval_ms = g_watch_ms,
+    };
     lsvc_host *h = lsvc_host_new();
-    lsvc_service *svc = h ? lsvc_service_new(h, e->script, args_ok ? nargs : 0, args) : NULL;
+    lsvc_service *svc = h ? lsvc_service_new(h, &so) : NULL;
     if (svc && lsvc_host_add(h, svc) != 0)
         svc = NULL;
-    if (svc) {
-        svc->report = scm_report;
-        svc->report_ud = e;
-        svc->watch_interval_ms = g_watch_ms;
-    }
     atomic_store(&e->svc, svc);
     if (!svc || !args_ok) {
         stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
         return;
     }
     if (lsvc_watchdog_start(h) != 0 || lsvc_worker_start(svc) != 0) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "cannot start a thread");
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "cannot start a thread");
         stopped_early(e, ERROR_NOT_ENOUGH_MEMORY);
         return;
     }

@@ -84,11 +84,12 @@ int main(void)
     fclose(f);
 
     lsvc_host *h = lsvc_host_new();
-    lsvc_service *svc = h ? lsvc_service_new(h, SCRIPT, 0, NULL) : NULL;
+    /* the build directory's permissions are not the test: allow_insecure */
+    lsvc_service_opts o = {.script = SCRIPT, .allow_insecure = true};
+    lsvc_service *svc = h ? lsvc_service_new(h, &o) : NULL;
     CHECK(svc != NULL);
     if (!svc)
         return 1;
-    svc->allow_insecure = true; /* the build directory's permissions are not the test */
     CHECK(lsvc_host_add(h, svc) == 0);
     CHECK(lsvc_watchdog_start(h) == 0);
     CHECK(lsvc_worker_start(svc) == 0);

@@ -434,6 +434,19 @@ static void test_exit_status(void)
     }
     CHECK_STR(lsvc_win32_message(1), "Unknown error.");
     CHECK_STR(lsvc_win32_message(UINT32_MAX), "Unknown error.");
+
+    /* the one text of a final status */
+    char buf[LSVC_EXIT_TEXT_MAX];
+    CHECK_STR(lsvc_exit_text((lsvc_exit){0, 0}, NULL, buf, sizeof buf), "STOPPED");
+    CHECK_STR(lsvc_exit_text((lsvc_exit){1066, 7}, NULL, buf, sizeof buf),
+              "STOPPED with service-specific exit code 7");
+    CHECK_STR(lsvc_exit_text((lsvc_exit){1460, 0}, NULL, buf, sizeof buf),
+              "STOPPED with error 1460: This operation returned because the timeout period "
+              "expired.");
+    CHECK_STR(lsvc_exit_text((lsvc_exit){1067, 0}, "gone", buf, sizeof buf),
+              "STOPPED with error 1067: gone");
+    char small[8];
+    CHECK_STR(lsvc_exit_text((lsvc_exit){1066, 7}, NULL, small, sizeof small), "STOPPED");
 }
 
 /* ---- util.c: lsvc_parse_control ---------------------------------------- */

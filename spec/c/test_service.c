@@ -39,8 +39,8 @@ static lsvc_host *host;
  * `accepts`, with a handler for user code 200 only. */
 static lsvc_service *new_service(uint32_t accepts)
 {
-    lsvc_service *svc = lsvc_service_new(host, "t.lua", 0, NULL);
-    svc->report = on_report;
+    lsvc_service_opts o = {.script = "t.lua", .report = on_report};
+    lsvc_service *svc = lsvc_service_new(host, &o);
     uint8_t handled[32] = {0};
     handled[(200 - 128) / 8] |= 1u << ((200 - 128) % 8);
     lsvc_service_configure(svc, "t", NULL, accepts, handled, 5000);

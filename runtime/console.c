@@ -1,0 +1,264 @@
+/*
+ * console.c - `luasvc run` and `luasvc check` on every platform: hosts
+ * services in the foreground through the same service path as every front
+ * end (service.c's control handler, one worker per script, the watchdog).
+ * Status changes are log lines; the process exit status is 0 after clean
+ * stops. What differs between platforms (signals or the Ctrl handler, the
+ * control endpoint, systemd) is the platform's half, lsvc_console_os_* in
+ * platform/posix_console.c and platform/win32_console.c.
+ *
+ * Threads: main (parse, start, wait, exit); the report callback runs on
+ * whichever thread changed a status; lsvc_console_stop_all on the thread
+ * that takes the user's stop (signals, Ctrl events).
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend.h"
+
+typedef struct console_opts {
+    char **scripts;
+    int nscripts;
+    char **args; /* after "--": the start arguments */
+    int nargs;
+    uint32_t watch_ms;
+    bool watch_poll; /* an interval was asked for: poll on it */
+    bool level_set;
+    bool allow_insecure;
+} console_opts;
+
+/* One per service: what its last report said, for news-only log lines. */
+typedef struct console_svc {
+    atomic_int last_state;
+    atomic_uint last_checkpoint;
+} console_svc;
+
+/* The option at argv[*i], and its value (*i moves past it): 0, or 2
+ * after the usage error. Only the options usage.c lists for the verb. */
+static int parse_option(const char *verb, int argc, char **argv, int *i, console_opts *o)
+{
+    const char *a = argv[*i];
+    bool takes = false;
+    if (!lsvc_usage_has_option(verb, a, &takes))
+        return lsvc_usage_error(verb, "unknown option '%s'", a);
+    const char *v = takes && *i + 1 < argc ? argv[++*i] : NULL;
+    if (strcmp(a, "--log-level") == 0) {
+        if (!v || lsvc_level_from_name(v) < 0)
+            return lsvc_usage_error(verb, "--log-level needs one of debug, info, notice, "
+                                          "warning, error");
+        lsvc_log_set_level((lsvc_level)lsvc_level_from_name(v));
+        o->level_set = true;
+    } else if (strcmp(a, "--no-watch") == 0) {
+        o->watch_ms = 0;
+    } else if (strcmp(a, "--watch-interval") == 0) {
+        char *end = NULL;
+        long ms = v ? strtol(v, &end, 10) : 0;
+        if (!v || *end || ms < 10 || ms > 60000)
+            return lsvc_usage_error(verb, "--watch-interval needs a number of ms in 10..60000");
+        o->watch_ms = (uint32_t)ms;
+        o->watch_poll = true;
+    } else if (strcmp(a, "--allow-insecure-script") == 0) {
+        o->allow_insecure = true;
+    }
+    return 0;
+}
+
+/* OPTIONS... SCRIPT... [-- ARGS]: 0, or 2 after the usage error. */
+static int parse(const char *verb, int argc, char **argv, console_opts *o)
+{
+    *o = (console_opts){.watch_ms = LSVC_WATCH_DEFAULT_MS};
+    int first = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            o->args = argv + i + 1;
+            o->nargs = argc - i - 1;
+            break;
+        }
+        if (argv[i][0] == '-' && argv[i][1]) {
+            if (parse_option(verb, argc, argv, &i, o) != 0)
+                return 2;
+            continue;
+        }
+        if (!o->nscripts)
+            first = i;
+        else if (first + o->nscripts != i)
+            return lsvc_usage_error(verb, "options must come before the scripts");
+        o->nscripts++;
+    }
+    if (o->nscripts == 0)
+        return lsvc_usage_error(verb, "no script given");
+    o->scripts = argv + first;
+    return 0;
+}
+
+/* The console's status report: a log line per state change, one per
+ * checkpoint. Called on any thread, with no lock held. */
+static void console_report(lsvc_service *svc, const lsvc_status *st, void *ud)
+{
+    console_svc *c = ud;
+    lsvc_console_os_report(svc, st);
+    int prev = atomic_exchange(&c->last_state, (int)st->state);
+    unsigned prev_cp = atomic_exchange(&c->last_checkpoint, st->checkpoint);
+    const char *name = lsvc_service_name(svc);
+    if (prev == (int)st->state) {
+        if (st->checkpoint != prev_cp)
+            lsvc_log(LSVC_LOG_INFO, name, "%s checkpoint %u, wait hint %u ms",
+                     lsvc_state_name(st->state), st->checkpoint, st->wait_hint);
+        return;
+    }
+    char text[LSVC_EXIT_TEXT_MAX];
+    if (st->state != LSVC_STOPPED)
+        lsvc_log(LSVC_LOG_INFO, name, "%s", lsvc_state_name(st->state));
+    else
+        lsvc_log(st->exit.win32 == LSVC_NO_ERROR ? LSVC_LOG_INFO : LSVC_LOG_ERROR, name, "%s",
+                 lsvc_exit_text(st->exit, NULL, text, sizeof text));
+}
+
+static void console_reloading(lsvc_service *svc, bool begin, void *ud)
+{
+    (void)ud;
+    lsvc_console_os_reloading(svc, begin);
+}
+
+/* A host with a service per script. cs: the console's report state, one
+ * per script (NULL: no reports, as for an inspection). NULL on failure. */
+static lsvc_host *host_new(const console_opts *o, console_svc *cs)
+{
+    lsvc_host *h = lsvc_host_new();
+    for (int k = 0; h && k < o->nscripts; k++) {
+        lsvc_service_opts so = {
+            .script = o->scripts[k],
+            .argc = o->nargs,
+            .argv = o->args,
+            .allow_insecure = o->allow_insecure,
+            .watch_interval_ms = o->watch_ms,
+            .watch_poll = o->watch_poll,
+        };
+        if (cs) {
+            atomic_init(&cs[k].last_state, LSVC_STOPPED);
+            so.report = console_report;
+            so.reloading = console_reloading;
+            so.report_ud = &cs[k];
+        }
+        lsvc_service *svc = lsvc_service_new(h, &so);
+        if (!svc || lsvc_host_add(h, svc) != 0)
+            return NULL;
+    }
+    return h;
+}
+
+static int start_workers(lsvc_host *h)
+{
+    for (size_t k = 0; k < lsvc_host_count(h); k++)
+        if (lsvc_worker_start(lsvc_host_service(h, k)) != 0) {
+            lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start a worker thread");
+            return -1;
+        }
+    return 0;
+}
+
+/* Let none start, and wait for all to end. */
+static void abort_all(lsvc_host *h)
+{
+    lsvc_host_release(h, false);
+    lsvc_host_wait_stopped(h);
+}
+
+static void finish(lsvc_host *h)
+{
+    lsvc_console_os_end(h);
+    lsvc_host_join(h);
+    lsvc_fswatch_shutdown(); /* after the workers ended */
+}
+
+/* check: what loaded, once nothing failed. */
+static int report_checked(lsvc_host *h, size_t failed)
+{
+    for (size_t k = 0; !failed && k < lsvc_host_count(h); k++) {
+        lsvc_service *svc = lsvc_host_service(h, k);
+        printf("%s: ok (service '%s')\n", lsvc_service_script(svc), lsvc_service_name(svc));
+    }
+    return failed ? 2 : 0;
+}
+
+/*
+ * Run (or check) the scripts. While the workers make their Lua states and
+ * load, this thread does the platform's part (the endpoint's sockets);
+ * then the watchdog's thread starts (a deadline set before it runs is
+ * seen when it does): on two cores, no third thread runs beside a loading
+ * worker.
+ */
+int lsvc_console_run(const char *verb, int argc, char **argv)
+{
+    bool check_only = strcmp(verb, "check") == 0;
+    console_opts o;
+    if (parse(verb, argc, argv, &o) != 0)
+        return 2;
+    if (check_only) {
+        o.watch_ms = 0;
+        if (!o.level_set) /* the states of a load that starts nothing are not news */
+            lsvc_log_set_level(LSVC_LOG_WARNING);
+    }
+    console_svc *cs = calloc((size_t)o.nscripts, sizeof *cs);
+    lsvc_host *h = cs ? host_new(&o, cs) : NULL;
+    int rc = h ? lsvc_console_os_begin(h, check_only) : 1;
+    if (rc != 0 || start_workers(h) != 0)
+        return rc ? rc : 1;
+    lsvc_console_os_loading(h, check_only);
+    if (lsvc_watchdog_start(h) != 0)
+        return 1;
+    size_t failed = lsvc_console_os_open(h, check_only, lsvc_host_wait_loaded(h));
+    if (failed || check_only) {
+        abort_all(h);
+        finish(h);
+        return report_checked(h, failed);
+    }
+    lsvc_host_release(h, true);
+    int serve_rc = lsvc_console_os_serve(h);
+    lsvc_host_wait_stopped(h);
+    int status = serve_rc ? serve_rc : lsvc_host_exit_status(h);
+    finish(h);
+    return status;
+}
+
+size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out)
+{
+    console_opts o = {.scripts = scripts, .nscripts = n};
+    lsvc_log_set_level(LSVC_LOG_WARNING); /* a load's own chatter is not news here */
+    lsvc_host *h = host_new(&o, NULL);
+    if (!h || lsvc_watchdog_start(h) != 0 || start_workers(h) != 0)
+        return (size_t)n;
+    size_t failed = lsvc_host_wait_loaded(h);
+    abort_all(h);
+    lsvc_host_join(h);
+    lsvc_log_set_level(LSVC_LOG_INFO);
+    for (int k = 0; k < n; k++)
+        lsvc_service_get_info(lsvc_host_service(h, (size_t)k), &out[k]);
+    return failed;
+}
+
+/* A stop from the console's user for one service. */
+static void user_stop(lsvc_service *svc, const char *why)
+{
+    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP, 0);
+    if (rc == LSVC_NO_ERROR || rc == LSVC_ERROR_SERVICE_NOT_ACTIVE)
+        return;
+    lsvc_status st;
+    lsvc_service_get_status(svc, &st);
+    if (st.state == LSVC_STOP_PENDING) {
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "%s: already stopping (stop_timeout %u ms)",
+                 why, lsvc_service_stop_timeout(svc));
+        return;
+    }
+    lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s while %s: stopping as soon as it can",
+             why, lsvc_state_name(st.state));
+    lsvc_service_request_stop(svc);
+    lsvc_service_wake(svc);
+}
+
+void lsvc_console_stop_all(lsvc_host *h, const char *why)
+{
+    for (size_t i = 0; i < lsvc_host_count(h); i++)
+        user_stop(lsvc_host_service(h, i), why);
+}

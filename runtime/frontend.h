@@ -1,0 +1,67 @@
+/*
+ * frontend.h - what the front ends of both platforms share: the
+ * foreground host (console.c, with its platform half in
+ * platform/posix_console.c or platform/win32_console.c) and the command
+ * line's table (usage.c). Main thread, unless a function says otherwise.
+ */
+#ifndef LUASVC_FRONTEND_H
+#define LUASVC_FRONTEND_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "luasvc.h"
+
+/* ---- usage.c: the verbs, their synopses and options ---- */
+
+/* `luasvc help [VERB]` into f (verb NULL: every verb). 0, or 2 for an
+ * unknown verb (said on stderr). */
+int lsvc_help(FILE *f, const char *verb);
+/* "luasvc VERB: MESSAGE" and the verb's synopsis on stderr; returns 2. */
+int lsvc_usage_error(const char *verb, const char *fmt, ...) LSVC_PRINTF(2, 3);
+/* Whether VERB takes option opt ("--no-watch"), and whether it takes a value. */
+bool lsvc_usage_has_option(const char *verb, const char *opt, bool *takes_value);
+/* `luasvc control`'s CODE (128-255 or a control name), or -1 after saying
+ * what it may be. */
+int lsvc_usage_control(const char *arg);
+/* A "--help" or "-h" among the arguments before any "--". */
+bool lsvc_usage_wants_help(int argc, char **argv);
+
+/* ---- console.c: `luasvc run` and `luasvc check` ---- */
+
+/* verb: "run", or "check" (load the scripts, start none). Returns the
+ * process exit status. */
+int lsvc_console_run(const char *verb, int argc, char **argv);
+/* Load n scripts as check does, start none, and fill out[k] with what each
+ * declares (for install). Returns the number that failed to load (the
+ * errors logged); n when the host could not be set up. */
+size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out);
+/* A stop from the console's user (a signal, Ctrl+C), to every service:
+ * meant even while one is starting or does not accept STOP from a service
+ * manager. why: "Interrupt", "Ctrl+C", for the log. Any thread but a
+ * worker; never touches Lua. */
+void lsvc_console_stop_all(lsvc_host *h, const char *why);
+
+/* ---- the platform's half of the console (posix_console.c,
+ * win32_console.c), called by console.c in this order ---- */
+
+/* Before any thread starts (signals, systemd, the time zone). 0, or the
+ * exit status. */
+int lsvc_console_os_begin(lsvc_host *h, bool check_only);
+/* While the workers load their scripts (POSIX: bind the endpoint's sockets). */
+void lsvc_console_os_loading(lsvc_host *h, bool check_only);
+/* The scripts have loaded (failed of them did not): open what clients
+ * control them through. Returns the number of failures, failed included. */
+size_t lsvc_console_os_open(lsvc_host *h, bool check_only, size_t failed);
+/* The services go: take the user's controls until they have stopped.
+ * 0, or the exit status when they could not be served. */
+int lsvc_console_os_serve(lsvc_host *h);
+/* Every service has stopped: close what os_begin and os_open opened. */
+void lsvc_console_os_end(lsvc_host *h);
+/* Every status report and reload of the console's services, before the
+ * console's own log line (POSIX: systemd's notifications). Any thread, no
+ * lock held. */
+void lsvc_console_os_report(lsvc_service *svc, const lsvc_status *st);
+void lsvc_console_os_reloading(lsvc_service *svc, bool begin);
+
+#endif
