@@ -47,8 +47,8 @@ function S.run(ctx)
     local began = uv.now()
     local child, err = launch(ctx)
     if child then
-      local code, signal = ctx.data.exited:get() -- nil, "stopping" when a stop comes
-      if code == nil then return end             -- stop ends the child
+      local ok, code, signal = ctx.data.exited:get() -- nil, "stopping" when a stop comes
+      if not ok then return end                       -- stop ends the child
       child:close()
       ctx.data.child = nil
       ctx:log("warning", "pid %d exited (code %d, signal %d)", ctx.data.pid, code, signal)
@@ -66,11 +66,11 @@ function S.stop(ctx)
   local child = ctx.data.child
   if not child then return end
   child:kill("sigterm")
-  local code, signal = ctx.data.exited:get(S.stop_timeout - 1000)
-  if code == nil then
+  local ok, code, signal = ctx.data.exited:get(S.stop_timeout - 1000)
+  if not ok then
     ctx:log("warning", "pid %d ignored SIGTERM: killing it", ctx.data.pid)
     child:kill("sigkill")
-    code, signal = ctx.data.exited:get()
+    ok, code, signal = ctx.data.exited:get()
   end
   child:close()
   ctx:log("info", "pid %d stopped (code %s, signal %s) after %d start(s)", ctx.data.pid, code,

@@ -8,7 +8,7 @@
 -- when the file is renamed away (logrotate's default) it reads what is
 -- left in the old file, then follows the new one from its start; a
 -- truncated file is read again from its start. It waits on fs events of
--- the file's directory (a luv fs_event: no polling) and reads with
+-- the file and of its directory (luv fs_events: no polling) and reads with
 -- ctx:await. A line nobody listens to is dropped (the slot's writes never
 -- block).
 local uv = require "luv"
@@ -37,8 +37,8 @@ end
 -- Read what is new in f (fd, pos, rest) and post each complete line.
 local function drain(ctx, f)
   while true do
-    local err, data = ctx:await(uv.fs_read, f.fd, 65536, f.pos)
-    if err or not data or #data == 0 then return end
+    local ok, err, data = ctx:await(uv.fs_read, f.fd, 65536, f.pos)
+    if not ok or err or not data or #data == 0 then return end
     f.pos = f.pos + #data
     local text = f.rest .. data
     for line in text:gmatch("([^\n]*)\n") do
@@ -51,18 +51,29 @@ end
 
 function S.run(ctx)
   local changed = ctx:queue()
-  local watch = uv.new_fs_event()
-  assert(watch:start(ctx.data.dir, {}, function(err, name)
-    if err or name == ctx.data.base then changed(true) end
+  -- the directory: the file renamed away, or made again; the file itself
+  -- (its inode): what is written to it, also after a rename
+  local dir = uv.new_fs_event()
+  assert(dir:start(ctx.data.dir, {}, function(err, name)
+    if err or name == ctx.data.base then changed() end
   end))
+  local file
+  local function watch_file()
+    if file then file:close() end
+    file = uv.new_fs_event()
+    if not file:start(ctx.data.path, {}, function() changed() end) then file:close() file = nil end
+  end
   local f = { rest = "", pos = 0 }
   f.fd, f.ino = open(ctx.data.path)
-  if f.fd then f.pos = uv.fs_fstat(f.fd).size end -- from the end, as tail does
+  if f.fd then
+    f.pos = uv.fs_fstat(f.fd).size -- from the end, as tail does
+    watch_file()
+  end
   ctx:log("info", "following %s", ctx.data.path)
-  while changed:get() ~= nil do
+  while changed:get() do
     while #changed > 0 do changed:get() end -- one look for a burst of events
     if f.fd then
-      drain(ctx, f) -- what was written before a rename, too
+      drain(ctx, f) -- what was written before and after a rename, too
       local st = uv.fs_fstat(f.fd)
       if st and st.size < f.pos then f.pos, f.rest = 0, "" drain(ctx, f) end -- truncated
     end
@@ -71,11 +82,13 @@ function S.run(ctx)
       if f.fd then uv.fs_close(f.fd) end
       f = { rest = "", pos = 0 }
       f.fd, f.ino = open(ctx.data.path)
+      watch_file()
       ctx:log("info", "%s was rotated: following the new file", ctx.data.path)
       drain(ctx, f)
     end
   end
-  watch:close()
+  dir:close()
+  if file then file:close() end
   if f.fd then uv.fs_close(f.fd) end
 end
 

@@ -562,7 +562,8 @@ static int q_call(lua_State *L)
     return 0;
 }
 
-/* Pop the oldest item of the queue at index 1 onto the stack. */
+/* Pop the oldest item of the queue at index 1 onto the stack: true and
+ * its values; returns how many. */
 static int q_pop(lua_State *L, lsvc_waitq *q)
 {
     lua_getiuservalue(L, 1, 1);
@@ -572,10 +573,11 @@ static int q_pop(lua_State *L, lsvc_waitq *q)
     lua_getfield(L, -1, "n");
     int n = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    luaL_checkstack(L, n, "too many values in a queue item");
+    luaL_checkstack(L, n + 1, "too many values in a queue item");
+    lua_pushboolean(L, 1);
     for (int i = 1; i <= n; i++)
-        lua_rawgeti(L, -i, i);
-    return n;
+        lua_rawgeti(L, -i - 1, i);
+    return n + 1;
 }
 
 static int q_get_from(lua_State *L, bool resumed);
@@ -620,7 +622,7 @@ static int q_get_from(lua_State *L, bool resumed)
     return suspend(L, LSVC_WAIT_QUEUE, ms, 0, q_get_k);
 }
 
-/* q:get([ms]) -> ... | nil, "timeout" | nil, "stopping" */
+/* q:get([ms]) -> true, ... | nil, "timeout" | nil, "stopping" */
 static int q_get(lua_State *L)
 {
     check_queue(L, 1);
@@ -677,8 +679,9 @@ int lsvc_ctx_queue(lua_State *L)
     return 1;
 }
 
-/* ctx:await(fn, ...) -> what fn's callback got | fn's own failure.
- * Calls fn(..., cb) and waits until cb is called. */
+/* ctx:await(fn, ...) -> true, what fn's callback got | fn's own failure
+ * (nil, message, name) | nil, "stopping". Calls fn(..., cb) and waits
+ * until cb is called. */
 int lsvc_ctx_await(lua_State *L)
 {
     luaL_checkany(L, 2);

@@ -155,7 +155,9 @@ describe("the event loop", function()
     local v = {}
     for k, val in H.log(p):gmatch("T:([%w_]+)=([^\n]*)") do v[k] = val end
     assert.equal("directory", v.await_stat)
-    assert.equal("fired,42", v.queue_get)
+    assert.equal("echo hello", v.line_echo)
+    assert.equal("true,fired,42", v.queue_get)
+    assert.equal("true", v.await_fails)
     assert.equal("timeout", v.queue_timeout)
     assert.equal("6", v.own_coroutine)
     assert.equal("true", v.sleep_in_callback)

@@ -93,13 +93,14 @@ function Context:sleep(ms) end
 ---@param ... any
 function Context:spawn(fn, ...) end
 
---- A queue of values between callbacks and tasks. `q(...)` (q is callable, so it can be given to luv as a callback) appends its arguments as one item and wakes the task waiting on it; `q:get([ms])` returns the oldest item's values, waiting up to ms (default: until one comes); `#q` is the number of items waiting. One task waits on a queue at a time.
+--- A queue of values between callbacks and tasks. `q(...)` (q is callable, so it can be given to luv as a callback) appends its arguments as one item and wakes the task waiting on it; `q:get([ms])` returns true and the oldest item's values, waiting up to ms (default: until one comes); `#q` is the number of items waiting. One task waits on a queue at a time.
 ---@return luasvc.Queue
 function Context:queue() end
 
---- Calls fn(..., cb) and waits until cb is called, returning what cb was called with: the coroutine form of a luv call that takes a callback last. `local err = ctx:await(uv.write, sock, data)`, `local err = ctx:await(uv.tcp_connect, sock, host, port)`, `local err, data = ctx:await(uv.fs_read, fd, 4096, 0)`. When fn itself fails (returns nil, message, name, as luv does), await returns that at once. Waits end early as q:get's do (nil, "stopping").
+--- Calls fn(..., cb) and waits until cb is called; returns true and what cb was called with: the coroutine form of a luv call that takes a callback last. `local _, err = ctx:await(uv.write, sock, data)`, `local _, err = ctx:await(uv.tcp_connect, sock, host, port)`, `local _, err, data = ctx:await(uv.fs_read, fd, 4096, 0)`. When fn itself fails (returns nil, message, name, as luv does), await returns that at once. Waits end early as q:get's do (nil, "stopping").
 ---@param fn function
 ---@param ... any
+---@return true? ok
 ---@return any ...
 function Context:await(fn, ...) end
 
@@ -139,8 +140,9 @@ function Context:exit(code) end
 ---@class luasvc.Queue
 local Queue = {}
 
---- The values of the oldest item, waiting up to ms for one (default: until one comes; 0: just look). Returns nil, "timeout" when none came in time, nil, "stopping" when the task must wind down (as ctx:sleep returns false). Raises where no task can wait, and when another task already waits on q.
+--- true and the values of the oldest item (the first value tells an item, whatever it holds, from a timeout or a stop), waiting up to ms for one (default: until one comes; 0: just look). Returns nil, "timeout" when none came in time, nil, "stopping" when the task must wind down (as ctx:sleep returns false). Raises where no task can wait, and when another task already waits on q.
 ---@param ms? number
+---@return true? ok
 ---@return any ...
 function Queue:get(ms) end
 
