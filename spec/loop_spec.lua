@@ -168,6 +168,25 @@ describe("the event loop", function()
   end)
 end)
 
+describe("a stop that waits", function()
+  after_each(cleanup)
+
+  it("preshutdown's sleep holds; a stop waiting past stop_timeout is ended with error 1460", function()
+    local p = H.start { scripts = { F .. "stop_waits.lua" } }
+    H.wait_state(p, "stop_waits", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "stop_waits", "preshutdown")))
+    assert.is_true(H.wait_exit(p, 10) ~= 0)
+    local log = H.log(p)
+    assert.truthy(log:find("PRE:slept=true", 1, true), log)
+    assert.truthy(log:find("STOP:waiting", 1, true), log)
+    assert.is_nil(log:find("STOP:got", 1, true), log)
+    assert.truthy(log:find("did not complete within stop_timeout (400 ms)", 1, true), log)
+    assert.truthy(log:find("STOPPED with error 1460"), log)
+    local took = H.log_interval(p, "stop_waits", "STOP_PENDING", "STOPPED")
+    assert.is_true(took < 0.4 + 1, string.format("stopped in %.3f s", took))
+  end)
+end)
+
 describe("children of io.popen and os.execute", function()
   after_each(cleanup)
 
