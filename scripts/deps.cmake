@@ -35,6 +35,12 @@ if(WIN32)
   set(uv_dir ${LUASVC_WIN_DEPS}/libuv1)
   set(luv_dir ${LUASVC_WIN_DEPS}/lua-luv)
   set(cjson_dir ${LUASVC_WIN_DEPS}/lua-cjson)
+  # Which versions (and from which release) scripts/win-deps unpacked.
+  if(EXISTS ${LUASVC_WIN_DEPS}/VERSIONS)
+    file(STRINGS ${LUASVC_WIN_DEPS}/VERSIONS versions)
+    string(REPLACE ";" ", " versions "${versions}")
+    message(STATUS "Windows third-party sources: ${versions}")
+  endif()
 
   # libuv: the sources, definitions and system libraries libuv's own
   # CMakeLists.txt lists for WIN32, read from it so they follow its version.
