@@ -29,7 +29,11 @@
 # Versions: Linux has what Debian 12 ships (libuv 1.44, luv 1.44); Windows
 # has the source versions listed in LUASVC_WIN_DEPS/VERSIONS (luv may come
 # from a later Debian release when the machine's release has no source to
-# be had; luv's API is the same, newer functions aside).
+# be had; luv's API is the same, newer functions aside). Differences to
+# know: on Windows lua-cjson refuses NaN/Inf/hex numbers when decoding
+# (upstream's Windows setting, below); on Linux Debian's archives are not
+# built for the sanitizers (ThreadSanitizer does not see libuv's own
+# threadpool threads; the loop itself runs on the caller's thread).
 
 if(WIN32)
   set(uv_dir ${LUASVC_WIN_DEPS}/libuv1)
