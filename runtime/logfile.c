@@ -90,9 +90,11 @@ static void open_file(lsvc_logfile *lf)
         close(lf->fd);
     lf->fd = open_append(lf->path);
     lf->size = 0;
-    struct stat st;
-    if (lf->fd >= 0 && fstat(lf->fd, &st) == 0)
-        lf->size = (uint64_t)st.st_size;
+    /* its size: where the end is (fstat's struct stat is not the core's
+     * on Windows, win32_posix.h) */
+    off_t end = lf->fd >= 0 ? lseek(lf->fd, 0, SEEK_END) : -1;
+    if (end > 0)
+        lf->size = (uint64_t)end;
 }
 
 /* Under mu: PATH.(keep-1) -> PATH.keep, ..., PATH -> PATH.1, a new PATH. */
