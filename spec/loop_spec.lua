@@ -213,7 +213,7 @@ end)
 describe("the interrupt", function()
   after_each(cleanup)
 
-  for _, kind in ipairs { "callback", "task", "coroutine", "gsub", "sort", "sethook" } do
+  for _, kind in ipairs { "callback", "task", "coroutine", "gsub", "sort", "sethook", "stop" } do
     it("ends Lua that ignores a stop in a " .. kind .. ", whatever it pcalls", function()
       local p = H.start { scripts = { F .. "runaway.lua" }, args = { kind } }
       H.wait_state(p, "runaway", "RUNNING")
