@@ -27,7 +27,11 @@ describe("the event loop under the SCM", function()
     local port = 20000 + math.random(0, 20000)
     out, rc = luasvc("start", "http_health", tostring(port))
     assert.are.equal(0, rc, out)
-    local code, body = eventually(function() return get(port) end, 10000, "an answer; log:\n" .. read(log))
+    local code, body
+    eventually(function()
+      code, body = get(port)
+      return code
+    end, 10000, "an answer; log:\n" .. read(log))
     assert.are.equal(200, code)
     assert.are.same({ state = "RUNNING", requests = 1 }, json.decode(body))
     out, rc = luasvc("pause", "http_health")
