@@ -1,11 +1,10 @@
 /*
- * log.c - the clock and the log. Log lines go to stderr as
+ * log.c - the log. Log lines go to stderr as
  * "TIME LEVEL SERVICE: message", one write per line so lines from several
  * threads never interleave; when stderr is systemd's journal, as
  * "<N>LEVEL SERVICE: message" instead (N: syslog priority, which journald
- * files the line under; it keeps its own time). Also the condition
- * variables whose timed waits take the clock's deadlines. Any thread may
- * call these.
+ * files the line under; it keeps its own time). Any thread may call
+ * these.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -16,52 +15,6 @@
 #include <unistd.h>
 
 #include "luasvc.h"
-
-uint64_t lsvc_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts); /* winpthreads: QueryPerformanceCounter */
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-int lsvc_cond_init(pthread_cond_t *cv)
-{
-#ifdef _WIN32
-    return pthread_cond_init(cv, NULL); /* waits are relative: see below */
-#else
-    pthread_condattr_t ca;
-    int rc = pthread_condattr_init(&ca);
-    if (rc)
-        return rc;
-    rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    if (rc == 0)
-        rc = pthread_cond_init(cv, &ca);
-    pthread_condattr_destroy(&ca);
-    return rc;
-#endif
-}
-
-int lsvc_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns)
-{
-    if (deadline_ns == 0)
-        return pthread_cond_wait(cv, mu);
-#ifdef _WIN32
-    /* winpthreads ignores pthread_condattr_setclock and reads an absolute
-     * time on the wall clock; its relative wait sidesteps that clock. */
-    uint64_t now = lsvc_now_ns();
-    if (now >= deadline_ns)
-        return ETIMEDOUT;
-    uint64_t left = deadline_ns - now;
-    struct timespec rel = {(time_t)(left / 1000000000u), (long)(left % 1000000000u)};
-    int rc = pthread_cond_timedwait_relative_np(cv, mu, &rel);
-#else
-    struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
-    int rc = pthread_cond_timedwait(cv, mu, &ts);
-#endif
-    if (rc == ETIMEDOUT || lsvc_now_ns() >= deadline_ns)
-        return ETIMEDOUT;
-    return rc;
-}
 
 static atomic_int min_level = LSVC_LOG_INFO;
 
@@ -96,20 +49,43 @@ static atomic_bool journal;
 void lsvc_log_set_level(lsvc_level lv) { atomic_store(&min_level, (int)lv); }
 void lsvc_log_set_journal(bool on) { atomic_store(&journal, on); }
 
-static _Atomic(lsvc_log_sink) sink;
-static atomic_int sink_level = LSVC_LOG_ERROR;
+/* The sinks: filled from the front, never emptied, so a logging thread
+ * reads them without a lock (a slot is published by its fn, set last). */
+static struct {
+    _Atomic(lsvc_log_sink) fn;
+    atomic_int max_level;
+    atomic_bool shown_only;
+} sinks[LSVC_LOG_MAX_SINKS];
+static atomic_int nsinks_claimed;
 
-void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level)
+int lsvc_log_add_sink(lsvc_log_sink fn, lsvc_level max_level, bool shown_only)
 {
-    atomic_store(&sink_level, (int)max_level);
-    atomic_store(&sink, fn);
+    int i = atomic_fetch_add(&nsinks_claimed, 1);
+    if (i >= LSVC_LOG_MAX_SINKS)
+        return -1;
+    atomic_store(&sinks[i].max_level, (int)max_level);
+    atomic_store(&sinks[i].shown_only, shown_only);
+    atomic_store(&sinks[i].fn, fn);
+    return 0;
+}
+
+static void to_sinks(lsvc_level lv, const char *service, const char *text, bool shown)
+{
+    for (int i = 0; i < LSVC_LOG_MAX_SINKS; i++) {
+        lsvc_log_sink fn = atomic_load(&sinks[i].fn);
+        if (fn && (int)lv <= atomic_load(&sinks[i].max_level) &&
+            (shown || !atomic_load(&sinks[i].shown_only)))
+            fn(lv, service, text);
+    }
 }
 
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
-    lsvc_status_slot_log(lv, service, text); /* info and above, whatever the level shown */
-    if ((int)lv > atomic_load(&min_level))
+    bool shown = (int)lv <= atomic_load(&min_level);
+    if (!shown) {
+        to_sinks(lv, service, text, false);
         return;
+    }
     char line[8192];
     if (atomic_load(&journal)) {
         /* the level values are syslog's priorities (luasvc.h) */
@@ -119,6 +95,7 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
         line[n++] = '\n';
         ssize_t w = write(STDERR_FILENO, line, n);
         (void)w;
+        to_sinks(lv, service, text, true);
         return;
     }
     struct timeval tv;
@@ -139,9 +116,7 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
-    lsvc_log_sink fn = atomic_load(&sink);
-    if (fn && (int)lv <= atomic_load(&sink_level))
-        fn(lv, service, text);
+    to_sinks(lv, service, text, true);
 }
 
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...)
