@@ -3,8 +3,9 @@ loader.lua - loads a service's script (first time and on every hot reload)
 and watches it and the modules it required from its own directory.
 Compiled into the binary; runs in the service's Lua state on its worker.
 
-The chunk returns function(contract, secure, sig, path) -> L, a table
-(secure(file) -> true | nil, message; sig(file) -> signature | nil):
+The chunk returns function(contract, guard, sig, path) -> L, a table
+(guard: runtime/fileguard.c's checks, guard.secure(file [, what]) -> true |
+nil, message and guard.name_valid(name); sig(file) -> signature | nil):
   L.load(first, current_name) -> info | nil, message
       Loads and validates the script. Modules the script requires from its
       own directory are loaded afresh; on failure the previous ones are put
@@ -18,7 +19,8 @@ The chunk returns function(contract, secure, sig, path) -> L, a table
       signature, so a half-written file is never loaded; a file that is
       missing for a moment (a save by rename) is settling, not deleted.
 ]]
-return function(contract, secure, sig, path)
+return function(contract, guard, sig, path)
+  local secure = guard.secure
   local L = {}
   local dir = path:match("^(.*)[/\\]") or "."
   local sep = package.config:sub(1, 1)
@@ -85,7 +87,7 @@ return function(contract, secure, sig, path)
     if not chunk then restore() return nil, lerr end
     local okc, script = xpcall(chunk, traceback)
     if not okc then restore() return nil, script end
-    local oki, info = pcall(contract, script, path)
+    local oki, info = pcall(contract, script, path, guard.name_valid)
     if not oki then restore() return nil, info end
     if not first and info.name ~= current_name then
       restore()
@@ -94,7 +96,7 @@ return function(contract, secure, sig, path)
     end
     info.modules = { path }
     for _, file in pairs(own_modules()) do
-      local okm, merr = secure(file)
+      local okm, merr = secure(file, "module")
       if not okm then restore() return nil, merr end
       info.modules[#info.modules + 1] = file
     end

@@ -382,6 +382,14 @@ int lsvc_reload_poll(lsvc_worker *w);
 void lsvc_reload_watch(lsvc_worker *w);
 void lsvc_reload_free(lsvc_worker *w);
 
+/* ---- fileguard.c: what the loader checks (worker thread) ---------------- */
+
+/* What makes a file unsafe to load (others could change it): "" if safe. */
+void lsvc_file_problem(const char *what, const char *path, char *buf, size_t len);
+/* Push lua/loader.lua's checks: a table {secure = f(path [, what]) -> true |
+ * nil, message; name_valid = f(name) -> true | nil, rule}. */
+void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
+
 /* ---- fswatch.c: change notification for the watch (any thread) ------- */
 
 /* Watch these files for svc (replacing what it watched) and raise
@@ -516,7 +524,13 @@ int lsvc_listen(int argc, char **argv);
 
 /* Append a JSON string literal for s to buf (bounded), return new length. */
 size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
-bool lsvc_name_valid(const char *name); /* usable as a service name */
+/* The name rule of services and slots, for C and Lua (fileguard.c): 1-80
+ * characters, no '/', '\' or control characters, not "." or "..", no
+ * leading '-' (it reads as an option), no leading or trailing space. */
+bool lsvc_name_valid(const char *name);
+#define LSVC_NAME_RULE                                                                    \
+    "1-80 characters, no '/', '\\' or control characters, not starting with '-', not " \
+    "starting or ending with a space"
 /* Parse a control given as a number (1-255) or a name. -1 if invalid. */
 int lsvc_parse_control(const char *s);
 /* The arguments "[NAME] [--json]" of `luasvc CMD` (status, listen): 0, or 2

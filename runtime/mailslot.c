@@ -61,8 +61,7 @@ static const char *check_name(lua_State *L, int arg)
 {
     const char *name = luaL_checkstring(L, arg);
     if (!lsvc_slot_name_valid(name))
-        luaL_argerror(L, arg, "invalid slot name (1-80 characters, no '/', '\\' or control "
-                              "characters)");
+        luaL_argerror(L, arg, "invalid slot name (" LSVC_NAME_RULE ")");
     return name;
 }
 

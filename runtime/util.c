@@ -46,6 +46,8 @@ bool lsvc_name_valid(const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > 80 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
         return false;
+    if (name[0] == '-' || name[0] == ' ' || name[n - 1] == ' ')
+        return false;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == '/' || *p == '\\' || *p == 0x7f)
             return false;
