@@ -522,7 +522,10 @@ int lsvc_listen(int argc, char **argv);
 #define LSVC_IS_SEP(c) ((c) == '/')
 #endif
 
-/* Append a JSON string literal for s to buf (bounded), return new length. */
+/* Append a JSON string literal for s to buf (bounded), return the new
+ * length (as snprintf: what it needs, even past len). Valid JSON whatever
+ * s holds: control characters escaped, bytes that are not UTF-8 written
+ * as U+FFFD. */
 size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
 /* The name rule of services and slots, for C and Lua (fileguard.c): 1-80
  * characters, no '/', '\' or control characters, not "." or "..", no

@@ -59,3 +59,140 @@ describe("names", function()
     assert.equal(0, rc, out)
   end)
 end)
+
+describe("the log", function()
+  after_each(H.cleanup)
+
+  -- ctx:log text that tries to forge lines, a priority and terminal
+  -- commands; then an error whose message has a newline (a traceback).
+  local FORGER = [[
+local S = {}
+function S.start(ctx)
+  ctx:log("info", "first\n2031-01-01 00:00:00.000 error   other: FORGED\n<3>error   other: FORGED\r\27[2J\194\155x")
+  error("boom\nFORGED-TOO")
+end
+function S.run() end
+return S
+]]
+
+  it("escapes control characters and prefixes every line of a message", function()
+    local path = script(FORGER)
+    local rc, out = H.run_sync({ "run", path })
+    assert.equal(1, rc, out)
+    for line in out:gmatch("[^\n]*") do
+      if line ~= "" then
+        assert.truthy(line:match("^%d+%-%d+%-%d+ [%d:.]+ %a+ +svc: ") or line:match("^%d+%-%d+%-%d+ [%d:.]+ %a+ +luasvc: "),
+          "a line without the service's prefix: " .. line .. "\nin:\n" .. out)
+      end
+    end
+    assert.falsy(out:find("[\r\27]"), out)
+    assert.falsy(out:find("\194\155", 1, true), out)
+    assert.truthy(out:find("info    svc: <3>error   other: FORGED\\r\\x1b[2J\\u009bx\n", 1, true), out)
+    -- the traceback: each of its lines an error line of svc
+    assert.truthy(out:find("error   svc: FORGED-TOO\n", 1, true), out)
+    assert.truthy(out:find("error   svc: stack traceback:\n", 1, true), out)
+  end)
+
+  it("gives every line its journald priority", function()
+    local path, d = script(FORGER)
+    local err = d .. "/err"
+    local cmd = string.format(
+      "exec 2>%s; JOURNAL_STREAM=$(stat -L -c '%%d:%%i' /proc/self/fd/2) LUASVC_RUNTIME_DIR=%s timeout 20 %s run %s",
+      H.q(err), H.q(d .. "/rt"), H.q(H.bin), H.q(path))
+    local rc = H.sh("sh -c " .. H.q(cmd))
+    local log = H.read(err) or ""
+    assert.equal(1, rc, log)
+    for line in log:gmatch("[^\n]+") do
+      assert.truthy(line:match("^<%d>%a+ +svc: ") or line:match("^<%d>%a+ +luasvc: "), "no priority: " .. line .. "\nin:\n" .. log)
+    end
+    assert.truthy(log:find("\n<6>info    svc: <3>error   other: FORGED", 1, true), log)
+    assert.truthy(log:find("\n<3>error   svc: FORGED-TOO\n", 1, true), log)
+    assert.truthy(log:find("\n<3>error   svc: stack traceback:\n", 1, true), log)
+  end)
+end)
+
+describe("status --json", function()
+  after_each(H.cleanup)
+
+  it("is valid JSON whatever the script's strings", function()
+    if os.execute("command -v python3 >/dev/null 2>&1") ~= true then
+      pending("no python3 for a strict JSON parser")
+      return
+    end
+    -- control characters and bytes that are not UTF-8, in the status
+    -- text, the display name and the script's path: six times their
+    -- size once escaped
+    local d = H.tmpdir()
+    local path = d .. "/" .. string.rep("\1", 200) .. ".lua"
+    H.write(path, [[
+local S = { name = "strings", display_name = "X" .. string.rep("\255", 250) }
+function S.run(ctx)
+  ctx:status(string.rep("\1\27\255\"\\", 50) .. "\226\130")
+  while ctx:sleep(1000) do end
+end
+return S
+]])
+    local p = H.start({ scripts = { path } })
+    H.wait_for(function()
+      local rc, out = H.client(p, "status", "strings")
+      return rc == 0 and out:find("RUNNING", 1, true) and out:find("(", 1, true)
+    end, 5, "strings to run; log:\n" .. H.log(p))
+    for _, args in ipairs({ { "status", "strings", "--json" }, { "status", "--json" } }) do
+      local rc, out = H.client(p, table.unpack(args))
+      assert.equal(0, rc, out)
+      local f = p.dir .. "/status.json"
+      H.write(f, out)
+      local prc, perr = H.sh("python3 -c " .. H.q(
+        "import json,sys; d=json.loads(open(sys.argv[1],'rb').read().decode('utf-8')); " ..
+        "assert d['state']=='RUNNING'; assert d['status_text'].startswith('  \\ufffd\"\\\\'), d['status_text']") ..
+        " " .. H.q(f))
+      assert.equal(0, prc, perr .. "\n" .. out)
+    end
+  end)
+end)
+
+describe("luasvc listen", function()
+  local listen_pid, script_pid
+  after_each(function()
+    for _, pid in ipairs({ listen_pid, script_pid }) do
+      if pid then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+    end
+    listen_pid, script_pid = nil, nil
+    H.cleanup()
+  end)
+
+  it("escapes terminal control sequences on a terminal", function()
+    if os.execute("command -v script >/dev/null 2>&1") ~= true then
+      pending("no script(1) for a terminal")
+      return
+    end
+    local d = H.tmpdir()
+    local rt, out = d .. "/rt", d .. "/tty"
+    os.execute(string.format(
+      "(script -qfec %s %s >/dev/null 2>&1 </dev/null & echo $! >%s) >/dev/null 2>&1",
+      H.q(string.format("sh -c 'echo $$ >%s; LUASVC_RUNTIME_DIR=%s exec %s listen ttyslot'",
+        d .. "/lpid", rt, H.bin)), H.q(out), H.q(d .. "/spid")))
+    script_pid = tonumber(H.wait_for(function() return (H.read(d .. "/spid") or ""):match("%d+") end, 5, "script"))
+    listen_pid = tonumber(H.wait_for(function() return (H.read(d .. "/lpid") or ""):match("%d+") end, 5, "listen"))
+    H.wait_for(function() return (H.read(out) or ""):find("listening on slot", 1, true) end, 5, "listen to listen")
+    local path = script([[
+local luasvc = require "luasvc"
+local S = {}
+function S.start(ctx)
+  local w = assert(luasvc.mailslot.open("ttyslot"))
+  assert(w:write("plain\27]0;title\7\27[2J\194\155\nnext line"))
+  ctx:exit(0)
+end
+function S.run() end
+return S
+]])
+    local rc, o = H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 10 %s run %s", H.q(rt), H.q(H.bin), H.q(path)))
+    assert.equal(0, rc, o)
+    local text = H.wait_for(function()
+      local s = H.read(out) or ""
+      return s:find("next line", 1, true) and s
+    end, 5, "the message at the terminal")
+    assert.truthy(text:find("plain\\x1b]0;title\\x07\\x1b[2J\\u009b\\nnext line", 1, true), text)
+    assert.falsy(text:find("\27", 1, true), text)
+  end)
+end)

@@ -312,6 +312,27 @@ static void reply_err(int fd, uint32_t code, const char *text)
     reply(fd, buf);
 }
 
+/* Reply "OK <status json>": the JSON at whatever length it takes (every
+ * string of it may be escaped to six times its size). */
+static void reply_status(int fd, lsvc_service *svc)
+{
+    char small[4096], *json = small;
+    size_t need = lsvc_status_json(svc, small, sizeof small);
+    if (need >= sizeof small) {
+        json = malloc(need + 1);
+        if (!json) {
+            reply_err(fd, 8, "Not enough memory resources are available to process this command.");
+            return;
+        }
+        lsvc_status_json(svc, json, need + 1);
+    }
+    reply(fd, "OK ");
+    reply(fd, json);
+    reply(fd, "\n");
+    if (json != small)
+        free(json);
+}
+
 /* Serve one connection on the socket of svc. Bounded: 250 ms to send the
  * request (the client sends it at once; a silent one must not hold up the
  * other services' controls for long), one request per connection. */
@@ -352,19 +373,12 @@ static void serve(lsvc_service *svc, int fd)
         return;
     }
     if (req.kind == LSVC_REQ_STATUS) {
-        char json[4096];
-        char out[4200];
-        lsvc_status_json(svc, json, sizeof json);
-        snprintf(out, sizeof out, "OK %s\n", json);
-        reply(fd, out);
+        reply_status(fd, svc);
         return;
     }
     uint32_t rc = lsvc_service_control(svc, req.code, 0);
     if (rc == LSVC_NO_ERROR) {
-        char json[4096], out[4200];
-        lsvc_status_json(svc, json, sizeof json);
-        snprintf(out, sizeof out, "OK %s\n", json);
-        reply(fd, out);
+        reply_status(fd, svc);
     } else {
         reply_err(fd, rc, lsvc_win32_message(rc));
     }
