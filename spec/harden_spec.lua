@@ -196,3 +196,72 @@ return S
     assert.falsy(text:find("\27", 1, true), text)
   end)
 end)
+
+-- Background processes a test starts besides hosts (readers, listeners,
+-- stopped hosts): killed (and continued first) in cleanup.
+local extra = {}
+local function track(pidfile)
+  local pid = tonumber(H.wait_for(function() return (H.read(pidfile) or ""):match("%d+") end, 5, pidfile))
+  extra[#extra + 1] = pid
+  return pid
+end
+local function cleanup_extra()
+  for _, pid in ipairs(extra) do
+    os.execute("kill -CONT " .. pid .. " 2>/dev/null; kill -KILL " .. pid .. " 2>/dev/null")
+  end
+  extra = {}
+  H.cleanup()
+end
+
+-- `luasvc run script` with stderr to path (a FIFO, ...): a proc as H.start's.
+local function start_with_stderr(path, errpath)
+  local d = H.tmpdir()
+  local p = { rt = d .. "/rt", dir = d, err = d .. "/none", rcfile = d .. "/rc", pidfile = d .. "/pid" }
+  os.execute(string.format(
+    "(LUASVC_RUNTIME_DIR=%s %s run %s >/dev/null 2>%s & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 &",
+    H.q(p.rt), H.q(H.bin), H.q(path), H.q(errpath), H.q(p.pidfile), H.q(p.rcfile)))
+  p.pid = track(p.pidfile)
+  return p
+end
+
+describe("a stderr nobody reads", function()
+  after_each(cleanup_extra)
+
+  it("stalls neither the control path nor a stop; lost lines are counted", function()
+    local d = H.tmpdir()
+    local fifo, go, drained = d .. "/fifo", d .. "/go", d .. "/drained"
+    assert.equal(0, (H.sh("mkfifo " .. H.q(fifo))))
+    -- a reader that holds the pipe open and reads nothing until told
+    os.execute(string.format(
+      "(sh -c 'while [ ! -e %s ]; do sleep 0.01; done; exec cat' <%s >%s & echo $! >%s) >/dev/null 2>&1 &",
+      go, H.q(fifo), H.q(drained), H.q(d .. "/rpid")))
+    local path = script([[
+local S = {}
+function S.run(ctx)
+  local n = 0
+  while ctx:sleep(1) do
+    ctx:log("info", string.rep("x", 1000))
+    n = n + 1
+    if n == 300 then io.open("]] .. d .. [[/full", "w"):close() end -- 300 kB: the pipe is full
+  end
+end
+return S
+]])
+    local p = start_with_stderr(path, fifo)
+    track(d .. "/rpid")
+    H.wait_for(function() return H.read(d .. "/full") end, 10, "300 kB logged into a pipe nobody reads")
+    local t0 = system.monotime()
+    local rc, out = H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 5 %s status svc", H.q(p.rt), H.q(H.bin)))
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("RUNNING", 1, true), out)
+    assert.is_true(system.monotime() - t0 < 2, "status took " .. (system.monotime() - t0) .. " s")
+    -- the reader reads again: a later line tells how many were lost
+    H.write(go, "")
+    H.wait_for(function()
+      return (H.read(drained) or ""):find("log lines dropped: stderr was not writable", 1, true)
+    end, 5, "the count of lost lines")
+    os.execute("kill -STOP " .. track(d .. "/rpid")) -- full again, and the stop must not care
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
