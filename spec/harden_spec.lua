@@ -265,3 +265,59 @@ return S
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
+
+describe("clients", function()
+  after_each(cleanup_extra)
+
+  -- n clients that connect to p's socket for name and send nothing
+  local function silent(p, name, n)
+    local ready = p.dir .. "/silent-" .. #extra
+    os.execute(string.format("(%s --silent %s %d %s & echo $! >%s) >/dev/null 2>&1",
+      H.q(H.rawsend), H.q(p.rt .. "/" .. name .. ".sock"), n, H.q(ready), H.q(ready .. ".pid")))
+    track(ready .. ".pid")
+    return tonumber(H.wait_for(function() return (H.read(ready) or ""):match("%d+") end, 5, "silent clients"))
+  end
+
+  local function timed(fn)
+    local t0 = system.monotime()
+    local a, b = fn()
+    return system.monotime() - t0, a, b
+  end
+
+  it("that are silent delay nobody else, nor a signal", function()
+    local p = H.start({ scripts = { H.fixtures .. "basic.lua" } })
+    H.wait_state(p, "basic", "RUNNING")
+    assert.is_true(silent(p, "basic", 40) >= 16)
+    local dt, rc, out = timed(function() return H.client(p, "status", "basic") end)
+    assert.equal(0, rc, out)
+    assert.is_true(dt < 1, "status took " .. dt .. " s beside silent clients")
+    dt = timed(function() return H.client(p, "pause", "basic") end)
+    assert.is_true(dt < 1, "pause took " .. dt .. " s beside silent clients")
+    silent(p, "basic", 40)
+    H.kill(p, "TERM")
+    dt = timed(function() return H.wait_exit(p, 5) end)
+    assert.equal(0, H.exit_code(p), H.log(p))
+    assert.is_true(dt < 1, "SIGTERM took " .. dt .. " s to stop the host beside silent clients")
+  end)
+
+  it("of a stopped host get no reply in bounded time, and a second host does not hang", function()
+    local p = H.start({ scripts = { H.fixtures .. "basic.lua" } })
+    H.wait_state(p, "basic", "RUNNING")
+    extra[#extra + 1] = p.pid -- continued in cleanup
+    H.kill(p, "STOP")
+    silent(p, "basic", 40) -- its backlog full: a connect would wait
+    local dt, rc, out = timed(function()
+      return H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 30 %s status basic", H.q(p.rt), H.q(H.bin)))
+    end)
+    assert.equal(1, rc, out)
+    assert.truthy(out:find("no reply from service 'basic'", 1, true), out)
+    assert.is_true(dt < 8, "status took " .. dt .. " s")
+    dt, rc, out = timed(function()
+      return H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 30 %s run %s", H.q(p.rt), H.q(H.bin),
+        H.q(H.fixtures .. "basic.lua")))
+    end)
+    assert.equal(2, rc, out)
+    assert.truthy(out:find("service 'basic' is already running", 1, true), out)
+    assert.is_true(dt < 8, "the second host took " .. dt .. " s to give up")
+  end)
+end)

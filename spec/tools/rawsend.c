@@ -4,7 +4,14 @@
  * (malformed, truncated, oversized requests).
  *   rawsend SOCKET_PATH [FILE]   bytes from FILE (default stdin); prints
  *                                the reply, exit 0 if one came back
+ *   rawsend --silent SOCKET_PATH N READY
+ *                                N clients that connect and send nothing
+ *                                (connects that would wait are given up);
+ *                                writes how many connected to the file
+ *                                READY, then holds them until killed
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +19,31 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static int silent(const char *path, int n, const char *ready)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int ok = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            ok++;
+        else if (fd >= 0)
+            close(fd);
+    }
+    FILE *f = fopen(ready, "w");
+    if (!f)
+        return 2;
+    fprintf(f, "%d\n", ok);
+    fclose(f);
+    for (;;)
+        pause();
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--silent") == 0)
+        return silent(argv[2], atoi(argv[3]), argv[4]);
     if (argc < 2) {
         fprintf(stderr, "usage: rawsend SOCKET_PATH [FILE]\n");
         return 2;
