@@ -321,3 +321,63 @@ describe("clients", function()
     assert.is_true(dt < 8, "the second host took " .. dt .. " s to give up")
   end)
 end)
+
+describe("children of a service", function()
+  local host, pidfile
+  after_each(function()
+    -- the host first (it starts no child after it), then a child it started
+    if host and H.exit_code(host) == nil then
+      H.kill(host, "KILL")
+      pcall(H.wait_exit, host, 5)
+    end
+    local pid = pidfile and (H.read(pidfile) or ""):match("%d+")
+    if pid then extra[#extra + 1] = tonumber(pid) end
+    host, pidfile = nil, nil
+    cleanup_extra()
+  end)
+
+  -- The bits of SIGHUP, SIGINT, SIGPIPE and SIGTERM in a /proc status mask.
+  local function bits(pid, field)
+    local st = H.read("/proc/" .. pid .. "/status") or ""
+    local hex = assert(st:match(field .. ":%s*(%x+)"), "no " .. field .. " in:\n" .. st)
+    local v = tonumber(hex:sub(-8), 16)
+    local found = {}
+    for _, s in ipairs({ { 1, "HUP" }, { 2, "INT" }, { 13, "PIPE" }, { 15, "TERM" } }) do
+      if v & (1 << (s[1] - 1)) ~= 0 then found[#found + 1] = s[2] end
+    end
+    return table.concat(found, ",")
+  end
+
+  it("start with no signal blocked or ignored, and end on kill (io.popen, os.execute)", function()
+    local d = H.tmpdir()
+    local path = script([[
+local S = {}
+function S.run(ctx)
+  local f = io.popen("echo $$; exec sleep 30")
+  ctx:log("info", "POPEN:" .. f:read("l"))
+  f:read("a")
+  f:close()
+  ctx:log("info", "POPEN-DONE")
+  local ok, how, code = os.execute("echo $$ >]] .. d .. [[/exec.pid; exec sleep 30")
+  ctx:log("info", "EXECUTE-DONE:" .. tostring(how) .. ":" .. tostring(code))
+  while ctx:sleep(1000) do end
+end
+return S
+]])
+    local p = H.start({ scripts = { path } })
+    host, pidfile = p, d .. "/exec.pid"
+    local pid = tonumber(H.wait_for(function() return H.log(p):match("POPEN:(%d+)") end, 5, "the popen child"))
+    extra[#extra + 1] = pid
+    assert.equal("", bits(pid, "SigBlk"), "blocked in the io.popen child")
+    assert.equal("", bits(pid, "SigIgn"), "ignored in the io.popen child")
+    os.execute("kill " .. pid)
+    H.wait_log(p, "POPEN%-DONE")
+    pid = track(d .. "/exec.pid")
+    assert.equal("", bits(pid, "SigBlk"), "blocked in the os.execute child")
+    assert.equal("", bits(pid, "SigIgn"), "ignored in the os.execute child")
+    os.execute("kill " .. pid)
+    H.wait_log(p, "EXECUTE%-DONE:signal:15")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)

@@ -9,10 +9,10 @@
  * systemd as sd_notify messages (posix_systemd.c).
  *
  * Threads: main (start, wait, exit), the endpoint thread (which also takes
- * the signals, through a signalfd), the watchdog, the workers, and under a
- * systemd watchdog the notifier. Signals are
- * blocked in all of them, so no handler ever runs asynchronously.
+ * the signals: their handlers only write to a pipe it polls), the
+ * watchdog, the workers, and under a systemd watchdog the notifier.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +84,7 @@ static void signal_stop(lsvc_service *svc, int sig)
 }
 
 /* SIGINT/SIGTERM: STOP; SIGHUP: PARAMCHANGE, to every service. Called on
- * the endpoint thread, which takes the host's signals through a signalfd. */
+ * the endpoint thread, which takes the host's signals from their pipe. */
 static void console_signal(lsvc_host *h, int sig)
 {
     bool accepted = false;
@@ -171,13 +171,12 @@ int lsvc_console_run(int argc, char **argv, bool check_only)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    /* A shell starts background jobs with SIGINT ignored, and an ignored
-     * signal never reaches sigwait: take the default back, then block. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    pthread_sigmask(SIG_BLOCK, &set, NULL); /* inherited by every thread */
-    signal(SIGPIPE, SIG_IGN);
+    /* Caught (a shell's ignored SIGINT for background jobs too), never
+     * blocked or ignored: children start clean (posix_endpoint.c). */
+    if (lsvc_signals_catch(&set) != 0) {
+        lsvc_log(LSVC_LOG_ERROR, NULL, "cannot catch signals: %s", strerror(errno));
+        return 1;
+    }
 
     lsvc_host *h = lsvc_host_new();
     console_svc *cs = calloc((size_t)nscripts, sizeof *cs);

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,7 +35,7 @@ struct lsvc_endpoint {
     int *fds; /* listening socket of host->svcs[i] */
     char **paths;
     int wake[2];
-    int sigfd; /* signals for the host, taken here: one thread fewer */
+    int sigfd; /* signals for the host (lsvc_signals_catch), taken here */
     lsvc_signal_fn on_signal;
     pthread_t thread;
     bool started;
@@ -475,13 +474,64 @@ static void sweep_temporaries(void)
     closedir(d);
 }
 
-/* Take the pending signals (the signalfd) to the host. */
+/*
+ * The host's signals. A handler that only writes the signal's number to a
+ * pipe, which the endpoint's thread polls and takes to the host: nothing
+ * runs asynchronously but that write. No thread blocks these signals, and
+ * none is ignored (SIGPIPE gets a handler that does nothing, so a write
+ * to a closed pipe still fails with EPIPE): a child started from any
+ * thread (io.popen, os.execute, a spawn) begins with an empty mask and
+ * the default dispositions, as exec resets handled signals and keeps
+ * ignored ones. SA_RESTART: a thread a signal lands on resumes its call.
+ *
+ * (The event loop's branch reserves one more signal here, the worker's
+ * interrupt installed by pthread_kill: handled, never blocked, never
+ * ignored, for the same reason.)
+ */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_host_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sig_pipe[1], &b, 1); /* full (64 kB of signals): dropped */
+    (void)w;
+    errno = saved;
+}
+
+static void on_sigpipe(int sig) { (void)sig; }
+
+int lsvc_signals_catch(const sigset_t *set)
+{
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_host_signal;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGPIPE && sigismember(set, sig) == 1 && sigaction(sig, &sa, NULL) != 0)
+            return -1;
+    sa.sa_handler = on_sigpipe;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0)
+        return -1;
+    /* and nothing blocked: whatever our parent left, the threads this one
+     * starts, and their children, begin with an empty mask */
+    sigset_t none;
+    sigemptyset(&none);
+    return pthread_sigmask(SIG_SETMASK, &none, NULL) == 0 ? 0 : -1;
+}
+
+/* Take the signals that came (the pipe) to the host. */
 static void take_signals(lsvc_endpoint *e)
 {
-    struct signalfd_siginfo si;
-    while (read(e->sigfd, &si, sizeof si) == sizeof si)
-        if (e->on_signal)
-            e->on_signal(e->host, (int)si.ssi_signo);
+    unsigned char b[64];
+    ssize_t r;
+    while ((r = read(e->sigfd, b, sizeof b)) > 0)
+        for (ssize_t i = 0; i < r; i++)
+            if (e->on_signal)
+                e->on_signal(e->host, (int)b[i]);
 }
 
 /*
@@ -561,7 +611,7 @@ out:
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *signals, lsvc_signal_fn on_signal)
 {
     e->on_signal = on_signal;
-    e->sigfd = signals ? signalfd(-1, signals, SFD_CLOEXEC | SFD_NONBLOCK) : -1;
+    e->sigfd = signals ? sig_pipe[0] : -1; /* lsvc_signals_catch's */
     int rc = pthread_create(&e->thread, NULL, endpoint_main, e);
     e->started = rc == 0;
     return rc;
@@ -584,8 +634,6 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
             free(e->paths[i]);
         }
     }
-    if (e->sigfd >= 0)
-        close(e->sigfd);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
