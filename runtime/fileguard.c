@@ -2,8 +2,10 @@
  * fileguard.c - what the loader (lua/loader.lua) checks before it trusts a
  * script's code or declarations: that no less privileged user can change a
  * file the service loads (the script, its directory, every module it
- * requires, checked before the module runs), and the name rule a service's
- * and a slot's names follow (util.c, shared with the C side).
+ * requires, checked before the module runs: see lua/loader.lua's
+ * searchers), the search paths Lua was built with (not the environment's),
+ * and the name rule a service's and a slot's names follow (util.c, shared
+ * with the C side).
  * Worker thread only (it runs in the service's Lua state).
  */
 #include <libgen.h>
@@ -15,6 +17,9 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
 #include "luasvc.h"
 
@@ -98,9 +103,31 @@ static int l_name_valid(lua_State *L)
     return 2;
 }
 
+/* Push the search path Lua was built with (luaconf.h's default, which the
+ * environment's LUA_PATH would have replaced), with "!" made the
+ * executable's directory on Windows as Lua's own package library does. */
+static void push_default_path(lua_State *L, const char *path)
+{
+#ifdef _WIN32
+    char exe[MAX_PATH + 1];
+    DWORD n = GetModuleFileNameA(NULL, exe, MAX_PATH);
+    char *slash = n && n < MAX_PATH ? strrchr(exe, '\\') : NULL;
+    if (slash) {
+        *slash = '\0';
+        luaL_gsub(L, path, LUA_EXEC_DIR, exe);
+        return;
+    }
+#endif
+    lua_pushstring(L, path);
+}
+
 void lsvc_fileguard_push(lua_State *L, bool allow_insecure)
 {
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 4);
+    push_default_path(L, LUA_PATH_DEFAULT);
+    lua_setfield(L, -2, "default_path");
+    push_default_path(L, LUA_CPATH_DEFAULT);
+    lua_setfield(L, -2, "default_cpath");
     lua_pushboolean(L, allow_insecure);
     lua_pushcclosure(L, l_secure, 1);
     lua_setfield(L, -2, "secure");

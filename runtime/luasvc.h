@@ -387,7 +387,8 @@ void lsvc_reload_free(lsvc_worker *w);
 /* What makes a file unsafe to load (others could change it): "" if safe. */
 void lsvc_file_problem(const char *what, const char *path, char *buf, size_t len);
 /* Push lua/loader.lua's checks: a table {secure = f(path [, what]) -> true |
- * nil, message; name_valid = f(name) -> true | nil, rule}. */
+ * nil, message; name_valid = f(name) -> true | nil, rule; default_path,
+ * default_cpath: the search paths Lua was built with}. */
 void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
 
 /* ---- fswatch.c: change notification for the watch (any thread) ------- */

@@ -381,3 +381,78 @@ return S
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
+
+describe("code others can change", function()
+  after_each(cleanup_extra)
+
+  -- A module whose top level leaves a mark: it ran.
+  local function marking(d, name)
+    local mark = d .. "/" .. name .. ".ran"
+    return "io.open(" .. string.format("%q", mark) .. ", 'w'):close()\nreturn {}\n", mark
+  end
+
+  local function run_in(cwd, env, path)
+    return H.sh(string.format("cd %s && %s LUASVC_RUNTIME_DIR=%s timeout 20 %s check %s", H.q(cwd), env or "",
+      H.q(H.tmpdir() .. "/rt"), H.q(H.bin), H.q(path)))
+  end
+
+  it("never runs a world-writable module beside the script", function()
+    local path, d = script('local mod = require "wwmod"\nlocal S = {}\n' .. RUN)
+    local text, mark = marking(d, "wwmod")
+    H.write(d .. "/wwmod.lua", text)
+    assert.equal(0, (H.sh("chmod 666 " .. H.q(d .. "/wwmod.lua"))))
+    local rc, out = run_in(d, nil, path)
+    assert.equal(2, rc, out)
+    assert.truthy(out:find("module " .. d .. "/wwmod.lua is writable by group and others (mode 666)", 1, true), out)
+    assert.is_nil(H.read(mark), "the module ran")
+  end)
+
+  it("never finds a file planted in a world-writable current directory, whatever LUA_PATH says", function()
+    local path = script('local mod = require "planted"\nlocal S = {}\n' .. RUN)
+    local pub = H.tmpdir()
+    assert.equal(0, (H.sh("chmod 777 " .. H.q(pub))))
+    local text, mark = marking(pub, "planted")
+    H.write(pub .. "/planted.lua", text)
+    for _, env in ipairs({ "", "LUA_PATH=" .. H.q(pub .. "/?.lua;;"), "LUA_PATH_5_4=" .. H.q(pub .. "/?.lua;;") }) do
+      local rc, out = run_in(pub, env, path)
+      assert.equal(2, rc, out)
+      assert.truthy(out:find("module 'planted' not found", 1, true), out)
+      assert.falsy(out:find(pub .. "/planted.lua", 1, true), out)
+      assert.is_nil(H.read(mark), "the planted file ran (" .. env .. ")")
+    end
+  end)
+
+  it("takes LUASVC_LUA_PATH, and checks what it finds there before running it", function()
+    local path = script('local mod = require "shared"\nlocal S = {}\n' .. RUN)
+    local lib = H.tmpdir()
+    local text, mark = marking(lib, "shared")
+    H.write(lib .. "/shared.lua", text)
+    local rc, out = run_in(lib, "LUASVC_LUA_PATH=" .. H.q(lib .. "/?.lua;;"), path)
+    assert.equal(0, rc, out)
+    assert.truthy(H.read(mark), "the configured module did not run")
+    os.remove(mark)
+    assert.equal(0, (H.sh("chmod 777 " .. H.q(lib))))
+    rc, out = run_in(lib, "LUASVC_LUA_PATH=" .. H.q(lib .. "/?.lua;;"), path)
+    assert.equal(2, rc, out)
+    assert.truthy(out:find("the directory of " .. lib .. " is writable by", 1, true), out)
+    assert.is_nil(H.read(mark), "the module ran from a world-writable directory")
+  end)
+
+  it("checks a C module before loading it", function()
+    local so = "/usr/lib/x86_64-linux-gnu/lua/5.4/system/core.so"
+    if not H.read(so) then
+      pending("no lua-system C module at " .. so)
+      return
+    end
+    local path = script('local core = require "system.core"\nlocal S = {}\n' .. RUN)
+    local lib = H.tmpdir()
+    assert.equal(0, (H.sh(string.format("mkdir %s/system && cp %s %s/system/core.so && chmod 666 %s/system/core.so",
+      H.q(lib), so, H.q(lib), H.q(lib)))))
+    local rc, out = run_in(lib, "LUASVC_LUA_CPATH=" .. H.q(lib .. "/?.so"), path)
+    assert.equal(2, rc, out)
+    assert.truthy(out:find("module " .. lib .. "/system/core.so is writable by group and others", 1, true), out)
+    assert.equal(0, (H.sh("chmod 644 " .. H.q(lib .. "/system/core.so"))))
+    rc, out = run_in(lib, "LUASVC_LUA_CPATH=" .. H.q(lib .. "/?.so"), path)
+    assert.equal(0, rc, out)
+  end)
+end)
