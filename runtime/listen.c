@@ -176,6 +176,8 @@ int lsvc_listen(int argc, char **argv)
         if (rc == LSVC_SLOT_OK) {
             buf[len] = '\0';
             print_message(buf, len, json);
+        } else if (rc == LSVC_SLOT_TRUNCATED || rc == LSVC_SLOT_MALFORMED) {
+            fprintf(stderr, "luasvc listen: %s\n", err); /* and go on */
         } else if (rc != LSVC_SLOT_TIMEOUT) {
             fprintf(stderr, "luasvc listen: %s\n", err);
             status = 1;

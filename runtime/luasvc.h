@@ -469,6 +469,8 @@ typedef enum lsvc_slot_rc {
     LSVC_SLOT_TOOLARGE,  /* write: over LSVC_SLOT_MAX */
     LSVC_SLOT_EXISTS,    /* create: the slot already has a reader */
     LSVC_SLOT_DENIED,    /* create/write: permission denied */
+    LSVC_SLOT_TRUNCATED, /* read: a message too large to give whole came, dropped */
+    LSVC_SLOT_MALFORMED, /* read (POSIX): a message not from a slot writer, dropped */
     LSVC_SLOT_ERROR,     /* anything else; the message says what */
 } lsvc_slot_rc;
 
@@ -484,7 +486,9 @@ bool lsvc_slot_name_valid(const char *name);
 lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
                             size_t errlen);
 /* Wait up to timeout_ms (0: poll) for one message into buf (cap bytes,
- * LSVC_SLOT_MAX is enough); *len gets its size. */
+ * LSVC_SLOT_MAX is enough); *len gets its size. A message is never given
+ * altered: one that cannot be given whole is dropped and reported
+ * (TRUNCATED, MALFORMED, err saying what), and the next read goes on. */
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
                             uint32_t timeout_ms, char *err, size_t errlen);
 void lsvc_slot_close(lsvc_slot *s); /* removes the slot */

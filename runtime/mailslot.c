@@ -49,6 +49,8 @@ const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
     case LSVC_SLOT_TOOLARGE: return "toolarge";
     case LSVC_SLOT_EXISTS: return "exists";
     case LSVC_SLOT_DENIED: return "denied";
+    case LSVC_SLOT_TRUNCATED: return "truncated";
+    case LSVC_SLOT_MALFORMED: return "malformed";
     default: return "error";
     }
 }

@@ -456,3 +456,50 @@ describe("code others can change", function()
     assert.equal(0, rc, out)
   end)
 end)
+
+describe("a mailslot", function()
+  after_each(cleanup_extra)
+
+  it("gives a raw writer's message whole, or reports it, never altered", function()
+    local p = H.start({ scripts = { (script([[
+local luasvc = require "luasvc"
+local S = { name = "bigslot" }
+function S.run(ctx)
+  local r = assert(luasvc.mailslot.create("big"))
+  ctx:log("info", "READY")
+  while not ctx:stopping() do
+    local m, err, code = r:read(100)
+    if m then
+      ctx:log("info", "READ:%d:%s", #m, m:sub(1, 4))
+    elseif code then
+      ctx:log("info", "ERR:%s:%s", code, err)
+    elseif err == "stopping" then
+      break
+    end
+  end
+  r:close()
+end
+return S
+]])) } })
+    H.wait_log(p, "READY")
+    local sock = p.rt .. "/slots/big"
+    local function send(bytes)
+      local f = p.dir .. "/packet"
+      H.write(f, bytes)
+      local rc, out = H.sh(H.q(H.rawsend) .. " --packet " .. H.q(sock) .. " " .. H.q(f))
+      assert.equal(0, rc, out)
+    end
+    send("M" .. string.rep("x", 70000)) -- over the 65536 a message may have
+    H.wait_log(p, "ERR:truncated:a message of 70000 bytes, over the 65536")
+    send("hello") -- no header: not from a slot writer
+    H.wait_log(p, "ERR:malformed:a message of 5 bytes without the slot's header")
+    send("M" .. string.rep("y", 65536)) -- the largest there is, whole
+    H.wait_log(p, "READ:65536:yyyy")
+    send("Mok")
+    H.wait_log(p, "READ:2:ok")
+    assert.falsy(H.log(p):find("READ:65536:xxxx", 1, true), H.log(p))
+    assert.falsy(H.log(p):find("READ:4:ello", 1, true), H.log(p))
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
