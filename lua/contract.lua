@@ -3,9 +3,10 @@ contract.lua - checks a service script's table against the script contract
 (v1) and returns what the runtime needs from it. Compiled into the binary;
 runs in the service's own Lua state on its worker thread.
 
-Returns a function(script, path) -> info, raising "path:line: message" for
-every violation. The line is found by looking for the offending key in the
-source; when it cannot be found the message names the file alone.
+Returns a function(script, path, name_valid) -> info, raising
+"path:line: message" for every violation. name_valid(name) -> true | nil,
+rule is the runtime's name rule (util.c), shared with the C side. The
+line is found by looking for the offending key in the source; when it cannot be found the message names the file alone.
 
 What is allowed but probably a mistake is a warning: a field the contract
 does not know (with the nearest known name when one is close), a handler for
@@ -104,7 +105,15 @@ local function fn_where(v)
   return d.source:sub(2), d.linedefined
 end
 
-return function(script, path)
+
+-- A string quoted for a message, its control characters written as Lua
+-- escapes, so that a message never carries them.
+local CTRL = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return CTRL[c] or string.format("\\%03d", c:byte()) end) .. '"'
+end
+
+return function(script, path, name_valid)
   local lines
   local warnings = {}
   local function fail(line, fmt, ...)
@@ -151,8 +160,13 @@ return function(script, path)
   if name == nil then
     name = path:match("([^/\\]+)$"):gsub("%.lua$", "")
   end
-  if name == "" or #name > 80 or name:find("[%c/\\]") or name == "." or name == ".." then
-    fail(key_line("name"), "invalid service name %q (1-80 characters, no '/', '\\' or control characters)", name)
+  local okn, rule = name_valid(name)
+  if not okn then
+    fail(key_line("name"), "invalid service name %s (%s)", quote(name), rule)
+  end
+  local display = script.display_name
+  if display ~= nil and display:find("%c") then
+    fail(key_line("display_name"), "display_name %s has a control character", quote(display))
   end
 
   local mask = 0
@@ -177,8 +191,11 @@ return function(script, path)
   end
 
   local slot = script.status_slot
-  if slot ~= nil and (slot == "" or #slot > 80 or slot:find("[%c/\\]") or slot == "." or slot == "..") then
-    fail(key_line("status_slot"), "invalid status_slot %q (1-80 characters, no '/', '\\' or control characters)", slot)
+  if slot ~= nil then
+    local oks, srule = name_valid(slot)
+    if not oks then
+      fail(key_line("status_slot"), "invalid status_slot %s (%s)", quote(slot), srule)
+    end
   end
 
   -- watchdog: under systemd, the unit's WatchdogSec (luasvc install); the

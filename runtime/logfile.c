@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "luasvc.h"
@@ -90,11 +89,11 @@ static void open_file(lsvc_logfile *lf)
         close(lf->fd);
     lf->fd = open_append(lf->path);
     lf->size = 0;
-    /* its size: where the end is (fstat's struct stat is not the core's
-     * on Windows, win32_posix.h) */
-    off_t end = lf->fd >= 0 ? lseek(lf->fd, 0, SEEK_END) : -1;
-    if (end > 0)
-        lf->size = (uint64_t)end;
+    if (lf->fd >= 0) {
+        off_t end = lseek(lf->fd, 0, SEEK_END); /* appending: the file's size */
+        if (end > 0)
+            lf->size = (uint64_t)end;
+    }
 }
 
 /* Under mu: PATH.(keep-1) -> PATH.keep, ..., PATH -> PATH.1, a new PATH. */

@@ -464,7 +464,6 @@ static bool worker_init(lsvc_worker *w)
     lua_setwarnf(L, lsvc_lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc_uvlua_open(w);
-    lsvc_spawn_open(w);
     pthread_mutex_lock(&svc->mu);
     lsvc_task_open(w); /* binds the interrupt to this thread */
     pthread_mutex_unlock(&svc->mu);

@@ -11,7 +11,6 @@
  *              a script's own coroutines, the interrupt hook
  *   uvlua.c    luv bound to the worker's loop: the protected call every
  *              luv callback goes through, closing every handle at STOPPED
- *   spawn.c    os.execute and io.popen whose children start clean
  *   reload.c   loading a script, the watch, the reload state machine
  */
 #ifndef LSVC_WORKER_H
@@ -200,11 +199,6 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what);
 /* STOPPED is near: close every handle, SIGTERM then (after grace_ms)
  * SIGKILL children, run the loop until every close callback fired. */
 void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms);
-
-/* ---- spawn.c ---- */
-/* os.execute and io.popen whose children start with no signal blocked or
- * ignored (POSIX). */
-void lsvc_spawn_open(lsvc_worker *w);
 
 /* ---- reload.c: the reload state machine ---- */
 /* One step, at each turn while running: take up a change or a

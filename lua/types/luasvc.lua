@@ -15,7 +15,7 @@
 ---@alias luasvc.StateName "STOPPED"|"START_PENDING"|"STOP_PENDING"|"RUNNING"|"CONTINUE_PENDING"|"PAUSE_PENDING"|"PAUSED"
 
 --- Why a mailslot call failed: the same string on every platform.
----@alias luasvc.SlotCode "exists"|"denied"|"noreader"|"full"|"toolarge"|"error"
+---@alias luasvc.SlotCode "exists"|"denied"|"noreader"|"full"|"toolarge"|"truncated"|"malformed"|"error"
 
 --- The luasvc module: `local luasvc = require "luasvc"`.
 ---@class luasvc
@@ -23,7 +23,7 @@
 ---@field states table<luasvc.StateName, integer> State names to the SCM's numbers: STOPPED=1, START_PENDING=2, STOP_PENDING=3, RUNNING=4, CONTINUE_PENDING=5, PAUSE_PENDING=6, PAUSED=7.
 ---@field controls table<string, integer> Control names to the SCM's numbers: stop=1, pause=2, continue=3, interrogate=4, shutdown=5, paramchange=6, powerevent=13, sessionchange=14, preshutdown=15. User controls are 128-255.
 ---@field accepts table<luasvc.AcceptName, integer> Names usable in a script's `accepts` list, to the SCM's SERVICE_ACCEPT_* bits.
----@field mailslot luasvc.mailslot Mailslots: named one-reader message channels, for a service to tell a client or a monitor what it is doing (see below). Windows: real mailslots, `\\.\mailslot\NAME`. POSIX: AF_UNIX SOCK_SEQPACKET sockets (message boundaries kept, connection-oriented: not datagrams, whose small queue loses bursts) at RUNTIME_DIR/slots/NAME (RUNTIME_DIR is $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else /run/luasvc), owner-only. A slot name is 1-80 characters without '/', '\' or control characters. Messages keep their boundaries and their order, up to 65536 bytes each on both platforms.
+---@field mailslot luasvc.mailslot Mailslots: named one-reader message channels, for a service to tell a client or a monitor what it is doing (see below). Windows: real mailslots, `\\.\mailslot\NAME`. POSIX: AF_UNIX SOCK_SEQPACKET sockets (message boundaries kept, connection-oriented: not datagrams, whose small queue loses bursts) at RUNTIME_DIR/slots/NAME (RUNTIME_DIR is $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else /run/luasvc), owner-only. A slot name follows the service names' rule: 1-80 characters without '/', '\' or control characters, not starting with '-', not starting or ending with a space. Messages keep their boundaries and their order, up to 65536 bytes each on both platforms.
 local luasvc = {}
 
 --- Seconds on the monotonic clock, as a float: for measuring intervals, not the time of day.
@@ -54,7 +54,7 @@ function mailslot.open(name) end
 ---@class luasvc.Reader
 local Reader = {}
 
---- The next message, waiting up to timeout_ms (default: until one comes; 0: just look). It waits in slices of 50 ms and yields to the scheduler between them, as ctx:sleep does: controls are delivered while it waits (in run, a PAUSE holds the read until CONTINUE), and it returns nil, "stopping" within a slice of a stop or a reload. Called inside a coroutine of the script's own, the wait passes up to the task that resumed it; where no task can wait (a luv callback, a metamethod) it blocks the service's worker instead, still noticing a stop or reload within a slice. Raises on a closed reader.
+--- The next message, waiting up to timeout_ms (default: until one comes; 0: just look). It waits in slices of 50 ms and yields to the scheduler between them, as ctx:sleep does: controls are delivered while it waits (in run, a PAUSE holds the read until CONTINUE), and it returns nil, "stopping" within a slice of a stop or a reload. Called inside a coroutine of the script's own, the wait passes up to the task that resumed it; where no task can wait (a luv callback, a metamethod) it blocks the service's worker instead, still noticing a stop or reload within a slice. A message is never given altered: one that cannot be given whole (POSIX: over max_message from a writer of its own, or without the header luasvc's writers put on every message) is dropped and read returns nil, message, "truncated" | "malformed" for it; the next read goes on. Raises on a closed reader.
 ---@param timeout_ms? integer
 ---@return string? message
 ---@return ("timeout"|"stopping")? why
