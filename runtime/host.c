@@ -60,8 +60,7 @@ void lsvc_host_release(lsvc_host *h, bool go)
         lsvc_service *svc = h->svcs[i];
         lsvc_service_released(svc, go); /* its observer: a status_slot */
         pthread_mutex_lock(&svc->mu);
-        svc->go = go;
-        svc->abort_start = !go;
+        svc->gate = go ? LSVC_GATE_GO : LSVC_GATE_ABORT;
         pthread_cond_broadcast(&svc->load_cv);
         pthread_mutex_unlock(&svc->mu);
     }

@@ -10,7 +10,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 #define CTX_MT "luasvc.Context"
 
@@ -27,14 +27,36 @@ static void check_self(lua_State *L)
         luaL_typeerror(L, 1, "luasvc context");
 }
 
-/* ctx:sleep(ms) -> true after ms, false as soon as the service must wind
- * down. Yields to the scheduler when called from a handler's coroutine. */
+/* ctx:sleep(ms) -> true after ms, false as soon as the task must wind
+ * down. Suspends the task (task.c). */
 static int ctx_sleep(lua_State *L)
 {
     check_self(L);
     lua_Number ms = luaL_checknumber(L, 2);
     luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
-    return lsvc_worker_sleep(L, lsvc_worker_of(L), (uint64_t)ms);
+    lua_settop(L, 2);
+    return lsvc_ctx_sleep(L);
+}
+
+/* ctx:spawn(fn, ...) -> nothing: fn(...) runs as a task (task.c). */
+static int ctx_spawn(lua_State *L)
+{
+    check_self(L);
+    return lsvc_ctx_spawn(L);
+}
+
+/* ctx:queue() -> q (task.c) */
+static int ctx_queue(lua_State *L)
+{
+    check_self(L);
+    return lsvc_ctx_queue(L);
+}
+
+/* ctx:await(fn, ...) -> what fn's callback was called with (task.c) */
+static int ctx_await(lua_State *L)
+{
+    check_self(L);
+    return lsvc_ctx_await(L);
 }
 
 /* ctx:progress([wait_hint_ms [, text]]) -> true if a checkpoint was
@@ -89,7 +111,7 @@ static int ctx_stopping(lua_State *L)
 static int ctx_reloading(lua_State *L)
 {
     check_self(L);
-    lua_pushboolean(L, lsvc_worker_of(L)->winding);
+    lua_pushboolean(L, lsvc_worker_of(L)->reload_phase == LSVC_RELOAD_WINDING);
     return 1;
 }
 
@@ -131,8 +153,10 @@ static int ctx_exit(lua_State *L)
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"status", ctx_status}, {"state", ctx_state},
-    {"stopping", ctx_stopping}, {"reloading", ctx_reloading}, {"log", ctx_log}, {"exit", ctx_exit}, {NULL, NULL},
+    {"sleep", ctx_sleep},       {"progress", ctx_progress}, {"status", ctx_status},
+    {"state", ctx_state},       {"stopping", ctx_stopping}, {"reloading", ctx_reloading},
+    {"log", ctx_log},           {"exit", ctx_exit},         {"spawn", ctx_spawn},
+    {"queue", ctx_queue},       {"await", ctx_await},       {NULL, NULL},
 };
 
 void lsvc_push_ctx(lua_State *L, lsvc_service *svc)

@@ -134,12 +134,19 @@ typedef struct lsvc_event {
  * nothing of the SCM's memory outlives the handler call (model.c). */
 void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, const void *data);
 
+/* The consumer's wake-up: called under the queue's mutex after each push
+ * and wake, so it must be bounded and take no lock (uv_async_send). */
+typedef void (*lsvc_queue_waker)(void *ud);
+
 typedef struct lsvc_queue {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     lsvc_event *buf;
     size_t cap, head, len;
     unsigned wakeups; /* wakes without an event (deadline, shutdown) */
+    lsvc_queue_waker waker;
+    void *waker_ud;
+    atomic_size_t pending; /* len, readable without the mutex (a hint) */
 } lsvc_queue;
 
 int lsvc_queue_init(lsvc_queue *q);
@@ -147,10 +154,31 @@ void lsvc_queue_destroy(lsvc_queue *q);
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);        /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
+/* Anything queued? Without the mutex: a hint for the consumer's fast path. */
+bool lsvc_queue_pending(lsvc_queue *q);
 void lsvc_queue_wake(lsvc_queue *q);
+/* The consumer: wake me with fn(ud) (NULL: no more; returns once no call
+ * of the old one is under way). Without a waker, lsvc_queue_wait. */
+void lsvc_queue_set_waker(lsvc_queue *q, lsvc_queue_waker fn, void *ud);
 /* Block until an event or a wake is pending, or until deadline_ns
  * (monotonic; 0 = forever). Consumes pending wakes. */
 void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns);
+/* Consume pending wakes; true if there were any. */
+bool lsvc_queue_take_wakes(lsvc_queue *q);
+
+/* ---- interrupt.c: make a thread run a function of its own at once ------ */
+
+typedef struct lsvc_irq {
+    pthread_t thread;
+    void (*fn)(void *ud); /* on the target thread (POSIX: in a signal handler) */
+    void *ud;
+    bool bound;
+} lsvc_irq;
+
+void lsvc_irq_bind(lsvc_irq *irq, void (*fn)(void *), void *ud); /* the thread itself */
+void lsvc_irq_unbind(lsvc_irq *irq);                              /* the thread itself */
+/* Any thread; the caller's lock keeps raise and unbind apart. */
+void lsvc_irq_raise(lsvc_irq *irq);
 
 /* ---- clock.c: the clock and timed waits (any thread) ------------------- */
 
@@ -239,6 +267,28 @@ int lsvc_parse_size(const char *s, uint64_t *out);
 typedef struct lsvc_service lsvc_service;
 typedef struct lsvc_host lsvc_host;
 
+#define LSVC_START_WAIT_HINT_MS 30000u   /* the SCM's default patience for a start */
+#define LSVC_STOP_TIMEOUT_DEFAULT_MS 20000u /* a script's stop_timeout by default */
+
+/* What a deadline is for: the watchdog's messages and the worker's answer
+ * to an interrupt depend on it. */
+typedef enum lsvc_deadline {
+    LSVC_DEADLINE_NONE,
+    LSVC_DEADLINE_START,   /* the next progress of start */
+    LSVC_DEADLINE_STOP,    /* the stop (stop_timeout) */
+    LSVC_DEADLINE_CONTROL, /* a pending control's handler (deadline_code says which) */
+    LSVC_DEADLINE_RELOAD,  /* the new version's reload, the old run's return */
+    LSVC_DEADLINE_FINAL,   /* stop after an interrupt; closing handles */
+} lsvc_deadline;
+const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code); /* "stop", "pause" */
+
+/* The host's start barrier, as a service sees it. */
+typedef enum lsvc_gate {
+    LSVC_GATE_WAIT,  /* loading, or loaded and waiting for the others */
+    LSVC_GATE_GO,    /* every script loaded: start */
+    LSVC_GATE_ABORT, /* another script failed (or a check): do not start */
+} lsvc_gate;
+
 /* Called after every status change, on the thread that made it, with no
  * lock held. A front end reports to its service manager here. */
 typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *ud);
@@ -276,12 +326,15 @@ struct lsvc_service {
     char description[512];
     uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
     uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
-    const char *deadline_what;
+    uint64_t irq_sent_ns;     /* when the watchdog last had the worker hook itself */
+    lsvc_deadline deadline_kind;
+    uint32_t deadline_code;   /* LSVC_DEADLINE_CONTROL: the control */
     bool stop_requested;
     uint32_t stop_code;       /* STOP, SHUTDOWN or PRESHUTDOWN */
     bool abandoned;
     bool stopped_reported;
-    bool loaded, load_failed, go, abort_start;
+    bool loaded, load_failed;
+    lsvc_gate gate;
     uint64_t last_latency_ns; /* control arrival to handler entry */
     uint64_t controls_delivered;
     unsigned reloads;             /* hot reloads taken up */
@@ -292,8 +345,10 @@ struct lsvc_service {
     uint32_t watch_interval_ms;   /* 0: no file watch */
     bool watch_poll;              /* poll on the interval even where changes are told */
 
-    /* set by the watchdog, read by the worker's count hook */
+    /* set by the watchdog, read by the worker's hook; irq makes the worker
+     * hook itself (interrupt.c), bound while its Lua state lives (under mu) */
     atomic_int interrupt;
+    lsvc_irq irq;
     /* stamped by the worker at every turn of its scheduler (never in the
      * count hook: a Lua loop that never yields must look dead); read by
      * the systemd notifier, which pings WATCHDOG=1 only while it moves */
@@ -353,7 +408,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
 bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
 void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
-void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *what);
+void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
 /* Worker: what a (re)loaded script declares. name: NULL keeps the name. */
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
                             uint32_t accepts, const uint8_t user_handled[32],
@@ -390,53 +445,19 @@ void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out);
 /* ---- worker.c: the per-service thread that owns the lua_State ---------- */
 
 struct lua_State;
-
-/* A coroutine the scheduler drives: start/run/stop, or a control handler. */
-typedef struct lsvc_task {
-    struct lua_State *co;
-    int ref;              /* keeps co alive in the registry */
-    bool active;
-    bool sleeping;        /* in ctx:sleep, due at wake_ns */
-    bool woken_early;     /* resumed by a stop: ctx:sleep returns false */
-    uint64_t wake_ns;
-    const char *what;     /* "run", "control 200", ... for messages */
-} lsvc_task;
-
-typedef struct lsvc_worker {
-    lsvc_service *svc;
-    struct lua_State *L;
-    int script_ref, ctx_ref;
-    lsvc_task main;       /* start, then run, then stop */
-    lsvc_task handler;    /* the control being handled, one at a time */
-    lsvc_event handler_ev;
-    char handler_what[32];
-    bool handler_fresh;   /* not resumed yet: its control's latency is due */
-    lsvc_task *current;   /* the task being resumed, or NULL */
-    bool paused;
-    bool failed;          /* start or run raised an error */
-    bool forced;          /* interrupted past a deadline */
-    bool exit_set;        /* ctx:exit was called */
-    uint32_t exit_code;
-
-    /* hot reload (reload.c, lua/loader.lua) */
-    int loader_ref;
-    int new_info_ref;     /* the validated new version, until it takes over */
-    enum { LSVC_RELOAD_IDLE, LSVC_RELOAD_HOOK, LSVC_RELOAD_WINDING } reload_phase;
-    bool reload_pending;  /* a change or a PARAMCHANGE asked for one */
-    bool settling;        /* a change was seen; the loader decides when it is stable */
-    struct lsvc_watched *watched; /* the files of the version in place, as last seen */
-    size_t nwatched;
-    bool winding;         /* the old run is asked to return: ctx:reloading() */
-    bool fs_notified;     /* fswatch.c tells of changes: no timed polls */
-    uint64_t next_poll_ns; /* 0: none due */
-    bool reload_told;     /* the front end was told a reload began */
-} lsvc_worker;
+typedef struct lsvc_worker lsvc_worker; /* worker.h: the engine's own */
 
 int lsvc_worker_start(lsvc_service *svc); /* 0 or errno */
-/* ctx:sleep, ctx:exit for the task running on L (worker thread). */
-int lsvc_worker_sleep(struct lua_State *L, lsvc_worker *w, uint64_t ms);
-void lsvc_worker_exit(lsvc_worker *w, uint32_t code);
 lsvc_worker *lsvc_worker_of(struct lua_State *L);
+lsvc_service *lsvc_worker_service(struct lua_State *L);
+/* task.c, for waits written elsewhere (mailslot.c): may L wait here (a
+ * task, not a luv callback or a C call in between)? Must a wait on L end
+ * now (a stop, a reload winding run down, the watchdog's interrupt)? */
+bool lsvc_task_can_wait(struct lua_State *L);
+bool lsvc_task_must_return(struct lua_State *L);
+/* Suspend L's task until the next turn of the scheduler, then continue
+ * with k (lua_yieldk). Only where lsvc_task_can_wait. */
+int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx, int (*k)(struct lua_State *, int, intptr_t));
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 

@@ -116,16 +116,14 @@ static reader *check_reader(lua_State *L)
  * run down, or the watchdog's interrupt. */
 static bool must_return(lua_State *L)
 {
-    lsvc_worker *w = lsvc_worker_of(L);
-    return lsvc_service_stopping(w->svc) || w->winding || atomic_load(&w->svc->interrupt);
+    return lsvc_task_must_return(L);
 }
 
 /* The task's own coroutine (run, start, stop, a control handler), where a
  * yield goes to the scheduler; not a coroutine of the script's own. */
 static bool on_task(lua_State *L)
 {
-    lsvc_worker *w = lsvc_worker_of(L);
-    return w->current && w->current->co == L && lua_isyieldable(L);
+    return lsvc_task_can_wait(L);
 }
 
 static int read_k(lua_State *L, int status, lua_KContext kctx);
@@ -165,7 +163,7 @@ static int read_slices(lua_State *L, uint64_t due, bool first)
             return 2;
         }
         if (on_task(L)) /* let the scheduler deliver what has come meanwhile */
-            return lua_yieldk(L, 0, (lua_KContext)due, read_k);
+            return lsvc_task_yield_turn(L, (lua_KContext)due, read_k);
     }
 }
 

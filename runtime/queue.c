@@ -2,6 +2,8 @@
  * queue.c - the FIFO of controls between a service's control handler (any
  * thread) and its worker (the one consumer). Push never blocks for long: a
  * mutex held for a copy, growth by doubling. Nothing pushed is ever dropped.
+ * The worker wakes through its waker (uv_async_send on its loop), called
+ * under the mutex so that it is never called once the worker removed it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +53,10 @@ int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
     }
     q->buf[(q->head + q->len) % q->cap] = *ev;
     q->len++;
+    atomic_store_explicit(&q->pending, q->len, memory_order_relaxed);
     pthread_cond_signal(&q->cv);
+    if (q->waker)
+        q->waker(q->waker_ud);
     pthread_mutex_unlock(&q->mu);
     return 0;
 }
@@ -64,6 +69,7 @@ bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev)
         *ev = q->buf[q->head];
         q->head = (q->head + 1) % q->cap;
         q->len--;
+        atomic_store_explicit(&q->pending, q->len, memory_order_relaxed);
     }
     pthread_mutex_unlock(&q->mu);
     return any;
@@ -77,12 +83,36 @@ size_t lsvc_queue_len(lsvc_queue *q)
     return n;
 }
 
+bool lsvc_queue_pending(lsvc_queue *q)
+{
+    return atomic_load_explicit(&q->pending, memory_order_relaxed) > 0;
+}
+
 void lsvc_queue_wake(lsvc_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->wakeups++;
     pthread_cond_signal(&q->cv);
+    if (q->waker)
+        q->waker(q->waker_ud);
     pthread_mutex_unlock(&q->mu);
+}
+
+void lsvc_queue_set_waker(lsvc_queue *q, lsvc_queue_waker fn, void *ud)
+{
+    pthread_mutex_lock(&q->mu);
+    q->waker = fn;
+    q->waker_ud = ud;
+    pthread_mutex_unlock(&q->mu);
+}
+
+bool lsvc_queue_take_wakes(lsvc_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    bool any = q->wakeups > 0;
+    q->wakeups = 0;
+    pthread_mutex_unlock(&q->mu);
+    return any;
 }
 
 void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns)

@@ -3,7 +3,11 @@
  * reload: lua/loader.lua (compiled in) loads and validates it with
  * lua/contract.lua and watches the script and its own modules; this file
  * calls it and applies what a version declares to the service; the
- * loader checks what it loads with fileguard.c.
+ * loader checks what it loads with fileguard.c. The reload state machine
+ * is here too: a change (or a PARAMCHANGE) is taken up between controls;
+ * the new version loads beside the old one, its reload(ctx, previous) runs
+ * as the handler, then the old run winds down and the new run starts
+ * (LSVC_RELOAD_IDLE -> HOOK -> WINDING -> IDLE).
  * Worker thread only (it calls into the service's Lua state).
  */
 #include <errno.h>
@@ -16,7 +20,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 /* What the watch last saw of a file: a cheap check in C, so an idle
  * service's poll never enters Lua. */
@@ -227,4 +231,186 @@ int lsvc_reload_poll(lsvc_worker *w)
     lua_pop(L, 1);
     w->settling = res == LSVC_WATCH_SETTLING;
     return res;
+}
+
+/* ---- the reload state machine ------------------------------------------- */
+
+#define SETTLE_MS 20u /* a change being made: look again this soon */
+
+static uint64_t reload_deadline(lsvc_worker *w)
+{
+    return lsvc_now_ns() + (uint64_t)w->svc->stop_timeout_ms * 1000000u;
+}
+
+static void reload_failed(lsvc_worker *w, const char *err)
+{
+    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "reload refused, the running version goes on: %s", err);
+    lsvc_service_reload_result(w->svc, err);
+    lsvc_worker_tell_reloading(w, false);
+}
+
+/* The old run is asked to return (ctx:sleep gives false, ctx:reloading()
+ * is true), within stop_timeout. */
+static void begin_winding(lsvc_worker *w)
+{
+    w->reload_phase = LSVC_RELOAD_WINDING;
+    lsvc_service_set_deadline(w->svc, reload_deadline(w), LSVC_DEADLINE_RELOAD);
+    lsvc_task_wind_all(w);
+}
+
+/* Load and validate the new version beside the old one, run its
+ * reload(ctx, previous), then wind the old run down. Controls wait in the
+ * queue until the new code is in place. */
+static void begin_reload(lsvc_worker *w)
+{
+    char err[2048];
+    w->reload_pending = false;
+    lsvc_worker_tell_reloading(w, true);
+    if (!lsvc_reload_load(w, false, err, sizeof err)) {
+        reload_failed(w, err);
+        return;
+    }
+    lua_State *L = w->L;
+    w->new_info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->new_info_ref);
+    lua_getfield(L, -1, "script");
+    lua_getfield(L, -1, "reload");
+    lua_remove(L, -2);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        begin_winding(w);
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref); /* previous */
+    snprintf(w->handler_what, sizeof w->handler_what, "reload");
+    w->handler = lsvc_task_new(w, L, LSVC_TASK_HANDLER, 2, w->handler_what);
+    w->handler_ev = (lsvc_event){0};
+    w->reload_phase = LSVC_RELOAD_HOOK;
+    lsvc_service_set_deadline(w->svc, reload_deadline(w), LSVC_DEADLINE_RELOAD);
+}
+
+void lsvc_reload_cancel(lsvc_worker *w, const char *err)
+{
+    if (w->reload_phase == LSVC_RELOAD_HOOK && w->handler)
+        lsvc_task_end(w->handler);
+    if (w->new_info_ref != LUA_NOREF) {
+        luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+        w->new_info_ref = LUA_NOREF;
+        lsvc_reload_rollback(w);
+    }
+    w->reload_phase = LSVC_RELOAD_IDLE;
+    if (err)
+        reload_failed(w, err);
+    lsvc_worker_tell_reloading(w, false);
+}
+
+/* The old run has returned: the new version takes over. */
+static void finish_reload(lsvc_worker *w)
+{
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+    lsvc_reload_apply(w, -1, false);
+    lua_pop(w->L, 1);
+    luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
+    w->new_info_ref = LUA_NOREF;
+    w->reload_phase = LSVC_RELOAD_IDLE;
+    lsvc_service_reload_result(w->svc, NULL);
+    lsvc_worker_restore_deadline(w);
+    lsvc_log(LSVC_LOG_INFO, w->svc->name, "reloaded %s (reload %u)", w->svc->script_path,
+             w->svc->reloads);
+    lsvc_worker_start_run(w);
+    lsvc_worker_tell_reloading(w, false);
+}
+
+void lsvc_reload_hook_done(lsvc_worker *w, bool ok)
+{
+    if (ok)
+        begin_winding(w);
+    else
+        lsvc_reload_cancel(w, "the new version's reload() failed (see the log above)");
+}
+
+void lsvc_reload_run_returned(lsvc_worker *w, bool interrupted)
+{
+    if (interrupted) {
+        lsvc_log(LSVC_LOG_ERROR, w->svc->name,
+                 "the old run did not return within stop_timeout: interrupted");
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    }
+    finish_reload(w);
+}
+
+bool lsvc_reload_interrupted(lsvc_worker *w, lsvc_victim victim)
+{
+    if (w->reload_phase == LSVC_RELOAD_HOOK &&
+        (victim == LSVC_VICTIM_NONE || victim == LSVC_VICTIM_HANDLER ||
+         victim == LSVC_VICTIM_OTHER)) {
+        lsvc_reload_cancel(w, "the new version's reload() did not finish within stop_timeout");
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+        lsvc_worker_restore_deadline(w);
+        return true;
+    }
+    if (w->reload_phase == LSVC_RELOAD_WINDING && victim != LSVC_VICTIM_MAIN) {
+        lsvc_log(LSVC_LOG_ERROR, w->svc->name,
+                 "the old run did not return within stop_timeout: interrupted");
+        if (w->main)
+            lsvc_task_end(w->main);
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+        finish_reload(w);
+        return true;
+    }
+    return false;
+}
+
+static void on_watch_timer(uv_timer_t *t)
+{
+    (void)t; /* wakes the loop: the next turn looks */
+}
+
+/* Look at the watched files when due, and arm the timer for the next look. */
+static void watch(lsvc_worker *w)
+{
+    lsvc_service *svc = w->svc;
+    if (!svc->watch_interval_ms)
+        return;
+    uint64_t now = lsvc_now_ns();
+    if (w->fs_notified && atomic_exchange(&svc->fs_kicked, false))
+        w->next_poll_ns = now; /* told of a change: look now */
+    if (w->next_poll_ns && now >= w->next_poll_ns) {
+        int r = lsvc_reload_poll(w);
+        if (r == LSVC_WATCH_CHANGED)
+            w->reload_pending = true;
+        /* a change settles quickly: look again soon, not a whole interval
+         * later; told of changes, look only when told */
+        if (r == LSVC_WATCH_SETTLING)
+            w->next_poll_ns = now + SETTLE_MS * 1000000u;
+        else
+            w->next_poll_ns = w->fs_notified ? 0 : now + svc->watch_interval_ms * 1000000ull;
+        uv_timer_stop(&w->watch_timer);
+    }
+    if (w->next_poll_ns && !uv_is_active((uv_handle_t *)&w->watch_timer)) {
+        uv_update_time(&w->loop);
+        uint64_t ms = w->next_poll_ns > now ? (w->next_poll_ns - now + 999999) / 1000000u : 0;
+        uv_timer_start(&w->watch_timer, on_watch_timer, ms, 0);
+    }
+}
+
+void lsvc_reload_begin_watch(lsvc_worker *w)
+{
+    lsvc_reload_watch(w);
+    w->next_poll_ns = w->fs_notified ? 0
+                                     : lsvc_now_ns() + (uint64_t)w->svc->watch_interval_ms * 1000000u;
+}
+
+bool lsvc_reload_step(lsvc_worker *w)
+{
+    if (!w->deliver || w->reload_phase != LSVC_RELOAD_IDLE || w->phase != LSVC_PHASE_RUN ||
+        lsvc_service_stopping(w->svc))
+        return false;
+    watch(w);
+    if (!w->reload_pending || w->handler || !w->main)
+        return false;
+    begin_reload(w);
+    return true;
 }

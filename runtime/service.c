@@ -32,7 +32,7 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     svc->watch_interval_ms = o->watch_interval_ms;
     svc->watch_poll = o->watch_poll;
     svc->status.state = LSVC_STOPPED;
-    svc->stop_timeout_ms = 20000;
+    svc->stop_timeout_ms = LSVC_STOP_TIMEOUT_DEFAULT_MS;
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
@@ -175,7 +175,9 @@ uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
         /* Every pending state resolves within stop_timeout, or the code
          * holding it up is interrupted: no path stays pending. */
         svc->deadline_ns = ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_what = pending == LSVC_STOP_PENDING ? "stop" : lsvc_control_name(code);
+        svc->deadline_kind =
+            pending == LSVC_STOP_PENDING ? LSVC_DEADLINE_STOP : LSVC_DEADLINE_CONTROL;
+        svc->deadline_code = code;
     }
     snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
@@ -211,7 +213,7 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
     svc->status.controls_accepted = reported_mask(st, svc->accepts);
     if (!lsvc_state_is_pending(st) && !svc->stop_requested) {
         svc->deadline_ns = 0;
-        svc->deadline_what = NULL;
+        svc->deadline_kind = LSVC_DEADLINE_NONE;
     }
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
@@ -235,7 +237,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
     svc->status.wait_hint = 0;
     svc->status.controls_accepted = 0;
     svc->deadline_ns = 0;
-    svc->deadline_what = NULL;
+    svc->deadline_kind = LSVC_DEADLINE_NONE;
     svc->stopped_reported = true;
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
@@ -257,7 +259,7 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
      * checkpoint is due within the wait hint, as the SCM expects. */
     if (st == LSVC_START_PENDING) {
         svc->deadline_ns = lsvc_now_ns() + (uint64_t)wait_hint * 1000000u;
-        svc->deadline_what = "start";
+        svc->deadline_kind = LSVC_DEADLINE_START;
     }
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
@@ -285,7 +287,7 @@ void lsvc_service_request_stop(lsvc_service *svc)
         svc->stop_requested = true;
         svc->stop_code = LSVC_CTRL_STOP;
         svc->deadline_ns = lsvc_now_ns() + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_what = "stop";
+        svc->deadline_kind = LSVC_DEADLINE_STOP;
         svc->status.state = LSVC_STOP_PENDING;
         svc->status_text[0] = '\0';
         svc->status.checkpoint = 0;
@@ -300,11 +302,24 @@ void lsvc_service_request_stop(lsvc_service *svc)
     }
 }
 
-void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, const char *what)
+const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
+{
+    switch (kind) {
+    case LSVC_DEADLINE_START: return "start";
+    case LSVC_DEADLINE_STOP: return "stop";
+    case LSVC_DEADLINE_CONTROL: return lsvc_control_name(code) ? lsvc_control_name(code) : "control";
+    case LSVC_DEADLINE_RELOAD: return "reload";
+    case LSVC_DEADLINE_FINAL: return "stop after interrupt";
+    default: return "";
+    }
+}
+
+void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)
 {
     pthread_mutex_lock(&svc->mu);
     svc->deadline_ns = at_ns;
-    svc->deadline_what = what;
+    svc->deadline_kind = at_ns ? kind : LSVC_DEADLINE_NONE;
+    svc->deadline_code = 0;
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
 }

@@ -144,7 +144,7 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
     char name[128];
     pthread_mutex_lock(&svc->mu);
     memcpy(name, svc->name, sizeof name);
-    bool go = svc->go; /* a reload: the service is under way */
+    bool go = svc->gate == LSVC_GATE_GO; /* a reload: the service is under way */
     lsvc_status st = svc->status;
     pthread_mutex_unlock(&svc->mu);
 

@@ -1,11 +1,14 @@
 /*
  * watchdog.c - one thread per host that enforces deadlines. When a
- * service's deadline passes it raises the service's interrupt flag and wakes
- * its worker; the worker's own count hook turns the flag into a Lua error
- * (this thread never touches a Lua state, not even lua_sethook). A worker
- * that has not answered the interrupt a second later is stuck in a C call:
- * the service is reported STOPPED with an error and its thread abandoned.
- * The thread sleeps until the next deadline, so an idle host costs nothing.
+ * service's deadline passes it raises the service's interrupt flag, wakes
+ * its worker's loop, and has the worker's own thread install the interrupt
+ * hook (interrupt.c: a reserved signal on POSIX, SuspendThread on Windows);
+ * the hook turns the flag into a Lua error (this thread never touches a Lua
+ * state). Until the worker answers, the hook is asked for again every
+ * REHOOK_NS (a script's finalizer may have cleared it). A worker that has
+ * not answered a second later is stuck in a C call: the service is
+ * reported STOPPED with an error and its thread abandoned. The thread
+ * sleeps until the next deadline, so an idle host costs nothing.
  */
 #include <errno.h>
 #include <time.h>
@@ -13,6 +16,33 @@
 #include "luasvc.h"
 
 #define ABANDON_AFTER_NS 1000000000u
+#define REHOOK_NS 100000000u
+
+/* Under svc->mu: act on svc's deadline at now; returns when to look again
+ * (0: no deadline), and sets *abandon when its worker is given up. */
+static uint64_t check(lsvc_service *svc, uint64_t now, bool *abandon)
+{
+    if (!svc->deadline_ns || svc->abandoned || svc->stopped_reported)
+        return 0;
+    if (!svc->interrupted_ns && now >= svc->deadline_ns) {
+        svc->interrupted_ns = now;
+        svc->irq_sent_ns = now;
+        atomic_store(&svc->interrupt, 1);
+        lsvc_queue_wake(&svc->queue);
+        lsvc_irq_raise(&svc->irq);
+    } else if (svc->interrupted_ns && now >= svc->interrupted_ns + ABANDON_AFTER_NS) {
+        svc->abandoned = true;
+        *abandon = true;
+        return 0;
+    } else if (svc->interrupted_ns && now >= svc->irq_sent_ns + REHOOK_NS) {
+        svc->irq_sent_ns = now;
+        lsvc_irq_raise(&svc->irq);
+    }
+    if (!svc->interrupted_ns)
+        return svc->deadline_ns;
+    uint64_t rehook = svc->irq_sent_ns + REHOOK_NS, give_up = svc->interrupted_ns + ABANDON_AFTER_NS;
+    return rehook < give_up ? rehook : give_up;
+}
 
 static void *watchdog_main(void *arg)
 {
@@ -23,30 +53,18 @@ static void *watchdog_main(void *arg)
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
             bool abandon = false;
-            const char *what = NULL;
             pthread_mutex_lock(&svc->mu);
-            if (svc->deadline_ns && !svc->abandoned && !svc->stopped_reported) {
-                if (!svc->interrupted_ns && now >= svc->deadline_ns) {
-                    svc->interrupted_ns = now;
-                    atomic_store(&svc->interrupt, 1);
-                    lsvc_queue_wake(&svc->queue);
-                } else if (svc->interrupted_ns && now >= svc->interrupted_ns + ABANDON_AFTER_NS) {
-                    svc->abandoned = true;
-                    abandon = true;
-                }
-                what = svc->deadline_what;
-                uint64_t due = svc->interrupted_ns ? svc->interrupted_ns + ABANDON_AFTER_NS
-                                                   : svc->deadline_ns;
-                if (!abandon && (!next || due < next))
-                    next = due;
-            }
+            const char *what = lsvc_deadline_name(svc->deadline_kind, svc->deadline_code);
+            uint64_t due = check(svc, now, &abandon);
+            if (due && (!next || due < next))
+                next = due;
             pthread_mutex_unlock(&svc->mu);
             if (abandon) {
                 pthread_mutex_unlock(&h->mu);
                 lsvc_log(LSVC_LOG_ERROR, svc->name,
                          "stuck in a C call past its %s deadline; reported STOPPED, "
                          "its thread abandoned",
-                         what ? what : "");
+                         what);
                 lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_PROCESS_ABORTED, 0});
                 pthread_mutex_lock(&h->mu);
             }

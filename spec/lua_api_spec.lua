@@ -40,7 +40,7 @@ describe("the Lua API", function()
   end)
 
   it("gives ctx its name, data and methods", function()
-    assert.equal("exit,log,progress,reloading,sleep,state,status,stopping", v.ctx_methods)
+    assert.equal("await,exit,log,progress,queue,reloading,sleep,spawn,state,status,stopping", v.ctx_methods)
     assert.equal("data,name", v.ctx_fields)
     assert.equal("api", v.name)
     assert.equal("kept", v.data_kept)
@@ -106,9 +106,11 @@ describe("the API reference", function()
     for k in vals.mailslot_fns:gmatch("[^,]+") do live[#live + 1] = "luasvc.mailslot." .. k end
     for k in vals.reader_methods:gmatch("[^,]+") do live[#live + 1] = "reader:" .. k end
     for k in vals.writer_methods:gmatch("[^,]+") do live[#live + 1] = "writer:" .. k end
+    for k in vals.queue_methods:gmatch("[^,]+") do live[#live + 1] = "queue:" .. k end
     for _, e in ipairs(api.module) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.mailslot) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.ctx) do documented[#documented + 1] = e.name end
+    for _, e in ipairs(api.queue) do documented[#documented + 1] = e.name end
     table.sort(live)
     table.sort(documented)
     assert.same(live, documented)

@@ -54,7 +54,7 @@ function mailslot.open(name) end
 ---@class luasvc.Reader
 local Reader = {}
 
---- The next message, waiting up to timeout_ms (default: until one comes; 0: just look). It waits in slices of 50 ms and yields to the scheduler between them, as ctx:sleep does: controls are delivered while it waits (in run, a PAUSE holds the read until CONTINUE), and it returns nil, "stopping" within a slice of a stop or a reload. Called inside a coroutine of the script's own, it cannot yield and blocks the service's worker instead, still noticing a stop or reload within a slice. A message is never given altered: one that cannot be given whole (POSIX: over max_message from a writer of its own, or without the header luasvc's writers put on every message) is dropped and read returns nil, message, "truncated" | "malformed" for it; the next read goes on. Raises on a closed reader.
+--- The next message, waiting up to timeout_ms (default: until one comes; 0: just look). It waits in slices of 50 ms and yields to the scheduler between them, as ctx:sleep does: controls are delivered while it waits (in run, a PAUSE holds the read until CONTINUE), and it returns nil, "stopping" within a slice of a stop or a reload. Called inside a coroutine of the script's own, the wait passes up to the task that resumed it; where no task can wait (a luv callback, a metamethod) it blocks the service's worker instead, still noticing a stop or reload within a slice. A message is never given altered: one that cannot be given whole (POSIX: over max_message from a writer of its own, or without the header luasvc's writers put on every message) is dropped and read returns nil, message, "truncated" | "malformed" for it; the next read goes on. Raises on a closed reader.
 ---@param timeout_ms? integer
 ---@return string? message
 ---@return ("timeout"|"stopping")? why
@@ -83,10 +83,26 @@ function Writer:close() end
 ---@field data table A table of the script's own, the same for every handler for the life of the service.
 local Context = {}
 
---- Yields for ms milliseconds, letting controls be delivered meanwhile. Returns true after the time, false as soon as the service must wind down (a stop was asked for, or ctx:exit was called). While the service is PAUSED, run's sleep does not return until it continues or stops. Raises for a negative or non-number ms.
----@param ms integer
+--- Suspends the task that calls it (start, run, stop, a handler, a ctx:spawn task, also from inside a coroutine of the script's own that the task resumed) for ms milliseconds on a timer of the service's loop; controls, other tasks and luv callbacks go on meanwhile. Returns true after the time, false as soon as the task must wind down: run, start, control handlers and tasks spawned before the stop, once a stop was asked for (or ctx:exit was called), and run while an edited version takes over. stop, shutdown, preshutdown (and tasks they spawn) sleep their full time, within stop_timeout. While the service is PAUSED, run's sleep does not return until it continues or stops. Raises for a negative or non-number ms, and where no task can wait (in a luv callback, a metamethod, a C function's callback such as table.sort's).
+---@param ms number
 ---@return boolean
 function Context:sleep(ms) end
+
+--- Runs fn(...) as a task: a coroutine the scheduler owns, which may wait (ctx:sleep, q:get, ctx:await) and runs beside run and the handlers, also while PAUSED. An error in it is logged with a traceback; the service goes on. Tasks spawned before a stop see their waits end (ctx:sleep false, q:get nil, "stopping") when it comes; those spawned by stop wait as stop does. Every task still alive when the service reaches STOPPED is ended (its to-be-closed variables closed). Raises once the service has stopped. Callable from a luv callback: the usual way to serve a connection sequentially.
+---@param fn function
+---@param ... any
+function Context:spawn(fn, ...) end
+
+--- A queue of values between callbacks and tasks. `q(...)` (q is callable, so it can be given to luv as a callback) appends its arguments as one item and wakes the task waiting on it; `q:get([ms])` returns true and the oldest item's values, waiting up to ms (default: until one comes); `#q` is the number of items waiting. One task waits on a queue at a time.
+---@return luasvc.Queue
+function Context:queue() end
+
+--- Calls fn(..., cb) and waits until cb is called; returns true and what cb was called with: the coroutine form of a luv call that takes a callback last. `local _, err = ctx:await(uv.write, sock, data)`, `local _, err = ctx:await(uv.tcp_connect, sock, host, port)`, `local _, err, data = ctx:await(uv.fs_read, fd, 4096, 0)`. When fn itself fails (returns nil, message, name, as luv does), await returns that at once. Waits end early as q:get's do (nil, "stopping").
+---@param fn function
+---@param ... any
+---@return true? ok
+---@return any ...
+function Context:await(fn, ...) end
 
 --- In a pending state (START_PENDING, STOP_PENDING, PAUSE_PENDING, CONTINUE_PENDING): moves the checkpoint by one and sets the wait hint (default 2000 ms); during start, the next progress is then due within the wait hint or the start is interrupted. text, when given, becomes the status text (as ctx:status). Under systemd, during start and stop, each progress extends the unit's timeout by the wait hint (EXTEND_TIMEOUT_USEC). Returns false, and does nothing, in other states. Checkpoints move only through this call.
 ---@param wait_hint_ms? integer
@@ -119,6 +135,16 @@ function Context:log(level, fmt, ...) end
 --- Asks the service to wind down and stop with code as its service-specific exit code (default 0: a clean stop). ctx:sleep returns false from then on; stop runs after run returns. An error raised later in start or run keeps this code.
 ---@param code? integer
 function Context:exit(code) end
+
+--- A queue between luv callbacks and tasks (ctx:queue); callable: q(...) pushes.
+---@class luasvc.Queue
+local Queue = {}
+
+--- true and the values of the oldest item (the first value tells an item, whatever it holds, from a timeout or a stop), waiting up to ms for one (default: until one comes; 0: just look). Returns nil, "timeout" when none came in time, nil, "stopping" when the task must wind down (as ctx:sleep returns false). Raises where no task can wait, and when another task already waits on q.
+---@param ms? number
+---@return true? ok
+---@return any ...
+function Queue:get(ms) end
 
 --- A service script's table: `---@type luasvc.Script` on `local S = { ... }`.
 ---@class luasvc.Script

@@ -24,7 +24,6 @@
 
 #include "win32.h"
 
-#define START_WAIT_HINT_MS 30000u
 
 typedef struct scm_entry {
     wchar_t *wname;
@@ -145,7 +144,7 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     e->handle = RegisterServiceCtrlHandlerExW(argv[0], handler_ex, e);
     if (!e->handle)
         return;
-    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = START_WAIT_HINT_MS};
+    lsvc_status st = {.state = LSVC_START_PENDING, .wait_hint = LSVC_START_WAIT_HINT_MS};
     EnterCriticalSection(&e->report_mu);
     set_status(e, &st);
     LeaveCriticalSection(&e->report_mu);

@@ -144,6 +144,7 @@ static void test_keep(void)
     remove(path);
 }
 
+#ifndef _WIN32
 /* An external logrotate moves the file; after a reopen, lines go to a new
  * file at PATH, none to the moved one. */
 static void test_reopen(void)
@@ -165,6 +166,7 @@ static void test_reopen(void)
     remove(moved);
     remove(path);
 }
+#endif
 
 static void test_sizes(void)
 {
@@ -219,7 +221,9 @@ int main(void)
     test_sizes();
     test_burst();
     test_keep();
+#ifndef _WIN32 /* Windows renames no file another handle has open: no logrotate there */
     test_reopen();
+#endif
 #ifndef _WIN32
     test_symlink();
 #endif

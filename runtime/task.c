@@ -1,0 +1,704 @@
+/*
+ * task.c - the coroutines the scheduler owns (start/run/stop, a control
+ * handler, ctx:spawn's tasks), their waits, and the interrupt hook.
+ * Worker thread only (the lua_State's owner), except hook_running, which
+ * the watchdog makes run on this thread (interrupt.c).
+ *
+ * A wait (ctx:sleep, a queue's get, ctx:await) suspends the task: it
+ * yields up to the scheduler, also from inside a coroutine of the script's
+ * own (the coroutine library's resume and wrap here pass such a yield up
+ * and resume the inner coroutine when the task is woken). A timer or a
+ * push makes the task ready; the scheduler resumes it at its next turn.
+ * A wait cannot be made where no yield can reach the scheduler (a luv
+ * callback, a metamethod, a C function's callback): it raises there.
+ *
+ * The interrupt hook costs nothing until a deadline passes: the watchdog
+ * sets the interrupt flag and has this thread hook the Lua state running
+ * now (`w->running`); the hook raises on every line and instruction while
+ * the flag is set, so a script's pcall cannot swallow it, and removes
+ * itself once the flag is clear. The coroutine resume/wrap here hook the
+ * resumer again when the error comes out of a coroutine.
+ *
+ * debug.sethook: the runtime's hook wins. While an interrupt is due,
+ * debug.sethook does nothing (a script cannot switch the interrupt off);
+ * otherwise it works as documented, and a hook a script set is replaced
+ * (not restored) when an interrupt comes. Scripts keep their hooks for
+ * profiling or coverage; a finalizer (which runs without hooks) that
+ * clears the hook is answered by the watchdog hooking the thread again.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "worker.h"
+
+/* ThreadSanitizer delivers signals only at intercepted calls, so a Lua
+ * loop would never see the watchdog's signal: TSan builds keep a
+ * permanent count hook that looks at the flag every HOOK_COUNT
+ * instructions (and run Lua about twice as slowly for it). */
+#if defined(__SANITIZE_THREAD__)
+#define PERMANENT_HOOK 1
+#else
+#define PERMANENT_HOOK 0
+#endif
+#define HOOK_COUNT 1000
+#define INTERRUPT_MASK (LUA_MASKCOUNT | LUA_MASKLINE)
+
+#define QUEUE_MT "luasvc.Queue"
+
+#define container_of(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
+
+/* ---- the interrupt hook ------------------------------------------------ */
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    if (atomic_load_explicit(&w->svc->interrupt, memory_order_relaxed)) {
+        /* Re-arm on every line and instruction: when the script's own pcall
+         * catches this, the next instruction raises it again. */
+        lua_sethook(L, hook, INTERRUPT_MASK, 1);
+        luaL_error(L, "interrupted by the luasvc watchdog: a deadline passed");
+    }
+#if PERMANENT_HOOK
+    if (ar->event == LUA_HOOKLINE || lua_gethookcount(L) != HOOK_COUNT)
+        lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
+#else
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0); /* the interrupt was answered */
+#endif
+}
+
+/* interrupt.c's function for this worker: on this thread, in a signal
+ * handler on POSIX (lua_sethook is async-signal-safe), or while this
+ * thread is suspended on Windows. */
+static void hook_running(void *ud)
+{
+    lsvc_worker *w = ud;
+    lua_State *L = w->running;
+    if (L)
+        lua_sethook(L, hook, INTERRUPT_MASK, 1);
+}
+
+/* After a coroutine returned into L with the flag set: the error goes on
+ * in L, which the signal did not hook. */
+static void rehook(lsvc_worker *w, lua_State *L)
+{
+    if (atomic_load_explicit(&w->svc->interrupt, memory_order_relaxed))
+        lua_sethook(L, hook, INTERRUPT_MASK, 1);
+}
+
+/* ---- the ready list ------------------------------------------------------ */
+
+static void ready_push(lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    if (t->queued)
+        return;
+    t->queued = true;
+    t->ready_turn = w->turn;
+    t->rnext = NULL;
+    t->rprev = w->ready_tail;
+    if (w->ready_tail)
+        w->ready_tail->rnext = t;
+    else
+        w->ready_head = t;
+    w->ready_tail = t;
+}
+
+static void ready_remove(lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    if (!t->queued)
+        return;
+    if (t->rprev)
+        t->rprev->rnext = t->rnext;
+    else
+        w->ready_head = t->rnext;
+    if (t->rnext)
+        t->rnext->rprev = t->rprev;
+    else
+        w->ready_tail = t->rprev;
+    t->queued = false;
+    t->rprev = t->rnext = NULL;
+}
+
+lsvc_task *lsvc_task_pop_ready(lsvc_worker *w)
+{
+    lsvc_task *t = w->ready_head;
+    if (!t || t->ready_turn >= w->turn)
+        return NULL; /* made ready in this turn: the next one runs it */
+    ready_remove(t);
+    return t;
+}
+
+/* ---- queues: the C side ---------------------------------------------------- */
+
+struct lsvc_waitq {
+    lsvc_task *waiter;
+    lua_Integer head, tail; /* items in the user value, [head, tail) */
+};
+
+/* ---- tasks ----------------------------------------------------------------- */
+
+lsvc_task *lsvc_task_new(lsvc_worker *w, lua_State *from, lsvc_task_kind kind, int nargs,
+                         const char *what)
+{
+    lsvc_task *t = calloc(1, sizeof *t);
+    if (!t)
+        luaL_error(from, "not enough memory");
+    lua_State *co = lua_newthread(from);
+    t->ref = luaL_ref(from, LUA_REGISTRYINDEX);
+    lua_xmove(from, co, nargs + 1);
+    t->w = w;
+    t->co = co;
+    t->kind = kind;
+    t->winds_down = true;
+    snprintf(t->what, sizeof t->what, "%s", what);
+    t->next = w->tasks;
+    if (w->tasks)
+        w->tasks->prev = t;
+    w->tasks = t;
+    ready_push(t);
+    return t;
+}
+
+static void free_task(uv_handle_t *h)
+{
+    free(container_of((uv_timer_t *)h, lsvc_task, timer));
+}
+
+void lsvc_task_end(lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    ready_remove(t);
+    if (t->waiting_on) {
+        t->waiting_on->waiter = NULL;
+        t->waiting_on = NULL;
+    }
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        w->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (w->main == t)
+        w->main = NULL;
+    if (w->handler == t)
+        w->handler = NULL;
+    if (w->current == t)
+        w->current = NULL;
+    /* its to-be-closed variables are closed (Lua runs for them) */
+    lua_State *prev = w->running;
+    w->running = t->co;
+    lua_resetthread(t->co);
+    w->running = prev;
+    luaL_unref(w->L, LUA_REGISTRYINDEX, t->ref);
+    if (t->timer_init)
+        uv_close((uv_handle_t *)&t->timer, free_task);
+    else
+        free(t);
+}
+
+void lsvc_task_end_all(lsvc_worker *w)
+{
+    while (w->tasks)
+        lsvc_task_end(w->tasks);
+}
+
+static void record_latency(lsvc_worker *w, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&w->svc->mu);
+    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
+    w->svc->controls_delivered++;
+    pthread_mutex_unlock(&w->svc->mu);
+}
+
+lsvc_task_result lsvc_task_resume(lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    int nargs = lua_status(t->co) == LUA_YIELD ? 0 : lua_gettop(t->co) - 1;
+    ready_remove(t);
+    t->wait = LSVC_WAIT_NONE;
+    t->held = false;
+    if (t == w->handler && w->handler_fresh) {
+        w->handler_fresh = false;
+        if (w->handler_ev.code)
+            record_latency(w, &w->handler_ev);
+    }
+    w->current = t;
+    w->running = t->co;
+    w->chain_ok = true;
+    w->suspending = false;
+    int nres = 0;
+    int rc = lua_resume(t->co, w->L, nargs, &nres);
+    w->running = NULL;
+    w->current = NULL;
+    if (rc == LUA_YIELD) {
+        lua_pop(t->co, nres);
+        if (!w->suspending) { /* a bare coroutine.yield(): again at the next turn */
+            t->wait = LSVC_WAIT_TURN;
+            ready_push(t);
+        }
+        w->suspending = false;
+        return LSVC_TASK_YIELDED;
+    }
+    if (rc == LUA_OK)
+        return LSVC_TASK_DONE;
+    const char *msg = lua_tostring(t->co, -1);
+    luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
+    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", t->what, lua_tostring(w->L, -1));
+    lua_pop(w->L, 1);
+    return LSVC_TASK_FAILED;
+}
+
+void lsvc_task_wake(lsvc_task *t, lsvc_woke woke)
+{
+    if (t->timer_init)
+        uv_timer_stop(&t->timer);
+    if (t->waiting_on) {
+        t->waiting_on->waiter = NULL;
+        t->waiting_on = NULL;
+    }
+    t->woke = woke;
+    t->held = false;
+    ready_push(t);
+}
+
+bool lsvc_task_must_wind(const lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    if (!t->winds_down)
+        return false;
+    if (t == w->main && w->reload_phase == LSVC_RELOAD_WINDING)
+        return true;
+    return lsvc_service_stopping(w->svc);
+}
+
+static bool waiting(const lsvc_task *t)
+{
+    return (t->wait == LSVC_WAIT_SLEEP || t->wait == LSVC_WAIT_QUEUE) && !t->queued;
+}
+
+void lsvc_task_wind_all(lsvc_worker *w)
+{
+    for (lsvc_task *t = w->tasks; t; t = t->next)
+        if (waiting(t) && lsvc_task_must_wind(t))
+            lsvc_task_wake(t, LSVC_WOKE_STOPPING);
+}
+
+void lsvc_task_unhold(lsvc_worker *w)
+{
+    if (w->main && w->main->held)
+        lsvc_task_wake(w->main, LSVC_WOKE_OK);
+}
+
+/* Only run's own sleep holds while PAUSED. */
+static bool held_by_pause(const lsvc_task *t)
+{
+    lsvc_worker *w = t->w;
+    return t == w->main && w->phase == LSVC_PHASE_RUN && w->paused && !lsvc_task_must_wind(t);
+}
+
+static void on_timer(uv_timer_t *tm)
+{
+    lsvc_task *t = container_of(tm, lsvc_task, timer);
+    uint64_t now = lsvc_now_ns();
+    if (now < t->due_ns) { /* the loop's clock is coarser: never end a wait early */
+        uv_timer_start(tm, on_timer, (t->due_ns - now + 999999) / 1000000, 0);
+        return;
+    }
+    if (t->wait == LSVC_WAIT_SLEEP && held_by_pause(t))
+        t->held = true;
+    else
+        lsvc_task_wake(t, t->wait == LSVC_WAIT_SLEEP ? LSVC_WOKE_OK : LSVC_WOKE_TIMEOUT);
+}
+
+/* ---- waits ------------------------------------------------------------------- */
+
+bool lsvc_task_can_wait(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    return w->current && w->chain_ok && lua_isyieldable(L);
+}
+
+bool lsvc_task_must_return(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    return (w->current && lsvc_task_must_wind(w->current)) || atomic_load(&w->svc->interrupt);
+}
+
+static void check_can_wait(lua_State *L, const char *what)
+{
+    if (!lsvc_task_can_wait(L))
+        luaL_error(L,
+                   "%s: cannot wait here: not in a task (run, a handler, ctx:spawn) but in a "
+                   "luv callback, a metamethod or a C function's callback",
+                   what);
+}
+
+/* Suspend the current task (L is its coroutine or one it resumed) until
+ * woken; ms < 0: no timer. Continues with k. */
+static int suspend_as(lua_State *L, lsvc_wait wait, double ms, lsvc_woke woke,
+                      lua_KContext kctx, lua_KFunction k)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    lsvc_task *t = w->current;
+    t->wait = wait;
+    t->woke = woke;
+    if (wait == LSVC_WAIT_TURN) {
+        ready_push(t);
+    } else if (ms >= 0) {
+        if (!t->timer_init) {
+            uv_timer_init(&w->loop, &t->timer);
+            t->timer.data = NULL;
+            t->timer_init = true;
+        }
+        t->due_ns = lsvc_now_ns() + (uint64_t)(ms * 1e6);
+        uv_update_time(&w->loop);
+        uv_timer_start(&t->timer, on_timer, (uint64_t)(ms + 0.999999), 0);
+    }
+    w->suspending = true;
+    return lua_yieldk(L, 0, kctx, k); /* does not return here */
+}
+
+static int suspend(lua_State *L, lsvc_wait wait, double ms, lua_KContext kctx, lua_KFunction k)
+{
+    return suspend_as(L, wait, ms, LSVC_WOKE_OK, kctx, k);
+}
+
+int lsvc_task_yield_turn(lua_State *L, intptr_t kctx, int (*k)(lua_State *, int, intptr_t))
+{
+    return suspend(L, LSVC_WAIT_TURN, -1, kctx, k);
+}
+
+static lsvc_woke woke_of(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    return w->current ? w->current->woke : LSVC_WOKE_STOPPING;
+}
+
+static int sleep_k(lua_State *L, int status, lua_KContext kctx)
+{
+    (void)status;
+    (void)kctx;
+    lua_pushboolean(L, woke_of(L) == LSVC_WOKE_OK);
+    return 1;
+}
+
+/* ctx:sleep(ms) -> true after ms, false as soon as the task must wind down
+ * (at once when it must already). Stack: [ctx, ms], checked by luamod.c. */
+int lsvc_ctx_sleep(lua_State *L)
+{
+    double ms = lua_tonumber(L, 2);
+    check_can_wait(L, "ctx:sleep");
+    lsvc_task *t = lsvc_worker_of(L)->current;
+    if (lsvc_task_must_wind(t)) /* false, after a turn: controls go on meanwhile */
+        return suspend_as(L, LSVC_WAIT_TURN, -1, LSVC_WOKE_STOPPING, 0, sleep_k);
+    if (ms <= 0)
+        return suspend(L, LSVC_WAIT_TURN, -1, 0, sleep_k);
+    return suspend(L, LSVC_WAIT_SLEEP, ms, 0, sleep_k);
+}
+
+/* ---- the coroutine library, aware of waits ------------------------------- */
+
+static int resume_k(lua_State *L, int status, lua_KContext wrap);
+
+/* Resume co from L with narg values from L's stack, as lcorolib does;
+ * a wait inside co yields L up to the scheduler and comes back here. */
+static int resume_step(lua_State *L, lua_State *co, int narg, bool wrap)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    if (!lua_checkstack(co, narg))
+        return luaL_error(L, "too many arguments to resume");
+    lua_xmove(L, co, narg);
+    lua_State *prev = w->running;
+    bool prev_ok = w->chain_ok;
+    w->running = co;
+    w->chain_ok = prev_ok && lua_isyieldable(L);
+    int nres = 0;
+    int rc = lua_resume(co, L, narg, &nres);
+    w->running = prev;
+    w->chain_ok = prev_ok;
+    rehook(w, L);
+    if (rc == LUA_YIELD && w->suspending) {
+        lua_pop(co, nres); /* a wait inside co: the task waits */
+        return lua_yieldk(L, 0, wrap, resume_k);
+    }
+    if (rc == LUA_OK || rc == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            return luaL_error(L, "too many results to resume");
+        }
+        lua_xmove(co, L, nres);
+        if (wrap)
+            return nres;
+        lua_pushboolean(L, 1);
+        lua_insert(L, -(nres + 1));
+        return nres + 1;
+    }
+    if (!wrap) {
+        lua_xmove(co, L, 1);
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    int st = lua_resetthread(co); /* close its to-be-closed variables */
+    lua_xmove(co, L, 1);
+    if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int resume_k(lua_State *L, int status, lua_KContext wrap)
+{
+    (void)status;
+    lua_State *co = wrap ? lua_tothread(L, lua_upvalueindex(1)) : lua_tothread(L, 1);
+    lua_settop(L, wrap ? 0 : 1);
+    return resume_step(L, co, 0, wrap);
+}
+
+static int co_resume(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    return resume_step(L, co, lua_gettop(L) - 1, false);
+}
+
+static int co_wrapped(lua_State *L)
+{
+    return resume_step(L, lua_tothread(L, lua_upvalueindex(1)), lua_gettop(L), true);
+}
+
+static int co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, co_wrapped, 1);
+    return 1;
+}
+
+/* debug.sethook, except while an interrupt is due (see the top). */
+static int dbg_sethook(lua_State *L)
+{
+    if (atomic_load(&lsvc_worker_of(L)->svc->interrupt))
+        return 0;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+void lsvc_task_open(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    lsvc_irq_bind(&w->svc->irq, hook_running, w);
+#if PERMANENT_HOOK
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT); /* inherited by every coroutine */
+#endif
+    lua_getglobal(L, "coroutine");
+    lua_pushcfunction(L, co_resume);
+    lua_setfield(L, -2, "resume");
+    lua_pushcfunction(L, co_wrap);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 1);
+    lua_getglobal(L, "debug");
+    lua_getfield(L, -1, "sethook");
+    lua_pushcclosure(L, dbg_sethook, 1);
+    lua_setfield(L, -2, "sethook");
+    lua_pop(L, 1);
+}
+
+/* ---- ctx:spawn ------------------------------------------------------------------- */
+
+/* ctx:spawn(fn, ...) -> nothing; fn(...) runs as a task of its own. */
+int lsvc_ctx_spawn(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (w->phase >= LSVC_PHASE_CLOSE)
+        return luaL_error(L, "ctx:spawn: the service has stopped");
+    int nargs = lua_gettop(L) - 2;
+    char what[40];
+    snprintf(what, sizeof what, "task %u", ++w->spawned);
+    lsvc_task *t = lsvc_task_new(w, L, LSVC_TASK_SPAWNED, nargs, what);
+    t->winds_down = !lsvc_service_stopping(w->svc); /* stop's helpers wait as stop does */
+    lua_settop(L, 1);
+    return 0;
+}
+
+/* ---- queues ------------------------------------------------------------------------ */
+
+static lsvc_waitq *check_queue(lua_State *L, int i)
+{
+    return luaL_checkudata(L, i, QUEUE_MT);
+}
+
+/* q(...): push the values; a task waiting in q:get takes them. Any code
+ * of the service may push: a luv callback, a task, a handler. */
+static int q_call(lua_State *L)
+{
+    lsvc_waitq *q = check_queue(L, 1);
+    int n = lua_gettop(L) - 1;
+    lua_getiuservalue(L, 1, 1);
+    lua_createtable(L, n, 1);
+    for (int i = 1; i <= n; i++) {
+        lua_pushvalue(L, i + 1);
+        lua_rawseti(L, -2, i);
+    }
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+    lua_rawseti(L, -2, q->tail++);
+    if (q->waiter)
+        lsvc_task_wake(q->waiter, LSVC_WOKE_OK);
+    return 0;
+}
+
+/* Pop the oldest item of the queue at index 1 onto the stack: true and
+ * its values; returns how many. */
+static int q_pop(lua_State *L, lsvc_waitq *q)
+{
+    lua_getiuservalue(L, 1, 1);
+    lua_rawgeti(L, -1, q->head);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, q->head++);
+    lua_getfield(L, -1, "n");
+    int n = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    luaL_checkstack(L, n + 1, "too many values in a queue item");
+    lua_pushboolean(L, 1);
+    for (int i = 1; i <= n; i++)
+        lua_rawgeti(L, -i - 1, i);
+    return n + 1;
+}
+
+static int q_get_from(lua_State *L, bool resumed);
+
+static int q_get_k(lua_State *L, int status, lua_KContext kctx)
+{
+    (void)status;
+    (void)kctx;
+    return q_get_from(L, true);
+}
+
+/* Stack: [q, ms|nil]. */
+static int q_get_from(lua_State *L, bool resumed)
+{
+    lsvc_waitq *q = check_queue(L, 1);
+    if (q->head < q->tail)
+        return q_pop(L, q);
+    lsvc_woke woke = resumed ? woke_of(L) : LSVC_WOKE_OK;
+    if (woke != LSVC_WOKE_OK) {
+        lua_pushnil(L);
+        lua_pushstring(L, woke == LSVC_WOKE_TIMEOUT ? "timeout" : "stopping");
+        return 2;
+    }
+    check_can_wait(L, "queue:get");
+    lsvc_worker *w = lsvc_worker_of(L);
+    lsvc_task *t = w->current;
+    if (lsvc_task_must_wind(t)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "stopping");
+        return 2;
+    }
+    if (q->waiter && q->waiter != t)
+        return luaL_error(L, "queue:get: another task already waits on this queue");
+    double ms = lua_isnoneornil(L, 2) ? -1 : lua_tonumber(L, 2);
+    if (ms == 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "timeout");
+        return 2;
+    }
+    q->waiter = t;
+    t->waiting_on = q;
+    return suspend(L, LSVC_WAIT_QUEUE, ms, 0, q_get_k);
+}
+
+/* q:get([ms]) -> true, ... | nil, "timeout" | nil, "stopping" */
+static int q_get(lua_State *L)
+{
+    check_queue(L, 1);
+    if (!lua_isnoneornil(L, 2)) {
+        lua_Number ms = luaL_checknumber(L, 2);
+        luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
+    }
+    lua_settop(L, 2);
+    return q_get_from(L, false);
+}
+
+static int q_len(lua_State *L)
+{
+    lsvc_waitq *q = check_queue(L, 1);
+    lua_pushinteger(L, q->tail - q->head);
+    return 1;
+}
+
+static int q_gc(lua_State *L)
+{
+    lsvc_waitq *q = check_queue(L, 1);
+    if (q->waiter) {
+        q->waiter->waiting_on = NULL;
+        q->waiter = NULL;
+    }
+    return 0;
+}
+
+static void push_queue(lua_State *L)
+{
+    lsvc_waitq *q = lua_newuserdatauv(L, sizeof *q, 1);
+    q->waiter = NULL;
+    q->head = q->tail = 1;
+    lua_newtable(L);
+    lua_setiuservalue(L, -2, 1);
+    if (luaL_newmetatable(L, QUEUE_MT)) {
+        static const luaL_Reg methods[] = {{"get", q_get}, {NULL, NULL}};
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, q_call);
+        lua_setfield(L, -2, "__call");
+        lua_pushcfunction(L, q_len);
+        lua_setfield(L, -2, "__len");
+        lua_pushcfunction(L, q_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+}
+
+/* ctx:queue() -> q */
+int lsvc_ctx_queue(lua_State *L)
+{
+    push_queue(L);
+    return 1;
+}
+
+/* ctx:await(fn, ...) -> true, what fn's callback got | fn's own failure
+ * (nil, message, name) | nil, "stopping". Calls fn(..., cb) and waits
+ * until cb is called. */
+int lsvc_ctx_await(lua_State *L)
+{
+    luaL_checkany(L, 2);
+    check_can_wait(L, "ctx:await");
+    int n = lua_gettop(L);
+    push_queue(L);
+    int qi = lua_gettop(L);
+    lua_pushvalue(L, 2);
+    for (int i = 3; i <= n; i++)
+        lua_pushvalue(L, i);
+    lua_pushvalue(L, qi);
+    lua_call(L, n - 1, LUA_MULTRET);
+    if (lua_gettop(L) > qi && lua_isnil(L, qi + 1))
+        return lua_gettop(L) - qi; /* fn failed: nil, message, code */
+    lua_settop(L, qi);
+    lua_replace(L, 1);
+    lua_settop(L, 1);
+    lua_pushnil(L);
+    return q_get_from(L, false);
+}

@@ -1,0 +1,218 @@
+/*
+ * worker.h - the engine's private declarations: the worker thread, its
+ * libuv loop, its tasks (coroutines the scheduler owns) and the reload
+ * state machine. Everything here is for the worker thread that owns the
+ * service's lua_State, unless a comment says otherwise.
+ *
+ *   worker.c   the thread's life by phase (load, start, run, stop, close)
+ *              and one turn of the scheduler
+ *   task.c     tasks, waits (ctx:sleep, queues, ctx:await), ctx:spawn,
+ *              the coroutine library's resume/wrap that let a wait cross
+ *              a script's own coroutines, the interrupt hook
+ *   uvlua.c    luv bound to the worker's loop: the protected call every
+ *              luv callback goes through, closing every handle at STOPPED
+ *   reload.c   loading a script, the watch, the reload state machine
+ */
+#ifndef LSVC_WORKER_H
+#define LSVC_WORKER_H
+
+#include <uv.h>
+
+#include "luasvc.h"
+
+struct lua_State;
+
+/* The kinds of tasks: main runs start, then run, then stop; handler runs
+ * one control (or the new version's reload) at a time; spawned ones come
+ * from ctx:spawn. */
+typedef enum lsvc_task_kind {
+    LSVC_TASK_MAIN,
+    LSVC_TASK_HANDLER,
+    LSVC_TASK_SPAWNED,
+} lsvc_task_kind;
+
+/* What a suspended task waits for. */
+typedef enum lsvc_wait {
+    LSVC_WAIT_NONE,  /* runnable, or running */
+    LSVC_WAIT_TURN,  /* a bare yield: resumed at the next turn */
+    LSVC_WAIT_SLEEP, /* ctx:sleep: its timer */
+    LSVC_WAIT_QUEUE, /* a queue's get (ctx:queue, ctx:await): a push or its timer */
+} lsvc_wait;
+
+/* How a wait ended, for the continuation that returns to the script. */
+typedef enum lsvc_woke {
+    LSVC_WOKE_OK,       /* the time passed (sleep) or a value came (queue) */
+    LSVC_WOKE_TIMEOUT,  /* a queue's get timed out */
+    LSVC_WOKE_STOPPING, /* the task must wind down: a stop, or run's reload */
+} lsvc_woke;
+
+typedef struct lsvc_waitq lsvc_waitq; /* task.c: a queue's C side */
+
+typedef struct lsvc_task {
+    struct lsvc_worker *w;
+    struct lua_State *co;
+    int ref;                /* keeps co alive in the registry */
+    lsvc_task_kind kind;
+    bool winds_down;        /* its waits end early at a stop (run, controls, tasks
+                             * spawned before the stop); stop's own waits hold */
+    lsvc_wait wait;
+    lsvc_woke woke;
+    bool held;              /* run's sleep came due while PAUSED */
+    bool queued;            /* on the ready list */
+    lsvc_waitq *waiting_on; /* LSVC_WAIT_QUEUE: the queue */
+    uv_timer_t timer;       /* data NULL: the loop's own handles are not luv's */
+    bool timer_init;
+    uint64_t due_ns;        /* the timer's wait ends then, not before */
+    uint64_t ready_turn;    /* the turn it became ready in */
+    char what[40];          /* "run", "pause", "controls[200]", "task 3" */
+    struct lsvc_task *prev, *next;   /* every live task */
+    struct lsvc_task *rprev, *rnext; /* the ready list */
+} lsvc_task;
+
+/* The phases of a worker's life; tasks and the turn behave by phase. */
+typedef enum lsvc_phase {
+    LSVC_PHASE_LOAD,
+    LSVC_PHASE_START,
+    LSVC_PHASE_RUN,
+    LSVC_PHASE_STOP,
+    LSVC_PHASE_CLOSE, /* STOPPED is near: closing handles, reaping children */
+} lsvc_phase;
+
+/* The reload state machine (reload.c). */
+typedef enum lsvc_reload_phase {
+    LSVC_RELOAD_IDLE,
+    LSVC_RELOAD_HOOK,    /* the new version's reload(ctx, previous) runs */
+    LSVC_RELOAD_WINDING, /* the old run is asked to return: ctx:reloading() */
+} lsvc_reload_phase;
+
+struct lsvc_worker {
+    lsvc_service *svc;
+    struct lua_State *L;
+    uv_loop_t loop;
+    uv_async_t wake;        /* controls, the fs watch's kick, the watchdog, the notifier */
+    uv_timer_t watch_timer; /* the watch's next look (poll interval, settle) */
+    int script_ref, ctx_ref;
+    lsvc_phase phase;
+    bool deliver;           /* controls are taken from the queue */
+
+    lsvc_task *main;        /* start, then run, then stop */
+    lsvc_task *handler;     /* the control being handled, one at a time */
+    lsvc_event handler_ev;
+    char handler_what[40];  /* its name, for messages after it ended */
+    bool handler_fresh;     /* not resumed yet: its control's latency is due */
+    lsvc_task *tasks;       /* every live task */
+    lsvc_task *ready_head, *ready_tail;
+    uint64_t turn;          /* the scheduler's turns, counted */
+    unsigned spawned;       /* ctx:spawn's counter, for names */
+
+    /* the running Lua: the task being resumed (NULL in a luv callback or
+     * between tasks), the lua_State executing now (the interrupt's signal
+     * handler hooks it: read asynchronously on this thread), and whether
+     * a wait may yield from there up to the task (task.c) */
+    lsvc_task *current;
+    struct lua_State *volatile running;
+    bool chain_ok;
+    bool suspending;        /* a wait is yielding up to the scheduler */
+
+    bool paused;
+    bool stop_seen;         /* the winding tasks were told of the stop */
+    bool failed;            /* start or run raised an error */
+    bool forced;            /* interrupted past a deadline */
+    bool exit_set;          /* ctx:exit was called */
+    uint32_t exit_code;
+
+    /* hot reload (reload.c, lua/loader.lua) */
+    int loader_ref;
+    int new_info_ref;       /* the validated new version, until it takes over */
+    lsvc_reload_phase reload_phase;
+    bool reload_pending;    /* a change or a PARAMCHANGE asked for one */
+    bool settling;          /* a change was seen; the loader decides when it is stable */
+    struct lsvc_watched *watched; /* the files of the version in place, as last seen */
+    size_t nwatched;
+    bool fs_notified;       /* fswatch.c tells of changes: no timed polls */
+    uint64_t next_poll_ns;  /* 0: none due */
+    bool reload_told;       /* the front end was told a reload began */
+};
+
+/* ---- worker.c ---- */
+void lsvc_worker_exit(lsvc_worker *w, uint32_t code);
+/* Push handler `field` of the script table and return 1, or return 0. */
+int lsvc_worker_push_handler(lsvc_worker *w, const char *field);
+void lsvc_worker_start_run(lsvc_worker *w);
+/* The deadline for a state the service is in again after a reload. */
+void lsvc_worker_restore_deadline(lsvc_worker *w);
+/* Deliver what the control lane can take now (worker.c's turn, and
+ * between luv callbacks: a control waits for one callback at most). */
+void lsvc_worker_deliver(lsvc_worker *w);
+void lsvc_worker_between_callbacks(lsvc_worker *w);
+/* What follows a control handler: the state it leads to, or back. */
+void lsvc_worker_control_done(lsvc_worker *w, const lsvc_event *ev, bool ok);
+/* Tell the front end a reload began or ended; begin/end pair up. */
+void lsvc_worker_tell_reloading(lsvc_worker *w, bool begin);
+/* What the interrupt hook stopped. */
+typedef enum lsvc_victim {
+    LSVC_VICTIM_NONE,    /* nothing: the worker was waiting */
+    LSVC_VICTIM_MAIN,    /* start, run or stop */
+    LSVC_VICTIM_HANDLER, /* a control's handler, or the new version's reload */
+    LSVC_VICTIM_OTHER,   /* a spawned task, a luv callback */
+} lsvc_victim;
+/* The deadline passed and the interrupt was raised: settle what held the
+ * service up, and answer the watchdog. */
+void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim);
+/* Answer the watchdog: the interrupt has been handled; the next deadline. */
+void lsvc_worker_ack_interrupt(lsvc_worker *w, uint64_t deadline_ns, lsvc_deadline kind);
+
+/* ---- task.c ---- */
+typedef enum { LSVC_TASK_YIELDED, LSVC_TASK_DONE, LSVC_TASK_FAILED } lsvc_task_result;
+/* Start a task with the function at the top of L's stack and the nargs
+ * values below it ([f, args...] are popped), ready to run. */
+lsvc_task *lsvc_task_new(lsvc_worker *w, struct lua_State *from, lsvc_task_kind kind, int nargs,
+                         const char *what);
+void lsvc_task_end(lsvc_task *t); /* t is gone afterwards (freed once its timer closed) */
+lsvc_task_result lsvc_task_resume(lsvc_task *t);
+/* Make a waiting task runnable: its wait returns as `woke` says. */
+void lsvc_task_wake(lsvc_task *t, lsvc_woke woke);
+/* The next task made ready before this turn, or NULL. */
+lsvc_task *lsvc_task_pop_ready(lsvc_worker *w);
+/* Does t's wait end early now (a stop, or run's reload)? */
+bool lsvc_task_must_wind(const lsvc_task *t);
+/* A stop came, or run is asked to return: end such waits. */
+void lsvc_task_wind_all(lsvc_worker *w);
+void lsvc_task_end_all(lsvc_worker *w);
+/* PAUSED ended: run's sleep that came due meanwhile returns. */
+void lsvc_task_unhold(lsvc_worker *w);
+/* The interrupt hook (the thread's own, see interrupt.c), and the
+ * coroutine library's resume and wrap that keep track of `running`. */
+void lsvc_task_open(lsvc_worker *w);
+/* ctx:spawn, ctx:queue, ctx:await for luamod.c */
+int lsvc_ctx_spawn(struct lua_State *L);
+int lsvc_ctx_queue(struct lua_State *L);
+int lsvc_ctx_await(struct lua_State *L);
+int lsvc_ctx_sleep(struct lua_State *L);
+
+/* ---- uvlua.c ---- */
+/* package.preload.luv: luv on this worker's loop. */
+void lsvc_uvlua_open(lsvc_worker *w);
+/* Protected call of the function under nargs values on L's stack, with a
+ * traceback, as every luv callback: an error is logged as in `what`. */
+int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what);
+/* STOPPED is near: close every handle, SIGTERM then (after grace_ms)
+ * SIGKILL children, run the loop until every close callback fired. */
+void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms);
+
+/* ---- reload.c: the reload state machine ---- */
+/* One step, at each turn while running: take up a change or a
+ * PARAMCHANGE's reload when the service can. true: something started. */
+bool lsvc_reload_step(lsvc_worker *w);
+/* The reload's handler task (the new version's reload) ended. */
+void lsvc_reload_hook_done(lsvc_worker *w, bool ok);
+/* The old run returned while winding down. */
+void lsvc_reload_run_returned(lsvc_worker *w, bool interrupted);
+/* A stop came first: drop the new version. */
+void lsvc_reload_cancel(lsvc_worker *w, const char *err);
+/* The deadline passed during a reload: true when handled here. */
+bool lsvc_reload_interrupted(lsvc_worker *w, lsvc_victim victim);
+/* The first version runs: watch its files from now on. */
+void lsvc_reload_begin_watch(lsvc_worker *w);
+
+#endif
