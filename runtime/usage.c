@@ -71,11 +71,13 @@ static const usage_verb verbs[] = {
      {{0}}},
 #else
     {"install",
-     "SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME] [--description TEXT] "
-     "[--restart-on-failure]",
-     "write NAME.service, a systemd unit that runs the script",
+     "SCRIPT --systemd [--user | --user-account NAME] [--unit-dir DIR] [--name NAME] "
+     "[--description TEXT] [--restart-on-failure]",
+     "write NAME.service, a sandboxed systemd unit that runs the script",
      {{"--systemd", NULL, "install a systemd unit (required: the only kind here)"},
       {"--user", NULL, "a user unit (~/.config/systemd/user) instead of a system one"},
+      {"--user-account", "NAME",
+       "run the system unit as user NAME (User=), its endpoint in /run/luasvc-UNIT"},
       {"--unit-dir", "DIR", "write the unit to DIR (systemd is not reloaded)"},
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
