@@ -215,6 +215,48 @@ describe("the examples under the sandbox", function()
     assert(ok, err)
   end)
 
+  it("a --user unit runs under an unprivileged user manager, which applies what it can", function()
+    -- A real session's manager: the user's own, without privileges.
+    -- (nobody: its uid is in every passwd; the examples are world-readable.)
+    local _, uid = H.sh("id -u nobody")
+    uid = uid:gsub("%s+$", "")
+    if uid == "" or H.sh("command -v setpriv") ~= 0 then
+      pending("needs the user nobody and setpriv (util-linux)")
+      return
+    end
+    local cmd = [=[
+B=$1; EX=$2
+U=$XDG_CONFIG_HOME/systemd/user
+$B install "$EX" --systemd --user >/dev/null || exit 10
+mkdir -p "$U/heartbeat.service.d"
+printf '[Service]\nStandardError=append:%s/svc.log\n' "$HOME" > "$U/heartbeat.service.d/log.conf"
+systemctl --user daemon-reload
+systemctl --user start heartbeat || { cat "$HOME/svc.log"; exit 11; }
+P=$(systemctl --user show -p MainPID --value heartbeat)
+echo "nnp=$(awk '/^NoNewPrivs/{print $2}' /proc/$P/status)"
+echo "seccomp=$(awk '/^Seccomp:/{print $2}' /proc/$P/status)"
+[ "$(readlink /proc/$P/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] && echo "mntns=manager's"
+$B control heartbeat 200 || exit 12
+$B stop heartbeat || exit 13
+echo "result=$(systemctl --user show -p Result --value heartbeat)"
+grep -q "control 200:" "$HOME/svc.log" && echo "control=delivered"
+# what the user unit leaves out: it would fail the unit
+printf '[Service]\nPrivateDevices=yes\n' > "$U/heartbeat.service.d/system-only.conf"
+systemctl --user daemon-reload
+systemctl --user start heartbeat 2>/dev/null
+echo "with PrivateDevices: $(systemctl --user show -p ExecMainStatus --value heartbeat)"
+]=]
+    local rc, out = H.sh("sh spec/support/unprivileged-manager.sh " .. uid .. " sh -c " ..
+      H.q(cmd) .. " sh " .. H.q(H.bin) .. " " .. H.q(examples .. "heartbeat.lua"))
+    assert.are.equal(0, rc, out)
+    assert.matches("nnp=1\n", out, 1, true)
+    assert.matches("seccomp=2\n", out, 1, true)
+    assert.matches("mntns=manager's\n", out, 1, true) -- the file-system settings: skipped
+    assert.matches("control=delivered\n", out, 1, true)
+    assert.matches("result=success\n", out, 1, true)
+    assert.matches("with PrivateDevices: 218\n", out, 1, true)
+  end)
+
   it("--user-account runs the system unit as that user, its endpoint in its own directory",
     function()
       -- The system unit's text, run by the harness's manager (root's, so it
