@@ -6,6 +6,8 @@
 --   luasvc reload heartbeat                    (PARAMCHANGE)
 --   luasvc status heartbeat --json
 --   luasvc install examples/heartbeat.lua --systemd --user   (a systemd unit)
+-- (typed for editors: README, "Editor support")
+---@type luasvc.Script
 local S = {
   name = "heartbeat",
   display_name = "Heartbeat",

@@ -11,7 +11,10 @@
 -- the service goes on. On Windows the slots are \\.\mailslot\status_client
 -- and \\.\mailslot\monitor, readable by any mailslot client.
 local luasvc = require "luasvc"
+local cjson = require "cjson" -- lua-cjson, preloaded like lfs
 
+-- (typed for editors: README, "Editor support")
+---@type luasvc.Script
 local S = {
   name = "status_poster",
   display_name = "Status poster",
@@ -20,12 +23,6 @@ local S = {
   stop_timeout = 5000,
   status_slot = "monitor",
 }
-
-local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return string.format("\\u%04x", c:byte())
-  end) .. '"'
-end
 
 function S.start(ctx, args)
   ctx.data.interval = tonumber(args[1]) or 3000
@@ -39,9 +36,9 @@ function S.run(ctx)
   while ctx.data.done < ctx.data.steps and ctx:sleep(ctx.data.interval) do
     ctx.data.done = ctx.data.done + 1
     local percent = math.floor(100 * ctx.data.done / ctx.data.steps)
-    local ok, err, code = client:write(string.format(
-      '{"service":%s,"step":%d,"of":%d,"percent":%d,"text":%s}', json_string(ctx.name),
-      ctx.data.done, ctx.data.steps, percent, json_string("working: " .. percent .. "%")))
+    local ok, err, code = client:write(cjson.encode({
+      service = ctx.name, step = ctx.data.done, of = ctx.data.steps, percent = percent,
+      text = "working: " .. percent .. "%" }))
     if ok then
       missed = 0
     else
@@ -53,7 +50,7 @@ function S.run(ctx)
     ctx:log("info", "step %d of %d", ctx.data.done, ctx.data.steps)
   end
   if ctx.data.done >= ctx.data.steps then
-    client:write('{"service":' .. json_string(ctx.name) .. ',"text":"job done"}')
+    client:write(cjson.encode({ service = ctx.name, text = "job done" }))
     ctx:log("info", "job done")
     ctx:exit(0)
   end

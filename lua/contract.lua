@@ -3,9 +3,19 @@ contract.lua - checks a service script's table against the script contract
 (v1) and returns what the runtime needs from it. Compiled into the binary;
 runs in the service's own Lua state on its worker thread.
 
-Returns a function(script, path) -> info, raising "path:line: message" for
-every violation. The line is found by looking for the offending key in the
-source; when it cannot be found the message names the file alone.
+Returns a function(script, path, name_valid) -> info, raising
+"path:line: message" for every violation. name_valid(name) -> true | nil,
+rule is the runtime's name rule (util.c), shared with the C side. The
+line is found by looking for the offending key in the source; when it cannot be found the message names the file alone.
+
+What is allowed but probably a mistake is a warning: a field the contract
+does not know (with the nearest known name when one is close), a handler for
+a control the script does not accept, an accepted control that needs a
+handler and has none, a controls key outside 128..255 (never called). Each
+goes to warn() as "file:line: message" (the runtime logs it at level
+warning; `luasvc check` collects it) and into info.warnings as
+{file = , line = , message = }. A field whose name starts with "_" is the
+script's own and never warned about.
 ]]
 
 local luasvc = require "luasvc"
@@ -20,6 +30,48 @@ local FIELDS = {
   status_slot = "string",
 }
 local DEFAULT_ACCEPTS = { "stop", "shutdown" }
+-- The accepts entry that lets a manager send each handler's control; stop
+-- is absent: its handler runs on every stop, accepted or not.
+local HANDLER_ACCEPT = {
+  pause = "pause_continue", continue = "pause_continue", shutdown = "shutdown",
+  preshutdown = "preshutdown", paramchange = "paramchange",
+  sessionchange = "sessionchange", powerevent = "powerevent",
+}
+-- Accepted controls that do nothing without a handler (the others have a
+-- default: pause holds run's sleep, paramchange reloads, shutdown and
+-- preshutdown stop).
+local NEEDS_HANDLER = { sessionchange = "sessionchange(ctx, type, session_id)",
+  powerevent = "powerevent(ctx, type, setting)" }
+local KNOWN = {}
+for k in pairs(FIELDS) do KNOWN[#KNOWN + 1] = k end
+for _, h in ipairs(HANDLERS) do KNOWN[#KNOWN + 1] = h end
+table.sort(KNOWN)
+
+-- Levenshtein distance, case-insensitive.
+local function distance(a, b)
+  a, b = a:lower(), b:lower()
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- The known name nearest to key, when near enough to be what was meant.
+local function suggest(key)
+  local best, bd = nil, math.huge
+  for _, k in ipairs(KNOWN) do
+    local d = distance(key, k)
+    if d < bd then best, bd = k, d end
+  end
+  if bd <= math.max(1, math.min(2, #key // 3)) then return best end
+end
 
 local function read_lines(path)
   local f = io.open(path, "rb")
@@ -42,11 +94,34 @@ end
 
 local function esc(s) return (s:gsub("%p", "%%%0")) end
 
-return function(script, path)
+local HANDLER_SET = {}
+for _, h in ipairs(HANDLERS) do HANDLER_SET[h] = true end
+
+-- Where a Lua function was defined: file, line (nil for anything else).
+local function fn_where(v)
+  if type(v) ~= "function" then return nil end
+  local d = debug.getinfo(v, "S")
+  if d.what ~= "Lua" or d.source:sub(1, 1) ~= "@" or d.linedefined <= 0 then return nil end
+  return d.source:sub(2), d.linedefined
+end
+
+
+-- A string quoted for a message, its control characters written as Lua
+-- escapes, so that a message never carries them.
+local CTRL = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t", ['"'] = '\\"', ["\\"] = "\\\\" }
+local function quote(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return CTRL[c] or string.format("\\%03d", c:byte()) end) .. '"'
+end
+
+return function(script, path, name_valid)
   local lines
+  local warnings = {}
   local function fail(line, fmt, ...)
     local where = line and (path .. ":" .. line) or path
     error(where .. ": " .. string.format(fmt, ...), 0)
+  end
+  local function warning(file, line, fmt, ...)
+    warnings[#warnings + 1] = { file = file, line = line, message = string.format(fmt, ...) }
   end
   local function key_line(key)
     lines = lines or read_lines(path)
@@ -85,8 +160,13 @@ return function(script, path)
   if name == nil then
     name = path:match("([^/\\]+)$"):gsub("%.lua$", "")
   end
-  if name == "" or #name > 80 or name:find("[%c/\\]") or name == "." or name == ".." then
-    fail(key_line("name"), "invalid service name %q (1-80 characters, no '/', '\\' or control characters)", name)
+  local okn, rule = name_valid(name)
+  if not okn then
+    fail(key_line("name"), "invalid service name %s (%s)", quote(name), rule)
+  end
+  local display = script.display_name
+  if display ~= nil and display:find("%c") then
+    fail(key_line("display_name"), "display_name %s has a control character", quote(display))
   end
 
   local mask = 0
@@ -111,8 +191,11 @@ return function(script, path)
   end
 
   local slot = script.status_slot
-  if slot ~= nil and (slot == "" or #slot > 80 or slot:find("[%c/\\]") or slot == "." or slot == "..") then
-    fail(key_line("status_slot"), "invalid status_slot %q (1-80 characters, no '/', '\\' or control characters)", slot)
+  if slot ~= nil then
+    local oks, srule = name_valid(slot)
+    if not oks then
+      fail(key_line("status_slot"), "invalid status_slot %s (%s)", quote(slot), srule)
+    end
   end
 
   -- watchdog: under systemd, the unit's WatchdogSec (luasvc install); the
@@ -126,8 +209,13 @@ return function(script, path)
   for k, v in pairs(script.controls or {}) do
     if math.type(k) ~= "integer" or k < 128 or k > 255 then
       lines = lines or read_lines(path)
-      fail(math.type(k) == "integer" and find_line(lines, "%[%s*" .. k .. "%s*%]") or key_line("controls"),
-        "controls key %s is outside the user range 128..255", tostring(k))
+      local file, line = fn_where(v)
+      if not line then
+        file, line = path, math.type(k) == "integer" and find_line(lines, "%[%s*" .. k .. "%s*%]") or key_line("controls")
+      end
+      warning(file, line, "controls key %s is outside the user range 128..255: it is never called",
+        type(k) == "string" and ("'" .. k .. "'") or tostring(k))
+      goto next
     end
     if type(v) ~= "function" then
       lines = lines or read_lines(path)
@@ -135,8 +223,51 @@ return function(script, path)
         "controls[%d] must be a function (got %s)", k, type(v))
     end
     user[#user + 1] = k
+    ::next::
   end
   table.sort(user)
+
+  -- Fields nobody reads, and handlers and controls that do not meet.
+  for k, v in pairs(script) do
+    if type(k) ~= "string" then
+      warning(path, nil, "[%s]: not a field of the contract (a script's fields have names)", tostring(k))
+    elseif not FIELDS[k] and not HANDLER_SET[k] and k:sub(1, 1) ~= "_" then
+      local file, line = fn_where(v)
+      if not line then file, line = path, key_line(k) end
+      local near = suggest(k)
+      if near then
+        warning(file, line, "`%s`: not a field of the contract; did you mean `%s`?", k, near)
+      else
+        warning(file, line, "`%s`: not a field of the contract (a name starting with _ is the script's own)", k)
+      end
+    end
+  end
+  local accepted = {}
+  for _, a in ipairs(accepts) do accepted[a] = true end
+  for _, h in ipairs(HANDLERS) do
+    local need = HANDLER_ACCEPT[h]
+    local v = rawget(script, h)
+    if need and v ~= nil and not accepted[need] then
+      local file, line = fn_where(v)
+      if not line then file, line = path, key_line(h) end
+      warning(file, line, "`%s`: the script does not accept %s, so this handler is never called; add \"%s\" to accepts",
+        h, need, need)
+    end
+  end
+  for a, sig in pairs(NEEDS_HANDLER) do
+    if accepted[a] and rawget(script, a) == nil then
+      lines = lines or read_lines(path)
+      warning(path, find_line(lines, '["\']' .. esc(a) .. '["\']') or key_line("accepts"),
+        "accepts \"%s\" but has no %s handler: the control does nothing (function S.%s)", a, a, sig)
+    end
+  end
+  table.sort(warnings, function(a, b)
+    if a.file ~= b.file then return a.file < b.file end
+    return (a.line or 0) < (b.line or 0)
+  end)
+  for _, w in ipairs(warnings) do
+    warn(w.line and (w.file .. ":" .. w.line .. ": " .. w.message) or (w.file .. ": " .. w.message))
+  end
 
   return {
     script = script,
@@ -148,5 +279,6 @@ return function(script, path)
     description = script.description or "",
     user = user,
     status_slot = slot,
+    warnings = warnings,
   }
 end

@@ -3,8 +3,9 @@ loader.lua - loads a service's script (first time and on every hot reload)
 and watches it and the modules it required from its own directory.
 Compiled into the binary; runs in the service's Lua state on its worker.
 
-The chunk returns function(contract, secure, sig, path) -> L, a table
-(secure(file) -> true | nil, message; sig(file) -> signature | nil):
+The chunk returns function(contract, guard, sig, path) -> L, a table
+(guard: runtime/fileguard.c's checks, guard.secure(file [, what]) -> true |
+nil, message and guard.name_valid(name); sig(file) -> signature | nil):
   L.load(first, current_name) -> info | nil, message
       Loads and validates the script. Modules the script requires from its
       own directory are loaded afresh; on failure the previous ones are put
@@ -18,13 +19,88 @@ The chunk returns function(contract, secure, sig, path) -> L, a table
       signature, so a half-written file is never loaded; a file that is
       missing for a moment (a save by rename) is settling, not deleted.
 ]]
-return function(contract, secure, sig, path)
+return function(contract, guard, sig, path)
+  local secure = guard.secure
   local L = {}
   local dir = path:match("^(.*)[/\\]") or "."
   local sep = package.config:sub(1, 1)
   local prefix = dir .. sep
-  -- A service's own modules come first.
-  package.path = prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua;" .. package.path
+
+  --[[ The search paths hold only what the service's owner controls: the
+  script's own directory first, then the paths Lua was built with minus
+  their relative entries ("./?.lua": the current directory, which anyone
+  may own). LUA_PATH and LUA_CPATH from the environment are not taken;
+  LUASVC_LUA_PATH and LUASVC_LUA_CPATH, when set, replace the built-in
+  paths (";;" in them stands for those, as in LUA_PATH). ]]
+  local function absolute(entry)
+    return entry:sub(1, 1) == "/" or entry:match("^%a:[/\\]") ~= nil or entry:sub(1, 2) == "\\\\"
+  end
+  local function search_path(default, env)
+    local kept = {}
+    for entry in default:gmatch("[^;]+") do
+      if absolute(entry) then kept[#kept + 1] = entry end
+    end
+    default = table.concat(kept, ";")
+    local configured = os.getenv(env)
+    if not configured or configured == "" then return default end
+    configured = configured:gsub(";;", ";\1;")
+    return (configured:gsub("\1", function() return default end):gsub(";;+", ";"):gsub("^;", ""):gsub(";$", ""))
+  end
+  package.path = prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua;" ..
+    search_path(guard.default_path, "LUASVC_LUA_PATH")
+  package.cpath = search_path(guard.default_cpath, "LUASVC_LUA_CPATH")
+
+  --[[ The searchers for files (Lua and C) are the runtime's own: each file
+  found is checked as the script is (secure) *before* it is loaded or run,
+  so a module another user could change never runs. ]]
+  local passed = {} -- files checked during this load
+  local function check(file)
+    local ok, err = secure(file, "module")
+    if not ok then error(err, 0) end
+    passed[file] = true
+  end
+  local function lua_searcher(name)
+    local file, err = package.searchpath(name, package.path)
+    if not file then return err end
+    check(file)
+    local chunk, lerr = loadfile(file)
+    if not chunk then
+      error(string.format("error loading module '%s' from file '%s':\n\t%s", name, file, lerr), 0)
+    end
+    return chunk, file
+  end
+  -- Lua's loadfunc: "a.b-v2" opens luaopen_a_b, else luaopen_v2.
+  local function loadfunc(file, name)
+    local modname = name:gsub("%.", "_")
+    local mark = modname:find("-", 1, true)
+    if mark then
+      local f, err, where = package.loadlib(file, "luaopen_" .. modname:sub(1, mark - 1))
+      if f or where ~= "init" then return f, err, where end
+      modname = modname:sub(mark + 1)
+    end
+    return package.loadlib(file, "luaopen_" .. modname)
+  end
+  local function c_load(name, file)
+    local f, err, where = loadfunc(file, name)
+    if f then return f, file end
+    if where == "init" then return string.format("no module '%s' in file '%s'", name, file) end
+    error(string.format("error loading module '%s' from file '%s':\n\t%s", name, file, err), 0)
+  end
+  local function c_searcher(name)
+    local file, err = package.searchpath(name, package.cpath)
+    if not file then return err end
+    check(file)
+    return c_load(name, file)
+  end
+  local function croot_searcher(name)
+    local root = name:match("^([^.]+)%.")
+    if not root then return nil end
+    local file, err = package.searchpath(root, package.cpath)
+    if not file then return err end
+    check(file)
+    return c_load(name, file)
+  end
+  package.searchers[2], package.searchers[3], package.searchers[4] = lua_searcher, c_searcher, croot_searcher
 
   local watched = {}     -- file -> signature of the version in place
   local candidate = nil  -- signatures seen at the last poll, while settling
@@ -69,6 +145,7 @@ return function(contract, secure, sig, path)
   function L.load(first, current_name)
     -- A refused version is not tried again until one of its files changes.
     attempted = snapshot()
+    passed = {}
     local ok, err = secure(path)
     if not ok then return nil, err end
     saved = {}
@@ -85,7 +162,7 @@ return function(contract, secure, sig, path)
     if not chunk then restore() return nil, lerr end
     local okc, script = xpcall(chunk, traceback)
     if not okc then restore() return nil, script end
-    local oki, info = pcall(contract, script, path)
+    local oki, info = pcall(contract, script, path, guard.name_valid)
     if not oki then restore() return nil, info end
     if not first and info.name ~= current_name then
       restore()
@@ -94,8 +171,10 @@ return function(contract, secure, sig, path)
     end
     info.modules = { path }
     for _, file in pairs(own_modules()) do
-      local okm, merr = secure(file)
-      if not okm then restore() return nil, merr end
+      if not passed[file] then -- loaded some other way: checked now
+        local okm, merr = secure(file, "module")
+        if not okm then restore() return nil, merr end
+      end
       info.modules[#info.modules + 1] = file
     end
     table.sort(info.modules, function(a, b) return a == path or (b ~= path and a < b) end)

@@ -58,7 +58,7 @@ void lsvc_host_release(lsvc_host *h, bool go)
 {
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
-        lsvc_status_slot_release(svc, go); /* status_slot.c */
+        lsvc_service_released(svc, go); /* its observer: a status_slot */
         pthread_mutex_lock(&svc->mu);
         svc->go = go;
         svc->abort_start = !go;

@@ -5,15 +5,21 @@
  * Human-readable by default: a status_slot message (status_slot.c) becomes
  * "TIME SERVICE [STATE] LEVEL: TEXT"; any other message is printed as it
  * is. --json prints one JSON object per line: status_slot messages as they
- * came, others as {"text": ...}. Main thread only.
+ * came, others as {"text": ...}. On a terminal, what a writer sent is
+ * never taken for the terminal's commands or for another line: control
+ * characters (newlines too) and C1 controls are shown escaped (\n, \xHH,
+ * \u00HH). Main thread only.
  */
 #include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "luasvc.h"
+
+static bool to_tty; /* stdout is a terminal: escape what a writer sent */
 
 static volatile sig_atomic_t interrupted;
 
@@ -65,6 +71,31 @@ static bool json_field(const char *msg, const char *key, char *out, size_t len)
     return *p == '"';
 }
 
+/* Print n bytes a writer sent: as they are, or on a terminal escaped. */
+static void put_text(const char *s, size_t n)
+{
+    if (!to_tty) {
+        fwrite(s, 1, n, stdout);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if ((c < 0x20 && c != '\t') || c == 0x7f)
+            printf("\\x%02x", c);
+        else if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+                 (unsigned char)s[i + 1] <= 0x9f)
+            printf("\\u%04x", (unsigned char)s[++i]);
+        else
+            fputc(c, stdout);
+    }
+}
+
+static void put_str(const char *s) { put_text(s, strlen(s)); }
+
 static void print_message(const char *msg, size_t len, bool json)
 {
     bool ours = len > 0 && msg[0] == '{' && strlen(msg) == len &&
@@ -93,16 +124,25 @@ static void print_message(const char *msg, size_t len, bool json)
         if (ours && json_field(msg, "service", service, sizeof service) &&
             json_field(msg, "text", text, sizeof text)) {
             /* what is there of "TIME SERVICE [STATE] LEVEL: TEXT" */
-            if (json_field(msg, "time", when, sizeof when))
-                printf("%s ", when);
-            printf("%s", service);
-            if (json_field(msg, "state", state, sizeof state))
-                printf(" [%s]", state);
-            if (json_field(msg, "level", level, sizeof level))
-                printf(" %s", level);
-            printf(": %s\n", text);
+            if (json_field(msg, "time", when, sizeof when)) {
+                put_str(when);
+                fputc(' ', stdout);
+            }
+            put_str(service);
+            if (json_field(msg, "state", state, sizeof state)) {
+                fputs(" [", stdout);
+                put_str(state);
+                fputc(']', stdout);
+            }
+            if (json_field(msg, "level", level, sizeof level)) {
+                fputc(' ', stdout);
+                put_str(level);
+            }
+            fputs(": ", stdout);
+            put_str(text);
+            fputc('\n', stdout);
         } else {
-            fwrite(msg, 1, len, stdout);
+            put_text(msg, len);
             fputc('\n', stdout);
         }
     }
@@ -124,6 +164,7 @@ int lsvc_listen(int argc, char **argv)
         fprintf(stderr, "luasvc listen: %s\n", err);
         return 1;
     }
+    to_tty = isatty(STDOUT_FILENO);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     fprintf(stderr, "luasvc listen: listening on slot %s (Ctrl+C to end)\n", name);
@@ -135,6 +176,8 @@ int lsvc_listen(int argc, char **argv)
         if (rc == LSVC_SLOT_OK) {
             buf[len] = '\0';
             print_message(buf, len, json);
+        } else if (rc == LSVC_SLOT_TRUNCATED || rc == LSVC_SLOT_MALFORMED) {
+            fprintf(stderr, "luasvc listen: %s\n", err); /* and go on */
         } else if (rc != LSVC_SLOT_TIMEOUT) {
             fprintf(stderr, "luasvc listen: %s\n", err);
             status = 1;

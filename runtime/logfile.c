@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "luasvc.h"
@@ -90,9 +89,11 @@ static void open_file(lsvc_logfile *lf)
         close(lf->fd);
     lf->fd = open_append(lf->path);
     lf->size = 0;
-    struct stat st;
-    if (lf->fd >= 0 && fstat(lf->fd, &st) == 0)
-        lf->size = (uint64_t)st.st_size;
+    if (lf->fd >= 0) {
+        off_t end = lseek(lf->fd, 0, SEEK_END); /* appending: the file's size */
+        if (end > 0)
+            lf->size = (uint64_t)end;
+    }
 }
 
 /* Under mu: PATH.(keep-1) -> PATH.keep, ..., PATH -> PATH.1, a new PATH. */

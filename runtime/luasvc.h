@@ -152,15 +152,7 @@ void lsvc_queue_wake(lsvc_queue *q);
  * (monotonic; 0 = forever). Consumes pending wakes. */
 void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns);
 
-/* ---- log.c: the clock, timed waits and the log (any thread) ------------ */
-
-/* printf-style checking; on mingw the build uses mingw's C99 printf
- * (__USE_MINGW_ANSI_STDIO), which gcc checks as gnu_printf, not msvcrt's. */
-#ifdef __MINGW32__
-#define LSVC_PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
-#else
-#define LSVC_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
-#endif
+/* ---- clock.c: the clock and timed waits (any thread) ------------------- */
 
 uint64_t lsvc_now_ns(void); /* monotonic clock, never steps */
 /* A condition variable whose timed waits take lsvc_now_ns() deadlines:
@@ -172,6 +164,16 @@ int lsvc_cond_init(pthread_cond_t *cv);
  * no deadline). Returns 0, or ETIMEDOUT once the deadline has passed.
  * Spurious wakes happen: callers loop on their predicate. */
 int lsvc_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
+
+/* ---- log.c: the log, its levels and its sinks (any thread) ------------- */
+
+/* printf-style checking; on mingw the build uses mingw's C99 printf
+ * (__USE_MINGW_ANSI_STDIO), which gcc checks as gnu_printf, not msvcrt's. */
+#ifdef __MINGW32__
+#define LSVC_PRINTF(fmt, first) __attribute__((format(gnu_printf, fmt, first)))
+#else
+#define LSVC_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
+#endif
 
 typedef enum lsvc_level {
     LSVC_LOG_DEBUG = 7,
@@ -187,12 +189,20 @@ void lsvc_log_set_level(lsvc_level lv);
 void lsvc_log_set_journal(bool on); /* "<N>" priority prefixes for journald */
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...) LSVC_PRINTF(3, 4);
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
-/* A second destination for log lines (the Windows event log): called, on
- * the logging thread, with each line at max_level or more severe that
- * passes the log level, after it went to stderr. Set it before the threads
- * that log start; NULL removes it. */
+/* Further destinations for log lines, registered from above (the Windows
+ * event log, a service's status_slot): a sink is called on the logging
+ * thread with each line at max_level or more severe, the text as given (a
+ * sink escapes for its own medium). shown_only: only lines that pass the
+ * log level (--log-level); else whatever the level shown. Adding is safe
+ * while other threads log; a sink is never removed (it may ignore lines).
+ * At most LSVC_LOG_MAX_SINKS; returns 0, or -1 when full. */
 typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
-void lsvc_log_set_sink(lsvc_log_sink fn, lsvc_level max_level);
+#define LSVC_LOG_MAX_SINKS 4
+int lsvc_log_add_sink(lsvc_log_sink fn, lsvc_level max_level, bool shown_only);
+/* Instead of stderr and the sink: every line at warning or more severe goes
+ * to fn, the others nowhere (luasvc check collects its findings so). Set
+ * before the threads that log start. */
+void lsvc_log_set_capture(lsvc_log_sink fn);
 
 /* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
 
@@ -297,6 +307,22 @@ struct lsvc_service {
     pthread_cond_t load_cv;
 };
 
+/* An observer of every service's reports, registered from above (a
+ * service's status_slot, status_slot.c), so that this layer calls nothing
+ * above it. report: each status report, on the reporting thread, in the
+ * reports' order, before the front end's; front_end(true) ... (false)
+ * brackets the front end's own report (its log lines are its own);
+ * release: the host lets the services start (go) or aborts them. One
+ * observer; set it before it matters (any thread). */
+typedef struct lsvc_observer {
+    void (*report)(lsvc_service *svc, const lsvc_status *st);
+    void (*front_end)(bool begin);
+    void (*release)(lsvc_service *svc, bool go);
+} lsvc_observer;
+void lsvc_service_observe(const lsvc_observer *obs);
+/* host.c: the host lets svc start (go) or aborts it: tells the observer. */
+void lsvc_service_released(lsvc_service *svc, bool go);
+
 /* How a front end configures a service it creates: the service keeps
  * argv (not copied) and copies the rest. */
 typedef struct lsvc_service_opts {
@@ -347,6 +373,7 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 const char *lsvc_service_name(const lsvc_service *svc);
 const char *lsvc_service_script(const lsvc_service *svc);
 size_t lsvc_service_index(const lsvc_service *svc); /* its place in its host */
+bool lsvc_service_load_failed(lsvc_service *svc);  /* after lsvc_host_wait_loaded */
 uint32_t lsvc_service_stop_timeout(lsvc_service *svc);
 /* The worker's last turn of its scheduler (lsvc_now_ns), for a watchdog. */
 uint64_t lsvc_service_heartbeat(lsvc_service *svc);
@@ -428,6 +455,15 @@ int lsvc_reload_poll(lsvc_worker *w);
 void lsvc_reload_watch(lsvc_worker *w);
 void lsvc_reload_free(lsvc_worker *w);
 
+/* ---- fileguard.c: what the loader checks (worker thread) ---------------- */
+
+/* What makes a file unsafe to load (others could change it): "" if safe. */
+void lsvc_file_problem(const char *what, const char *path, char *buf, size_t len);
+/* Push lua/loader.lua's checks: a table {secure = f(path [, what]) -> true |
+ * nil, message; name_valid = f(name) -> true | nil, rule; default_path,
+ * default_cpath: the search paths Lua was built with}. */
+void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
+
 /* ---- fswatch.c: change notification for the watch (any thread) ------- */
 
 /* Watch these files for svc (replacing what it watched) and raise
@@ -476,6 +512,15 @@ int lsvc_open_luasvc(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
 
+/* ---- check.c: `luasvc check` (main thread) ------------------------------ */
+
+int lsvc_check_main(int argc, char **argv);
+
+/* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
+
+/* A lua_WarnFunction; ud is the lsvc_service. */
+void lsvc_lua_warn(void *ud, const char *msg, int tocont);
+
 /* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
 
 #define LSVC_PROTO_MAX 512 /* bytes in one request, newline included */
@@ -508,6 +553,8 @@ typedef enum lsvc_slot_rc {
     LSVC_SLOT_TOOLARGE,  /* write: over LSVC_SLOT_MAX */
     LSVC_SLOT_EXISTS,    /* create: the slot already has a reader */
     LSVC_SLOT_DENIED,    /* create/write: permission denied */
+    LSVC_SLOT_TRUNCATED, /* read: a message too large to give whole came, dropped */
+    LSVC_SLOT_MALFORMED, /* read (POSIX): a message not from a slot writer, dropped */
     LSVC_SLOT_ERROR,     /* anything else; the message says what */
 } lsvc_slot_rc;
 
@@ -523,7 +570,9 @@ bool lsvc_slot_name_valid(const char *name);
 lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
                             size_t errlen);
 /* Wait up to timeout_ms (0: poll) for one message into buf (cap bytes,
- * LSVC_SLOT_MAX is enough); *len gets its size. */
+ * LSVC_SLOT_MAX is enough); *len gets its size. A message is never given
+ * altered: one that cannot be given whole is dropped and reported
+ * (TRUNCATED, MALFORMED, err saying what), and the next read goes on. */
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
                             uint32_t timeout_ms, char *err, size_t errlen);
 void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
@@ -542,16 +591,11 @@ void lsvc_open_mailslot(struct lua_State *L); /* pushes the luasvc.mailslot tabl
 /* Post every state change and every log line at info or above of the
  * service to slot (NULL: stop posting). Worker, when a script (re)loads. */
 void lsvc_status_slot_set(lsvc_service *svc, const char *slot);
-/* host.c, when the host lets its services start (go) or aborts them: posts
- * begin with the state the service is in, or the binding goes (a check,
- * an install, a sibling that failed to load posts nothing). */
-void lsvc_status_slot_release(lsvc_service *svc, bool go);
-/* service.c: a status report; log.c: a log line. Never block, never log. */
-void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st);
-void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text);
-/* service.c: no posting from this thread meanwhile (a front end's own log
- * line for a state change is not posted a second time). */
-void lsvc_status_slot_quiet(bool on);
+/* It observes the services (lsvc_service_observe) and is a log sink
+ * (lsvc_log_add_sink), registered by its first binding. Posts begin with
+ * the state the service is in when the host lets it start, or the binding
+ * goes (a check, an install, a sibling that failed to load posts nothing).
+ * Posting never blocks and never logs. */
 /* The JSON message: {"service","state","time","level","text","event"}. */
 size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const char *state,
                              const char *level, const char *text, const char *event);
@@ -567,9 +611,18 @@ int lsvc_listen(int argc, char **argv);
 #define LSVC_IS_SEP(c) ((c) == '/')
 #endif
 
-/* Append a JSON string literal for s to buf (bounded), return new length. */
+/* Append a JSON string literal for s to buf (bounded), return the new
+ * length (as snprintf: what it needs, even past len). Valid JSON whatever
+ * s holds: control characters escaped, bytes that are not UTF-8 written
+ * as U+FFFD. */
 size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
-bool lsvc_name_valid(const char *name); /* usable as a service name */
+/* The name rule of services and slots, for C and Lua (fileguard.c): 1-80
+ * characters, no '/', '\' or control characters, not "." or "..", no
+ * leading '-' (it reads as an option), no leading or trailing space. */
+bool lsvc_name_valid(const char *name);
+#define LSVC_NAME_RULE                                                                    \
+    "1-80 characters, no '/', '\\' or control characters, not starting with '-', not " \
+    "starting or ending with a space"
 /* Parse a control given as a number (1-255) or a name. -1 if invalid. */
 int lsvc_parse_control(const char *s);
 /* The arguments "[NAME] [--json]" of `luasvc CMD` (status, listen): 0, or 2

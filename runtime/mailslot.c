@@ -49,6 +49,8 @@ const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
     case LSVC_SLOT_TOOLARGE: return "toolarge";
     case LSVC_SLOT_EXISTS: return "exists";
     case LSVC_SLOT_DENIED: return "denied";
+    case LSVC_SLOT_TRUNCATED: return "truncated";
+    case LSVC_SLOT_MALFORMED: return "malformed";
     default: return "error";
     }
 }
@@ -61,8 +63,7 @@ static const char *check_name(lua_State *L, int arg)
 {
     const char *name = luaL_checkstring(L, arg);
     if (!lsvc_slot_name_valid(name))
-        luaL_argerror(L, arg, "invalid slot name (1-80 characters, no '/', '\\' or control "
-                              "characters)");
+        luaL_argerror(L, arg, "invalid slot name (" LSVC_NAME_RULE ")");
     return name;
 }
 

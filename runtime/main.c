@@ -15,6 +15,9 @@
 
 static const char template_text[] =
     "-- %s.lua: a luasvc service. Run it with: luasvc run %s.lua\n"
+    "-- Check it with: luasvc check --strict %s.lua. Editors with lua-language-server\n"
+    "-- know ctx and the fields below from luasvc's types (see .luarc.json).\n"
+    "---@type luasvc.Script\n"
     "local S = {\n"
     "  name = \"%s\",\n"
     "  description = \"What %s does\",\n"
@@ -76,12 +79,12 @@ static int cmd_new(int argc, char **argv)
         return 1;
     }
     FILE *f = fdopen(fd, "w");
-    fprintf(f, template_text, name, name, name, name);
+    fprintf(f, template_text, name, name, name, name, name);
     fclose(f);
     printf("wrote %s; run it with: luasvc run ", path);
     put_shell_word(stdout, path);
     putchar('\n');
-    return 0;
+    return lsvc_write_luarc(); /* posix_luarc.c */
 }
 
 static int cmd_start(int argc, char **argv)
@@ -163,8 +166,10 @@ static int dispatch(const char *cmd, int argc, char **argv)
         if (init_status >= 0)
             return init_status;
     }
-    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0)
+    if (strcmp(cmd, "run") == 0)
         return lsvc_console_run(cmd, argc, argv); /* console.c */
+    if (strcmp(cmd, "check") == 0)
+        return lsvc_check_main(argc, argv); /* check.c */
     if (strcmp(cmd, "help") == 0)
         return cmd_help(argc, argv);
     if (strcmp(cmd, "version") == 0)

@@ -2,12 +2,11 @@
  * reload.c - loading a service's script, the first time and on every hot
  * reload: lua/loader.lua (compiled in) loads and validates it with
  * lua/contract.lua and watches the script and its own modules; this file
- * calls it, applies what a version declares to the service, and checks
- * that no less privileged user can change the code a service loads.
+ * calls it and applies what a version declares to the service; the
+ * loader checks what it loads with fileguard.c.
  * Worker thread only (it calls into the service's Lua state).
  */
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,65 +30,6 @@ extern const unsigned char lsvc_lua_contract[];
 extern const size_t lsvc_lua_contract_len;
 extern const unsigned char lsvc_lua_loader[];
 extern const size_t lsvc_lua_loader_len;
-
-/* What makes a file unsafe to load: writable by group or others, or owned
- * by someone who is neither root nor the service's user. Empty when safe.
- * On Windows: an owner or a DACL entry that lets another principal than
- * Administrators, SYSTEM, TrustedInstaller or the service's account write. */
-static void file_problem(const char *what, const char *path, char *buf, size_t len)
-{
-#ifdef _WIN32
-    lsvc_win32_file_problem(what, path, buf, len); /* owner and DACL (win32_acl.c) */
-    return;
-#endif
-    struct stat st;
-    buf[0] = '\0';
-    if (stat(path, &st) != 0)
-        return; /* loading it reports what is wrong */
-    uid_t me = geteuid();
-    if (st.st_uid != 0 && st.st_uid != me) {
-        snprintf(buf, len,
-                 "%s %s is owned by uid %u, neither root nor the service's user (uid %u): "
-                 "another user could change the service's code; chown it to uid %u",
-                 what, path, (unsigned)st.st_uid, (unsigned)me, (unsigned)me);
-        return;
-    }
-    bool dir = S_ISDIR(st.st_mode);
-    bool sticky = dir && (st.st_mode & S_ISVTX);
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky)
-        snprintf(buf, len,
-                 "%s %s is writable by %s (mode %03o): a less privileged user could change "
-                 "the service's code; run chmod go-w %s",
-                 what, path,
-                 (st.st_mode & S_IWOTH) ? ((st.st_mode & S_IWGRP) ? "group and others" : "others")
-                                        : "its group",
-                 (unsigned)(st.st_mode & 0777), path);
-}
-
-/* secure(path) -> true | nil, message. Upvalue 1: allow insecure files. */
-static int l_secure(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    bool allow = lua_toboolean(L, lua_upvalueindex(1));
-    char msg[1024];
-    file_problem("script", path, msg, sizeof msg);
-    if (!msg[0]) {
-        char *copy = strdup(path);
-        if (copy) {
-            file_problem("the directory of", dirname(copy), msg, sizeof msg);
-            free(copy);
-        }
-    }
-    if (msg[0] && !allow) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s (--allow-insecure-script overrides this for development)", msg);
-        return 2;
-    }
-    if (msg[0])
-        lsvc_log(LSVC_LOG_WARNING, lsvc_worker_of(L)->svc->name, "%s (allowed)", msg);
-    lua_pushboolean(L, 1);
-    return 1;
-}
 
 /* sig(path) -> string | nil: what changes when a file is saved, in place
  * or by rename: modification and change times to the nanosecond, size,
@@ -121,8 +61,7 @@ int lsvc_reload_setup(lsvc_worker *w)
         lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
         return -1;
     }
-    lua_pushboolean(L, svc->allow_insecure);
-    lua_pushcclosure(L, l_secure, 1);
+    lsvc_fileguard_push(L, svc->allow_insecure); /* fileguard.c */
     lua_pushcfunction(L, l_sig);
     lua_pushstring(L, svc->script_path);
     if (lua_pcall(L, 4, 1, 0) != LUA_OK) {

@@ -74,6 +74,17 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
                                                                                        : accepts;
 }
 
+static _Atomic(const lsvc_observer *) observer;
+
+void lsvc_service_observe(const lsvc_observer *obs) { atomic_store(&observer, obs); }
+
+void lsvc_service_released(lsvc_service *svc, bool go)
+{
+    const lsvc_observer *obs = atomic_load(&observer);
+    if (obs && obs->release)
+        obs->release(svc, go);
+}
+
 /* Under svc->mu: the status to report, numbered in the order of the
  * changes. */
 static lsvc_status snapshot(lsvc_service *svc)
@@ -91,11 +102,15 @@ static void report(lsvc_service *svc, const lsvc_status *st)
     pthread_mutex_lock(&svc->report_mu);
     if (st->seq > svc->reported_seq) {
         svc->reported_seq = st->seq;
-        lsvc_status_slot_state(svc, st); /* the script's status_slot, if any */
-        lsvc_status_slot_quiet(true);
+        const lsvc_observer *obs = atomic_load(&observer);
+        if (obs)
+            obs->report(svc, st); /* a script's status_slot */
+        if (obs && obs->front_end)
+            obs->front_end(true);
         if (svc->report)
             svc->report(svc, st, svc->report_ud);
-        lsvc_status_slot_quiet(false);
+        if (obs && obs->front_end)
+            obs->front_end(false);
     }
     pthread_mutex_unlock(&svc->report_mu);
 }
@@ -457,4 +472,12 @@ void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out)
     out->stop_timeout_ms = svc->stop_timeout_ms;
     out->watchdog_ms = svc->watchdog_ms;
     pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_load_failed(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool failed = svc->load_failed;
+    pthread_mutex_unlock(&svc->mu);
+    return failed;
 }

@@ -5,7 +5,9 @@
  *   {"service":..,"state":..,"time":..,"level":..,"text":..,"event":"state"|"log"}
  * time is UTC, ISO 8601 with milliseconds.
  *
- * Any thread may post (status reports come from the control handler's
+ * It is hooked up from above: an observer of the services' reports
+ * (service.c) and a sink of the log (log.c), registered by the first
+ * binding. Any thread may post (status reports come from the control handler's
  * threads, the worker and the watchdog; log lines from anywhere). Posts
  * never block (the slot's writes do not) and never log through the log
  * path they serve; a missing reader is normal (nobody is listening) and
@@ -36,6 +38,22 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static binding *bindings;
 static atomic_int nbindings;
 static _Thread_local bool quiet; /* posting from inside the post path */
+
+static void slot_state(lsvc_service *svc, const lsvc_status *st);
+static void slot_log(lsvc_level lv, const char *service, const char *text);
+static void slot_release(lsvc_service *svc, bool go);
+static void slot_front_end(bool begin);
+
+static const lsvc_observer observer = {slot_state, slot_front_end, slot_release};
+static pthread_once_t registered = PTHREAD_ONCE_INIT;
+
+/* Hooked up from above by the first binding: an observer of the services'
+ * reports and a sink of the log (info and above, whatever is shown). */
+static void register_once(void)
+{
+    lsvc_service_observe(&observer);
+    lsvc_log_add_sink(slot_log, LSVC_LOG_INFO, false);
+}
 
 static binding *find_svc(lsvc_service *svc)
 {
@@ -120,6 +138,8 @@ static void state_text(const lsvc_status *st, char *buf, size_t len)
 
 void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
 {
+    if (slot)
+        pthread_once(&registered, register_once);
     char err[512] = "";
     char name[128];
     pthread_mutex_lock(&svc->mu);
@@ -180,7 +200,7 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
     }
 }
 
-void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st)
+static void slot_state(lsvc_service *svc, const lsvc_status *st)
 {
     if (atomic_load(&nbindings) == 0 || quiet)
         return;
@@ -210,9 +230,9 @@ void lsvc_status_slot_state(lsvc_service *svc, const lsvc_status *st)
     }
 }
 
-void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text)
+static void slot_log(lsvc_level lv, const char *service, const char *text)
 {
-    if (atomic_load(&nbindings) == 0 || quiet || !service || (int)lv > (int)LSVC_LOG_INFO)
+    if (atomic_load(&nbindings) == 0 || quiet || !service)
         return;
     /* As long as a log line at most (log.c cuts there too), at a UTF-8
      * character boundary, so the JSON always fits one message. */
@@ -248,7 +268,7 @@ void lsvc_status_slot_log(lsvc_level lv, const char *service, const char *text)
     }
 }
 
-void lsvc_status_slot_release(lsvc_service *svc, bool go)
+static void slot_release(lsvc_service *svc, bool go)
 {
     if (atomic_load(&nbindings) == 0)
         return;
@@ -262,9 +282,9 @@ void lsvc_status_slot_release(lsvc_service *svc, bool go)
         b->started = true;
     pthread_mutex_unlock(&mu);
     if (b && go) /* where the reader's story starts: START_PENDING */
-        lsvc_status_slot_state(svc, &st);
+        slot_state(svc, &st);
 }
 
-/* Suppress posting on this thread (see service.c: the front end's own log
- * line for a state change is not posted twice). */
-void lsvc_status_slot_quiet(bool on) { quiet = on; }
+/* Around a front end's report: its own log line for a state change is
+ * not posted a second time. */
+static void slot_front_end(bool begin) { quiet = begin; }

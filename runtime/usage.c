@@ -43,9 +43,12 @@ static const usage_verb verbs[] = {
        "look at the scripts every MS ms (10-60000), polling even where the system tells of "
        "changes (default 100)"},
       OPT_INSECURE}},
-    {"check", "[--log-level LEVEL] [--allow-insecure-script] SCRIPT...",
-     "validate scripts without starting them",
-     {{"--log-level", "LEVEL", "as for run (default warning)"}, OPT_INSECURE}},
+    {"check", "[--strict] [--json] [--allow-insecure-script] SCRIPT...",
+     "validate scripts without starting them (no state lines; exit 2: an error, 1: warnings "
+     "under --strict)",
+     {{"--strict", NULL, "warnings (a field the contract lacks, a handler never called) fail"},
+      OPT_JSON("print the findings as one JSON array (file, line, severity, message)"),
+      OPT_INSECURE}},
 #ifdef _WIN32
     {"install",
      "SCRIPT... [--name N] [--display-name S] [--description S] "

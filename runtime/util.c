@@ -8,6 +8,32 @@
 
 #include "luasvc.h"
 
+/* The length of the valid UTF-8 sequence at p (1-4), or 0 when p starts
+ * no valid sequence (a stray continuation byte, an overlong form, a
+ * surrogate, past U+10FFFF, or cut short by the end of the string). */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned char c = p[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
 size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s)
 {
 #define PUT(c)                  \
@@ -16,28 +42,40 @@ size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s)
             buf[pos] = (c);     \
         pos++;                  \
     } while (0)
+#define PUTS(str)                                \
+    do {                                         \
+        for (const char *e_ = (str); *e_; e_++)  \
+            PUT(*e_);                            \
+    } while (0)
     PUT('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
         unsigned char c = *p;
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            PUTS("\\ufffd"); /* not UTF-8: the replacement character */
+            p++;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             PUT('\\');
             PUT((char)c);
         } else if (c == '\n') {
-            PUT('\\');
-            PUT('n');
+            PUTS("\\n");
         } else if (c < 0x20) {
             char esc[8];
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            for (char *e = esc; *e; e++)
-                PUT(*e);
+            PUTS(esc);
         } else {
-            PUT((char)c);
+            for (size_t i = 0; i < n; i++)
+                PUT((char)p[i]);
         }
+        p += n;
     }
     PUT('"');
     if (len)
         buf[pos < len ? pos : len - 1] = '\0';
     return pos;
+#undef PUTS
 #undef PUT
 }
 
@@ -45,6 +83,8 @@ bool lsvc_name_valid(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 80 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    if (name[0] == '-' || name[0] == ' ' || name[n - 1] == ' ')
         return false;
     for (const unsigned char *p = (const unsigned char *)name; *p; p++)
         if (*p < 0x20 || *p == '/' || *p == '\\' || *p == 0x7f)

@@ -26,6 +26,7 @@
 #define FINAL_STOP_MS 400u         /* stop's budget after an interrupt */
 
 int luaopen_lfs(lua_State *L);
+int luaopen_cjson(lua_State *L);
 
 lsvc_worker *lsvc_worker_of(lua_State *L)
 {
@@ -654,6 +655,11 @@ static void *worker_main(void *arg)
     lua_setfield(L, -2, "luasvc");
     lua_pushcfunction(L, luaopen_lfs);
     lua_setfield(L, -2, "lfs");
+#ifdef LSVC_HAVE_CJSON /* lua-cjson, where the build has it */
+    lua_pushcfunction(L, luaopen_cjson);
+    lua_setfield(L, -2, "cjson");
+#endif
+    lua_setwarnf(L, lsvc_lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc_service_set_state(svc, LSVC_START_PENDING, START_WAIT_HINT_MS);
 

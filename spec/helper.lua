@@ -69,13 +69,14 @@ end
 --[[ Start `luasvc run` in the background.
   opts.scripts: list of script paths; opts.args: start arguments;
   opts.rt: runtime dir (default: a new one); opts.env: extra "K=V" prefix;
-  opts.prefix: a command the binary runs under (unshare ...).
+  opts.prefix: a command the binary runs under (unshare ...);
+  opts.bin: another luasvc binary (an installed one).
 Returns a proc: {pid, rt, out, err, rcfile}. ]]
 function H.start(opts)
   local d = H.tmpdir()
   local p = { rt = opts.rt or (d .. "/rt"), dir = d }
   p.out, p.err, p.rcfile, p.pidfile = d .. "/out", d .. "/err", d .. "/rc", d .. "/pid"
-  local cmd = { opts.prefix or "", H.q(H.bin), "run" }
+  local cmd = { opts.prefix or "", H.q(opts.bin or H.bin), "run" }
   for _, o in ipairs(opts.options or {}) do cmd[#cmd + 1] = H.q(o) end
   for _, s in ipairs(opts.scripts) do cmd[#cmd + 1] = H.q(s) end
   if opts.args then

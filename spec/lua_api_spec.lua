@@ -68,6 +68,7 @@ describe("the Lua API", function()
   it("raises for a caller's mistakes with the standard message", function()
     assert.same({ "number expected, got string", "out of range",
       "unknown level 'loud' (debug, info, notice, warning, error)",
+      "unknown level 'warn' (debug, info, notice, warning, error)",
       "luasvc context expected, got table", "out of range" }, v.bad_arg)
   end)
 
@@ -88,6 +89,8 @@ describe("Lua C modules", function()
 end)
 
 describe("the API reference", function()
+  after_each(H.cleanup)
+
   it("documents exactly what the module and ctx have", function()
     local api = dofile("lua/api.lua")
     local p = H.start { scripts = { F .. "api.lua" } }
@@ -122,7 +125,102 @@ describe("the API reference", function()
     assert.same(checked, documented)
   end)
 
-  it("lua/API.md is generated from it", function()
+  it("documents every handler the contract knows", function()
+    local src = H.read("lua/contract.lua")
+    local block = assert(src:match("local HANDLERS = (%b{})"), "no HANDLERS table in lua/contract.lua")
+    local known, documented = {}, {}
+    for k in block:gmatch('"([%w_]+)"') do known[#known + 1] = k end
+    for _, e in ipairs(dofile("lua/api.lua").handlers) do documented[#documented + 1] = e.name end
+    table.sort(known)
+    table.sort(documented)
+    assert.same(known, documented)
+  end)
+
+  it("has LuaLS definitions (lua/types/luasvc.lua) for every documented name", function()
+    local api = dofile("lua/api.lua")
+    local rc, out = H.sh("luac5.4 -p lua/types/luasvc.lua")
+    assert.equal(0, rc, out)
+    -- what the file defines: class -> member -> {kind, params}
+    local defs, var_class, class, params = {}, {}, nil, {}
+    local aliases = {}
+    for line in H.read("lua/types/luasvc.lua"):gmatch("[^\n]+") do
+      local c = line:match("^%-%-%-@class ([%w_.]+)")
+      if c then class = c; defs[c] = defs[c] or {} end
+      local f, ft = line:match("^%-%-%-@field ([%w_]+)%??%s+(.*)$")
+      if f and class then defs[class][f] = { kind = "field", type = ft } end
+      local v = line:match("^local ([%w_]+) = {}$")
+      if v and class then var_class[v] = class end
+      local p = line:match("^%-%-%-@param ([%w_.]+)%??%s")
+      if p then params[#params + 1] = p end
+      local var, sep, name, args = line:match("^function ([%w_]+)([.:])([%w_]+)%((.-)%) end$")
+      if var then
+        defs[var_class[var]][name] = { kind = sep == ":" and "method" or "function", params = params, args = args }
+      end
+      if line:match("^function") or line == "" then params = {} end
+      local an, av = line:match("^%-%-%-@alias ([%w_.]+) (.*)$")
+      if an then
+        aliases[an] = {}
+        for x in av:gmatch('"([^"]+)"') do aliases[an][#aliases[an] + 1] = x end
+        table.sort(aliases[an])
+      end
+    end
+    local CLASS = { { "^luasvc%.mailslot%.", "luasvc.mailslot" }, { "^luasvc%.", "luasvc" },
+      { "^ctx[.:]", "luasvc.Context" }, { "^reader[.:]", "luasvc.Reader" }, { "^writer[.:]", "luasvc.Writer" } }
+    local missing = {}
+    for _, list in ipairs({ api.module, api.mailslot, api.ctx }) do
+      for _, e in ipairs(list) do
+        local cls, member
+        for _, c in ipairs(CLASS) do
+          if e.name:find(c[1]) then cls, member = c[2], e.name:gsub(c[1], "") break end
+        end
+        local d = defs[cls] and defs[cls][member]
+        if not d then
+          missing[#missing + 1] = e.name
+        elseif e.kind == "function" then
+          assert.equal(e.name:find(":", 1, true) and "method" or "function", d.kind, e.name)
+          local want = {}
+          for _, p in ipairs(e.params) do want[#want + 1] = (p[1]:gsub("%?$", "")) end
+          assert.same(want, d.params, e.name)
+        else
+          assert.equal("field", d.kind, e.name)
+          assert.equal(e.type .. " ", d.type:sub(1, #e.type + 1), e.name)
+        end
+      end
+    end
+    for _, list in ipairs({ api.contract, api.handlers }) do
+      for _, e in ipairs(list) do
+        if not defs["luasvc.Script"][e.name] then missing[#missing + 1] = "S." .. e.name end
+      end
+    end
+    assert.same({}, missing)
+    -- the aliases name what the live module has
+    local p = H.start { scripts = { F .. "api.lua" } }
+    H.wait_log(p, "API:ctx_fields")
+    H.kill(p, "TERM")
+    H.wait_exit(p)
+    local live = api_values(p)
+    local function sorted(csv)
+      local l = {}
+      for k in csv:gmatch("[^,]+") do l[#l + 1] = k end
+      table.sort(l)
+      return l
+    end
+    assert.same(sorted(live.accepts_names), aliases["luasvc.AcceptName"])
+    assert.same(sorted(live.state_names), aliases["luasvc.StateName"])
+    assert.same(sorted("debug,info,notice,warning,error"), aliases["luasvc.LogLevel"])
+  end)
+
+  it("names the POSIX slots' socket type as the code makes them", function()
+    local kind = assert(H.read("runtime/platform/posix_mailslot.c"):match("socket%(AF_UNIX, (SOCK_%u+)"))
+    local doc
+    for _, e in ipairs(dofile("lua/api.lua").module) do
+      if e.name == "luasvc.mailslot" then doc = e.doc end
+    end
+    assert.truthy(doc:find(kind, 1, true), doc)
+    assert.falsy(doc:find("datagram sockets", 1, true), doc)
+  end)
+
+  it("lua/API.md and lua/types/luasvc.lua are generated from it", function()
     local rc, out = H.sh("lua5.4 scripts/gendoc --check")
     assert.equal(0, rc, out)
   end)

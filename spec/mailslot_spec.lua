@@ -234,7 +234,7 @@ return S
     H.write(d .. "/bad.lua", 'return { status_slot = "a/b", run = function() end }\n')
     local rc, out = H.run_sync({ "check", d .. "/bad.lua" })
     assert.equal(2, rc)
-    assert.truthy(out:find("bad.lua:1: invalid status_slot \"a/b\"", 1, true), out)
+    assert.truthy(out:find("bad.lua:1: error: invalid status_slot \"a/b\"", 1, true), out)
     H.write(d .. "/bad2.lua", 'return { status_slot = 7, run = function() end }\n')
     rc, out = H.run_sync({ "check", d .. "/bad2.lua" })
     assert.equal(2, rc)

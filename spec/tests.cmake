@@ -21,7 +21,7 @@ foreach(spec ${SPECS})
     COMMAND ${BUSTED} --helper=spec/helper.lua --output=utfTerminal ${spec}
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
   set_tests_properties(spec.${t} PROPERTIES TIMEOUT 180
-    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>")
+    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>;LUASVC_BUILD_DIR=${CMAKE_BINARY_DIR}")
 endforeach()
 
 # Under a real systemd: a throw-away user manager in private namespaces

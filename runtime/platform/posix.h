@@ -23,9 +23,14 @@ lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h);
 /* Bind NAME.sock for every service of the host (names must be known);
  * pre, from lsvc_endpoint_prepare or NULL, is taken over (closed on error). */
 lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, size_t errlen);
-/* A signal taken by the endpoint thread (signalfd), for the host. */
+/* Catch the signals in set for the host (before any thread starts): from
+ * now on they reach the endpoint's thread, once it runs; SIGPIPE is made
+ * harmless (writes fail with EPIPE). Nothing is blocked or ignored, so
+ * children start with an empty mask and default dispositions. 0 or -1. */
+int lsvc_signals_catch(const sigset_t *set);
+/* A signal taken by the endpoint thread, for the host. */
 typedef void (*lsvc_signal_fn)(lsvc_host *h, int sig);
-/* Serve the endpoint, and the blocked signals in set, on one thread. */
+/* Serve the endpoint, and the caught signals (set: non-NULL), on one thread. */
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *set, lsvc_signal_fn on_signal);
 void lsvc_endpoint_close(lsvc_endpoint *e); /* stops the thread, unlinks */
 /* Client: send one request line, read one reply line (newline stripped). */
@@ -68,5 +73,9 @@ const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);
 int lsvc_client_status(const char *name, bool json);
+
+/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types), unless one
+ * exists in the current directory. 0, or 1 with the error printed. */
+int lsvc_write_luarc(void);
 
 #endif

@@ -13,7 +13,7 @@
 /* Exit status of a client command: 0 accepted, 1 refused or unreachable. */
 int lsvc_client_control(const char *name, int code)
 {
-    char dir[256], err[512], req[LSVC_PROTO_MAX + 1], out[8192];
+    char dir[256], err[512], req[LSVC_PROTO_MAX + 1], out[65536];
     if (!lsvc_name_valid(name)) {
         fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
         return 2;
@@ -80,7 +80,7 @@ static void field(const char *json, const char *key, char *buf, size_t len)
 
 static int show(const char *dir, const char *name, bool json, bool quiet_missing)
 {
-    char err[512], req[LSVC_PROTO_MAX + 1], out[8192];
+    char err[512], req[LSVC_PROTO_MAX + 1], out[65536];
     snprintf(req, sizeof req, "STATUS %s\n", name);
     int rc = lsvc_endpoint_request(dir, name, req, out, sizeof out, err, sizeof err);
     if (rc == LSVC_CLIENT_NOT_RUNNING && quiet_missing)

@@ -6,10 +6,10 @@
  * sd_notify messages (posix_systemd.c).
  *
  * Threads: main (start, wait, exit), the endpoint thread (which also takes
- * the signals, through a signalfd), the watchdog, the workers, and under a
- * systemd watchdog the notifier. Signals are
- * blocked in all of them, so no handler ever runs asynchronously.
+ * the signals: their handlers only write to a pipe it polls), the
+ * watchdog, the workers, and under a systemd watchdog the notifier.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +36,7 @@ void lsvc_console_os_report(lsvc_service *svc, const lsvc_status *st)
 }
 
 /* SIGINT/SIGTERM: STOP; SIGHUP: PARAMCHANGE, to every service. Called on
- * the endpoint thread, which takes the host's signals through a signalfd. */
+ * the endpoint thread, which takes the host's signals from their pipe. */
 static void console_signal(lsvc_host *h, int sig)
 {
     bool accepted = false;
@@ -54,25 +54,24 @@ static void console_signal(lsvc_host *h, int sig)
     lsvc_systemd_signal(console_sd, sig, false, accepted);
 }
 
-/* The signals: blocked in every thread, taken by the endpoint's. */
-static void block_signals(sigset_t *set)
+/* The signals: caught, taken by the endpoint's thread. 0 or -1. */
+static int catch_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGHUP);
-    /* A shell starts background jobs with SIGINT ignored, and an ignored
-     * signal never reaches sigwait: take the default back, then block. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    pthread_sigmask(SIG_BLOCK, set, NULL); /* inherited by every thread */
-    signal(SIGPIPE, SIG_IGN);
+    /* Caught (a shell's ignored SIGINT for background jobs too), never
+     * blocked or ignored: children start clean (posix_endpoint.c). */
+    return lsvc_signals_catch(set);
 }
 
 int lsvc_console_os_begin(lsvc_host *h, bool check_only)
 {
-    block_signals(&console_sigs);
+    if (catch_signals(&console_sigs) != 0) {
+        lsvc_log(LSVC_LOG_ERROR, NULL, "cannot catch signals: %s", strerror(errno));
+        return 1;
+    }
     if (!check_only) {
         console_sd = lsvc_systemd_open(h); /* before any thread: it unsets variables */
         if (lsvc_systemd_start(console_sd) != 0)

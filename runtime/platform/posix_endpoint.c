@@ -4,9 +4,11 @@
  * Each hosted service gets an AF_UNIX stream socket NAME.sock (mode 0600)
  * in the runtime directory (mode 0700, owned by the host's user). One
  * endpoint thread serves them all: it checks the peer's uid (SO_PEERCRED:
- * the host's own user or root), reads one request with a timeout, hands a
- * control to the service's control handler (which never blocks), replies
- * and closes. A malformed request gets an "ERR" reply; the thread goes on.
+ * the host's own user or root), reads one request per connection, all
+ * clients at once and each with a deadline, hands a control to the
+ * service's control handler (which never blocks), replies without
+ * waiting and closes. A malformed request gets an "ERR" reply; the thread
+ * goes on. The client's side connects and reads with a deadline too.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -17,21 +19,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../luasvc.h"
 #include "posix.h"
+
+static bool probe_alive(const struct sockaddr_un *sa);
 
 struct lsvc_endpoint {
     lsvc_host *host;
     int *fds; /* listening socket of host->svcs[i] */
     char **paths;
     int wake[2];
-    int sigfd; /* signals for the host, taken here: one thread fewer */
+    int sigfd; /* signals for the host (lsvc_signals_catch), taken here */
     lsvc_signal_fn on_signal;
     pthread_t thread;
     bool started;
@@ -199,11 +203,7 @@ static int place_prepared(lsvc_endpoint *e, size_t i, const struct sockaddr_un *
         if (errno != EEXIST || attempt > 0)
             break;
         /* Someone's socket is there: alive, or left by a crashed host? */
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int alive = probe >= 0 && connect(probe, (const struct sockaddr *)sa, sizeof *sa) == 0;
-        if (probe >= 0)
-            close(probe);
-        if (alive) {
+        if (probe_alive(sa)) {
             snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
                      e->host->svcs[i]->name, sa->sun_path);
             return -1;
@@ -261,11 +261,7 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
                 goto fail_umask;
             }
             /* Someone's socket is there: alive, or left by a crashed host? */
-            int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            int alive = probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0;
-            if (probe >= 0)
-                close(probe);
-            if (alive) {
+            if (probe_alive(&sa)) {
                 close(fd);
                 snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
                          h->svcs[i]->name, sa.sun_path);
@@ -294,11 +290,15 @@ fail_umask:
     return NULL;
 }
 
+/* Never waits: a client that does not read its reply loses it (a reply
+ * fits the socket's buffer many times over). */
 static void reply(int fd, const char *s)
 {
     size_t n = strlen(s), off = 0;
     while (off < n) {
-        ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL);
+        ssize_t w = send(fd, s + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && errno == EINTR)
+            continue;
         if (w <= 0)
             return;
         off += (size_t)w;
@@ -312,34 +312,45 @@ static void reply_err(int fd, uint32_t code, const char *text)
     reply(fd, buf);
 }
 
-/* Serve one connection on the socket of svc. Bounded: 250 ms to send the
- * request (the client sends it at once; a silent one must not hold up the
- * other services' controls for long), one request per connection. */
-static void serve(lsvc_service *svc, int fd)
+/* Reply "OK <status json>": the JSON at whatever length it takes (every
+ * string of it may be escaped to six times its size). */
+static void reply_status(int fd, lsvc_service *svc)
+{
+    char small[4096], *json = small;
+    size_t need = lsvc_status_json(svc, small, sizeof small);
+    if (need >= sizeof small) {
+        json = malloc(need + 1);
+        if (!json) {
+            reply_err(fd, 8, "Not enough memory resources are available to process this command.");
+            return;
+        }
+        lsvc_status_json(svc, json, need + 1);
+    }
+    reply(fd, "OK ");
+    reply(fd, json);
+    reply(fd, "\n");
+    if (json != small)
+        free(json);
+}
+
+/* The peer may use the endpoint: the host's own user or root. */
+static bool peer_allowed(lsvc_service *svc, int fd)
 {
     struct ucred cred;
     socklen_t cl = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
-        (cred.uid != geteuid() && cred.uid != 0)) {
-        lsvc_log(LSVC_LOG_WARNING, svc->name, "endpoint: refused a client of uid %u",
-                 (unsigned)cred.uid);
-        reply_err(fd, 5, "Access is denied.");
-        return;
-    }
-    struct timeval tv = {0, 250000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
+        (cred.uid == geteuid() || cred.uid == 0))
+        return true;
+    lsvc_log(LSVC_LOG_WARNING, svc->name, "endpoint: refused a client of uid %u",
+             (unsigned)cred.uid);
+    reply_err(fd, 5, "Access is denied.");
+    return false;
+}
 
-    char buf[LSVC_PROTO_MAX + 1];
-    size_t len = 0;
-    while (len < sizeof buf) {
-        ssize_t r = recv(fd, buf + len, sizeof buf - len, 0);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-        if (memchr(buf, '\n', len))
-            break;
-    }
+/* Answer the request in buf (len bytes, what came before the client
+ * stopped or its time ran out). */
+static void answer(lsvc_service *svc, int fd, const char *buf, size_t len)
+{
     lsvc_request req;
     char err[128];
     if (lsvc_proto_parse(buf, len, &req, err, sizeof err) != 0) {
@@ -352,21 +363,86 @@ static void serve(lsvc_service *svc, int fd)
         return;
     }
     if (req.kind == LSVC_REQ_STATUS) {
-        char json[4096];
-        char out[4200];
-        lsvc_status_json(svc, json, sizeof json);
-        snprintf(out, sizeof out, "OK %s\n", json);
-        reply(fd, out);
+        reply_status(fd, svc);
         return;
     }
     uint32_t rc = lsvc_service_control(svc, req.code, 0);
     if (rc == LSVC_NO_ERROR) {
-        char json[4096], out[4200];
-        lsvc_status_json(svc, json, sizeof json);
-        snprintf(out, sizeof out, "OK %s\n", json);
-        reply(fd, out);
+        reply_status(fd, svc);
     } else {
         reply_err(fd, rc, lsvc_win32_message(rc));
+    }
+}
+
+/*
+ * The clients being read, all at once: one that is slow or silent delays
+ * nobody else. Each has LSVC_ENDPOINT_REQUEST_MS for its whole request
+ * (the luasvc client sends it at once); then what came is answered (a
+ * partial request gets an ERR). When the table is full, the client whose
+ * time runs out first makes room.
+ */
+#define MAX_CLIENTS 64
+#define LSVC_ENDPOINT_REQUEST_MS 1000
+
+typedef struct client {
+    int fd; /* -1: free */
+    size_t svc;
+    uint64_t deadline_ns;
+    size_t len;
+    char buf[LSVC_PROTO_MAX + 1];
+} client;
+
+static void client_end(lsvc_endpoint *e, client *c, bool answer_it)
+{
+    if (answer_it)
+        answer(e->host->svcs[c->svc], c->fd, c->buf, c->len);
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* Take a connection on listener i into a free slot. false: accept failed
+ * with no connection to take (or out of descriptors). */
+static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
+{
+    int fd = accept4(e->fds[i], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return false;
+    if (!peer_allowed(e->host->svcs[i], fd)) {
+        close(fd);
+        return true;
+    }
+    client *slot = NULL, *oldest = NULL;
+    for (size_t k = 0; k < MAX_CLIENTS && !slot; k++) {
+        if (cl[k].fd < 0)
+            slot = &cl[k];
+        else if (!oldest || cl[k].deadline_ns < oldest->deadline_ns)
+            oldest = &cl[k];
+    }
+    if (!slot) {
+        client_end(e, oldest, true);
+        slot = oldest;
+    }
+    *slot = (client){.fd = fd, .svc = i,
+                     .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
+    return true;
+}
+
+/* Read what client c sent; answer once it is a whole line, or all it will
+ * send, or as much as a request may be. */
+static void client_read(lsvc_endpoint *e, client *c)
+{
+    for (;;) {
+        ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r > 0)
+            c->len += (size_t)r;
+        if (r <= 0 || memchr(c->buf, '\n', c->len) || c->len == sizeof c->buf) {
+            client_end(e, c, true);
+            return;
+        }
     }
 }
 
@@ -398,40 +474,136 @@ static void sweep_temporaries(void)
     closedir(d);
 }
 
+/*
+ * The host's signals. A handler that only writes the signal's number to a
+ * pipe, which the endpoint's thread polls and takes to the host: nothing
+ * runs asynchronously but that write. No thread blocks these signals, and
+ * none is ignored (SIGPIPE gets a handler that does nothing, so a write
+ * to a closed pipe still fails with EPIPE): a child started from any
+ * thread (io.popen, os.execute, a spawn) begins with an empty mask and
+ * the default dispositions, as exec resets handled signals and keeps
+ * ignored ones. SA_RESTART: a thread a signal lands on resumes its call.
+ *
+ * (The event loop's branch reserves one more signal here, the worker's
+ * interrupt installed by pthread_kill: handled, never blocked, never
+ * ignored, for the same reason.)
+ */
+static int sig_pipe[2] = {-1, -1};
+
+static void on_host_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t w = write(sig_pipe[1], &b, 1); /* full (64 kB of signals): dropped */
+    (void)w;
+    errno = saved;
+}
+
+static void on_sigpipe(int sig) { (void)sig; }
+
+int lsvc_signals_catch(const sigset_t *set)
+{
+    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_host_signal;
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGPIPE && sigismember(set, sig) == 1 && sigaction(sig, &sa, NULL) != 0)
+            return -1;
+    sa.sa_handler = on_sigpipe;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0)
+        return -1;
+    /* and nothing blocked: whatever our parent left, the threads this one
+     * starts, and their children, begin with an empty mask */
+    sigset_t none;
+    sigemptyset(&none);
+    return pthread_sigmask(SIG_SETMASK, &none, NULL) == 0 ? 0 : -1;
+}
+
+/* Take the signals that came (the pipe) to the host. */
+static void take_signals(lsvc_endpoint *e)
+{
+    unsigned char b[64];
+    ssize_t r;
+    while ((r = read(e->sigfd, b, sizeof b)) > 0)
+        for (ssize_t i = 0; i < r; i++)
+            if (e->on_signal)
+                e->on_signal(e->host, (int)b[i]);
+}
+
+/*
+ * The endpoint's loop: listeners, the wake pipe, the signals and the
+ * clients being read, in one poll; nothing in it waits on a client, so a
+ * signal is acted on at once whatever clients do. A listener whose accept
+ * fails for want of descriptors (a script that leaks them) rests for a
+ * moment instead of spinning.
+ */
 static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
-    size_t n = e->host->n;
+    size_t n = e->host->n, np = n + 2 + MAX_CLIENTS;
     sweep_temporaries();
-    struct pollfd *p = calloc(n + 2, sizeof *p);
-    if (!p)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (struct pollfd){.fd = e->fds[i], .events = POLLIN};
-    p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
-    p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
+    struct pollfd *p = calloc(np, sizeof *p);
+    uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
+    client *cl = malloc(MAX_CLIENTS * sizeof *cl);
+    if (!p || !rest || !cl)
+        goto out;
+    for (size_t k = 0; k < MAX_CLIENTS; k++)
+        cl[k].fd = -1;
+    for (size_t i = 0; i < n; i++) /* accept takes what is there, never waits */
+        fcntl(e->fds[i], F_SETFL, fcntl(e->fds[i], F_GETFL) | O_NONBLOCK);
     for (;;) {
-        if (poll(p, n + 2, -1) < 0) {
+        uint64_t now = lsvc_now_ns(), next = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool resting = rest[i] > now;
+            p[i] = (struct pollfd){.fd = resting ? -1 : e->fds[i], .events = POLLIN};
+            if (resting && (!next || rest[i] < next))
+                next = rest[i];
+        }
+        p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
+        p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
+        for (size_t k = 0; k < MAX_CLIENTS; k++) {
+            p[n + 2 + k] = (struct pollfd){.fd = cl[k].fd, .events = POLLIN};
+            if (cl[k].fd >= 0 && (!next || cl[k].deadline_ns < next))
+                next = cl[k].deadline_ns;
+        }
+        int timeout = !next ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
+        if (poll(p, np, timeout) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         if (p[n].revents)
             break;
-        struct signalfd_siginfo si;
-        if ((p[n + 1].revents & POLLIN) && read(e->sigfd, &si, sizeof si) == sizeof si &&
-            e->on_signal)
-            e->on_signal(e->host, (int)si.ssi_signo);
+        if (p[n + 1].revents & POLLIN)
+            take_signals(e);
+        for (size_t k = 0; k < MAX_CLIENTS; k++)
+            if (cl[k].fd >= 0 && p[n + 2 + k].revents)
+                client_read(e, &cl[k]);
+        now = lsvc_now_ns();
+        for (size_t k = 0; k < MAX_CLIENTS; k++)
+            if (cl[k].fd >= 0 && cl[k].deadline_ns <= now)
+                client_end(e, &cl[k], true); /* its time is up: answer what came */
         for (size_t i = 0; i < n; i++) {
             if (!(p[i].revents & POLLIN))
                 continue;
-            int c = accept4(e->fds[i], NULL, NULL, SOCK_CLOEXEC);
-            if (c < 0)
-                continue;
-            serve(e->host->svcs[i], c);
-            close(c);
+            for (int burst = 0; burst < 16; burst++) /* a few at a time: the others wait */
+                if (!client_accept(e, cl, i)) {
+                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                        rest[i] = now + 100000000ull;
+                    break;
+                }
         }
     }
+out:
+    for (size_t k = 0; cl && k < MAX_CLIENTS; k++)
+        if (cl[k].fd >= 0)
+            close(cl[k].fd);
+    free(cl);
+    free(rest);
     free(p);
     return NULL;
 }
@@ -439,7 +611,7 @@ static void *endpoint_main(void *arg)
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *signals, lsvc_signal_fn on_signal)
 {
     e->on_signal = on_signal;
-    e->sigfd = signals ? signalfd(-1, signals, SFD_CLOEXEC) : -1;
+    e->sigfd = signals ? sig_pipe[0] : -1; /* lsvc_signals_catch's */
     int rc = pthread_create(&e->thread, NULL, endpoint_main, e);
     e->started = rc == 0;
     return rc;
@@ -462,8 +634,6 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
             free(e->paths[i]);
         }
     }
-    if (e->sigfd >= 0)
-        close(e->sigfd);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
@@ -473,39 +643,114 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
     free(e);
 }
 
+/* The client's whole request (connect, send, reply) has this long: a host
+ * that is stopped (SIGSTOP) or hung gives "no reply", never a hang. */
+#define LSVC_CLIENT_TIMEOUT_MS 5000
+
+/* Wait until fd is ready for events or deadline_ns passes: false then. */
+static bool wait_fd(int fd, short events, uint64_t deadline_ns)
+{
+    for (;;) {
+        uint64_t now = lsvc_now_ns();
+        if (now >= deadline_ns)
+            return false;
+        struct pollfd p = {.fd = fd, .events = events};
+        int r = poll(&p, 1, (int)((deadline_ns - now) / 1000000u) + 1);
+        if (r > 0)
+            return true;
+        if (r < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+/* Connect fd (non-blocking) to sa by deadline_ns. A listener whose backlog
+ * is full (its host stopped, or swamped) refuses with EAGAIN at once: try
+ * again in a moment, until the deadline. 0, or an errno. */
+static int connect_by(int fd, const struct sockaddr_un *sa, uint64_t deadline_ns)
+{
+    for (;;) {
+        if (connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0)
+            return 0;
+        int e = errno;
+        if (e == EINPROGRESS)
+            return wait_fd(fd, POLLOUT, deadline_ns) ? 0 : ETIMEDOUT;
+        if (e != EAGAIN && e != EINTR)
+            return e;
+        if (lsvc_now_ns() >= deadline_ns)
+            return ETIMEDOUT;
+        struct timespec ts = {0, 10000000}; /* 10 ms */
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Is a live host's listener at sa? Never waits: a full backlog (a stopped
+ * host) is a listener too. */
+static bool probe_alive(const struct sockaddr_un *sa)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return false;
+    bool alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ||
+                 errno == EAGAIN || errno == EINPROGRESS;
+    close(fd);
+    return alive;
+}
+
 int lsvc_endpoint_request(const char *dir, const char *name, const char *req, char *out,
                           size_t outlen, char *err, size_t errlen)
 {
     struct sockaddr_un sa;
     if (sock_path(dir, name, &sa, err, errlen) != 0)
         return LSVC_CLIENT_ERROR;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return LSVC_CLIENT_ERROR;
     }
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
+    uint64_t deadline = lsvc_now_ns() + LSVC_CLIENT_TIMEOUT_MS * 1000000ull;
+    int ce = connect_by(fd, &sa, deadline);
+    if (ce != 0) {
         close(fd);
-        if (e == ENOENT || e == ECONNREFUSED) {
+        if (ce == ENOENT || ce == ECONNREFUSED) {
             snprintf(err, errlen, "service '%s' is not running (no endpoint at %s)", name,
                      sa.sun_path);
             return LSVC_CLIENT_NOT_RUNNING;
         }
-        snprintf(err, errlen, "cannot reach service '%s' at %s: %s", name, sa.sun_path,
-                 strerror(e));
+        if (ce == ETIMEDOUT)
+            snprintf(err, errlen,
+                     "no reply from service '%s' at %s: its host takes no connection "
+                     "(stopped or hung?)",
+                     name, sa.sun_path);
+        else
+            snprintf(err, errlen, "cannot reach service '%s' at %s: %s", name, sa.sun_path,
+                     strerror(ce));
         return LSVC_CLIENT_ERROR;
     }
-    struct timeval tv = {5, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    size_t n = strlen(req);
     /* A host that refuses us may reply and close before reading: a failed
      * send still leaves its reply to read. */
-    int send_errno = send(fd, req, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : errno;
+    size_t n = strlen(req), off = 0;
+    int send_errno = 0;
+    while (off < n && !send_errno) {
+        ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
+        if (w > 0)
+            off += (size_t)w;
+        else if (w < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline))
+            continue;
+        else if (!(w < 0 && errno == EINTR))
+            send_errno = w < 0 && errno != EAGAIN ? errno : ETIMEDOUT;
+    }
     size_t len = 0;
+    bool timed_out = false;
     while (len + 1 < outlen) {
         ssize_t r = recv(fd, out + len, outlen - 1 - len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == EAGAIN) {
+            if (wait_fd(fd, POLLIN, deadline))
+                continue;
+            timed_out = true;
+            break;
+        }
         if (r <= 0)
             break;
         len += (size_t)r;
@@ -516,8 +761,11 @@ int lsvc_endpoint_request(const char *dir, const char *name, const char *req, ch
     out[len] = '\0';
     char *nl = strchr(out, '\n');
     if (!nl) {
-        if (send_errno)
+        if (send_errno && send_errno != ETIMEDOUT)
             snprintf(err, errlen, "send to %s: %s", sa.sun_path, strerror(send_errno));
+        else if (timed_out || send_errno)
+            snprintf(err, errlen, "no reply from service '%s' at %s within %d ms (its host "
+                     "stopped or hung?)", name, sa.sun_path, LSVC_CLIENT_TIMEOUT_MS);
         else
             snprintf(err, errlen, "no reply from service '%s' at %s", name, sa.sun_path);
         return LSVC_CLIENT_ERROR;

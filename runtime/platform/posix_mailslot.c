@@ -230,9 +230,10 @@ static void drop_conn(lsvc_slot *s, size_t i)
     s->conns[i] = s->conns[--s->nconns];
 }
 
-static bool recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len);
+static lsvc_slot_rc recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len);
 
-/* One message from any writer, without waiting: OK or TIMEOUT. Writers take
+/* One message from any writer, without waiting: OK, TIMEOUT, or one that
+ * came but cannot be given whole (TRUNCATED, MALFORMED). Writers take
  * turns, so a chatty one cannot starve the others. */
 static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
 {
@@ -244,8 +245,9 @@ static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
         accept_all(s);
     }
     for (int round = 0; round < 2; round++) {
-        if (recv_one(s, buf, cap, len))
-            return LSVC_SLOT_OK;
+        lsvc_slot_rc rc = recv_one(s, buf, cap, len);
+        if (rc != LSVC_SLOT_TIMEOUT)
+            return rc;
         if (round == 0) {
             s->since_accept = 0;
             accept_all(s);
@@ -254,19 +256,30 @@ static lsvc_slot_rc take(lsvc_slot *s, char *buf, size_t cap, size_t *len)
     return LSVC_SLOT_TIMEOUT;
 }
 
-/* One message from the known writers, round robin; true if one came. */
-static bool recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len)
+/* One message from the known writers, round robin: OK, or TIMEOUT when
+ * none has one. A message is given whole or not at all: one over cap bytes
+ * (a writer of its own, with a send buffer larger than ours) is TRUNCATED,
+ * one without the header MALFORMED; *len is its size either way, and the
+ * reader goes on with the next. */
+static lsvc_slot_rc recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len)
 {
     for (size_t k = 0; k < s->nconns;) {
         size_t i = (s->next + k) % s->nconns;
         char hdr;
         struct iovec iov[2] = {{&hdr, 1}, {buf, cap}};
         struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
-        ssize_t n = recvmsg(s->conns[i], &mh, MSG_DONTWAIT);
+        /* MSG_TRUNC: the message's real size, even past the buffer */
+        ssize_t n = recvmsg(s->conns[i], &mh, MSG_DONTWAIT | MSG_TRUNC);
         if (n > 0) {
-            *len = (size_t)n - 1;
             s->next = (i + 1) % s->nconns;
-            return true;
+            *len = (size_t)n - 1;
+            if (hdr != HDR) {
+                *len = (size_t)n;
+                return LSVC_SLOT_MALFORMED;
+            }
+            if ((mh.msg_flags & MSG_TRUNC) || (size_t)n - 1 > cap)
+                return LSVC_SLOT_TRUNCATED;
+            return LSVC_SLOT_OK;
         }
         if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             drop_conn(s, i); /* that writer has gone */
@@ -274,7 +287,7 @@ static bool recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len)
         }
         k++;
     }
-    return false;
+    return LSVC_SLOT_TIMEOUT;
 }
 
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
@@ -282,8 +295,15 @@ lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
 {
     uint64_t due = lsvc_now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
-        if (take(s, buf, cap, len) == LSVC_SLOT_OK)
-            return LSVC_SLOT_OK;
+        lsvc_slot_rc rc = take(s, buf, cap, len);
+        if (rc == LSVC_SLOT_TRUNCATED)
+            snprintf(err, errlen, "a message of %zu bytes, over the %zu a message may have, "
+                     "was dropped", *len, cap);
+        else if (rc == LSVC_SLOT_MALFORMED)
+            snprintf(err, errlen, "a message of %zu bytes without the slot's header (not from "
+                     "a mailslot writer) was dropped", *len);
+        if (rc != LSVC_SLOT_TIMEOUT)
+            return rc;
         uint64_t now = lsvc_now_ns();
         if (now >= due)
             return LSVC_SLOT_TIMEOUT;

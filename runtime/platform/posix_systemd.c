@@ -65,7 +65,10 @@ struct lsvc_systemd {
 };
 
 /* Send one notification; errors are ignored as sd_notify's callers do
- * (systemd gone away is no reason to stop a service). Any thread. */
+ * (systemd gone away is no reason to stop a service). Never waits: this
+ * runs on the control, signal and watchdog paths, and a manager that does
+ * not read its socket must not stall them (a full socket loses the
+ * message). Any thread. */
 static void sd_send(lsvc_systemd *sd, const char *msg)
 {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = strlen(msg)};
@@ -73,7 +76,7 @@ static void sd_send(lsvc_systemd *sd, const char *msg)
                         .msg_iovlen = 1};
     ssize_t r;
     do
-        r = sendmsg(sd->fd, &mh, MSG_NOSIGNAL);
+        r = sendmsg(sd->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
 }
 

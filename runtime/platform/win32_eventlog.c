@@ -114,5 +114,5 @@ void lsvc_win32_eventlog_open(int n, char **names)
         free(w);
     }
     g_nsources = n;
-    lsvc_log_set_sink(sink, LSVC_LOG_NOTICE);
+    lsvc_log_add_sink(sink, LSVC_LOG_NOTICE, true);
 }

@@ -33,8 +33,10 @@ int wmain(int argc, wchar_t **wargv)
         return lsvc_win32_service_main(argc - 2, argv + 2);
     if (lsvc_usage_wants_help(argc - 2, argv + 2))
         return lsvc_help(stdout, cmd);
-    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "check") == 0)
+    if (strcmp(cmd, "run") == 0)
         return lsvc_console_run(cmd, argc - 2, argv + 2); /* console.c */
+    if (strcmp(cmd, "check") == 0)
+        return lsvc_check_main(argc - 2, argv + 2); /* check.c */
     if (strcmp(cmd, "listen") == 0)
         return lsvc_listen(argc - 2, argv + 2); /* listen.c */
     if (strcmp(cmd, "help") == 0) {

@@ -527,6 +527,13 @@ static void test_json_str(void)
     EXPECT_JSON(" ", "\" \"");
     EXPECT_JSON("my svc \xc3\xa9", "\"my svc \xc3\xa9\""); /* UTF-8 passes through */
     EXPECT_JSON("\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    /* Not UTF-8: each bad byte becomes U+FFFD, so the JSON stays valid. */
+    EXPECT_JSON("a\xff", "\"a\\ufffd\"");
+    EXPECT_JSON("\x80x", "\"\\ufffdx\"");                  /* a stray continuation */
+    EXPECT_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");         /* overlong '/' */
+    EXPECT_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* a surrogate */
+    EXPECT_JSON("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* past U+10FFFF */
+    EXPECT_JSON("\xe2\x82", "\"\\ufffd\\ufffd\"");         /* cut short */
 
     /* No control character survives unescaped. */
     for (int c = 1; c < 0x20; c++) {

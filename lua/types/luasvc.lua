@@ -1,0 +1,145 @@
+---@meta luasvc
+-- Generated from lua/api.lua by scripts/gendoc; do not edit by hand.
+-- LuaLS (lua-language-server) definitions of the luasvc Lua API: the
+-- module (require "luasvc"), ctx, mailslot readers and writers, and the
+-- script table (annotate it with ---@type luasvc.Script). Point
+-- workspace.library at this file's directory (luasvc new does, in .luarc.json).
+
+--- A ctx:log level; any other name raises.
+---@alias luasvc.LogLevel "debug"|"info"|"notice"|"warning"|"error"
+
+--- An entry of a script's `accepts`.
+---@alias luasvc.AcceptName "stop"|"pause_continue"|"shutdown"|"paramchange"|"preshutdown"|"sessionchange"|"powerevent"
+
+--- A state of the SCM's model.
+---@alias luasvc.StateName "STOPPED"|"START_PENDING"|"STOP_PENDING"|"RUNNING"|"CONTINUE_PENDING"|"PAUSE_PENDING"|"PAUSED"
+
+--- Why a mailslot call failed: the same string on every platform.
+---@alias luasvc.SlotCode "exists"|"denied"|"noreader"|"full"|"toolarge"|"truncated"|"malformed"|"error"
+
+--- The luasvc module: `local luasvc = require "luasvc"`.
+---@class luasvc
+---@field version string The runtime's version, e.g. "0.1.0".
+---@field states table<luasvc.StateName, integer> State names to the SCM's numbers: STOPPED=1, START_PENDING=2, STOP_PENDING=3, RUNNING=4, CONTINUE_PENDING=5, PAUSE_PENDING=6, PAUSED=7.
+---@field controls table<string, integer> Control names to the SCM's numbers: stop=1, pause=2, continue=3, interrogate=4, shutdown=5, paramchange=6, powerevent=13, sessionchange=14, preshutdown=15. User controls are 128-255.
+---@field accepts table<luasvc.AcceptName, integer> Names usable in a script's `accepts` list, to the SCM's SERVICE_ACCEPT_* bits.
+---@field mailslot luasvc.mailslot Mailslots: named one-reader message channels, for a service to tell a client or a monitor what it is doing (see below). Windows: real mailslots, `\\.\mailslot\NAME`. POSIX: AF_UNIX SOCK_SEQPACKET sockets (message boundaries kept, connection-oriented: not datagrams, whose small queue loses bursts) at RUNTIME_DIR/slots/NAME (RUNTIME_DIR is $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else /run/luasvc), owner-only. A slot name follows the service names' rule: 1-80 characters without '/', '\' or control characters, not starting with '-', not starting or ending with a space. Messages keep their boundaries and their order, up to 65536 bytes each on both platforms.
+local luasvc = {}
+
+--- Seconds on the monotonic clock, as a float: for measuring intervals, not the time of day.
+---@return number seconds
+function luasvc.now() end
+
+--- Mailslots: named one-reader message channels (luasvc.mailslot).
+---@class luasvc.mailslot
+---@field max_message integer 65536: the largest message, in bytes, on every platform.
+local mailslot = {}
+
+--- Creates the slot and returns its reader. There is one reader per slot: code "exists" when another live reader has it (a socket left by a crashed reader is taken over). POSIX: the slot is open to its user (and root) only; `{group = G}` makes it writable by group G too (mode 0660), which then needs a runtime directory the group can reach. Codes: "exists", "denied", "error". Raises for an invalid name.
+---@param name string
+---@param opts? {group: string}
+---@return luasvc.Reader? reader
+---@return string? message
+---@return luasvc.SlotCode? code
+function mailslot.create(name, opts) end
+
+--- A writer to the slot name. Succeeds without a reader: each write looks for the reader there is at that time, so a client that starts later, or restarts, is found. Raises for an invalid name.
+---@param name string
+---@return luasvc.Writer? writer
+---@return string? message
+---@return luasvc.SlotCode? code
+function mailslot.open(name) end
+
+--- A mailslot's reader (luasvc.mailslot.create).
+---@class luasvc.Reader
+local Reader = {}
+
+--- The next message, waiting up to timeout_ms (default: until one comes; 0: just look). It waits in slices of 50 ms and yields to the scheduler between them, as ctx:sleep does: controls are delivered while it waits (in run, a PAUSE holds the read until CONTINUE), and it returns nil, "stopping" within a slice of a stop or a reload. Called inside a coroutine of the script's own, it cannot yield and blocks the service's worker instead, still noticing a stop or reload within a slice. A message is never given altered: one that cannot be given whole (POSIX: over max_message from a writer of its own, or without the header luasvc's writers put on every message) is dropped and read returns nil, message, "truncated" | "malformed" for it; the next read goes on. Raises on a closed reader.
+---@param timeout_ms? integer
+---@return string? message
+---@return ("timeout"|"stopping")? why
+function Reader:read(timeout_ms) end
+
+--- Removes the slot. Also run by `__gc` and `__close` (`local r <close> = ...`); safe to call twice. Using a closed reader raises.
+function Reader:close() end
+
+--- A writer to a mailslot (luasvc.mailslot.open).
+---@class luasvc.Writer
+local Writer = {}
+
+--- Posts msg (a string) as one message. Never blocks: code "noreader" ("no reader for slot NAME") when nobody has the slot, "full" when its reader does not keep up, "toolarge" ("message of N bytes exceeds the 65536-byte slot limit") past the limit, "denied" when the slot belongs to another user, "error" otherwise.
+---@param msg string
+---@return true? ok
+---@return string? message
+---@return luasvc.SlotCode? code
+function Writer:write(msg) end
+
+--- Closes the writer. Also run by `__gc` and `__close`; safe to call twice. Using a closed writer raises.
+function Writer:close() end
+
+--- ctx: what every handler receives; one per service, kept across reloads.
+---@class luasvc.Context
+---@field name string The service's name (the script's `name`, or its file name without .lua).
+---@field data table A table of the script's own, the same for every handler for the life of the service.
+local Context = {}
+
+--- Yields for ms milliseconds, letting controls be delivered meanwhile. Returns true after the time, false as soon as the service must wind down (a stop was asked for, or ctx:exit was called). While the service is PAUSED, run's sleep does not return until it continues or stops. Raises for a negative or non-number ms.
+---@param ms integer
+---@return boolean
+function Context:sleep(ms) end
+
+--- In a pending state (START_PENDING, STOP_PENDING, PAUSE_PENDING, CONTINUE_PENDING): moves the checkpoint by one and sets the wait hint (default 2000 ms); during start, the next progress is then due within the wait hint or the start is interrupted. text, when given, becomes the status text (as ctx:status). Under systemd, during start and stop, each progress extends the unit's timeout by the wait hint (EXTEND_TIMEOUT_USEC). Returns false, and does nothing, in other states. Checkpoints move only through this call.
+---@param wait_hint_ms? integer
+---@param text? string
+---@return boolean
+function Context:progress(wait_hint_ms, text) end
+
+--- Sets a one-line status text for service managers, shown until the next state change: under systemd in the unit's status (STATUS=, after the state), and as `status_text` in `luasvc status --json`. No argument clears it.
+---@param text? string
+function Context:status(text) end
+
+--- The service's state name, e.g. "RUNNING".
+---@return luasvc.StateName
+function Context:state() end
+
+--- True once a stop was asked for (STOP, SHUTDOWN, PRESHUTDOWN, ctx:exit, run returning).
+---@return boolean
+function Context:stopping() end
+
+--- True while the running version winds down because an edited script is taking over (ctx:sleep returns false then, as for a stop, but ctx:stopping() stays false). Return from run to let the new version's run start; ctx.data carries over.
+---@return boolean
+function Context:reloading() end
+
+--- Logs string.format(fmt, ...) at level "debug", "info", "notice", "warning" or "error"; with one argument after level, logs it as is (tostring). Raises for an unknown level.
+---@param level luasvc.LogLevel
+---@param fmt any
+---@param ... any
+function Context:log(level, fmt, ...) end
+
+--- Asks the service to wind down and stop with code as its service-specific exit code (default 0: a clean stop). ctx:sleep returns false from then on; stop runs after run returns. An error raised later in start or run keeps this code.
+---@param code? integer
+function Context:exit(code) end
+
+--- A service script's table: `---@type luasvc.Script` on `local S = { ... }`.
+---@class luasvc.Script
+---@field name? string The service's name (1-80 characters, no `/`, `\` or control characters); default: the file name without .lua.
+---@field display_name? string For service managers; default: `name`.
+---@field description? string What the service does, in one line: `luasvc install --systemd` writes it as the unit's Description= (`--description` overrides it; without either, `display_name`).
+---@field accepts? luasvc.AcceptName[] Controls a service manager may send: "stop", "pause_continue", "shutdown", "paramchange", "preshutdown", "sessionchange", "powerevent"; default { "stop", "shutdown" }.
+---@field stop_timeout? integer ms the stop may take before it is forced (1-3600000); default 20000. Under systemd the unit's TimeoutStopSec is this plus 3 s.
+---@field watchdog? integer ms (100-3600000): asks for a health watchdog. `luasvc install --systemd` writes it as WatchdogSec; under it luasvc sends WATCHDOG=1 every quarter period, but only while the service's worker has come back to its scheduler within the last half period, so a Lua loop that never yields (or a stuck C call) lets systemd's watchdog end the service (Result=watchdog). Default: none.
+---@field controls? table<integer, fun(ctx: luasvc.Context, code: integer)> User-defined controls: { [128..255] = function(ctx, code) end }.
+---@field status_slot? string A mailslot (1-80 characters, no `/`, `\` or control characters) the runtime posts the service's states and log lines to; see the README's Status channel. Default: none.
+---@field start? fun(ctx: luasvc.Context, args: string[]) Runs first, in START_PENDING; `args` are the start arguments (`luasvc run S.lua -- a b`). An error stops the service with exit code 1.
+---@field run? fun(ctx: luasvc.Context) Required. Runs after start, in RUNNING, as a coroutine; when it returns the service stops. `ctx:sleep` yields and gives false once the service must wind down.
+---@field stop? fun(ctx: luasvc.Context) Runs after run has returned, in STOP_PENDING, on every stop.
+---@field shutdown? fun(ctx: luasvc.Context) Instead of stop on a system shutdown (accepts "shutdown").
+---@field preshutdown? fun(ctx: luasvc.Context) On PRESHUTDOWN (accepts "preshutdown"), before run winds down; STOP_PENDING.
+---@field pause? fun(ctx: luasvc.Context) On PAUSE (accepts "pause_continue"): PAUSE_PENDING, then PAUSED; an error keeps the old state.
+---@field continue? fun(ctx: luasvc.Context) On CONTINUE (accepts "pause_continue"): CONTINUE_PENDING, then RUNNING; an error keeps the old state.
+---@field paramchange? fun(ctx: luasvc.Context) On PARAMCHANGE (accepts "paramchange"; SIGHUP, `luasvc reload`). Without it, PARAMCHANGE reloads the script.
+---@field sessionchange? fun(ctx: luasvc.Context, type: integer, session_id: integer) On SESSIONCHANGE (Windows; accepts "sessionchange"): `type` is the WTS_* event, `session_id` the session it is about.
+---@field powerevent? fun(ctx: luasvc.Context, type: integer, setting?: {setting: string, data: string}) On POWEREVENT (Windows; accepts "powerevent"): `type` is the PBT_* event; for PBT_POWERSETTINGCHANGE `setting` is `{ setting = "{GUID}", data = bytes }`, else nil.
+---@field reload? fun(ctx: luasvc.Context, previous: luasvc.Script) On the new version of an edited script, before it takes over; `previous` is the old script table. An error refuses the edit.
+
+return luasvc
