@@ -184,10 +184,11 @@ const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)
     return buf;
 }
 
-/* Append s to the unit text as one double-quoted ExecStart word: C-style
- * escapes for '"' and '\', and '%' and '$' doubled (specifiers, variables).
- * Returns -1 for a character a unit file cannot carry (control chars). */
-static int put_word(FILE *f, const char *s)
+/* Append s to the unit text as one double-quoted word: C-style escapes
+ * for '"' and '\', '%' doubled (specifiers), and '$' doubled when vars
+ * (ExecStart= expands variables; path settings do not). Returns -1 for a
+ * character a unit file cannot carry (control chars). */
+static int put_quoted(FILE *f, const char *s, bool vars)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -196,7 +197,7 @@ static int put_word(FILE *f, const char *s)
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\')
             fputc('\\', f);
-        else if (*p == '%' || *p == '$')
+        else if (*p == '%' || (vars && *p == '$'))
             fputc(*p, f);
         fputc(*p, f);
     }
@@ -204,9 +205,17 @@ static int put_word(FILE *f, const char *s)
     return 0;
 }
 
+/* One ExecStart= word. */
+static int put_word(FILE *f, const char *s)
+{
+    return put_quoted(f, s, true);
+}
+
 /* What `luasvc install` was asked. */
 typedef struct install_opts {
     const char *script, *dir, *name, *description, *account;
+    const char *log_file, *log_max_size, *log_keep; /* passed on to `luasvc run` */
+    char log_path[PATH_MAX];                         /* log_file made absolute */
     bool systemd, user, restart;
 } install_opts;
 
@@ -234,6 +243,49 @@ static int account_check(const char *a)
     return 0;
 }
 
+/* --log-file PATH [--log-max-size SIZE] [--log-keep N]: what `luasvc run`
+ * will take, checked now; PATH made absolute (its directory must exist:
+ * the unit makes it writable with ReadWritePaths=). 0, or 2. */
+static int log_check(install_opts *o)
+{
+    uint64_t size;
+    char *end = NULL;
+    if ((o->log_max_size || o->log_keep) && !o->log_file)
+        return lsvc_usage_error("install", "--log-max-size and --log-keep go with --log-file");
+    if (o->log_max_size && (lsvc_parse_size(o->log_max_size, &size) != 0 || size == 0))
+        return lsvc_usage_error("install", "--log-max-size needs a size above 0: bytes, or a "
+                                           "number with k, M or G (512k, 10M)");
+    if (o->log_keep && (strtol(o->log_keep, &end, 10) < 0 || *end || !*o->log_keep ||
+                        strtol(o->log_keep, NULL, 10) > 1000))
+        return lsvc_usage_error("install", "--log-keep needs a number of files in 0..1000");
+    if (!o->log_file)
+        return 0;
+    char dir[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", o->log_file);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (slash == dir)
+        dir[1] = '\0'; /* "/x.log" */
+    else if (slash)
+        *slash = '\0';
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        fprintf(stderr, "luasvc install: --log-file '%s' names no file\n", o->log_file);
+        return 2;
+    }
+    if (!realpath(slash ? dir : ".", real)) {
+        fprintf(stderr, "luasvc install: --log-file '%s': its directory: %s\n", o->log_file,
+                strerror(errno));
+        return 2;
+    }
+    int n = snprintf(o->log_path, sizeof o->log_path, "%s%s%s", real,
+                     strcmp(real, "/") == 0 ? "" : "/", slash ? slash + 1 : dir);
+    if (n < 0 || (size_t)n >= sizeof o->log_path) {
+        fprintf(stderr, "luasvc install: --log-file '%s': path too long\n", o->log_file);
+        return 2;
+    }
+    return 0;
+}
+
 /* The arguments of `luasvc install`: 0, or 2 after the usage error. */
 static int install_parse(int argc, char **argv, install_opts *o)
 {
@@ -241,7 +293,9 @@ static int install_parse(int argc, char **argv, install_opts *o)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool takes = strcmp(a, "--unit-dir") == 0 || strcmp(a, "--name") == 0 ||
-                     strcmp(a, "--description") == 0 || strcmp(a, "--user-account") == 0;
+                     strcmp(a, "--description") == 0 || strcmp(a, "--user-account") == 0 ||
+                     strcmp(a, "--log-file") == 0 || strcmp(a, "--log-max-size") == 0 ||
+                     strcmp(a, "--log-keep") == 0;
         if (takes && (i + 1 >= argc || !argv[i + 1][0]))
             return lsvc_usage_error("install", "%s needs a value", a);
         if (strcmp(a, "--systemd") == 0)
@@ -258,6 +312,12 @@ static int install_parse(int argc, char **argv, install_opts *o)
             o->description = argv[++i];
         else if (strcmp(a, "--user-account") == 0)
             o->account = argv[++i];
+        else if (strcmp(a, "--log-file") == 0)
+            o->log_file = argv[++i];
+        else if (strcmp(a, "--log-max-size") == 0)
+            o->log_max_size = argv[++i];
+        else if (strcmp(a, "--log-keep") == 0)
+            o->log_keep = argv[++i];
         else if (a[0] == '-')
             return lsvc_usage_error("install", "unknown option '%s'", a);
         else if (o->script)
@@ -287,7 +347,9 @@ static int install_parse(int argc, char **argv, install_opts *o)
               stderr);
         return 2;
     }
-    return o->account ? account_check(o->account) : 0;
+    if (o->account && account_check(o->account) != 0)
+        return 2;
+    return log_check(o);
 }
 
 /* Make the unit directory, and its parents (the user's may not exist yet). */
@@ -385,6 +447,8 @@ static const char *tmp_hides(const install_opts *o, const char *script)
 {
     if (under_tmp(script))
         return "the script";
+    if (o->log_file && under_tmp(o->log_path))
+        return "the log file";
     if (o->user && under_tmp(getenv("XDG_RUNTIME_DIR")))
         return "$XDG_RUNTIME_DIR";
     return NULL;
@@ -445,8 +509,16 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
      * directory to that user at each start, and the shared one must stay
      * the property of the units that run as root. */
     fprintf(f, "\n\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
-    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0 ||
-        (fputc(' ', f), put_word(f, script)) != 0)
+    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0)
+        return -1;
+    const char *logopts[][2] = {{"--log-file", o->log_file ? o->log_path : NULL},
+                                {"--log-max-size", o->log_max_size},
+                                {"--log-keep", o->log_keep}};
+    for (size_t i = 0; i < 3; i++)
+        if (logopts[i][1] && ((fputc(' ', f), put_word(f, logopts[i][0])) != 0 ||
+                              (fputc(' ', f), put_word(f, logopts[i][1])) != 0))
+            return -1;
+    if ((fputc(' ', f), put_word(f, script)) != 0)
         return -1;
     fprintf(f, "\nExecReload=/bin/kill -HUP $MAINPID\n"
                "TimeoutStopSec=%ums\n",
@@ -462,6 +534,19 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
             "Environment=LUASVC_RUNTIME_DIR=%%t/%s\n",
             rundir, rundir);
     unit_hardening(f, o, script);
+    if (o->log_file) {
+        /* the log's directory, where rotation renames: writable in the
+         * sandbox ("-": a directory removed later fails no start) */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", o->log_path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            slash[slash == dir ? 1 : 0] = '\0';
+        fputs("ReadWritePaths=-", f);
+        if (put_quoted(f, dir, false) != 0)
+            return -1;
+        fputc('\n', f);
+    }
     fprintf(f, "\n[Install]\nWantedBy=%s\n", o->user ? "default.target" : "multi-user.target");
     return 0;
 }
