@@ -144,8 +144,11 @@ static void test_keep(void)
     remove(path);
 }
 
+#ifndef _WIN32
 /* An external logrotate moves the file; after a reopen, lines go to a new
- * file at PATH, none to the moved one. */
+ * file at PATH, none to the moved one. Not on Windows, which renames no
+ * file another handle has open (the log's has no FILE_SHARE_DELETE), and
+ * has no SIGHUP nor logrotate to reopen for. */
 static void test_reopen(void)
 {
     char err[256], moved[320];
@@ -165,6 +168,7 @@ static void test_reopen(void)
     remove(moved);
     remove(path);
 }
+#endif
 
 static void test_sizes(void)
 {
@@ -219,7 +223,9 @@ int main(void)
     test_sizes();
     test_burst();
     test_keep();
+#ifndef _WIN32
     test_reopen();
+#endif
 #ifndef _WIN32
     test_symlink();
 #endif

@@ -215,6 +215,59 @@ describe("the examples under the sandbox", function()
     assert(ok, err)
   end)
 
+  it("rotates an installed unit's --log-file in a directory the sandbox makes writable", function()
+    -- /run/user/UID: read-only under ProtectHome=, but for ReadWritePaths=
+    local dir = os.getenv("XDG_RUNTIME_DIR") .. "/lsvcspec-logs"
+    H.sh("rm -rf " .. H.q(dir) .. " && mkdir " .. H.q(dir))
+    local ok, err = pcall(function()
+      local script = (os.getenv("PWD") or ".") .. "/spec/fixtures/log_ticker.lua"
+      local rc, out = lsvc("install", script, "--systemd", "--user", "--log-file",
+        dir .. "/ticker.log", "--log-max-size", "2k", "--log-keep", "3")
+      assert.are.equal(0, rc, out)
+      installed[#installed + 1] = { name = "ticker" }
+      local unit = H.read(unit_dir .. "/ticker.service")
+      assert.matches('"run" "--log-file" "' .. dir .. '/ticker.log" "--log-max-size" "2k" ' ..
+        '"--log-keep" "3" "' .. script .. '"', unit, 1, true)
+      assert.is_true(has_line(unit, 'ReadWritePaths=-"' .. dir .. '"'), unit)
+      assert.is_true(has_line(unit, "PrivateTmp=yes"), unit)
+      local log = H.tmpdir() .. "/stderr.log"
+      drop_in("ticker", log)
+      rc, out = lsvc("start", "ticker")
+      assert.are.equal(0, rc, out .. (H.read(log) or ""))
+      assert_sandboxed(show("ticker", "MainPID"))
+      H.wait_for(function() return H.read(dir .. "/ticker.log.3") end, 10,
+        "three rotations; stderr:\n" .. (H.read(log) or ""))
+      rc, out = lsvc("reload", "ticker") -- SIGHUP: reopen, and PARAMCHANGE
+      assert.are.equal(0, rc, out)
+      H.wait_for(function()
+        for _, f in ipairs({ "ticker.log", "ticker.log.1", "ticker.log.2" }) do
+          if (H.read(dir .. "/" .. f) or ""):find("PARAMCHANGE", 1, true) then return true end
+        end
+      end, 5, "PARAMCHANGE in the log")
+      rc, out = lsvc("stop", "ticker")
+      assert.are.equal(0, rc, out)
+      assert.are.equal("success", show("ticker", "Result"))
+      assert.is_nil(H.read(dir .. "/ticker.log.4"))
+      -- the kept files hold an unbroken run of ticks, each at most 2k
+      local text = ""
+      for _, f in ipairs({ "ticker.log.3", "ticker.log.2", "ticker.log.1", "ticker.log" }) do
+        local t = H.read(dir .. "/" .. f)
+        assert.is_true(#t <= 2048, f)
+        text = text .. t
+      end
+      local prev
+      for n in text:gmatch("TICK:(%d+)\n") do
+        n = tonumber(n)
+        if prev then assert.are.equal(prev + 1, n) end
+        prev = n
+      end
+      assert.is_truthy(prev)
+      assert.are.equal("", H.read(log) or "") -- stderr: nothing, it all went to the file
+    end)
+    H.sh("rm -rf " .. H.q(dir))
+    assert(ok, err)
+  end)
+
   it("a --user unit runs under an unprivileged user manager, which applies what it can", function()
     -- A real session's manager: the user's own, without privileges.
     -- (nobody: its uid is in every passwd; the examples are world-readable.)
