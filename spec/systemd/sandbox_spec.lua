@@ -50,7 +50,7 @@ local function drop_in(unit, log)
   H.sh("mkdir -p " .. H.q(unit_dir .. "/" .. unit .. ".service.d"))
   H.write(unit_dir .. "/" .. unit .. ".service.d/spec.conf",
     "[Service]\nStandardOutput=append:" .. log .. "\nStandardError=append:" .. log ..
-    "\nLimitCORE=0\n")
+    "\nLimitCORE=0\n" .. H.sanitizer_unit_lines())
   local rc, out = sctl("daemon-reload")
   assert(rc == 0, out)
 end
@@ -278,11 +278,11 @@ describe("the examples under the sandbox", function()
       return
     end
     local cmd = [=[
-B=$1; EX=$2
+B=$1; EX=$2   # $3: the sanitizer's drop-in lines, if any
 U=$XDG_CONFIG_HOME/systemd/user
 $B install "$EX" --systemd --user >/dev/null || exit 10
 mkdir -p "$U/heartbeat.service.d"
-printf '[Service]\nStandardError=append:%s/svc.log\n' "$HOME" > "$U/heartbeat.service.d/log.conf"
+printf '[Service]\nStandardError=append:%s/svc.log\n%b' "$HOME" "$3" > "$U/heartbeat.service.d/log.conf"
 systemctl --user daemon-reload
 systemctl --user start heartbeat || { cat "$HOME/svc.log"; exit 11; }
 P=$(systemctl --user show -p MainPID --value heartbeat)
@@ -300,7 +300,8 @@ systemctl --user start heartbeat 2>/dev/null
 echo "with PrivateDevices: $(systemctl --user show -p ExecMainStatus --value heartbeat)"
 ]=]
     local rc, out = H.sh("sh spec/support/unprivileged-manager.sh " .. uid .. " sh -c " ..
-      H.q(cmd) .. " sh " .. H.q(H.bin) .. " " .. H.q(examples .. "heartbeat.lua"))
+      H.q(cmd) .. " sh " .. H.q(H.bin) .. " " .. H.q(examples .. "heartbeat.lua") .. " " ..
+      H.q(H.sanitizer_unit_lines()))
     assert.are.equal(0, rc, out)
     assert.matches("nnp=1\n", out, 1, true)
     assert.matches("seccomp=2\n", out, 1, true)
