@@ -26,7 +26,14 @@ typedef struct console_opts {
     bool watch_poll; /* an interval was asked for: poll on it */
     bool level_set;
     bool allow_insecure;
+    const char *log_file; /* --log-file: the log there instead of stderr */
+    uint64_t log_max;     /* --log-max-size (0: never rotate) */
+    unsigned log_keep;    /* --log-keep */
+    bool log_rotation_set;
 } console_opts;
+
+#define LOG_KEEP_DEFAULT 5
+#define LOG_KEEP_MAX 1000
 
 /* One per service: what its last report said, for news-only log lines. */
 typedef struct console_svc {
@@ -60,6 +67,23 @@ static int parse_option(const char *verb, int argc, char **argv, int *i, console
         o->watch_poll = true;
     } else if (strcmp(a, "--allow-insecure-script") == 0) {
         o->allow_insecure = true;
+    } else if (strcmp(a, "--log-file") == 0) {
+        if (!v || !*v)
+            return lsvc_usage_error(verb, "--log-file needs a PATH");
+        o->log_file = v;
+    } else if (strcmp(a, "--log-max-size") == 0) {
+        if (!v || lsvc_parse_size(v, &o->log_max) != 0 || o->log_max == 0)
+            return lsvc_usage_error(verb, "--log-max-size needs a size above 0: bytes, or a "
+                                          "number with k, M or G (512k, 10M)");
+        o->log_rotation_set = true;
+    } else if (strcmp(a, "--log-keep") == 0) {
+        char *end = NULL;
+        long n = v ? strtol(v, &end, 10) : -1;
+        if (!v || !*v || *end || n < 0 || n > LOG_KEEP_MAX)
+            return lsvc_usage_error(verb, "--log-keep needs a number of files in 0..%d",
+                                    LOG_KEEP_MAX);
+        o->log_keep = (unsigned)n;
+        o->log_rotation_set = true;
     }
     return 0;
 }
@@ -67,7 +91,7 @@ static int parse_option(const char *verb, int argc, char **argv, int *i, console
 /* OPTIONS... SCRIPT... [-- ARGS]: 0, or 2 after the usage error. */
 static int parse(const char *verb, int argc, char **argv, console_opts *o)
 {
-    *o = (console_opts){.watch_ms = LSVC_WATCH_DEFAULT_MS};
+    *o = (console_opts){.watch_ms = LSVC_WATCH_DEFAULT_MS, .log_keep = LOG_KEEP_DEFAULT};
     int first = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0) {
@@ -88,7 +112,26 @@ static int parse(const char *verb, int argc, char **argv, console_opts *o)
     }
     if (o->nscripts == 0)
         return lsvc_usage_error(verb, "no script given");
+    if (o->log_rotation_set && !o->log_file)
+        return lsvc_usage_error(verb, "--log-max-size and --log-keep go with --log-file");
     o->scripts = argv + first;
+    return 0;
+}
+
+/* --log-file: from here on the log's lines go to the file (log.c), which
+ * stays open until the process ends (a thread abandoned in a C call may
+ * still log). 0, or the exit status after saying why. */
+static int open_log_file(const char *verb, const console_opts *o)
+{
+    if (!o->log_file)
+        return 0;
+    char err[600];
+    lsvc_logfile *lf = lsvc_logfile_open(o->log_file, o->log_max, o->log_keep, err, sizeof err);
+    if (!lf) {
+        fprintf(stderr, "luasvc %s: %s\n", verb, err);
+        return 1;
+    }
+    lsvc_log_set_file(lf);
     return 0;
 }
 
@@ -195,6 +238,8 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     console_opts o;
     if (parse(verb, argc, argv, &o) != 0)
         return 2;
+    if (open_log_file(verb, &o) != 0)
+        return 1;
     if (check_only) {
         o.watch_ms = 0;
         if (!o.level_set) /* the states of a load that starts nothing are not news */

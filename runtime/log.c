@@ -5,8 +5,10 @@
  * "<N>LEVEL SERVICE: message" instead (N: syslog priority, which journald
  * files the line under; it keeps its own time). Each line of a multi-line
  * message carries the prefix; control characters are escaped. Writes never
- * wait (see out_write). Sinks registered from above get every message as
- * well. Any thread may call these.
+ * wait (see out_write). With --log-file the lines go to that file instead
+ * (logfile.c: rotated by size, reopened on request), always with the time.
+ * Sinks registered from above get every message as well. Any thread may
+ * call these.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -196,6 +198,13 @@ static _Atomic(lsvc_log_sink) capture;
 
 void lsvc_log_set_capture(lsvc_log_sink fn) { atomic_store(&capture, fn); }
 
+/* --log-file: set once, never closed while the process runs (a thread
+ * abandoned in a C call may still log). */
+static _Atomic(lsvc_logfile *) log_file;
+
+void lsvc_log_set_file(lsvc_logfile *lf) { atomic_store(&log_file, lf); }
+void lsvc_log_reopen_file(void) { lsvc_logfile_reopen(atomic_load(&log_file)); }
+
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
 {
     lsvc_log_sink cap = atomic_load(&capture);
@@ -210,7 +219,8 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
         return;
     }
     char prefix[128], line[16384];
-    if (atomic_load(&journal)) {
+    lsvc_logfile *lf = atomic_load(&log_file);
+    if (atomic_load(&journal) && !lf) {
         /* the level values are syslog's priorities (luasvc.h) */
         snprintf(prefix, sizeof prefix, "<%d>%-7s %s: ", (int)lv, lsvc_level_name(lv),
                  service ? service : "luasvc");
@@ -227,6 +237,13 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
         size_t n = strftime(prefix, sizeof prefix, "%Y-%m-%d %H:%M:%S", &tm);
         snprintf(prefix + n, sizeof prefix - n, ".%03ld %-7s %s: ", (long)tv.tv_usec / 1000,
                  lsvc_level_name(lv), service ? service : "luasvc");
+    }
+    if (lf) {
+        /* one write, so a message is whole in one file; the file counts
+         * what it loses, and says so in the next line it can write */
+        lsvc_logfile_write(lf, line, format_lines(line, sizeof line, prefix, text));
+        to_sinks(lv, service, text, true);
+        return;
     }
     size_t pos = 0;
     if (atomic_exchange(&cut_short, false))

@@ -231,6 +231,12 @@ int lsvc_log_add_sink(lsvc_log_sink fn, lsvc_level max_level, bool shown_only);
  * to fn, the others nowhere (luasvc check collects its findings so). Set
  * before the threads that log start. */
 void lsvc_log_set_capture(lsvc_log_sink fn);
+/* --log-file: every line to lf (logfile.c) instead of stderr, from now
+ * until the process ends. Reopen it at the next line (SIGHUP: a logrotate
+ * moved it away); async-signal-safe. */
+typedef struct lsvc_logfile lsvc_logfile;
+void lsvc_log_set_file(lsvc_logfile *lf);
+void lsvc_log_reopen_file(void);
 
 /* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
 

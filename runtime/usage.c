@@ -26,6 +26,16 @@ typedef struct usage_verb {
 } usage_verb;
 
 #define OPT_LOG_LEVEL {"--log-level", "LEVEL", "debug, info, notice, warning or error (default info)"}
+#define OPT_LOG_FILE                                                                          \
+    {"--log-file", "PATH",                                                                    \
+     "the log's lines to PATH (appended) instead of stderr; reopened on SIGHUP, for an "      \
+     "outside logrotate"}
+#define OPT_LOG_MAX_SIZE                                                                      \
+    {"--log-max-size", "SIZE",                                                                \
+     "rotate PATH before a line would take it past SIZE (bytes, or 512k, 10M, 1G): PATH "     \
+     "becomes PATH.1, PATH.1 PATH.2, ... (default: never)"}
+#define OPT_LOG_KEEP                                                                          \
+    {"--log-keep", "N", "rotated files kept, PATH.1 to PATH.N (0-1000, default 5)"}
 #define OPT_INSECURE                                                                          \
     {"--allow-insecure-script", NULL,                                                         \
      "load scripts (and their directories) that others than their owner, root or "           \
@@ -34,10 +44,10 @@ typedef struct usage_verb {
 
 static const usage_verb verbs[] = {
     {"run",
-     "[--log-level LEVEL] [--no-watch] [--watch-interval MS] [--allow-insecure-script] "
-     "SCRIPT... [-- ARGS]",
+     "[--log-level LEVEL] [--log-file PATH [--log-max-size SIZE] [--log-keep N]] [--no-watch] "
+     "[--watch-interval MS] [--allow-insecure-script] SCRIPT... [-- ARGS]",
      "host services in the foreground (ARGS: the start arguments)",
-     {OPT_LOG_LEVEL,
+     {OPT_LOG_LEVEL, OPT_LOG_FILE, OPT_LOG_MAX_SIZE, OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts: no hot reload (reload NAME still works)"},
       {"--watch-interval", "MS",
        "look at the scripts every MS ms (10-60000), polling even where the system tells of "
@@ -54,7 +64,7 @@ static const usage_verb verbs[] = {
      "SCRIPT... [--name N] [--display-name S] [--description S] "
      "[--start auto|delayed-auto|demand|disabled] [--depend NAME]... "
      "[--account NAME [--password P]] [--preshutdown-timeout MS] [--restart-on-failure MS] "
-     "[--log-file PATH] [--no-watch]",
+     "[--log-file PATH [--log-max-size SIZE] [--log-keep N]] [--no-watch]",
      "register with the service manager (several scripts share one process)",
      {{"--name", "N", "the service name (default: the script's; one script only)"},
       {"--display-name", "S", "the name the service manager shows (one script only)"},
@@ -66,6 +76,7 @@ static const usage_verb verbs[] = {
       {"--preshutdown-timeout", "MS", "how long PRESHUTDOWN may take"},
       {"--restart-on-failure", "MS", "restart MS ms after each of the first three failures"},
       {"--log-file", "PATH", "append the service's log lines to PATH"},
+      OPT_LOG_MAX_SIZE, OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts for hot edits"}}},
     {"uninstall", "NAME", "stop it (waiting) and delete it", {{0}}},
     {"start", "NAME [ARGS...]", "start, waiting for RUNNING (ARGS: the start arguments)", {{0}}},
@@ -74,15 +85,19 @@ static const usage_verb verbs[] = {
      {{0}}},
 #else
     {"install",
-     "SCRIPT --systemd [--user] [--unit-dir DIR] [--name NAME] [--description TEXT] "
-     "[--restart-on-failure]",
-     "write NAME.service, a systemd unit that runs the script",
+     "SCRIPT --systemd [--user | --user-account NAME] [--unit-dir DIR] [--name NAME] "
+     "[--description TEXT] [--restart-on-failure] "
+     "[--log-file PATH [--log-max-size SIZE] [--log-keep N]]",
+     "write NAME.service, a sandboxed systemd unit that runs the script",
      {{"--systemd", NULL, "install a systemd unit (required: the only kind here)"},
       {"--user", NULL, "a user unit (~/.config/systemd/user) instead of a system one"},
+      {"--user-account", "NAME",
+       "run the system unit as user NAME (User=), its endpoint in /run/luasvc-UNIT"},
       {"--unit-dir", "DIR", "write the unit to DIR (systemd is not reloaded)"},
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
-      {"--restart-on-failure", NULL, "Restart=on-failure"}}},
+      {"--restart-on-failure", NULL, "Restart=on-failure"},
+      OPT_LOG_FILE, OPT_LOG_MAX_SIZE, OPT_LOG_KEEP}},
     {"uninstall", "NAME --systemd [--user] [--unit-dir DIR]", "stop, disable and remove it",
      {{"--systemd", NULL, "a systemd unit (required)"},
       {"--user", NULL, "a user unit"},

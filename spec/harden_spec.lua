@@ -249,7 +249,7 @@ return S
 ]])
     local p = start_with_stderr(path, fifo)
     track(d .. "/rpid")
-    H.wait_for(function() return H.read(d .. "/full") end, 10, "300 kB logged into a pipe nobody reads")
+    H.wait_for(function() return H.read(d .. "/full") end, 30, "300 kB logged into a pipe nobody reads")
     local t0 = system.monotime()
     local rc, out = H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 5 %s status svc", H.q(p.rt), H.q(H.bin)))
     assert.equal(0, rc, out)
@@ -307,6 +307,11 @@ describe("clients", function()
     H.wait_state(p, "basic", "RUNNING")
     extra[#extra + 1] = p.pid -- continued in cleanup
     H.kill(p, "STOP")
+    -- stopped for real (every thread), before any client asks
+    H.wait_for(function()
+      local stat = H.read("/proc/" .. p.pid .. "/stat") or ""
+      return stat:match("^%d+ %(.*%) (%a)") == "T"
+    end, 5, "the host to be stopped")
     silent(p, "basic", 40) -- its backlog full: a connect would wait
     local dt, rc, out = timed(function()
       return H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 30 %s status basic", H.q(p.rt), H.q(H.bin)))

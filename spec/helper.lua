@@ -54,6 +54,17 @@ function H.tmpdir()
   return d
 end
 
+-- The [Service] lines a test's systemd drop-in adds under AddressSanitizer
+-- (scripts/test sets ASAN_OPTIONS for that suite), so that its runtime
+-- works inside the sandbox `luasvc install` writes: LeakSanitizer stops
+-- the world at exit with ptrace, which is not in @system-service (EPERM,
+-- then "LeakSanitizer has encountered a fatal error", Result=signal).
+-- ThreadSanitizer needs nothing. "" for a plain build: the specs then run
+-- under the sandbox as written.
+function H.sanitizer_unit_lines()
+  return os.getenv("ASAN_OPTIONS") and "SystemCallFilter=@debug\n" or ""
+end
+
 function H.wait_for(fn, timeout, what)
   local deadline = system.monotime() + (timeout or 5)
   while true do

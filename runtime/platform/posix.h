@@ -65,7 +65,9 @@ int lsvc_uninstall_main(int argc, char **argv); /* luasvc uninstall ... */
  * NAME.service` and return its exit status; else return -1. */
 int lsvc_unit_systemctl(const char *name, const char *verb);
 /* The endpoint name of installed unit NAME (its script's service name);
- * name itself when no unit of luasvc's is installed under it. */
+ * name itself when no unit of luasvc's is installed under it. A unit with
+ * a runtime directory of its own (install --user-account) also points
+ * this client there (LUASVC_RUNTIME_DIR, unless already set). */
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 
 /* ---- posix_client.c ---- */

@@ -40,6 +40,8 @@ void lsvc_console_os_report(lsvc_service *svc, const lsvc_status *st)
 static void console_signal(lsvc_host *h, int sig)
 {
     bool accepted = false;
+    if (sig == SIGHUP)
+        lsvc_log_reopen_file(); /* --log-file moved away by logrotate: a new one */
     lsvc_systemd_signal(console_sd, sig, true, false);
     if (sig != SIGHUP)
         lsvc_console_stop_all(h, strsignal(sig));

@@ -5,12 +5,17 @@
  * commands start/stop/reload go through systemctl for units luasvc
  * installed. A unit is luasvc's when its file carries the marker comment
  * "# luasvc-service: NAME" (NAME: the script's service name, which is
- * also the name of its control endpoint). Main thread of a client only.
+ * also the name of its control endpoint). A unit that runs as another
+ * account (--user-account) has a runtime directory of its own, named by a
+ * second marker, "# luasvc-runtime-dir: DIR" (DIR relative to the
+ * manager's runtime directory, %t), where the client then looks. Every
+ * unit gets the sandbox below (hardening[]). Main thread of a client only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,7 @@
 #include "posix.h"
 
 #define MARKER "# luasvc-service: "
+#define RUNDIR_MARKER "# luasvc-runtime-dir: "
 /* TimeoutStopSec beyond stop_timeout: the forced stop's last budget (see
  * worker.c) and the exit itself. */
 #define STOP_MARGIN_MS 3000u
@@ -95,10 +101,21 @@ static int systemctl(bool user, const char *a1, const char *a2, bool quiet)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* The value of a marker line ("# key: value\n") into buf. */
+static void marker_value(const char *line, size_t skip, char *buf, size_t len)
+{
+    size_t n = strcspn(line + skip, "\n");
+    if (n >= len)
+        n = len - 1; /* longer than any name it can hold */
+    memcpy(buf, line + skip, n);
+    buf[n] = '\0';
+}
+
 /* Find NAME.service written by luasvc: the user's units first, then the
- * system's. Fills path, user, and (optionally) the service name. */
+ * system's. Fills path, user, and (optionally) the service name and the
+ * unit's own runtime directory ("" when it uses the shared one). */
 static bool unit_find(const char *name, char *path, size_t len, bool *user, char *svc,
-                      size_t svclen)
+                      size_t svclen, char *rundir, size_t rundirlen)
 {
     if (!unit_name_valid(name))
         return false;
@@ -114,15 +131,16 @@ static bool unit_find(const char *name, char *path, size_t len, bool *user, char
             continue;
         char line[1024];
         bool ours = false;
-        while (fgets(line, sizeof line, f)) {
+        if (rundir)
+            rundir[0] = '\0';
+        /* the markers are in the comment block that opens the unit */
+        while (fgets(line, sizeof line, f) && line[0] == '#') {
             if (strncmp(line, MARKER, strlen(MARKER)) == 0) {
                 ours = true;
-                if (svc) {
-                    snprintf(svc, svclen, "%s", line + strlen(MARKER));
-                    svc[strcspn(svc, "\n")] = '\0';
-                }
-                break;
-            }
+                if (svc)
+                    marker_value(line, strlen(MARKER), svc, svclen);
+            } else if (rundir && strncmp(line, RUNDIR_MARKER, strlen(RUNDIR_MARKER)) == 0)
+                marker_value(line, strlen(RUNDIR_MARKER), rundir, rundirlen);
         }
         fclose(f);
         if (ours) {
@@ -137,7 +155,7 @@ int lsvc_unit_systemctl(const char *name, const char *verb)
 {
     char path[PATH_MAX], unit[256];
     bool user;
-    if (!unit_find(name, path, sizeof path, &user, NULL, 0))
+    if (!unit_find(name, path, sizeof path, &user, NULL, 0, NULL, 0))
         return -1;
     snprintf(unit, sizeof unit, "%s.service", name);
     /* stop and reload of a unit systemd does not run: the service may run
@@ -149,17 +167,28 @@ int lsvc_unit_systemctl(const char *name, const char *verb)
 
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)
 {
-    char path[PATH_MAX];
+    char path[PATH_MAX], rundir[256];
     bool user;
-    if (unit_find(name, path, sizeof path, &user, buf, len) && buf[0])
-        return buf;
-    return name;
+    if (!unit_find(name, path, sizeof path, &user, buf, len, rundir, sizeof rundir) || !buf[0])
+        return name;
+    /* A unit with a runtime directory of its own has its endpoint there:
+     * %t is /run for the system manager, $XDG_RUNTIME_DIR for a user's. */
+    const char *rt = user ? getenv("XDG_RUNTIME_DIR") : "/run";
+    const char *env = getenv("LUASVC_RUNTIME_DIR");
+    if (rundir[0] && rt && *rt && !(env && *env) && !strstr(rundir, "..")) {
+        char dir[PATH_MAX];
+        int n = snprintf(dir, sizeof dir, "%s/%s", rt, rundir);
+        if (n > 0 && (size_t)n < sizeof dir)
+            setenv("LUASVC_RUNTIME_DIR", dir, 1);
+    }
+    return buf;
 }
 
-/* Append s to the unit text as one double-quoted ExecStart word: C-style
- * escapes for '"' and '\', and '%' and '$' doubled (specifiers, variables).
- * Returns -1 for a character a unit file cannot carry (control chars). */
-static int put_word(FILE *f, const char *s)
+/* Append s to the unit text as one double-quoted word: C-style escapes
+ * for '"' and '\', '%' doubled (specifiers), and '$' doubled when vars
+ * (ExecStart= expands variables; path settings do not). Returns -1 for a
+ * character a unit file cannot carry (control chars). */
+static int put_quoted(FILE *f, const char *s, bool vars)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f)
@@ -168,7 +197,7 @@ static int put_word(FILE *f, const char *s)
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\')
             fputc('\\', f);
-        else if (*p == '%' || *p == '$')
+        else if (*p == '%' || (vars && *p == '$'))
             fputc(*p, f);
         fputc(*p, f);
     }
@@ -176,11 +205,86 @@ static int put_word(FILE *f, const char *s)
     return 0;
 }
 
+/* One ExecStart= word. */
+static int put_word(FILE *f, const char *s)
+{
+    return put_quoted(f, s, true);
+}
+
 /* What `luasvc install` was asked. */
 typedef struct install_opts {
-    const char *script, *dir, *name, *description;
+    const char *script, *dir, *name, *description, *account;
+    const char *log_file, *log_max_size, *log_keep; /* passed on to `luasvc run` */
+    char log_path[PATH_MAX];                         /* log_file made absolute */
     bool systemd, user, restart;
 } install_opts;
+
+/* --user-account NAME: a user systemd can run a unit as (User=): one the
+ * system knows, by name or uid, in characters a unit file carries as is. */
+static int account_check(const char *a)
+{
+    for (const char *p = a; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_' || *p == '.' || *p == '-') ||
+            (p == a && *p == '-')) {
+            fprintf(stderr,
+                    "luasvc install: --user-account '%s' is not a user name (A-Z a-z 0-9 _ . -, "
+                    "not starting with -)\n",
+                    a);
+            return 2;
+        }
+    char *end;
+    unsigned long uid = strtoul(a, &end, 10);
+    bool numeric = *end == '\0';
+    if (numeric ? getpwuid((uid_t)uid) == NULL : getpwnam(a) == NULL) {
+        fprintf(stderr, "luasvc install: --user-account '%s': no such user on this system\n", a);
+        return 2;
+    }
+    return 0;
+}
+
+/* --log-file PATH [--log-max-size SIZE] [--log-keep N]: what `luasvc run`
+ * will take, checked now; PATH made absolute (its directory must exist:
+ * the unit makes it writable with ReadWritePaths=). 0, or 2. */
+static int log_check(install_opts *o)
+{
+    uint64_t size;
+    char *end = NULL;
+    if ((o->log_max_size || o->log_keep) && !o->log_file)
+        return lsvc_usage_error("install", "--log-max-size and --log-keep go with --log-file");
+    if (o->log_max_size && (lsvc_parse_size(o->log_max_size, &size) != 0 || size == 0))
+        return lsvc_usage_error("install", "--log-max-size needs a size above 0: bytes, or a "
+                                           "number with k, M or G (512k, 10M)");
+    if (o->log_keep && (strtol(o->log_keep, &end, 10) < 0 || *end || !*o->log_keep ||
+                        strtol(o->log_keep, NULL, 10) > 1000))
+        return lsvc_usage_error("install", "--log-keep needs a number of files in 0..1000");
+    if (!o->log_file)
+        return 0;
+    char dir[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", o->log_file);
+    char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (slash == dir)
+        dir[1] = '\0'; /* "/x.log" */
+    else if (slash)
+        *slash = '\0';
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+        fprintf(stderr, "luasvc install: --log-file '%s' names no file\n", o->log_file);
+        return 2;
+    }
+    if (!realpath(slash ? dir : ".", real)) {
+        fprintf(stderr, "luasvc install: --log-file '%s': its directory: %s\n", o->log_file,
+                strerror(errno));
+        return 2;
+    }
+    int n = snprintf(o->log_path, sizeof o->log_path, "%s%s%s", real,
+                     strcmp(real, "/") == 0 ? "" : "/", slash ? slash + 1 : dir);
+    if (n < 0 || (size_t)n >= sizeof o->log_path) {
+        fprintf(stderr, "luasvc install: --log-file '%s': path too long\n", o->log_file);
+        return 2;
+    }
+    return 0;
+}
 
 /* The arguments of `luasvc install`: 0, or 2 after the usage error. */
 static int install_parse(int argc, char **argv, install_opts *o)
@@ -189,7 +293,9 @@ static int install_parse(int argc, char **argv, install_opts *o)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         bool takes = strcmp(a, "--unit-dir") == 0 || strcmp(a, "--name") == 0 ||
-                     strcmp(a, "--description") == 0;
+                     strcmp(a, "--description") == 0 || strcmp(a, "--user-account") == 0 ||
+                     strcmp(a, "--log-file") == 0 || strcmp(a, "--log-max-size") == 0 ||
+                     strcmp(a, "--log-keep") == 0;
         if (takes && (i + 1 >= argc || !argv[i + 1][0]))
             return lsvc_usage_error("install", "%s needs a value", a);
         if (strcmp(a, "--systemd") == 0)
@@ -204,6 +310,14 @@ static int install_parse(int argc, char **argv, install_opts *o)
             o->name = argv[++i];
         else if (strcmp(a, "--description") == 0)
             o->description = argv[++i];
+        else if (strcmp(a, "--user-account") == 0)
+            o->account = argv[++i];
+        else if (strcmp(a, "--log-file") == 0)
+            o->log_file = argv[++i];
+        else if (strcmp(a, "--log-max-size") == 0)
+            o->log_max_size = argv[++i];
+        else if (strcmp(a, "--log-keep") == 0)
+            o->log_keep = argv[++i];
         else if (a[0] == '-')
             return lsvc_usage_error("install", "unknown option '%s'", a);
         else if (o->script)
@@ -227,7 +341,15 @@ static int install_parse(int argc, char **argv, install_opts *o)
         fputs("luasvc install: --description must be one line\n", stderr);
         return 2;
     }
-    return 0;
+    if (o->account && o->user) {
+        fputs("luasvc install: --user-account is for a system unit (User=): a user manager "
+              "(--user) runs its units as its own user; drop one of them\n",
+              stderr);
+        return 2;
+    }
+    if (o->account && account_check(o->account) != 0)
+        return 2;
+    return log_check(o);
 }
 
 /* Make the unit directory, and its parents (the user's may not exist yet). */
@@ -260,6 +382,103 @@ static bool unit_is_ours(FILE *f)
     return ours;
 }
 
+/*
+ * The sandbox of every unit luasvc writes. What systemd 252 does with each
+ * was tried under scripts/systemd-harness (spec/systemd/): a system
+ * manager, and a user manager with privileges (root's), apply them all,
+ * and the examples run under them. An unprivileged user manager applies
+ * NoNewPrivileges= and the system call filters (seccomp; the flag
+ * user = true below), skips the file-system ones silently (no mount
+ * namespace without privileges, nor without PrivateUsers=, which the
+ * harness's kernel refuses, 226/NAMESPACE), and fails the unit with
+ * 218/CAPABILITIES on those that drop capabilities from the bounding set
+ * (user = false): a user unit leaves those out.
+ *
+ * Nothing here stops a script reading what its account may read:
+ * ProtectHome=read-only (not yes or tmpfs) keeps a script under /home or
+ * /root readable; writes go only to the runtime directory, which systemd
+ * mounts writable inside the sandbox (RuntimeDirectory=). PrivateTmp= is
+ * written unless it would hide the script or the endpoint (tmp_hides()).
+ */
+static const struct {
+    const char *line;
+    bool user; /* written into a user unit too */
+} hardening[] = {
+    {"NoNewPrivileges=yes", true},
+    {"UMask=0077", true}, /* what the script creates is its account's alone */
+    {"ProtectSystem=strict", true},
+    {"ProtectHome=read-only", true},
+    {"PrivateDevices=yes", false},
+    {"ProtectKernelTunables=yes", true},
+    {"ProtectKernelModules=yes", false},
+    {"ProtectKernelLogs=yes", false},
+    {"ProtectControlGroups=yes", true},
+    {"ProtectClock=yes", false},
+    {"ProtectHostname=yes", true},
+    {"RestrictSUIDSGID=yes", true},
+    {"RestrictRealtime=yes", true},
+    {"RestrictNamespaces=yes", true},
+    {"LockPersonality=yes", true},
+    {"MemoryDenyWriteExecute=yes", true},
+    {"SystemCallArchitectures=native", true},
+    /* a call outside the set fails with EPERM (a Lua error), not SIGSYS */
+    {"SystemCallFilter=@system-service", true},
+    {"SystemCallErrorNumber=EPERM", true},
+    {"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK", true},
+};
+
+/* Whether path is /tmp or /var/tmp or under them, which PrivateTmp=
+ * replaces with an empty directory. */
+static bool under_tmp(const char *path)
+{
+    static const char *const tmps[] = {"/tmp", "/var/tmp"};
+    for (size_t i = 0; path && i < 2; i++) {
+        size_t n = strlen(tmps[i]);
+        if (strncmp(path, tmps[i], n) == 0 && (path[n] == '/' || path[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
+/* What PrivateTmp= would hide from the service ("the script", ...), or
+ * NULL when nothing: the script, or (a user unit) the runtime directory
+ * with the endpoint and systemd's notify socket. */
+static const char *tmp_hides(const install_opts *o, const char *script)
+{
+    if (under_tmp(script))
+        return "the script";
+    if (o->log_file && under_tmp(o->log_path))
+        return "the log file";
+    if (o->user && under_tmp(getenv("XDG_RUNTIME_DIR")))
+        return "$XDG_RUNTIME_DIR";
+    return NULL;
+}
+
+static void unit_hardening(FILE *f, const install_opts *o, const char *script)
+{
+    fputs("# The sandbox (luasvc's README, Under systemd); loosen it in a drop-in "
+          "(systemctl edit),\n# e.g. ReadWritePaths=DIR for a script that writes files.\n",
+          f);
+    for (size_t i = 0; i < sizeof hardening / sizeof hardening[0]; i++)
+        if (!o->user || hardening[i].user)
+            fprintf(f, "%s\n", hardening[i].line);
+    const char *hidden = tmp_hides(o, script);
+    if (hidden)
+        fprintf(f, "# no PrivateTmp=: %s is under /tmp or /var/tmp, which it would hide\n", hidden);
+    else
+        fputs("PrivateTmp=yes\n", f);
+}
+
+/* The unit's runtime directory, relative to %t: "luasvc", shared, or
+ * "luasvc-NAME" for a unit with User= (':' would make it a symlink). */
+static void unit_rundir(const install_opts *o, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, o->account ? "luasvc-%s" : "luasvc", name);
+    for (char *p = buf; *p; p++)
+        if (*p == ':')
+            *p = '_';
+}
+
 /* The unit's text into f. -1: a path a unit file cannot carry. */
 static int unit_text(FILE *f, const install_opts *o, const char *name, const char *self,
                      const char *script, const lsvc_service_info *info)
@@ -271,6 +490,10 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
     fprintf(f, "# %s.service - written by luasvc install; remove with\n"
                "#   luasvc uninstall %s --systemd%s\n%s%s\n",
             name, name, o->user ? " --user" : "", MARKER, info->name);
+    char rundir[300];
+    unit_rundir(o, name, rundir, sizeof rundir);
+    if (o->account)
+        fprintf(f, "%s%s\n", RUNDIR_MARKER, rundir);
     fputs("[Unit]\nDescription=", f);
     for (const char *p = desc; *p; p++) {
         if (*p == '\n' || *p == '\r')
@@ -281,10 +504,21 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
     }
     /* RuntimeDirectory=luasvc is %t/luasvc: $XDG_RUNTIME_DIR/luasvc for a
      * user unit, /run/luasvc for a system one - where the client looks by
-     * default. Preserved: other luasvc units keep their endpoints there. */
+     * default. Preserved: other luasvc units keep their endpoints there.
+     * A unit with User= has luasvc-NAME instead: systemd gives the
+     * directory to that user at each start, and the shared one must stay
+     * the property of the units that run as root. */
     fprintf(f, "\n\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
-    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0 ||
-        (fputc(' ', f), put_word(f, script)) != 0)
+    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0)
+        return -1;
+    const char *logopts[][2] = {{"--log-file", o->log_file ? o->log_path : NULL},
+                                {"--log-max-size", o->log_max_size},
+                                {"--log-keep", o->log_keep}};
+    for (size_t i = 0; i < 3; i++)
+        if (logopts[i][1] && ((fputc(' ', f), put_word(f, logopts[i][0])) != 0 ||
+                              (fputc(' ', f), put_word(f, logopts[i][1])) != 0))
+            return -1;
+    if ((fputc(' ', f), put_word(f, script)) != 0)
         return -1;
     fprintf(f, "\nExecReload=/bin/kill -HUP $MAINPID\n"
                "TimeoutStopSec=%ums\n",
@@ -293,9 +527,26 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
         fprintf(f, "WatchdogSec=%ums\n", info->watchdog_ms);
     if (o->restart)
         fputs("Restart=on-failure\n", f);
-    fputs("RuntimeDirectory=luasvc\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
-          "Environment=LUASVC_RUNTIME_DIR=%t/luasvc\n",
-          f);
+    if (o->account)
+        fprintf(f, "User=%s\n", o->account);
+    fprintf(f,
+            "RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
+            "Environment=LUASVC_RUNTIME_DIR=%%t/%s\n",
+            rundir, rundir);
+    unit_hardening(f, o, script);
+    if (o->log_file) {
+        /* the log's directory, where rotation renames: writable in the
+         * sandbox ("-": a directory removed later fails no start) */
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", o->log_path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            slash[slash == dir ? 1 : 0] = '\0';
+        fputs("ReadWritePaths=-", f);
+        if (put_quoted(f, dir, false) != 0)
+            return -1;
+        fputc('\n', f);
+    }
     fprintf(f, "\n[Install]\nWantedBy=%s\n", o->user ? "default.target" : "multi-user.target");
     return 0;
 }
@@ -337,6 +588,9 @@ static int unit_write(const char *path, const install_opts *o, const char *name,
         return 1;
     }
     printf("wrote %s\n", path);
+    const char *hidden = tmp_hides(o, script);
+    if (hidden)
+        printf("note: no PrivateTmp= in the unit: %s is under /tmp or /var/tmp\n", hidden);
     return 0;
 }
 

@@ -83,6 +83,7 @@ typedef struct install_opts {
     char **scripts;
     int nscripts;
     const char *name, *display, *description, *account, *password, *log_file;
+    const char *log_max_size, *log_keep; /* passed on to the service's command line */
     DWORD start, preshutdown, restart_ms;
     bool delayed, has_preshutdown, has_restart, no_watch;
     wchar_t deps[4096]; /* --depend names, each ended by a 0, then a 0 */
@@ -100,6 +101,19 @@ static int install_option(install_opts *o, const char *a, const char *v)
         o->description = v;
     else if (strcmp(a, "--log-file") == 0)
         o->log_file = v;
+    else if (strcmp(a, "--log-max-size") == 0) {
+        uint64_t size;
+        if (lsvc_parse_size(v, &size) != 0 || size == 0)
+            return lsvc_usage_error("install", "--log-max-size needs a size above 0: bytes, or a "
+                                               "number with k, M or G (512k, 10M)");
+        o->log_max_size = v;
+    } else if (strcmp(a, "--log-keep") == 0) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (!*v || *end || n < 0 || n > 1000)
+            return lsvc_usage_error("install", "--log-keep needs a number of files in 0..1000");
+        o->log_keep = v;
+    }
     else if (strcmp(a, "--account") == 0)
         o->account = v;
     else if (strcmp(a, "--password") == 0)
@@ -163,6 +177,8 @@ static int install_parse(int argc, char **argv, install_opts *o)
                                 "--name, --display-name and --description need a single script");
     if (o->password && !o->account)
         return lsvc_usage_error("install", "--password needs --account");
+    if ((o->log_max_size || o->log_keep) && !o->log_file)
+        return lsvc_usage_error("install", "--log-max-size and --log-keep go with --log-file");
     if (o->name && !lsvc_name_valid(o->name))
         return lsvc_usage_error("install",
                                 "--name: 1-80 characters, no '/', '\\' or control characters");
@@ -188,7 +204,8 @@ static int install_load(const install_opts *o, lsvc_service_info *info)
     return 0;
 }
 
-/* "EXE" service [--log-file "LOG"] [--no-watch] "NAME" "SCRIPT" ...:
+/* "EXE" service [--log-file "LOG" [--log-max-size S] [--log-keep N]]
+ * [--no-watch] "NAME" "SCRIPT" ...:
  * quoted absolute paths only. exe gets this binary's path. 0, or the exit
  * status. */
 static int install_cmdline(const install_opts *o, const lsvc_service_info *info, wchar_t *cmdline,
@@ -208,6 +225,19 @@ static int install_cmdline(const install_opts *o, const lsvc_service_info *info,
             return lsvc_usage_error("install", "--log-file: not a usable path");
         wcscat(cmdline, L" --log-file");
         append_quoted(cmdline, cap, full);
+        const char *rot[][2] = {{"--log-max-size", o->log_max_size}, {"--log-keep", o->log_keep}};
+        for (int k = 0; k < 2; k++) {
+            if (!rot[k][1])
+                continue;
+            wchar_t *wo = lsvc_wide(rot[k][0]), *wv = lsvc_wide(rot[k][1]);
+            if (wo && wv) {
+                wcscat(cmdline, L" ");
+                wcscat(cmdline, wo);
+                append_quoted(cmdline, cap, wv);
+            }
+            free(wo);
+            free(wv);
+        }
     }
     if (o->no_watch)
         wcscat(cmdline, L" --no-watch");

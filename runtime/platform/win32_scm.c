@@ -1,7 +1,8 @@
 /*
  * win32_scm.c - the process the Windows service control manager starts:
- * `luasvc.exe service [--log-file PATH] [--no-watch] NAME SCRIPT [NAME
- * SCRIPT]...`, as `luasvc install` writes it. Scripts are watched for hot
+ * `luasvc.exe service [--log-file PATH [--log-max-size SIZE] [--log-keep N]]
+ * [--no-watch] NAME SCRIPT [NAME SCRIPT]...`, as `luasvc install` writes
+ * it. Scripts are watched for hot
  * reload as under `luasvc run` unless --no-watch. StartServiceCtrlDispatcherW comes first, with a table entry
  * per hosted script; each ServiceMain registers HandlerEx, reports
  * START_PENDING at once and then drives one host (its own watchdog and
@@ -185,27 +186,40 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     lsvc_host_join(h);
 }
 
-/* Log lines go to stderr, which a service does not have: send them to the
- * file instead (UTF-8 path, appended). */
-static int log_to(const char *path)
+/* Log lines go to stderr, which a service does not have: --log-file PATH
+ * sends them to the file instead (UTF-8 path, appended), rotated as
+ * `luasvc run --log-file` rotates it (logfile.c). 0, or 1 after saying why. */
+static int log_to(const char *path, const char *max_size, const char *keep)
 {
-    wchar_t *w = lsvc_wide(path);
-    int fd = w ? _wopen(w, _O_WRONLY | _O_CREAT | _O_APPEND | _O_BINARY, _S_IREAD | _S_IWRITE)
-               : -1;
-    free(w);
-    if (fd < 0 || _dup2(fd, 2) != 0)
-        return -1;
-    if (fd != 2)
-        _close(fd);
+    uint64_t max = 0;
+    char *end = NULL;
+    long k = keep ? strtol(keep, &end, 10) : 5;
+    if ((max_size && (lsvc_parse_size(max_size, &max) != 0 || max == 0)) ||
+        (keep && (!*keep || *end || k < 0 || k > 1000))) {
+        fprintf(stderr, "luasvc service: bad --log-max-size or --log-keep\n");
+        return 1;
+    }
+    char err[600];
+    lsvc_logfile *lf = lsvc_logfile_open(path, max, (unsigned)k, err, sizeof err);
+    if (!lf) {
+        fprintf(stderr, "luasvc service: %s\n", err);
+        return 1;
+    }
+    lsvc_log_set_file(lf); /* open until the process ends */
     return 0;
 }
 
 int lsvc_win32_service_main(int argc, char **argv)
 {
+    const char *log_file = NULL, *log_max = NULL, *log_keep = NULL;
     for (;;) {
-        if (argc >= 2 && strcmp(argv[0], "--log-file") == 0) {
-            if (log_to(argv[1]) != 0)
-                return 1;
+        const char **v = argc < 2                                    ? NULL
+                         : strcmp(argv[0], "--log-file") == 0       ? &log_file
+                         : strcmp(argv[0], "--log-max-size") == 0   ? &log_max
+                         : strcmp(argv[0], "--log-keep") == 0       ? &log_keep
+                                                                     : NULL;
+        if (v) {
+            *v = argv[1];
             argc -= 2;
             argv += 2;
         } else if (argc >= 1 && strcmp(argv[0], "--no-watch") == 0) {
@@ -216,9 +230,11 @@ int lsvc_win32_service_main(int argc, char **argv)
             break;
         }
     }
+    if (log_file && log_to(log_file, log_max, log_keep) != 0)
+        return 1;
     if (argc < 2 || argc % 2) {
-        fprintf(stderr, "usage: luasvc service [--log-file PATH] [--no-watch] NAME SCRIPT "
-                        "[NAME SCRIPT]...\n"
+        fprintf(stderr, "usage: luasvc service [--log-file PATH [--log-max-size SIZE] "
+                        "[--log-keep N]] [--no-watch] NAME SCRIPT [NAME SCRIPT]...\n"
                         "(the command line `luasvc install` gives the service manager)\n");
         return 2;
     }

@@ -34,7 +34,7 @@ static void script_of(SC_HANDLE h, const wchar_t *wname, char *buf, size_t len)
     wchar_t **av = to_argv ? to_argv(cfg->lpBinaryPathName, &n) : NULL;
     int i = 2; /* past the options win32_scm.c takes */
     while (av && i < n && wcsncmp(av[i], L"--", 2) == 0)
-        i += wcscmp(av[i], L"--log-file") == 0 ? 2 : 1;
+        i += wcscmp(av[i], L"--no-watch") == 0 ? 1 : 2; /* the others take a value */
     for (; av && n >= 2 && wcscmp(av[1], L"service") == 0 && i + 1 < n; i += 2)
         if (_wcsicmp(av[i], wname) == 0) {
             char *s = lsvc_utf8(av[i + 1]);

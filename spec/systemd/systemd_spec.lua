@@ -47,7 +47,7 @@ local function install(name, text, service_extra, install_args)
   H.sh("mkdir -p " .. H.q(unit_dir .. "/" .. name .. ".service.d"))
   H.write(unit_dir .. "/" .. name .. ".service.d/spec.conf",
     "[Service]\nStandardOutput=append:" .. log .. "\nStandardError=append:" .. log ..
-    "\nLimitCORE=0\n" .. (service_extra or ""))
+    "\nLimitCORE=0\n" .. H.sanitizer_unit_lines() .. (service_extra or ""))
   rc, out = sctl("daemon-reload")
   assert(rc == 0, out)
   return path, log

@@ -136,6 +136,39 @@ describe("a service under the SCM", function()
     log_has(log, "STOP:called")
   end)
 
+  it("rotates its --log-file under a burst, losing and splitting no line", function()
+    local log = TMP .. "/burst.log"
+    local out, rc = luasvc("install", FIX .. "log_burst.lua", "--log-file", log,
+      "--log-max-size", "8k", "--log-keep", "100")
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = "log_burst"
+    out, rc = luasvc("start", "log_burst", "1500")
+    eventually(function() return status("log_burst").state == "STOPPED" end, 20000,
+      "the burst to end; start said: " .. out)
+    eventually(function() return read(log):find("STOPPED", 1, true) end, 5000, "STOPPED logged")
+    local files, k = {}, 1
+    while read(log .. "." .. k) ~= "" do k = k + 1 end
+    for i = k - 1, 1, -1 do files[#files + 1] = log .. "." .. i end
+    files[#files + 1] = log
+    assert.is_true(#files > 5, #files .. " files")
+    local seen, count = {}, 0
+    for _, f in ipairs(files) do
+      local text = read(f)
+      assert.is_true(#text <= 8192, f .. ": " .. #text .. " bytes")
+      assert.are.equal("\n", text:sub(-1), f .. " ends inside a line")
+      for n, fill in text:gmatch("log_burst: BURST:log_burst:(%d+):([^\n]*)\n") do
+        n = tonumber(n)
+        if fill ~= "second" then
+          assert.are.equal(string.rep("x", n % 97), fill, "line " .. n .. " cut")
+          assert.is_nil(seen[n], "line " .. n .. " twice")
+          seen[n] = true
+          count = count + 1
+        end
+      end
+    end
+    assert.are.equal(1500, count)
+  end)
+
   it("runs two scripts sharing one process, and stops both", function()
     local out, rc = luasvc("install", FIX .. "basic.lua", FIX .. "sibling.lua")
     assert.are.equal(0, rc, out)
