@@ -464,6 +464,11 @@ bool lsvc_task_must_return(struct lua_State *L);
 /* Suspend L's task until the next turn of the scheduler, then continue
  * with k (lua_yieldk). Only where lsvc_task_can_wait. */
 int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx, int (*k)(struct lua_State *, int, intptr_t));
+/* Suspend L's task until fd is readable, or ms pass (ms < 0: no limit),
+ * or the task must wind down; then continue with k. Only where
+ * lsvc_task_can_wait. */
+int lsvc_task_wait_fd(struct lua_State *L, int fd, double ms, intptr_t kctx,
+                      int (*k)(struct lua_State *, int, intptr_t));
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 
@@ -603,6 +608,10 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
 lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
                             uint32_t timeout_ms, char *err, size_t errlen);
 void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
+/* A descriptor that is readable while a message (or a new writer) waits,
+ * for an event loop to wait on (POSIX: an epoll of the slot's sockets),
+ * or -1 where there is none (Windows): read in slices then. */
+int lsvc_slot_wait_fd(lsvc_slot *s);
 /* A writer to NAME; never fails for want of a reader (writes do). */
 lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen);
 lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,

@@ -148,6 +148,8 @@ static int read_slices(lua_State *L, uint64_t due, bool first)
         uint64_t now = lsvc_now_ns();
         uint64_t left_ms = !due ? READ_SLICE_MS : (due > now ? (due - now) / 1000000u : 0);
         uint32_t slice = left_ms < READ_SLICE_MS ? (uint32_t)left_ms : READ_SLICE_MS;
+        if (on_task(L) && lsvc_slot_wait_fd(r->slot) >= 0)
+            slice = 0; /* only look: the loop waits (below) */
         size_t len = 0;
         lsvc_slot_rc rc = lsvc_slot_read(r->slot, r->buf, LSVC_SLOT_MAX, &len, slice, err,
                                          sizeof err);
@@ -162,8 +164,16 @@ static int read_slices(lua_State *L, uint64_t due, bool first)
             lua_pushliteral(L, "timeout");
             return 2;
         }
-        if (on_task(L)) /* let the scheduler deliver what has come meanwhile */
-            return lsvc_task_yield_turn(L, (lua_KContext)due, read_k);
+        if (on_task(L)) {
+            /* POSIX: wait on the loop until the slot is readable (or the
+             * deadline); Windows: let the scheduler turn between slices */
+            int fd = lsvc_slot_wait_fd(r->slot);
+            if (fd < 0)
+                return lsvc_task_yield_turn(L, (lua_KContext)due, read_k);
+            uint64_t t = lsvc_now_ns();
+            double ms = !due ? -1 : due > t ? (double)(due - t) / 1e6 : 0;
+            return lsvc_task_wait_fd(L, fd, ms, (lua_KContext)due, read_k);
+        }
     }
 }
 

@@ -135,6 +135,28 @@ lsvc_task *lsvc_task_pop_ready(lsvc_worker *w)
     return t;
 }
 
+/* ---- descriptor waits ---------------------------------------------------------- */
+
+/* A uv_poll_t for one wait, freed once closed (a handle's memory must
+ * outlive its close). data NULL: the runtime's own, not luv's. */
+struct lsvc_fdwait {
+    uv_poll_t h;
+    lsvc_task *t;
+};
+
+static void free_fdwait(uv_handle_t *h)
+{
+    free((struct lsvc_fdwait *)h);
+}
+
+static void fdwait_done(lsvc_task *t)
+{
+    if (!t->fdwait)
+        return;
+    uv_close((uv_handle_t *)&t->fdwait->h, free_fdwait);
+    t->fdwait = NULL;
+}
+
 /* ---- queues: the C side ---------------------------------------------------- */
 
 struct lsvc_waitq {
@@ -179,6 +201,7 @@ void lsvc_task_end(lsvc_task *t)
         t->waiting_on->waiter = NULL;
         t->waiting_on = NULL;
     }
+    fdwait_done(t);
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -263,6 +286,7 @@ void lsvc_task_wake(lsvc_task *t, lsvc_woke woke)
         t->waiting_on->waiter = NULL;
         t->waiting_on = NULL;
     }
+    fdwait_done(t);
     t->woke = woke;
     t->held = false;
     ready_push(t);
@@ -280,7 +304,8 @@ bool lsvc_task_must_wind(const lsvc_task *t)
 
 static bool waiting(const lsvc_task *t)
 {
-    return (t->wait == LSVC_WAIT_SLEEP || t->wait == LSVC_WAIT_QUEUE) && !t->queued;
+    return (t->wait == LSVC_WAIT_SLEEP || t->wait == LSVC_WAIT_QUEUE || t->wait == LSVC_WAIT_FD) &&
+           !t->queued;
 }
 
 void lsvc_task_wind_all(lsvc_worker *w)
@@ -315,6 +340,7 @@ static void on_timer(uv_timer_t *tm)
         t->held = true;
     else
         lsvc_task_wake(t, t->wait == LSVC_WAIT_SLEEP ? LSVC_WOKE_OK : LSVC_WOKE_TIMEOUT);
+    /* LSVC_WAIT_FD: its continuation looks at the clock */
 }
 
 /* ---- waits ------------------------------------------------------------------- */
@@ -373,6 +399,32 @@ static int suspend(lua_State *L, lsvc_wait wait, double ms, lua_KContext kctx, l
 int lsvc_task_yield_turn(lua_State *L, intptr_t kctx, int (*k)(lua_State *, int, intptr_t))
 {
     return suspend(L, LSVC_WAIT_TURN, -1, kctx, k);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status; /* an error: the continuation's read tells */
+    (void)events;
+    lsvc_task_wake(((struct lsvc_fdwait *)h)->t, LSVC_WOKE_OK);
+}
+
+int lsvc_task_wait_fd(lua_State *L, int fd, double ms, intptr_t kctx,
+                      int (*k)(lua_State *, int, intptr_t))
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    lsvc_task *t = w->current;
+    if (lsvc_task_must_wind(t))
+        return suspend_as(L, LSVC_WAIT_TURN, -1, LSVC_WOKE_STOPPING, kctx, k);
+    struct lsvc_fdwait *p = malloc(sizeof *p);
+    if (!p || uv_poll_init(&w->loop, &p->h, fd) != 0) {
+        free(p);
+        return suspend(L, LSVC_WAIT_TURN, -1, kctx, k); /* look again next turn */
+    }
+    p->h.data = NULL;
+    p->t = t;
+    t->fdwait = p;
+    uv_poll_start(&p->h, UV_READABLE, on_readable);
+    return suspend(L, LSVC_WAIT_FD, ms, kctx, k);
 }
 
 static lsvc_woke woke_of(lua_State *L)

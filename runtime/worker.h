@@ -37,6 +37,7 @@ typedef enum lsvc_wait {
     LSVC_WAIT_TURN,  /* a bare yield: resumed at the next turn */
     LSVC_WAIT_SLEEP, /* ctx:sleep: its timer */
     LSVC_WAIT_QUEUE, /* a queue's get (ctx:queue, ctx:await): a push or its timer */
+    LSVC_WAIT_FD,    /* a descriptor readable (a mailslot's read): a poll or its timer */
 } lsvc_wait;
 
 /* How a wait ended, for the continuation that returns to the script. */
@@ -60,6 +61,7 @@ typedef struct lsvc_task {
     bool held;              /* run's sleep came due while PAUSED */
     bool queued;            /* on the ready list */
     lsvc_waitq *waiting_on; /* LSVC_WAIT_QUEUE: the queue */
+    struct lsvc_fdwait *fdwait; /* LSVC_WAIT_FD: the poll handle */
     uv_timer_t timer;       /* data NULL: the loop's own handles are not luv's */
     bool timer_init;
     uint64_t due_ns;        /* the timer's wait ends then, not before */

@@ -104,6 +104,29 @@ describe("the event loop", function()
     assert.equal(0, H.wait_exit(p))
   end)
 
+  it("a mailslot read waits on the loop: no wakeup while idle, the message at once, the stop at once", function()
+    local p = H.start { scripts = { F .. "slot_wait.lua" }, options = { "--no-watch" } }
+    H.wait_log(p, "READING")
+    local before = switches(p.pid)
+    local t0 = os.time()
+    H.wait_for(function() return os.time() >= t0 + 2 end, 5, "two seconds")
+    assert.equal(before, switches(p.pid), "context switches of a host waiting in a read")
+    local d = H.tmpdir()
+    H.write(d .. "/w.lua", [[
+      local w = assert(require("luasvc").mailslot.open("loop-slot-wait"))
+      return { name = "slot_writer", run = function(ctx) assert(w:write("hello")) end }
+    ]])
+    H.sh("chmod 600 " .. H.q(d .. "/w.lua"))
+    local rc, out = H.sh(string.format("LUASVC_RUNTIME_DIR=%s timeout 20 %s run %s", H.q(p.rt), H.q(H.bin),
+      H.q(d .. "/w.lua")))
+    assert.equal(0, rc, out)
+    H.wait_log(p, "GOT:hello")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("READ:stopping", 1, true))
+    assert.is_true(H.log_interval(p, "slot_wait", "STOP_PENDING", "STOPPED") < 0.05)
+  end)
+
   it("a stop closes the service's sockets: a connected client sees EOF at once, not at exit", function()
     local p = H.start { scripts = { F .. "loop_tcp.lua", F .. "sibling.lua" } }
     H.wait_state(p, "loop_tcp", "RUNNING")

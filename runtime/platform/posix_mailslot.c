@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -50,6 +51,7 @@ struct lsvc_slot {
     struct sockaddr_un sa;
     ino_t ino; /* of the socket file, to remove only our own */
     dev_t dev;
+    int ep; /* lsvc_slot_wait_fd: an epoll of fd and conns, -1 until asked for */
 };
 
 struct lsvc_slot_writer {
@@ -194,6 +196,7 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
         return NULL;
     }
     s->fd = fd;
+    s->ep = -1;
     s->sa = sa;
     struct stat st;
     if (stat(sa.sun_path, &st) == 0) {
@@ -202,6 +205,16 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
     }
     *rc = LSVC_SLOT_OK;
     return s;
+}
+
+/* A descriptor more in the epoll that lsvc_slot_wait_fd gives, once
+ * there is one (a closed descriptor leaves it by itself). */
+static void ep_add(lsvc_slot *s, int fd)
+{
+    if (s->ep < 0)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    epoll_ctl(s->ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
 static void accept_all(lsvc_slot *s)
@@ -221,6 +234,7 @@ static void accept_all(lsvc_slot *s)
             s->capconns = cap;
         }
         s->conns[s->nconns++] = c;
+        ep_add(s, c);
     }
 }
 
@@ -327,6 +341,17 @@ lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
     }
 }
 
+int lsvc_slot_wait_fd(lsvc_slot *s)
+{
+    if (s->ep >= 0)
+        return s->ep;
+    s->ep = epoll_create1(EPOLL_CLOEXEC);
+    ep_add(s, s->fd);
+    for (size_t i = 0; i < s->nconns; i++)
+        ep_add(s, s->conns[i]);
+    return s->ep;
+}
+
 void lsvc_slot_close(lsvc_slot *s)
 {
     if (!s)
@@ -339,6 +364,8 @@ void lsvc_slot_close(lsvc_slot *s)
     close(s->fd);
     for (size_t i = 0; i < s->nconns; i++)
         close(s->conns[i]);
+    if (s->ep >= 0)
+        close(s->ep);
     free(s->conns);
     free(s);
 }

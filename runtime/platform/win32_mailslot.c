@@ -121,6 +121,12 @@ lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
     return LSVC_SLOT_ERROR;
 }
 
+int lsvc_slot_wait_fd(lsvc_slot *s)
+{
+    (void)s;
+    return -1; /* a mailslot is no socket a loop can wait on: read in slices */
+}
+
 void lsvc_slot_close(lsvc_slot *s)
 {
     if (!s)
