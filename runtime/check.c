@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "frontend.h"
-#include "luasvc.h"
 
 typedef struct finding {
     lsvc_level lv;

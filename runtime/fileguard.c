@@ -21,7 +21,7 @@
 #include <windows.h>
 #endif
 
-#include "luasvc.h"
+#include "worker.h"
 
 /* What makes a file unsafe to load: writable by group or others, or owned
  * by someone who is neither root nor the service's user. Empty when safe.

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 #ifdef __linux__
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "supervisor.h"
 
 lsvc_host *lsvc_host_new(void)
 {

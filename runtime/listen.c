@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "frontend.h"
 
 static bool to_tty; /* stdout is a terminal: escape what a writer sent */
 

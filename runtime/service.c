@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "supervisor.h"
 
 lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
 {

@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 typedef struct binding {
     lsvc_service *svc;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 /* The length of the valid UTF-8 sequence at p (1-4), or 0 when p starts
  * no valid sequence (a stray continuation byte, an overlong form, a

@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
 #include "posix.h"
 
 static bool probe_alive(const struct sockaddr_un *sa);
@@ -41,37 +40,6 @@ struct lsvc_endpoint {
     bool started;
     bool prepared; /* fds bound under temporary names (lsvc_endpoint_prepare) */
 };
-
-int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen)
-{
-    const char *env = getenv("LUASVC_RUNTIME_DIR");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (env && *env)
-        n = snprintf(buf, len, "%s", env);
-    else if (xdg && *xdg)
-        n = snprintf(buf, len, "%s/luasvc", xdg);
-    else
-        n = snprintf(buf, len, "/run/luasvc");
-    if (n < 0 || (size_t)n >= len) {
-        snprintf(err, errlen, "runtime directory path too long");
-        return -1;
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create runtime directory %s: %s", buf, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (lstat(buf, &st) != 0) {
-        snprintf(err, errlen, "cannot use runtime directory %s: %s", buf, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "runtime directory %s is not a directory", buf);
-        return -1;
-    }
-    return 0;
-}
 
 /* The host's side: the directory must be ours and closed to others. */
 static int check_dir_private(const char *dir, char *err, size_t errlen)

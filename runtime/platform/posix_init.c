@@ -21,7 +21,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "luasvc.h"
 #include "platform/posix.h"
 
 static volatile sig_atomic_t child_pid;

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "luasvc.h"
 #include "platform/posix.h"
 
 /* dir, if it holds the definitions: its real path in out. */

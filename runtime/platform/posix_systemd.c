@@ -45,7 +45,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
 #include "posix.h"
 
 struct lsvc_systemd {

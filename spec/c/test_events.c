@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "engine.h"
 
 #include "check.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "supervisor.h"
 
 #include "check.h"
 
