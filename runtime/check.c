@@ -104,7 +104,7 @@ static size_t owner(lsvc_host *h, const char *file, const char *service)
         if (n > 4 && strcmp(base + n - 4, ".lua") == 0)
             n -= 4;
         if ((strlen(service) == n && strncmp(service, base, n) == 0) ||
-            strcmp(service, lsvc_host_service(h, k)->name) == 0)
+            strcmp(service, lsvc_service_name(lsvc_host_service(h, k))) == 0)
             return k;
     }
     return 0;

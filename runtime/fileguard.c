@@ -86,7 +86,7 @@ static int l_secure(lua_State *L)
         return 2;
     }
     if (msg[0])
-        lsvc_log(LSVC_LOG_WARNING, lsvc_worker_service(L)->name, "%s (allowed)", msg);
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(lsvc_worker_service(L)), "%s (allowed)", msg);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -52,8 +52,7 @@ static struct {
 
 static void kick(lsvc_service *svc)
 {
-    atomic_store(&svc->fs_kicked, true);
-    lsvc_queue_wake(&svc->queue);
+    lsvc_service_kick_fs(svc);
 }
 
 static void *watch_main(void *arg)

@@ -32,6 +32,6 @@ void lsvc_lua_warn(void *ud, const char *msg, int tocont)
     pending.text[pending.n] = '\0';
     if (tocont)
         return;
-    lsvc_log(LSVC_LOG_WARNING, svc->name, "%s", pending.text);
+    lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "%s", pending.text);
     pending.n = 0;
 }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "supervisor.h"
+#include "service_impl.h"
 
 lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
 {
@@ -21,24 +21,17 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     lsvc_service *svc = calloc(1, sizeof *svc);
     if (!svc)
         return NULL;
-    svc->script_path = strdup(script);
+    svc->opts = *o;
+    svc->opts.script = strdup(script);
     svc->host = host;
-    svc->argc = o->argc;
-    svc->argv = o->argv;
-    svc->report = o->report;
-    svc->reloading = o->reloading;
-    svc->report_ud = o->report_ud;
-    svc->allow_insecure = o->allow_insecure;
-    svc->watch_interval_ms = o->watch_interval_ms;
-    svc->watch_poll = o->watch_poll;
     svc->status.state = LSVC_STOPPED;
     svc->stop_timeout_ms = LSVC_STOP_TIMEOUT_DEFAULT_MS;
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
     pthread_cond_init(&svc->load_cv, NULL);
-    if (!svc->script_path || lsvc_queue_init(&svc->queue) != 0) {
-        free(svc->script_path);
+    if (!svc->opts.script || lsvc_queue_init(&svc->queue) != 0) {
+        free((char *)svc->opts.script);
         free(svc);
         return NULL;
     }
@@ -62,7 +55,7 @@ void lsvc_service_free(lsvc_service *svc)
     pthread_mutex_destroy(&svc->mu);
     pthread_mutex_destroy(&svc->report_mu);
     pthread_cond_destroy(&svc->load_cv);
-    free(svc->script_path);
+    free((char *)svc->opts.script);
     free(svc);
 }
 
@@ -107,8 +100,8 @@ static void report(lsvc_service *svc, const lsvc_status *st)
             obs->report(svc, st); /* a script's status_slot */
         if (obs && obs->front_end)
             obs->front_end(true);
-        if (svc->report)
-            svc->report(svc, st, svc->report_ud);
+        if (svc->opts.report)
+            svc->opts.report(svc, st, svc->opts.report_ud);
         if (obs && obs->front_end)
             obs->front_end(false);
     }
@@ -374,7 +367,7 @@ void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *
     pthread_mutex_unlock(&svc->mu);
 }
 
-void lsvc_service_reload_result(lsvc_service *svc, const char *error)
+unsigned lsvc_service_reload_result(lsvc_service *svc, const char *error)
 {
     pthread_mutex_lock(&svc->mu);
     if (error) {
@@ -383,7 +376,9 @@ void lsvc_service_reload_result(lsvc_service *svc, const char *error)
         svc->reloads++;
         svc->last_reload_error[0] = '\0';
     }
+    unsigned n = svc->reloads;
     pthread_mutex_unlock(&svc->mu);
+    return n;
 }
 
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
@@ -416,7 +411,7 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     ADD(",\"display_name\":");
     pos = lsvc_json_str(buf, len, pos, display[0] ? display : name);
     ADD(",\"script\":");
-    pos = lsvc_json_str(buf, len, pos, svc->script_path);
+    pos = lsvc_json_str(buf, len, pos, svc->opts.script);
     ADD(",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
         lsvc_state_name(st.state), (int)st.state);
     bool first = true;
@@ -459,7 +454,7 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
 
 const char *lsvc_service_name(const lsvc_service *svc) { return svc->name; }
 
-const char *lsvc_service_script(const lsvc_service *svc) { return svc->script_path; }
+const char *lsvc_service_script(const lsvc_service *svc) { return svc->opts.script; }
 
 size_t lsvc_service_index(const lsvc_service *svc) { return svc->index; }
 
@@ -496,3 +491,119 @@ bool lsvc_service_load_failed(lsvc_service *svc)
     pthread_mutex_unlock(&svc->mu);
     return failed;
 }
+
+/* ---- what the worker needs of its service --------------------------------- */
+
+const lsvc_service_opts *lsvc_service_options(const lsvc_service *svc) { return &svc->opts; }
+
+lsvc_queue *lsvc_service_queue(lsvc_service *svc) { return &svc->queue; }
+
+int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t stack_size)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, stack_size);
+    int rc = pthread_create(&svc->thread, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    if (rc == 0)
+        svc->thread_started = true;
+    return rc;
+}
+
+void lsvc_service_loaded(lsvc_service *svc, bool ok)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->loaded = ok;
+    svc->load_failed = !ok;
+    pthread_cond_broadcast(&svc->load_cv);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_wait_release(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (svc->gate == LSVC_GATE_WAIT)
+        pthread_cond_wait(&svc->load_cv, &svc->mu);
+    bool go = svc->gate == LSVC_GATE_GO;
+    pthread_mutex_unlock(&svc->mu);
+    return go;
+}
+
+bool lsvc_service_released_status(lsvc_service *svc, lsvc_status *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool go = svc->gate == LSVC_GATE_GO;
+    *out = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    return go;
+}
+
+void lsvc_service_tell_reloading(lsvc_service *svc, bool begin)
+{
+    if (svc->opts.reloading)
+        svc->opts.reloading(svc, begin, svc->opts.report_ud);
+}
+
+void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->last_latency_ns = lsvc_now_ns() - arrived_ns;
+    svc->controls_delivered++;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+void lsvc_service_get_deadline(lsvc_service *svc, lsvc_deadline_info *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    *out = (lsvc_deadline_info){.kind = svc->deadline_kind,
+                                .code = svc->deadline_code,
+                                .at_ns = svc->deadline_ns,
+                                .stopping = svc->stop_requested,
+                                .stop_code = svc->stop_code,
+                                .stop_timeout_ms = svc->stop_timeout_ms};
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_interrupted(lsvc_service *svc) { return atomic_load(&svc->interrupt) != 0; }
+
+void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    atomic_store(&svc->interrupt, 0);
+    svc->interrupted_ns = 0;
+    svc->deadline_ns = deadline_ns;
+    svc->deadline_kind = deadline_ns ? kind : LSVC_DEADLINE_NONE;
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_watchdog_kick(svc->host);
+}
+
+/* Under mu: the watchdog raises the irq under mu, so a raise never meets
+ * a half-bound or unbound one. */
+void lsvc_service_bind_irq(lsvc_service *svc, void (*fn)(void *), void *ud)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_irq_bind(&svc->irq, fn, ud);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_worker_ending(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool abandoned = svc->abandoned;
+    lsvc_irq_unbind(&svc->irq);
+    pthread_mutex_unlock(&svc->mu);
+    return abandoned;
+}
+
+void lsvc_service_stamp_heartbeat(lsvc_service *svc)
+{
+    atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
+}
+
+void lsvc_service_kick_fs(lsvc_service *svc)
+{
+    atomic_store(&svc->fs_kicked, true);
+    lsvc_queue_wake(&svc->queue);
+}
+
+bool lsvc_service_take_fs_kick(lsvc_service *svc) { return atomic_exchange(&svc->fs_kicked, false); }

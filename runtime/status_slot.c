@@ -142,11 +142,9 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
         pthread_once(&registered, register_once);
     char err[512] = "";
     char name[128];
-    pthread_mutex_lock(&svc->mu);
-    memcpy(name, svc->name, sizeof name);
-    bool go = svc->gate == LSVC_GATE_GO; /* a reload: the service is under way */
-    lsvc_status st = svc->status;
-    pthread_mutex_unlock(&svc->mu);
+    snprintf(name, sizeof name, "%s", lsvc_service_name(svc));
+    lsvc_status st;
+    bool go = lsvc_service_released_status(svc, &st); /* a reload: the service is under way */
 
     pthread_mutex_lock(&mu);
     binding *b = find_svc(svc);

@@ -31,13 +31,6 @@ typedef enum lsvc_deadline {
 } lsvc_deadline;
 const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code); /* "stop", "pause" */
 
-/* The host's start barrier, as a service sees it. */
-typedef enum lsvc_gate {
-    LSVC_GATE_WAIT,  /* loading, or loaded and waiting for the others */
-    LSVC_GATE_GO,    /* every script loaded: start */
-    LSVC_GATE_ABORT, /* another script failed (or a check): do not start */
-} lsvc_gate;
-
 /* Called after every status change, on the thread that made it, with no
  * lock held. A front end reports to its service manager here. */
 typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *ud);
@@ -46,70 +39,6 @@ typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *u
  * pair up. systemd's RELOADING=1 ... READY=1. */
 typedef void (*lsvc_reloading_fn)(lsvc_service *svc, bool begin, void *ud);
 
-struct lsvc_service {
-    /* set before the worker starts, then read-only */
-    char *script_path;
-    int argc;
-    char **argv;
-    lsvc_host *host;
-    lsvc_report_fn report;
-    lsvc_reloading_fn reloading; /* may be NULL */
-    void *report_ud;
-    size_t index;
-
-    /* set by the worker while loading, then read-only (under mu) */
-    char name[128];
-    char display_name[256];
-
-    pthread_mutex_t report_mu; /* one report at a time, in order */
-    uint64_t reported_seq;     /* under report_mu: the newest reported */
-
-    pthread_mutex_t mu; /* guards everything below */
-    uint64_t report_seq;      /* the newest status snapshot's number */
-    lsvc_status status;
-    uint32_t accepts;         /* the script's mask */
-    uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
-    uint32_t stop_timeout_ms;
-    uint32_t watchdog_ms;     /* the script's `watchdog`, 0 = none */
-    char status_text[256];    /* ctx:status / ctx:progress text; "" at every state change */
-    char description[512];
-    uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
-    uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
-    uint64_t irq_sent_ns;     /* when the watchdog last had the worker hook itself */
-    lsvc_deadline deadline_kind;
-    uint32_t deadline_code;   /* LSVC_DEADLINE_CONTROL: the control */
-    bool stop_requested;
-    uint32_t stop_code;       /* STOP, SHUTDOWN or PRESHUTDOWN */
-    bool abandoned;
-    bool stopped_reported;
-    bool loaded, load_failed;
-    lsvc_gate gate;
-    uint64_t last_latency_ns; /* control arrival to handler entry */
-    uint64_t controls_delivered;
-    unsigned reloads;             /* hot reloads taken up */
-    char last_reload_error[1024]; /* "" after a good reload */
-
-    /* host options, set before the worker starts */
-    bool allow_insecure;          /* load scripts others could change */
-    uint32_t watch_interval_ms;   /* 0: no file watch */
-    bool watch_poll;              /* poll on the interval even where changes are told */
-
-    /* set by the watchdog, read by the worker's hook; irq makes the worker
-     * hook itself (interrupt.c), bound while its Lua state lives (under mu) */
-    atomic_int interrupt;
-    lsvc_irq irq;
-    /* stamped by the worker at every turn of its scheduler (never in the
-     * count hook: a Lua loop that never yields must look dead); read by
-     * the systemd notifier, which pings WATCHDOG=1 only while it moves */
-    _Atomic uint64_t heartbeat_ns;
-    /* set by fswatch.c: a watched file may have changed */
-    atomic_bool fs_kicked;
-
-    lsvc_queue queue;
-    pthread_t thread;
-    bool thread_started;
-    pthread_cond_t load_cv;
-};
 
 /* An observer of every service's reports, registered from above (a
  * service's status_slot, status_slot.c), so that this layer calls nothing
@@ -169,7 +98,9 @@ void lsvc_service_set_text(lsvc_service *svc, const char *text, bool report);
 void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len); /* any thread */
 /* Worker: the script's description and watchdog (for install, status). */
 void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *description);
-void lsvc_service_reload_result(lsvc_service *svc, const char *error); /* NULL: success */
+/* Worker: a reload ended (error NULL: it took over). Returns the number of
+ * reloads taken up so far. */
+unsigned lsvc_service_reload_result(lsvc_service *svc, const char *error);
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 
 /* What a front end reads of a service (any thread). The name is the
@@ -191,23 +122,66 @@ typedef struct lsvc_service_info {
 /* What the loaded script declares (for install, check). */
 void lsvc_service_get_info(lsvc_service *svc, lsvc_service_info *out);
 
+/* ---- what the engine's worker needs of its service ----------------------
+ * The worker thread, unless a function says otherwise. */
+
+/* The options the service was created with (opts->script is its copy). */
+const lsvc_service_opts *lsvc_service_options(const lsvc_service *svc);
+/* The controls the front ends queue for the worker (its only consumer). */
+lsvc_queue *lsvc_service_queue(lsvc_service *svc);
+/* Run fn(arg) on the service's worker thread, owned here (joined by
+ * lsvc_host_join unless abandoned). Any thread, once. 0 or errno. */
+int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t stack_size);
+/* The script has loaded (ok) or failed to: the host's barrier learns it. */
+void lsvc_service_loaded(lsvc_service *svc, bool ok);
+/* Wait at the host's barrier until it lets the service start (true) or
+ * aborts the start (false). */
+bool lsvc_service_wait_release(lsvc_service *svc);
+/* The status, and whether the host has let the service start, read
+ * together (a status_slot binding starts from there). Any thread. */
+bool lsvc_service_released_status(lsvc_service *svc, lsvc_status *out);
+/* Tell the front end a reload began or ended (its reloading callback). */
+void lsvc_service_tell_reloading(lsvc_service *svc, bool begin);
+/* A control reached its handler (or was settled without one): the
+ * latency from its arrival and the count, for `status --json`. */
+void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns);
+
+/* The deadline as the watchdog holds it, and the stop, read together. */
+typedef struct lsvc_deadline_info {
+    lsvc_deadline kind;
+    uint32_t code;       /* LSVC_DEADLINE_CONTROL: the control */
+    uint64_t at_ns;      /* 0: none */
+    bool stopping;       /* a stop was requested */
+    uint32_t stop_code;  /* STOP, SHUTDOWN or PRESHUTDOWN */
+    uint32_t stop_timeout_ms;
+} lsvc_deadline_info;
+void lsvc_service_get_deadline(lsvc_service *svc, lsvc_deadline_info *out);
+/* The interrupt the watchdog raises when a deadline passes. Set from the
+ * watchdog's thread; read anywhere (the hook reads it on every line while
+ * hooked: an atomic load). */
+bool lsvc_service_interrupted(lsvc_service *svc);
+/* The worker answered the interrupt: clear it, and the next deadline. */
+void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_deadline kind);
+/* The worker's thread binds what makes it hook itself (interrupt.c); the
+ * watchdog raises it. */
+void lsvc_service_bind_irq(lsvc_service *svc, void (*fn)(void *), void *ud);
+/* The worker is ending: unbind the interrupt. true when the watchdog has
+ * abandoned the worker (it must then free nothing others may read). */
+bool lsvc_service_worker_ending(lsvc_service *svc);
+/* Each turn of the scheduler (never in the hook: a Lua loop that never
+ * yields must look dead to lsvc_service_heartbeat). */
+void lsvc_service_stamp_heartbeat(lsvc_service *svc);
+/* fswatch.c (any thread): a watched file may have changed; wake the
+ * worker. The worker takes the kick (true: there was one). */
+void lsvc_service_kick_fs(lsvc_service *svc);
+bool lsvc_service_take_fs_kick(lsvc_service *svc);
+
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 
 int lsvc_watchdog_start(lsvc_host *host);
 void lsvc_watchdog_kick(lsvc_host *host); /* deadlines changed */
 
 /* ---- host.c: the services of one process (any thread) ------------------ */
-
-struct lsvc_host {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
-    pthread_cond_t wd_cv;
-    lsvc_service **svcs;
-    size_t n;
-    bool quitting;
-    pthread_t wd_thread;
-    bool wd_started;
-};
 
 lsvc_host *lsvc_host_new(void);
 int lsvc_host_add(lsvc_host *h, lsvc_service *svc);

@@ -90,7 +90,7 @@ static lsvc_service *service_in_all(lsvc_state want)
     default: break;
     }
     lsvc_event ev;
-    while (lsvc_queue_pop(&svc->queue, &ev)) {
+    while (lsvc_queue_pop(lsvc_service_queue(svc), &ev)) {
     }
     return svc;
 }
@@ -121,7 +121,7 @@ static void test_every_control_in_every_state(void)
                 nreports = 0;
                 uint32_t got = lsvc_service_control(svc, code, 0);
                 lsvc_state after = state_of(svc);
-                size_t queued = lsvc_queue_len(&svc->queue);
+                size_t queued = lsvc_queue_len(lsvc_service_queue(svc));
                 if (got != want)
                     FAILF("%s, code %u, mask %#x: answer %u, the model says %u",
                           lsvc_state_name(from), code, masks[m], got, want);
