@@ -17,11 +17,10 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include "worker.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
 #ifdef _WIN32
 #include <windows.h>
 #endif
-
-#include "worker.h"
 
 /* What makes a file unsafe to load: writable by group or others, or owned
  * by someone who is neither root nor the service's user. Empty when safe.
