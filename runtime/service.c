@@ -67,6 +67,34 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
                                                                                        : accepts;
 }
 
+/* Under mu: enter state st, as every change does: its text cleared,
+ * checkpoint 0, the wait hint and the mask as reported in st. */
+static void enter(lsvc_service *svc, lsvc_state st, uint32_t wait_hint)
+{
+    svc->status.state = st;
+    svc->status_text[0] = '\0';
+    svc->status.checkpoint = 0;
+    svc->status.wait_hint = wait_hint;
+    svc->status.controls_accepted = reported_mask(st, svc->accepts);
+}
+
+/* Under mu: the watchdog's next deadline (at_ns 0: none). */
+static void arm(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind, uint32_t code)
+{
+    svc->deadline_ns = at_ns;
+    svc->deadline_kind = at_ns ? kind : LSVC_DEADLINE_NONE;
+    svc->deadline_code = code;
+}
+
+/* Under mu: a stop was asked for (a control, or the service itself). */
+static void stop_requested(lsvc_service *svc, uint32_t code, uint64_t from_ns)
+{
+    svc->stop_requested = true;
+    svc->stop_code = code;
+    enter(svc, LSVC_STOP_PENDING, svc->stop_timeout_ms);
+    arm(svc, from_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_STOP, code);
+}
+
 static _Atomic(const lsvc_observer *) observer;
 
 void lsvc_service_observe(const lsvc_observer *obs) { atomic_store(&observer, obs); }
@@ -82,7 +110,7 @@ void lsvc_service_released(lsvc_service *svc, bool go)
  * changes. */
 static lsvc_status snapshot(lsvc_service *svc)
 {
-    svc->status.seq = ++svc->report_seq;
+    svc->status.seq = ++svc->snapshot_seq;
     return svc->status;
 }
 
@@ -116,13 +144,13 @@ static bool user_handled(const lsvc_service *svc, uint32_t code)
     return svc->user_handled[i / 8] & (1u << (i % 8));
 }
 
-uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type)
+uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code)
 {
-    lsvc_event ev = {.code = code, .event_type = event_type};
-    return lsvc_service_control_ev(svc, &ev);
+    lsvc_event ev = {.code = code};
+    return lsvc_service_control_event(svc, &ev);
 }
 
-uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
+uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
 {
     uint32_t code = in->code;
     lsvc_status snap;
@@ -152,26 +180,16 @@ uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
         pthread_mutex_unlock(&svc->mu);
         return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL; /* out of memory */
     }
-    if (pending) {
-        svc->status.state = pending;
-        svc->status_text[0] = '\0';
-        svc->status.checkpoint = 0;
-        svc->status.controls_accepted = reported_mask(pending, svc->accepts);
-        changed = true;
-        if (pending == LSVC_STOP_PENDING) {
-            svc->stop_requested = true;
-            svc->stop_code = code;
-            svc->status.wait_hint = svc->stop_timeout_ms;
-        } else {
-            svc->status.wait_hint = svc->stop_timeout_ms;
-        }
-        /* Every pending state resolves within stop_timeout, or the code
-         * holding it up is interrupted: no path stays pending. */
-        svc->deadline_ns = ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_kind =
-            pending == LSVC_STOP_PENDING ? LSVC_DEADLINE_STOP : LSVC_DEADLINE_CONTROL;
-        svc->deadline_code = code;
+    /* Every pending state resolves within stop_timeout, or the code
+     * holding it up is interrupted: no path stays pending. */
+    if (pending == LSVC_STOP_PENDING) {
+        stop_requested(svc, code, ev.arrived_ns);
+    } else if (pending) {
+        enter(svc, pending, svc->stop_timeout_ms);
+        arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u,
+            LSVC_DEADLINE_CONTROL, code);
     }
+    changed = pending != 0;
     snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     if (changed) {
@@ -199,15 +217,9 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
                      lsvc_state_name(from), lsvc_state_name(st));
         return;
     }
-    svc->status.state = st;
-    svc->status_text[0] = '\0';
-    svc->status.checkpoint = 0;
-    svc->status.wait_hint = lsvc_state_is_pending(st) ? wait_hint : 0;
-    svc->status.controls_accepted = reported_mask(st, svc->accepts);
-    if (!lsvc_state_is_pending(st) && !svc->stop_requested) {
-        svc->deadline_ns = 0;
-        svc->deadline_kind = LSVC_DEADLINE_NONE;
-    }
+    enter(svc, st, lsvc_state_is_pending(st) ? wait_hint : 0);
+    if (!lsvc_state_is_pending(st) && !svc->stop_requested)
+        arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     report(svc, &snap);
@@ -223,14 +235,9 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
         pthread_mutex_unlock(&svc->mu);
         return;
     }
-    svc->status.state = LSVC_STOPPED;
-    svc->status_text[0] = '\0';
+    enter(svc, LSVC_STOPPED, 0);
     svc->status.exit = ex;
-    svc->status.checkpoint = 0;
-    svc->status.wait_hint = 0;
-    svc->status.controls_accepted = 0;
-    svc->deadline_ns = 0;
-    svc->deadline_kind = LSVC_DEADLINE_NONE;
+    arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
     svc->stopped_reported = true;
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
@@ -250,10 +257,9 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
     svc->status.wait_hint = wait_hint;
     /* While starting, progress is what keeps the start alive: the next
      * checkpoint is due within the wait hint, as the SCM expects. */
-    if (st == LSVC_START_PENDING) {
-        svc->deadline_ns = lsvc_now_ns() + (uint64_t)wait_hint * 1000000u;
-        svc->deadline_kind = LSVC_DEADLINE_START;
-    }
+    if (st == LSVC_START_PENDING)
+        arm(svc, lsvc_now_ns() + (uint64_t)wait_hint * 1000000u, LSVC_DEADLINE_START,
+            svc->deadline_code);
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
     report(svc, &snap);
@@ -277,15 +283,7 @@ void lsvc_service_request_stop(lsvc_service *svc)
     bool already = svc->stop_requested;
     lsvc_status snap;
     if (!already) {
-        svc->stop_requested = true;
-        svc->stop_code = LSVC_CTRL_STOP;
-        svc->deadline_ns = lsvc_now_ns() + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_kind = LSVC_DEADLINE_STOP;
-        svc->status.state = LSVC_STOP_PENDING;
-        svc->status_text[0] = '\0';
-        svc->status.checkpoint = 0;
-        svc->status.wait_hint = svc->stop_timeout_ms;
-        svc->status.controls_accepted = 0;
+        stop_requested(svc, LSVC_CTRL_STOP, lsvc_now_ns());
         snap = snapshot(svc);
     }
     pthread_mutex_unlock(&svc->mu);
@@ -310,9 +308,7 @@ const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)
 {
     pthread_mutex_lock(&svc->mu);
-    svc->deadline_ns = at_ns;
-    svc->deadline_kind = at_ns ? kind : LSVC_DEADLINE_NONE;
-    svc->deadline_code = 0;
+    arm(svc, at_ns, kind, 0);
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
 }
@@ -328,7 +324,7 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
         snprintf(svc->display_name, sizeof svc->display_name, "%s", display_name);
     svc->accepts = accepts;
     memcpy(svc->user_handled, user_handled, sizeof svc->user_handled);
-    svc->stop_timeout_ms = stop_timeout_ms;
+    svc->stop_timeout_ms = stop_timeout_ms ? stop_timeout_ms : LSVC_STOP_TIMEOUT_DEFAULT_MS;
     uint32_t mask = reported_mask(svc->status.state, accepts);
     bool changed = mask != svc->status.controls_accepted && svc->status.state != LSVC_STOPPED;
     svc->status.controls_accepted = mask;
@@ -571,8 +567,7 @@ void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_de
     pthread_mutex_lock(&svc->mu);
     atomic_store(&svc->interrupt, 0);
     svc->interrupted_ns = 0;
-    svc->deadline_ns = deadline_ns;
-    svc->deadline_kind = deadline_ns ? kind : LSVC_DEADLINE_NONE;
+    arm(svc, deadline_ns, kind, svc->deadline_code);
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
 }

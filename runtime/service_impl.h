@@ -29,7 +29,7 @@ struct lsvc_service {
     uint64_t reported_seq;     /* under report_mu: the newest reported */
 
     pthread_mutex_t mu; /* guards everything below */
-    uint64_t report_seq;      /* the newest status snapshot's number */
+    uint64_t snapshot_seq;    /* the newest status snapshot's number */
     lsvc_status status;
     uint32_t accepts;         /* the script's mask */
     uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */

@@ -74,10 +74,11 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *opts);
 void lsvc_service_free(lsvc_service *svc);
 /* The control handler. Any thread but the worker; never touches Lua; returns
  * in bounded time with LSVC_NO_ERROR or the Win32 code the SCM would give. */
-uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type);
-/* The same, with the event's data (session id, power setting) taken from
- * ev; its arrival time is set here. */
-uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *ev);
+uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code);
+/* The same for a control that carries an event (HandlerEx: its type, the
+ * session id, the power setting, taken from ev); its arrival time is set
+ * here. */
+uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *ev);
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
@@ -87,7 +88,8 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
 void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
-/* Worker: what a (re)loaded script declares. name: NULL keeps the name. */
+/* Worker: what a (re)loaded script declares. name: NULL keeps the name;
+ * stop_timeout_ms 0: LSVC_STOP_TIMEOUT_DEFAULT_MS. */
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
                             uint32_t accepts, const uint8_t user_handled[32],
                             uint32_t stop_timeout_ms);

@@ -336,7 +336,7 @@ static void answer(lsvc_service *svc, int fd, const char *buf, size_t len)
         reply_status(fd, svc);
         return;
     }
-    uint32_t rc = lsvc_service_control(svc, req.code, 0);
+    uint32_t rc = lsvc_service_control(svc, req.code);
     if (rc == LSVC_NO_ERROR) {
         reply_status(fd, svc);
     } else {
