@@ -112,13 +112,16 @@ static size_t owner(lsvc_host *h, const char *file, const char *service)
 
 static void put_json_str(const char *s)
 {
-    size_t n = lsvc_json_str(NULL, 0, 0, s) + 1;
+    lsvc_buf b = lsvc_buf_init(NULL, 0);
+    lsvc_buf_json(&b, s); /* measure */
+    size_t n = b.len + 1;
     char *buf = malloc(n);
     if (!buf) {
         fputs("\"\"", stdout);
         return;
     }
-    lsvc_json_str(buf, n, 0, s);
+    b = lsvc_buf_init(buf, n);
+    lsvc_buf_json(&b, s);
     fputs(buf, stdout);
     free(buf);
 }

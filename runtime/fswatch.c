@@ -50,10 +50,7 @@ static struct {
     (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
      IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
-static void kick(lsvc_service *svc)
-{
-    lsvc_service_kick_fs(svc);
-}
+static void kick(lsvc_service *svc) { lsvc_service_kick_fs(svc); }
 
 static void *watch_main(void *arg)
 {

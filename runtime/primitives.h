@@ -33,7 +33,7 @@ typedef struct lsvc_queue {
 int lsvc_queue_init(lsvc_queue *q);
 void lsvc_queue_destroy(lsvc_queue *q);
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
-bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);        /* non-blocking */
+bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);       /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */
 bool lsvc_queue_pending(lsvc_queue *q);
@@ -57,7 +57,7 @@ typedef struct lsvc_irq {
 } lsvc_irq;
 
 void lsvc_irq_bind(lsvc_irq *irq, void (*fn)(void *), void *ud); /* the thread itself */
-void lsvc_irq_unbind(lsvc_irq *irq);                              /* the thread itself */
+void lsvc_irq_unbind(lsvc_irq *irq);                             /* the thread itself */
 /* Any thread; the caller's lock keeps raise and unbind apart. */
 void lsvc_irq_raise(lsvc_irq *irq);
 
@@ -107,10 +107,10 @@ void lsvc_log_set_capture(lsvc_log_sink fn);
 /* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
 
 typedef struct lsvc_alloc {
-    size_t used;     /* bytes the state holds now */
+    size_t used; /* bytes the state holds now */
     size_t peak;
-    size_t limit;    /* 0: no limit */
-    size_t reserve;  /* allowed past the limit once stopping */
+    size_t limit;   /* 0: no limit */
+    size_t reserve; /* allowed past the limit once stopping */
     bool stopping;
     unsigned refused; /* allocations refused so far */
 } lsvc_alloc;
@@ -167,8 +167,8 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
  * LSVC_SLOT_MAX is enough); *len gets its size. A message is never given
  * altered: one that cannot be given whole is dropped and reported
  * (TRUNCATED, MALFORMED, err saying what), and the next read goes on. */
-lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
-                            uint32_t timeout_ms, char *err, size_t errlen);
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len, uint32_t timeout_ms,
+                            char *err, size_t errlen);
 void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
 /* A writer to NAME; never fails for want of a reader (writes do). */
 lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen);

@@ -21,7 +21,6 @@
 #define LSVC_PRINTF(fmt, first) __attribute__((format(printf, fmt, first)))
 #endif
 
-
 /* ---- model.c: the Windows SCM service model (pure, any thread) ---------- */
 
 typedef enum lsvc_state {
@@ -96,24 +95,23 @@ typedef struct lsvc_status {
     uint64_t seq;       /* service.c: the order of the reports */
 } lsvc_status;
 
-const char *lsvc_state_name(lsvc_state s);           /* "RUNNING"; NULL if unknown */
-int lsvc_state_from_name(const char *name);          /* -1 if unknown */
+const char *lsvc_state_name(lsvc_state s);  /* "RUNNING"; NULL if unknown */
+int lsvc_state_from_name(const char *name); /* -1 if unknown */
 bool lsvc_state_is_pending(lsvc_state s);
-const char *lsvc_control_name(uint32_t code);         /* "stop", "user"; NULL if unknown */
-int lsvc_control_from_name(const char *name);         /* -1 if unknown */
-const char *lsvc_accept_name(uint32_t bit);           /* "pause_continue"; NULL */
-int lsvc_accept_from_name(const char *name);          /* bit, or -1 */
-uint32_t lsvc_accept_bit_for_control(uint32_t code);  /* 0: needs no bit */
+const char *lsvc_control_name(uint32_t code);        /* "stop", "user"; NULL if unknown */
+int lsvc_control_from_name(const char *name);        /* -1 if unknown */
+const char *lsvc_accept_name(uint32_t bit);          /* "pause_continue"; NULL */
+int lsvc_accept_from_name(const char *name);         /* bit, or -1 */
+uint32_t lsvc_accept_bit_for_control(uint32_t code); /* 0: needs no bit */
 bool lsvc_transition_valid(lsvc_state from, lsvc_state to);
 /* What the SCM answers a control in a state: LSVC_NO_ERROR or a Win32 code.
  * user_handled: the script has a handler for this user code (128-255). */
-uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code,
-                            bool user_handled);
+uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code, bool user_handled);
 /* The state a control moves the service into at once, or 0 for none. */
 lsvc_state lsvc_control_pending_state(uint32_t code);
 /* The process exit status (0-255) for a service exit code. */
 int lsvc_exit_status(lsvc_exit e);
-const char *lsvc_win32_message(uint32_t code);        /* short text for codes above */
+const char *lsvc_win32_message(uint32_t code); /* short text for codes above */
 /* The one text of a final status, wherever it is shown (log, client,
  * systemd's STATUS=, a status slot): "STOPPED", "STOPPED with
  * service-specific exit code N" or "STOPPED with error N: TEXT" (TEXT:
@@ -166,17 +164,27 @@ int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, 
 #define LSVC_IS_SEP(c) ((c) == '/')
 #endif
 
-/* Append a JSON string literal for s to buf (bounded), return the new
- * length (as snprintf: what it needs, even past len). Valid JSON whatever
- * s holds: control characters escaped, bytes that are not UTF-8 written
- * as U+FFFD. */
-size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s);
+/* A bounded text buffer, for every text built piece by piece: appends
+ * never write past cap, and the text stays NUL-terminated, cut where it
+ * no longer fits. len counts what the whole text needs (as snprintf
+ * does), so len >= cap says it was cut. p may be NULL when cap is 0 (to
+ * measure). */
+typedef struct lsvc_buf {
+    char *p;
+    size_t cap, len;
+} lsvc_buf;
+lsvc_buf lsvc_buf_init(char *p, size_t cap); /* empty text */
+void lsvc_buf_add(lsvc_buf *b, const char *s);
+void lsvc_buf_printf(lsvc_buf *b, const char *fmt, ...) LSVC_PRINTF(2, 3);
+/* Append a JSON string literal for s. Valid JSON whatever s holds:
+ * control characters escaped, bytes that are not UTF-8 written as U+FFFD. */
+void lsvc_buf_json(lsvc_buf *b, const char *s);
 /* The name rule of services and slots, for C and Lua (fileguard.c): 1-80
  * characters, no '/', '\' or control characters, not "." or "..", no
  * leading '-' (it reads as an option), no leading or trailing space. */
 bool lsvc_name_valid(const char *name);
-#define LSVC_NAME_RULE                                                                    \
-    "1-80 characters, no '/', '\\' or control characters, not starting with '-', not " \
+#define LSVC_NAME_RULE                                                                             \
+    "1-80 characters, no '/', '\\' or control characters, not starting with '-', not "             \
     "starting or ending with a space"
 /* Parse a control given as a number (1-255) or a name. -1 if invalid. */
 int lsvc_parse_control(const char *s);

@@ -89,7 +89,7 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
     lua_State *L = w->L;
     push_loader_fn(w, "load");
     lua_pushboolean(L, first);
-        lua_pushstring(L, lsvc_service_name(w->svc));
+    lua_pushstring(L, lsvc_service_name(w->svc));
     if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
         snprintf(err, errlen, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -171,7 +171,8 @@ void lsvc_reload_watch(lsvc_worker *w)
     char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < w->nwatched; i++)
         paths[i] = w->watched[i].path;
-    w->fs_notified = paths && lsvc_service_options(svc)->watch_interval_ms && !lsvc_service_options(svc)->watch_poll &&
+    w->fs_notified = paths && lsvc_service_options(svc)->watch_interval_ms &&
+                     !lsvc_service_options(svc)->watch_poll &&
                      lsvc_fswatch_set(svc, paths, w->nwatched);
     free(paths);
 }
@@ -242,7 +243,8 @@ static uint64_t reload_deadline(lsvc_worker *w)
 
 static void reload_failed(lsvc_worker *w, const char *err)
 {
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "reload refused, the running version goes on: %s", err);
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+             "reload refused, the running version goes on: %s", err);
     lsvc_service_reload_result(w->svc, err);
     lsvc_worker_tell_reloading(w, false);
 }
@@ -384,7 +386,9 @@ static void watch(lsvc_worker *w)
         if (r == LSVC_WATCH_SETTLING)
             w->next_poll_ns = now + SETTLE_MS * 1000000u;
         else
-            w->next_poll_ns = w->fs_notified ? 0 : now + lsvc_service_options(svc)->watch_interval_ms * 1000000ull;
+            w->next_poll_ns = w->fs_notified
+                                  ? 0
+                                  : now + lsvc_service_options(svc)->watch_interval_ms * 1000000ull;
         uv_timer_stop(&w->watch_timer);
     }
     if (w->next_poll_ns && !uv_is_active((uv_handle_t *)&w->watch_timer)) {
@@ -397,8 +401,10 @@ static void watch(lsvc_worker *w)
 void lsvc_reload_begin_watch(lsvc_worker *w)
 {
     lsvc_reload_watch(w);
-    w->next_poll_ns = w->fs_notified ? 0
-                                     : lsvc_now_ns() + (uint64_t)lsvc_service_options(w->svc)->watch_interval_ms * 1000000u;
+    w->next_poll_ns =
+        w->fs_notified
+            ? 0
+            : lsvc_now_ns() + (uint64_t)lsvc_service_options(w->svc)->watch_interval_ms * 1000000u;
 }
 
 bool lsvc_reload_step(lsvc_worker *w)

@@ -186,8 +186,8 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
         stop_requested(svc, code, ev.arrived_ns);
     } else if (pending) {
         enter(svc, pending, svc->stop_timeout_ms);
-        arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u,
-            LSVC_DEADLINE_CONTROL, code);
+        arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_CONTROL,
+            code);
     }
     changed = pending != 0;
     snap = snapshot(svc);
@@ -377,6 +377,18 @@ unsigned lsvc_service_reload_result(lsvc_service *svc, const char *error)
     return n;
 }
 
+/* The names of the bits of mask, as JSON strings separated by commas. */
+static void json_accepts(lsvc_buf *b, uint32_t mask)
+{
+    const char *sep = "";
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if ((mask & bit) && lsvc_accept_name(bit)) {
+            lsvc_buf_printf(b, "%s\"%s\"", sep, lsvc_accept_name(bit));
+            sep = ",";
+        }
+    }
+}
+
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
 {
     pthread_mutex_lock(&svc->mu);
@@ -394,56 +406,36 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     memcpy(display, svc->display_name, sizeof display);
     pthread_mutex_unlock(&svc->mu);
 
-    size_t pos = 0;
-#define ADD(...)                                                                    \
-    do {                                                                            \
-        int k_ = snprintf(buf + (pos < len ? pos : len), pos < len ? len - pos : 0, \
-                          __VA_ARGS__);                                             \
-        if (k_ > 0)                                                                 \
-            pos += (size_t)k_;                                                      \
-    } while (0)
-    ADD("{\"name\":");
-    pos = lsvc_json_str(buf, len, pos, name);
-    ADD(",\"display_name\":");
-    pos = lsvc_json_str(buf, len, pos, display[0] ? display : name);
-    ADD(",\"script\":");
-    pos = lsvc_json_str(buf, len, pos, svc->opts.script);
-    ADD(",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
-        lsvc_state_name(st.state), (int)st.state);
-    bool first = true;
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if ((st.controls_accepted & bit) && lsvc_accept_name(bit)) {
-            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
-            first = false;
-        }
-    }
-    ADD("],\"accepts\":[");
-    first = true;
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if ((accepts & bit) && lsvc_accept_name(bit)) {
-            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
-            first = false;
-        }
-    }
-    ADD("],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
-        "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
-        "\"control_latency_us\":%.1f,\"reloads\":%u,\"last_reload_error\":",
-        st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint, stop_timeout,
-        (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0, reloads);
+    lsvc_buf b = lsvc_buf_init(buf, len);
+    lsvc_buf_add(&b, "{\"name\":");
+    lsvc_buf_json(&b, name);
+    lsvc_buf_add(&b, ",\"display_name\":");
+    lsvc_buf_json(&b, display[0] ? display : name);
+    lsvc_buf_add(&b, ",\"script\":");
+    lsvc_buf_json(&b, svc->opts.script);
+    lsvc_buf_printf(&b, ",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
+                    lsvc_state_name(st.state), (int)st.state);
+    json_accepts(&b, st.controls_accepted);
+    lsvc_buf_add(&b, "],\"accepts\":[");
+    json_accepts(&b, accepts);
+    lsvc_buf_printf(&b,
+                    "],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
+                    "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
+                    "\"control_latency_us\":%.1f,\"reloads\":%u,\"last_reload_error\":",
+                    st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint,
+                    stop_timeout, (long)getpid(), (unsigned long long)delivered,
+                    (double)lat / 1000.0, reloads);
     if (reload_err[0])
-        pos = lsvc_json_str(buf, len, pos, reload_err);
+        lsvc_buf_json(&b, reload_err);
     else
-        ADD("null");
-    ADD(",\"status_text\":");
+        lsvc_buf_add(&b, "null");
+    lsvc_buf_add(&b, ",\"status_text\":");
     if (text[0])
-        pos = lsvc_json_str(buf, len, pos, text);
+        lsvc_buf_json(&b, text);
     else
-        ADD("null");
-    ADD("}");
-#undef ADD
-    if (len)
-        buf[pos < len ? pos : len - 1] = '\0';
-    return pos;
+        lsvc_buf_add(&b, "null");
+    lsvc_buf_add(&b, "}");
+    return b.len;
 }
 
 /* ---- what a front end reads (any thread) ------------------------------ */
@@ -601,4 +593,7 @@ void lsvc_service_kick_fs(lsvc_service *svc)
     lsvc_queue_wake(&svc->queue);
 }
 
-bool lsvc_service_take_fs_kick(lsvc_service *svc) { return atomic_exchange(&svc->fs_kicked, false); }
+bool lsvc_service_take_fs_kick(lsvc_service *svc)
+{
+    return atomic_exchange(&svc->fs_kicked, false);
+}

@@ -28,22 +28,22 @@ struct lsvc_service {
     pthread_mutex_t report_mu; /* one report at a time, in order */
     uint64_t reported_seq;     /* under report_mu: the newest reported */
 
-    pthread_mutex_t mu; /* guards everything below */
-    uint64_t snapshot_seq;    /* the newest status snapshot's number */
+    pthread_mutex_t mu;    /* guards everything below */
+    uint64_t snapshot_seq; /* the newest status snapshot's number */
     lsvc_status status;
     uint32_t accepts;         /* the script's mask */
     uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
     uint32_t stop_timeout_ms;
-    uint32_t watchdog_ms;     /* the script's `watchdog`, 0 = none */
-    char status_text[256];    /* ctx:status / ctx:progress text; "" at every state change */
+    uint32_t watchdog_ms;  /* the script's `watchdog`, 0 = none */
+    char status_text[256]; /* ctx:status / ctx:progress text; "" at every state change */
     char description[512];
-    uint64_t deadline_ns;     /* 0 = none; the watchdog interrupts after it */
-    uint64_t interrupted_ns;  /* when the watchdog raised the interrupt */
-    uint64_t irq_sent_ns;     /* when the watchdog last had the worker hook itself */
+    uint64_t deadline_ns;    /* 0 = none; the watchdog interrupts after it */
+    uint64_t interrupted_ns; /* when the watchdog raised the interrupt */
+    uint64_t irq_sent_ns;    /* when the watchdog last had the worker hook itself */
     lsvc_deadline deadline_kind;
-    uint32_t deadline_code;   /* LSVC_DEADLINE_CONTROL: the control */
+    uint32_t deadline_code; /* LSVC_DEADLINE_CONTROL: the control */
     bool stop_requested;
-    uint32_t stop_code;       /* STOP, SHUTDOWN or PRESHUTDOWN */
+    uint32_t stop_code; /* STOP, SHUTDOWN or PRESHUTDOWN */
     bool abandoned;
     bool stopped_reported;
     bool loaded, load_failed;

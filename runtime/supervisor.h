@@ -16,7 +16,7 @@
 typedef struct lsvc_service lsvc_service;
 typedef struct lsvc_host lsvc_host;
 
-#define LSVC_START_WAIT_HINT_MS 30000u   /* the SCM's default patience for a start */
+#define LSVC_START_WAIT_HINT_MS 30000u      /* the SCM's default patience for a start */
 #define LSVC_STOP_TIMEOUT_DEFAULT_MS 20000u /* a script's stop_timeout by default */
 
 /* What a deadline is for: the watchdog's messages and the worker's answer
@@ -39,7 +39,6 @@ typedef void (*lsvc_report_fn)(lsvc_service *svc, const lsvc_status *st, void *u
  * pair up. systemd's RELOADING=1 ... READY=1. */
 typedef void (*lsvc_reloading_fn)(lsvc_service *svc, bool begin, void *ud);
 
-
 /* An observer of every service's reports, registered from above (a
  * service's status_slot, status_slot.c), so that this layer calls nothing
  * above it. report: each status report, on the reporting thread, in the
@@ -60,14 +59,14 @@ void lsvc_service_released(lsvc_service *svc, bool go);
  * argv (not copied) and copies the rest. */
 typedef struct lsvc_service_opts {
     const char *script;
-    int argc;                     /* start arguments */
+    int argc; /* start arguments */
     char **argv;
-    lsvc_report_fn report;        /* may be NULL */
-    lsvc_reloading_fn reloading;  /* may be NULL */
-    void *report_ud;              /* for both */
-    bool allow_insecure;          /* load scripts others could change */
-    uint32_t watch_interval_ms;   /* 0: no file watch (hot reload off) */
-    bool watch_poll;              /* poll on the interval even where changes are told */
+    lsvc_report_fn report;       /* may be NULL */
+    lsvc_reloading_fn reloading; /* may be NULL */
+    void *report_ud;             /* for both */
+    bool allow_insecure;         /* load scripts others could change */
+    uint32_t watch_interval_ms;  /* 0: no file watch (hot reload off) */
+    bool watch_poll;             /* poll on the interval even where changes are told */
 } lsvc_service_opts;
 
 lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *opts);
@@ -110,7 +109,7 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len);
 const char *lsvc_service_name(const lsvc_service *svc);
 const char *lsvc_service_script(const lsvc_service *svc);
 size_t lsvc_service_index(const lsvc_service *svc); /* its place in its host */
-bool lsvc_service_load_failed(lsvc_service *svc);  /* after lsvc_host_wait_loaded */
+bool lsvc_service_load_failed(lsvc_service *svc);   /* after lsvc_host_wait_loaded */
 uint32_t lsvc_service_stop_timeout(lsvc_service *svc);
 /* The worker's last turn of its scheduler (lsvc_now_ns), for a watchdog. */
 uint64_t lsvc_service_heartbeat(lsvc_service *svc);
@@ -151,10 +150,10 @@ void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns);
 /* The deadline as the watchdog holds it, and the stop, read together. */
 typedef struct lsvc_deadline_info {
     lsvc_deadline kind;
-    uint32_t code;       /* LSVC_DEADLINE_CONTROL: the control */
-    uint64_t at_ns;      /* 0: none */
-    bool stopping;       /* a stop was requested */
-    uint32_t stop_code;  /* STOP, SHUTDOWN or PRESHUTDOWN */
+    uint32_t code;      /* LSVC_DEADLINE_CONTROL: the control */
+    uint64_t at_ns;     /* 0: none */
+    bool stopping;      /* a stop was requested */
+    uint32_t stop_code; /* STOP, SHUTDOWN or PRESHUTDOWN */
     uint32_t stop_timeout_ms;
 } lsvc_deadline_info;
 void lsvc_service_get_deadline(lsvc_service *svc, lsvc_deadline_info *out);
@@ -198,7 +197,7 @@ bool lsvc_host_all_stopped(lsvc_host *h);
 int lsvc_host_exit_status(lsvc_host *h);
 void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
 void lsvc_host_notify(lsvc_host *h);
-size_t lsvc_host_count(lsvc_host *h);                  /* services, fixed once started */
+size_t lsvc_host_count(lsvc_host *h);                    /* services, fixed once started */
 lsvc_service *lsvc_host_service(lsvc_host *h, size_t i); /* i < lsvc_host_count */
 
 #endif

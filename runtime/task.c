@@ -247,7 +247,8 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
         return LSVC_TASK_DONE;
     const char *msg = lua_tostring(t->co, -1);
     luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what, lua_tostring(w->L, -1));
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
+             lua_tostring(w->L, -1));
     lua_pop(w->L, 1);
     return LSVC_TASK_FAILED;
 }

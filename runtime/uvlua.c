@@ -53,7 +53,8 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
             lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
         return n;
     }
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what, lua_tostring(L, -1));
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
+             lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!nested && lsvc_service_interrupted(w->svc))
         lsvc_worker_interrupted(w, LSVC_VICTIM_OTHER);

@@ -109,8 +109,8 @@ void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
         w->forced = true;
         end_task(w->main);
     } else if (victim == LSVC_VICTIM_HANDLER || (victim != LSVC_VICTIM_MAIN && w->handler)) {
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s did not finish within %u ms: interrupted",
-                 w->handler_what, timeout);
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                 "%s did not finish within %u ms: interrupted", w->handler_what, timeout);
         if (w->handler) {
             lsvc_event ev = w->handler_ev;
             lsvc_task_end(w->handler);
@@ -167,7 +167,8 @@ void lsvc_worker_restore_deadline(lsvc_worker *w)
     lsvc_service_get_status(w->svc, &st);
     if (!lsvc_service_stopping(w->svc)) {
         bool pending = lsvc_state_is_pending(st.state);
-        lsvc_service_set_deadline(w->svc, pending ? ms_from_now(lsvc_service_stop_timeout(w->svc)) : 0,
+        lsvc_service_set_deadline(w->svc,
+                                  pending ? ms_from_now(lsvc_service_stop_timeout(w->svc)) : 0,
                                   LSVC_DEADLINE_CONTROL);
     }
 }
@@ -256,7 +257,8 @@ static void settle(lsvc_worker *w, const lsvc_event *ev)
 {
     lsvc_service_count_delivery(w->svc, ev->arrived_ns);
     if (ev->code == LSVC_CTRL_PARAMCHANGE) { /* the default: reload the script */
-        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "paramchange: reloading %s", lsvc_service_script(w->svc));
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "paramchange: reloading %s",
+                 lsvc_service_script(w->svc));
         w->reload_pending = true;
     }
     if (ev->code != LSVC_CTRL_STOP && ev->code != LSVC_CTRL_SHUTDOWN &&
@@ -394,7 +396,8 @@ static bool main_done(lsvc_worker *w)
 
 static bool run_done(lsvc_worker *w)
 {
-    return !w->main && !w->handler && (!w->deliver || lsvc_queue_len(lsvc_service_queue(w->svc)) == 0);
+    return !w->main && !w->handler &&
+           (!w->deliver || lsvc_queue_len(lsvc_service_queue(w->svc)) == 0);
 }
 
 /* ---- the thread, by phase -------------------------------------------------------------- */
@@ -430,7 +433,8 @@ static bool worker_init(lsvc_worker *w)
         if (L)
             lua_close(L);
         lsvc_service_set_state(svc, LSVC_START_PENDING, LSVC_START_WAIT_HINT_MS);
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "cannot create a Lua state or loop: out of memory");
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                 "cannot create a Lua state or loop: out of memory");
         return false;
     }
     w->L = L;
@@ -483,7 +487,8 @@ static bool phase_load(lsvc_worker *w)
         return false;
     }
     if (!go)
-        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(svc), "not started: another script failed to load");
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(svc),
+                 "not started: another script failed to load");
     return go;
 }
 
@@ -544,7 +549,8 @@ static void phase_stop(lsvc_worker *w)
         w->failed = false;
         schedule(w, false, main_done);
         if (w->failed && !was_failed)
-            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "stop failed; the service stops with an error");
+            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                     "stop failed; the service stops with an error");
         w->failed = w->failed || was_failed;
     }
 }

@@ -38,7 +38,8 @@ bool lsvc_task_can_wait(struct lua_State *L);
 bool lsvc_task_must_return(struct lua_State *L);
 /* Suspend L's task until the next turn of the scheduler, then continue
  * with k (lua_yieldk). Only where lsvc_task_can_wait. */
-int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx, int (*k)(struct lua_State *, int, intptr_t));
+int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx,
+                         int (*k)(struct lua_State *, int, intptr_t));
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 
