@@ -136,6 +136,16 @@ static void report(lsvc_service *svc, const lsvc_status *st)
     pthread_mutex_unlock(&svc->report_mu);
 }
 
+/* Under mu, which it releases: number the status as of now and, when
+ * tell, report it. Every change of the status goes out through here. */
+static void unlock_and_report(lsvc_service *svc, bool tell)
+{
+    lsvc_status snap = snapshot(svc);
+    pthread_mutex_unlock(&svc->mu);
+    if (tell)
+        report(svc, &snap);
+}
+
 static bool user_handled(const lsvc_service *svc, uint32_t code)
 {
     if (code < LSVC_CTRL_USER_MIN || code > LSVC_CTRL_USER_MAX)
@@ -153,27 +163,21 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code)
 uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
 {
     uint32_t code = in->code;
-    lsvc_status snap;
     pthread_mutex_lock(&svc->mu);
     uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
                                       user_handled(svc, code));
     if (err != LSVC_NO_ERROR || code == LSVC_CTRL_INTERROGATE) {
-        snap = snapshot(svc);
-        pthread_mutex_unlock(&svc->mu);
-        if (err == LSVC_NO_ERROR)
-            report(svc, &snap); /* INTERROGATE: report the current status again */
+        /* INTERROGATE: report the current status again */
+        unlock_and_report(svc, err == LSVC_NO_ERROR);
         return err;
     }
     lsvc_event ev = *in;
     ev.arrived_ns = lsvc_now_ns();
     lsvc_state pending = lsvc_control_pending_state(code);
-    bool changed = false;
     /* PAUSE while PAUSED, CONTINUE while RUNNING: nothing to do. */
     if ((code == LSVC_CTRL_PAUSE && svc->status.state == LSVC_PAUSED) ||
         (code == LSVC_CTRL_CONTINUE && svc->status.state == LSVC_RUNNING)) {
-        snap = snapshot(svc);
-        pthread_mutex_unlock(&svc->mu);
-        report(svc, &snap);
+        unlock_and_report(svc, true);
         return LSVC_NO_ERROR;
     }
     if (lsvc_queue_push(&svc->queue, &ev) != 0) {
@@ -189,13 +193,9 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
         arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_CONTROL,
             code);
     }
-    changed = pending != 0;
-    snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (changed) {
-        report(svc, &snap);
+    unlock_and_report(svc, pending != 0);
+    if (pending)
         lsvc_watchdog_kick(svc->host);
-    }
     return LSVC_NO_ERROR;
 }
 
@@ -220,9 +220,7 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
     enter(svc, st, lsvc_state_is_pending(st) ? wait_hint : 0);
     if (!lsvc_state_is_pending(st) && !svc->stop_requested)
         arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    unlock_and_report(svc, true);
     lsvc_watchdog_kick(svc->host);
 }
 
@@ -239,9 +237,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
     svc->status.exit = ex;
     arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
     svc->stopped_reported = true;
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    unlock_and_report(svc, true);
     lsvc_host_notify(svc->host);
 }
 
@@ -260,9 +256,7 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
     if (st == LSVC_START_PENDING)
         arm(svc, lsvc_now_ns() + (uint64_t)wait_hint * 1000000u, LSVC_DEADLINE_START,
             svc->deadline_code);
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    unlock_and_report(svc, true);
     lsvc_watchdog_kick(svc->host);
     return true;
 }
@@ -280,17 +274,13 @@ bool lsvc_service_stopping(lsvc_service *svc)
 void lsvc_service_request_stop(lsvc_service *svc)
 {
     pthread_mutex_lock(&svc->mu);
-    bool already = svc->stop_requested;
-    lsvc_status snap;
-    if (!already) {
-        stop_requested(svc, LSVC_CTRL_STOP, lsvc_now_ns());
-        snap = snapshot(svc);
+    if (svc->stop_requested) {
+        pthread_mutex_unlock(&svc->mu);
+        return;
     }
-    pthread_mutex_unlock(&svc->mu);
-    if (!already) {
-        report(svc, &snap);
-        lsvc_watchdog_kick(svc->host);
-    }
+    stop_requested(svc, LSVC_CTRL_STOP, lsvc_now_ns());
+    unlock_and_report(svc, true);
+    lsvc_watchdog_kick(svc->host);
 }
 
 const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
@@ -328,10 +318,7 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
     uint32_t mask = reported_mask(svc->status.state, accepts);
     bool changed = mask != svc->status.controls_accepted && svc->status.state != LSVC_STOPPED;
     svc->status.controls_accepted = mask;
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (changed)
-        report(svc, &snap); /* a reload changed the mask: the manager learns it */
+    unlock_and_report(svc, changed); /* a reload changed the mask: the manager learns it */
 }
 
 void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
@@ -342,10 +329,7 @@ void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
     for (char *p = svc->status_text; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = ' ';
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (again)
-        report(svc, &snap);
+    unlock_and_report(svc, again);
 }
 
 void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len)
