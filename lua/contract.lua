@@ -185,8 +185,9 @@ return function(script, path, name_valid)
     mask = mask | bit
   end
 
-  local stop_timeout = script.stop_timeout or 20000
-  if stop_timeout ~= math.floor(stop_timeout) or stop_timeout < 1 or stop_timeout > 3600000 then
+  -- nil: the runtime's default (LSVC_STOP_TIMEOUT_DEFAULT_MS, supervisor.h)
+  local stop_timeout = script.stop_timeout
+  if stop_timeout ~= nil and (stop_timeout ~= math.floor(stop_timeout) or stop_timeout < 1 or stop_timeout > 3600000) then
     fail(key_line("stop_timeout"), "stop_timeout must be a whole number of ms in 1..3600000 (got %s)", tostring(stop_timeout))
   end
 
@@ -274,7 +275,7 @@ return function(script, path, name_valid)
     name = name,
     display_name = script.display_name or name,
     accepts = mask,
-    stop_timeout = math.tointeger(stop_timeout),
+    stop_timeout = stop_timeout and math.tointeger(stop_timeout),
     watchdog = watchdog and math.tointeger(watchdog) or 0,
     description = script.description or "",
     user = user,

@@ -12,7 +12,7 @@
  */
 #include <stdlib.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 void *lsvc_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {

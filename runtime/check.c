@@ -21,7 +21,6 @@
 #include <string.h>
 
 #include "frontend.h"
-#include "luasvc.h"
 
 typedef struct finding {
     lsvc_level lv;
@@ -105,7 +104,7 @@ static size_t owner(lsvc_host *h, const char *file, const char *service)
         if (n > 4 && strcmp(base + n - 4, ".lua") == 0)
             n -= 4;
         if ((strlen(service) == n && strncmp(service, base, n) == 0) ||
-            strcmp(service, lsvc_host_service(h, k)->name) == 0)
+            strcmp(service, lsvc_service_name(lsvc_host_service(h, k))) == 0)
             return k;
     }
     return 0;
@@ -113,15 +112,127 @@ static size_t owner(lsvc_host *h, const char *file, const char *service)
 
 static void put_json_str(const char *s)
 {
-    size_t n = lsvc_json_str(NULL, 0, 0, s) + 1;
+    lsvc_buf b = lsvc_buf_init(NULL, 0);
+    lsvc_buf_json(&b, s); /* measure */
+    size_t n = b.len + 1;
     char *buf = malloc(n);
     if (!buf) {
         fputs("\"\"", stdout);
         return;
     }
-    lsvc_json_str(buf, n, 0, s);
+    b = lsvc_buf_init(buf, n);
+    lsvc_buf_json(&b, s);
     fputs(buf, stdout);
     free(buf);
+}
+
+/* Load every script of argv (the arguments that are not options) as a
+ * service would, start none, and collect what they log. NULL when the
+ * host could not be set up. */
+static lsvc_host *load_all(int argc, char **argv, bool allow_insecure)
+{
+    lsvc_log_set_capture(capture);
+    lsvc_host *h = lsvc_host_new();
+    if (!h)
+        return NULL;
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1])
+            continue;
+        lsvc_service_opts o = {.script = argv[i], .allow_insecure = allow_insecure};
+        lsvc_service *svc = lsvc_service_new(h, &o);
+        if (!svc || lsvc_host_add(h, svc) != 0)
+            return NULL;
+    }
+    if (lsvc_watchdog_start(h) != 0)
+        return NULL;
+    for (size_t k = 0; k < lsvc_host_count(h); k++)
+        if (lsvc_worker_start(lsvc_host_service(h, k)) != 0) {
+            fputs("luasvc check: cannot start a worker thread\n", stderr);
+            return NULL;
+        }
+    lsvc_host_wait_loaded(h);
+    lsvc_host_release(h, false);
+    lsvc_host_wait_stopped(h);
+    lsvc_host_join(h);
+    lsvc_log_set_capture(NULL);
+    return h;
+}
+
+/* Finding i, "FILE:LINE: SEVERITY: MESSAGE" on stderr, or (json) an
+ * element of the array on stdout; counted for the script it is about. */
+static void report_finding(lsvc_host *h, size_t i, bool json, size_t *warnings, size_t *errors)
+{
+    finding *f = &found[i];
+    bool is_warning = f->lv == LSVC_LOG_WARNING;
+    char *file, *msg;
+    long line;
+    split(f->text, &file, &line, &msg);
+    size_t k = owner(h, file, f->service);
+    const char *script = lsvc_service_script(lsvc_host_service(h, k));
+    if (!file)
+        file = (char *)script;
+    (is_warning ? warnings : errors)[k]++;
+    const char *sev = is_warning ? "warning" : "error";
+    if (!json) {
+        if (line)
+            fprintf(stderr, "%s:%ld: %s: %s\n", file, line, sev, msg);
+        else
+            fprintf(stderr, "%s: %s: %s\n", file, sev, msg);
+        return;
+    }
+    /* a traceback, if any, is kept apart from the one-line message */
+    char *tb = strchr(msg, '\n');
+    if (tb)
+        *tb++ = '\0';
+    printf("%s\n  {\"file\": ", i ? "," : "");
+    put_json_str(file);
+    if (line)
+        printf(", \"line\": %ld", line);
+    else
+        fputs(", \"line\": null", stdout);
+    printf(", \"severity\": \"%s\", \"message\": ", sev);
+    put_json_str(msg);
+    if (tb) {
+        fputs(", \"detail\": ", stdout);
+        put_json_str(tb);
+    }
+    fputs(", \"script\": ", stdout);
+    put_json_str(script);
+    fputs("}", stdout);
+}
+
+/* A line per script that did not fail (not for json). true if any failed. */
+static bool summarize(lsvc_host *h, const size_t *warnings, const size_t *errors, bool json,
+                      bool strict)
+{
+    bool any_failed = false;
+    for (size_t k = 0; k < lsvc_host_count(h); k++) {
+        lsvc_service *svc = lsvc_host_service(h, k);
+        bool failed = errors[k] || lsvc_service_load_failed(svc);
+        any_failed = any_failed || failed;
+        if (json || failed)
+            continue;
+        const char *script = lsvc_service_script(svc), *name = lsvc_service_name(svc);
+        const char *s = warnings[k] == 1 ? "" : "s";
+        if (!warnings[k])
+            printf("%s: ok (service '%s')\n", script, name);
+        else if (strict)
+            printf("%s: %zu warning%s, failed (--strict)\n", script, warnings[k], s);
+        else
+            printf("%s: ok (service '%s'), %zu warning%s\n", script, name, warnings[k], s);
+    }
+    return any_failed;
+}
+
+static void forget_findings(void)
+{
+    for (size_t i = 0; i < nfound; i++) {
+        free(found[i].service);
+        free(found[i].text);
+    }
+    free(found);
+    found = NULL;
+    nfound = capfound = 0;
 }
 
 int lsvc_check_main(int argc, char **argv)
@@ -143,103 +254,24 @@ int lsvc_check_main(int argc, char **argv)
     if (!nscripts)
         return lsvc_usage_error("check", "no script given");
 
-    lsvc_log_set_capture(capture);
-    lsvc_host *h = lsvc_host_new();
+    lsvc_host *h = load_all(argc, argv, allow_insecure);
     if (!h)
         return 1;
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1])
-            continue;
-        lsvc_service_opts o = {.script = argv[i], .allow_insecure = allow_insecure};
-        lsvc_service *svc = lsvc_service_new(h, &o);
-        if (!svc || lsvc_host_add(h, svc) != 0)
-            return 1;
-    }
-    if (lsvc_watchdog_start(h) != 0)
-        return 1;
-    for (size_t k = 0; k < lsvc_host_count(h); k++)
-        if (lsvc_worker_start(lsvc_host_service(h, k)) != 0) {
-            fputs("luasvc check: cannot start a worker thread\n", stderr);
-            return 1;
-        }
-    lsvc_host_wait_loaded(h);
-    lsvc_host_release(h, false);
-    lsvc_host_wait_stopped(h);
-    lsvc_host_join(h);
-    lsvc_log_set_capture(NULL);
-
     size_t *warnings = calloc(lsvc_host_count(h), sizeof *warnings);
     size_t *errors = calloc(lsvc_host_count(h), sizeof *errors);
     if (!warnings || !errors)
         return 1;
-    size_t nwarn = 0;
     if (json)
         fputs("[", stdout);
-    for (size_t i = 0; i < nfound; i++) {
-        finding *f = &found[i];
-        bool is_warning = f->lv == LSVC_LOG_WARNING;
-        char *file, *msg;
-        long line;
-        split(f->text, &file, &line, &msg);
-        size_t k = owner(h, file, f->service);
-        if (!file)
-            file = (char *)lsvc_service_script(lsvc_host_service(h, k));
-        (is_warning ? warnings : errors)[k]++;
-        if (is_warning)
-            nwarn++;
-        const char *sev = is_warning ? "warning" : "error";
-        if (!json) {
-            if (line)
-                fprintf(stderr, "%s:%ld: %s: %s\n", file, line, sev, msg);
-            else
-                fprintf(stderr, "%s: %s: %s\n", file, sev, msg);
-            continue;
-        }
-        /* a traceback, if any, is kept apart from the one-line message */
-        char *tb = strchr(msg, '\n');
-        if (tb)
-            *tb++ = '\0';
-        printf("%s\n  {\"file\": ", i ? "," : "");
-        put_json_str(file);
-        if (line)
-            printf(", \"line\": %ld", line);
-        else
-            fputs(", \"line\": null", stdout);
-        printf(", \"severity\": \"%s\", \"message\": ", sev);
-        put_json_str(msg);
-        if (tb) {
-            fputs(", \"detail\": ", stdout);
-            put_json_str(tb);
-        }
-        fputs(", \"script\": ", stdout);
-        put_json_str(lsvc_service_script(lsvc_host_service(h, k)));
-        fputs("}", stdout);
-    }
+    for (size_t i = 0; i < nfound; i++)
+        report_finding(h, i, json, warnings, errors);
     if (json)
         fputs(nfound ? "\n]\n" : "]\n", stdout);
-    bool any_failed = false;
-    for (size_t k = 0; k < lsvc_host_count(h); k++) {
-        lsvc_service *svc = lsvc_host_service(h, k);
-        bool failed = errors[k] || lsvc_service_load_failed(svc);
-        any_failed = any_failed || failed;
-        if (json || failed)
-            continue;
-        if (!warnings[k])
-            printf("%s: ok (service '%s')\n", lsvc_service_script(svc), lsvc_service_name(svc));
-        else if (strict)
-            printf("%s: %zu warning%s, failed (--strict)\n", lsvc_service_script(svc), warnings[k],
-                   warnings[k] == 1 ? "" : "s");
-        else
-            printf("%s: ok (service '%s'), %zu warning%s\n", lsvc_service_script(svc), lsvc_service_name(svc),
-                   warnings[k], warnings[k] == 1 ? "" : "s");
-    }
-    for (size_t i = 0; i < nfound; i++) {
-        free(found[i].service);
-        free(found[i].text);
-    }
-    free(found);
-    found = NULL;
-    nfound = capfound = 0;
+    bool any_failed = summarize(h, warnings, errors, json, strict);
+    size_t nwarn = 0;
+    for (size_t k = 0; k < lsvc_host_count(h); k++)
+        nwarn += warnings[k];
+    forget_findings();
     free(warnings);
     free(errors);
     return any_failed ? 2 : strict && nwarn ? 1 : 0;

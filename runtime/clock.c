@@ -5,7 +5,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 uint64_t lsvc_now_ns(void)
 {

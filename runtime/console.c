@@ -286,7 +286,7 @@ size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out)
 /* A stop from the console's user for one service. */
 static void user_stop(lsvc_service *svc, const char *why)
 {
-    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP, 0);
+    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP);
     if (rc == LSVC_NO_ERROR || rc == LSVC_ERROR_SERVICE_NOT_ACTIVE)
         return;
     lsvc_status st;

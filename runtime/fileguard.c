@@ -17,11 +17,10 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include "worker.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
 #ifdef _WIN32
 #include <windows.h>
 #endif
-
-#include "luasvc.h"
 
 /* What makes a file unsafe to load: writable by group or others, or owned
  * by someone who is neither root nor the service's user. Empty when safe.
@@ -86,7 +85,7 @@ static int l_secure(lua_State *L)
         return 2;
     }
     if (msg[0])
-        lsvc_log(LSVC_LOG_WARNING, lsvc_worker_service(L)->name, "%s (allowed)", msg);
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(lsvc_worker_service(L)), "%s (allowed)", msg);
     lua_pushboolean(L, 1);
     return 1;
 }

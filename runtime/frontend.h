@@ -1,8 +1,10 @@
 /*
- * frontend.h - what the front ends of both platforms share: the
- * foreground host (console.c, with its platform half in
- * platform/posix_console.c or platform/win32_console.c) and the command
- * line's table (usage.c). Main thread, unless a function says otherwise.
+ * frontend.h - the top layer: what the front ends of both platforms
+ * share: the foreground host (console.c, with its platform half in
+ * platform/posix_console.c or platform/win32_console.c), the verbs check
+ * and listen, and the command line's table (usage.c). Each platform's own
+ * front ends add platform/posix.h or platform/win32.h. Includes engine.h
+ * only. Main thread, unless a function says otherwise.
  */
 #ifndef LUASVC_FRONTEND_H
 #define LUASVC_FRONTEND_H
@@ -10,7 +12,16 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "luasvc.h"
+#include "engine.h"
+
+/* ---- check.c: `luasvc check` (main thread) ---- */
+
+int lsvc_check_main(int argc, char **argv);
+
+/* ---- listen.c: `luasvc listen NAME [--json]`: print a slot's messages
+ * until Ctrl+C ---- */
+
+int lsvc_listen(int argc, char **argv);
 
 /* ---- usage.c: the verbs, their synopses and options ---- */
 

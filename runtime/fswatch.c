@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 #ifdef __linux__
 
@@ -50,11 +50,7 @@ static struct {
     (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
      IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
-static void kick(lsvc_service *svc)
-{
-    atomic_store(&svc->fs_kicked, true);
-    lsvc_queue_wake(&svc->queue);
-}
+static void kick(lsvc_service *svc) { lsvc_service_kick_fs(svc); }
 
 static void *watch_main(void *arg)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "service_impl.h"
 
 lsvc_host *lsvc_host_new(void)
 {

@@ -17,7 +17,7 @@
  */
 #include <signal.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 #ifdef _WIN32
 #include <windows.h>

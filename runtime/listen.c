@@ -17,7 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "frontend.h"
 
 static bool to_tty; /* stdout is a terminal: escape what a writer sent */
 
@@ -30,7 +30,7 @@ static void on_signal(int sig)
 }
 
 /* The string value of "key" in a flat JSON object of ours, unescaped into
- * out (\uXXXX below 0x80 only, which is all lsvc_json_str writes). Returns
+ * out (\uXXXX below 0x80 only, which is all lsvc_buf_json writes). Returns
  * false when it is not there. */
 static bool json_field(const char *msg, const char *key, char *out, size_t len)
 {
@@ -113,7 +113,8 @@ static void print_message(const char *msg, size_t len, bool json)
             if (copy) {
                 memcpy(copy, msg, n);
                 copy[n] = '\0';
-                lsvc_json_str(buf, len * 6 + 16, 0, copy);
+                lsvc_buf b = lsvc_buf_init(buf, len * 6 + 16);
+                lsvc_buf_json(&b, copy);
                 printf("{\"text\":%s}\n", buf);
                 free(copy);
             }

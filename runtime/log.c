@@ -23,7 +23,7 @@
 #include <sys/socket.h>
 #endif
 
-#include "luasvc.h"
+#include "primitives.h"
 
 static atomic_int min_level = LSVC_LOG_INFO;
 
@@ -221,7 +221,7 @@ void lsvc_log_text(lsvc_level lv, const char *service, const char *text)
     char prefix[128], line[16384];
     lsvc_logfile *lf = atomic_load(&log_file);
     if (atomic_load(&journal) && !lf) {
-        /* the level values are syslog's priorities (luasvc.h) */
+        /* the level values are syslog's priorities (primitives.h) */
         snprintf(prefix, sizeof prefix, "<%d>%-7s %s: ", (int)lv, lsvc_level_name(lv),
                  service ? service : "luasvc");
     } else {

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 #ifdef _WIN32
 #include <io.h>
-#include "platform/win32.h"
+#include <windows.h>
 #include "platform/win32_utf8.h"
 #endif
 

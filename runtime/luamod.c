@@ -137,7 +137,7 @@ static int ctx_log(lua_State *L)
             lua_pushvalue(L, i);
         lua_call(L, n - 2, 1);
     }
-    lsvc_log_text((lsvc_level)lv, lsvc_worker_of(L)->svc->name, lua_tostring(L, -1));
+    lsvc_log_text((lsvc_level)lv, lsvc_service_name(lsvc_worker_of(L)->svc), lua_tostring(L, -1));
     return 0;
 }
 
@@ -162,7 +162,7 @@ static const luaL_Reg ctx_methods[] = {
 void lsvc_push_ctx(lua_State *L, lsvc_service *svc)
 {
     lua_createtable(L, 0, 2);
-    lua_pushstring(L, svc->name);
+    lua_pushstring(L, lsvc_service_name(svc));
     lua_setfield(L, -2, "name");
     lua_newtable(L);
     lua_setfield(L, -2, "data");

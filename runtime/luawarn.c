@@ -9,7 +9,7 @@
 #include <lua.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 /* warn("a", "b") arrives as pieces ("a" with tocont, then "b"): one worker
  * per thread, one state per worker, so one pending line per thread. */
@@ -32,6 +32,6 @@ void lsvc_lua_warn(void *ud, const char *msg, int tocont)
     pending.text[pending.n] = '\0';
     if (tocont)
         return;
-    lsvc_log(LSVC_LOG_WARNING, svc->name, "%s", pending.text);
+    lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "%s", pending.text);
     pending.n = 0;
 }

@@ -21,7 +21,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 #define READER_MT "luasvc.MailslotReader"
 #define WRITER_MT "luasvc.MailslotWriter"
@@ -37,9 +37,8 @@ typedef struct writer {
     lsvc_slot_writer *w; /* NULL once closed */
 } writer;
 
-/* ---- what both platforms' slots share --------------------------------- */
-
-const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
+/* Lua's codes for a slot's results: "noreader", ... */
+static const char *slot_rc_name(lsvc_slot_rc rc)
 {
     switch (rc) {
     case LSVC_SLOT_OK: return "ok";
@@ -55,14 +54,12 @@ const char *lsvc_slot_rc_name(lsvc_slot_rc rc)
     }
 }
 
-bool lsvc_slot_name_valid(const char *name) { return lsvc_name_valid(name); }
-
 /* ---- the Lua binding ------------------------------------------------------ */
 
 static const char *check_name(lua_State *L, int arg)
 {
     const char *name = luaL_checkstring(L, arg);
-    if (!lsvc_slot_name_valid(name))
+    if (!lsvc_name_valid(name))
         luaL_argerror(L, arg, "invalid slot name (" LSVC_NAME_RULE ")");
     return name;
 }
@@ -71,7 +68,7 @@ static int fail(lua_State *L, const char *msg, lsvc_slot_rc rc)
 {
     lua_pushnil(L);
     lua_pushstring(L, msg);
-    lua_pushstring(L, lsvc_slot_rc_name(rc));
+    lua_pushstring(L, slot_rc_name(rc));
     return 3;
 }
 

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 static const char *const state_names[] = {
     NULL, "STOPPED", "START_PENDING", "STOP_PENDING", "RUNNING",

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 static int fail(char *err, size_t errlen, const char *msg)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 int lsvc_queue_init(lsvc_queue *q)
 {

@@ -62,14 +62,14 @@ int lsvc_reload_setup(lsvc_worker *w)
         luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
                         "=[luasvc contract]") != LUA_OK ||
         lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "internal: %s", lua_tostring(L, -1));
         return -1;
     }
-    lsvc_fileguard_push(L, svc->allow_insecure); /* fileguard.c */
+    lsvc_fileguard_push(L, lsvc_service_options(svc)->allow_insecure); /* fileguard.c */
     lua_pushcfunction(L, l_sig);
-    lua_pushstring(L, svc->script_path);
+    lua_pushstring(L, lsvc_service_script(svc));
     if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "internal: %s", lua_tostring(L, -1));
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "internal: %s", lua_tostring(L, -1));
         return -1;
     }
     w->loader_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -89,9 +89,7 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
     lua_State *L = w->L;
     push_loader_fn(w, "load");
     lua_pushboolean(L, first);
-    pthread_mutex_lock(&w->svc->mu);
-    lua_pushstring(L, w->svc->name);
-    pthread_mutex_unlock(&w->svc->mu);
+    lua_pushstring(L, lsvc_service_name(w->svc));
     if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
         snprintf(err, errlen, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -173,7 +171,8 @@ void lsvc_reload_watch(lsvc_worker *w)
     char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < w->nwatched; i++)
         paths[i] = w->watched[i].path;
-    w->fs_notified = paths && svc->watch_interval_ms && !svc->watch_poll &&
+    w->fs_notified = paths && lsvc_service_options(svc)->watch_interval_ms &&
+                     !lsvc_service_options(svc)->watch_poll &&
                      lsvc_fswatch_set(svc, paths, w->nwatched);
     free(paths);
 }
@@ -221,7 +220,7 @@ int lsvc_reload_poll(lsvc_worker *w)
         return LSVC_WATCH_NONE; /* nothing new since the last look */
     push_loader_fn(w, "poll");
     if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
-        lsvc_log(LSVC_LOG_WARNING, w->svc->name, "watch: %s", lua_tostring(L, -1));
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc), "watch: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return LSVC_WATCH_NONE;
     }
@@ -239,12 +238,13 @@ int lsvc_reload_poll(lsvc_worker *w)
 
 static uint64_t reload_deadline(lsvc_worker *w)
 {
-    return lsvc_now_ns() + (uint64_t)w->svc->stop_timeout_ms * 1000000u;
+    return lsvc_now_ns() + (uint64_t)lsvc_service_stop_timeout(w->svc) * 1000000u;
 }
 
 static void reload_failed(lsvc_worker *w, const char *err)
 {
-    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "reload refused, the running version goes on: %s", err);
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+             "reload refused, the running version goes on: %s", err);
     lsvc_service_reload_result(w->svc, err);
     lsvc_worker_tell_reloading(w, false);
 }
@@ -315,10 +315,10 @@ static void finish_reload(lsvc_worker *w)
     luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
     w->new_info_ref = LUA_NOREF;
     w->reload_phase = LSVC_RELOAD_IDLE;
-    lsvc_service_reload_result(w->svc, NULL);
+    unsigned reloads = lsvc_service_reload_result(w->svc, NULL);
     lsvc_worker_restore_deadline(w);
-    lsvc_log(LSVC_LOG_INFO, w->svc->name, "reloaded %s (reload %u)", w->svc->script_path,
-             w->svc->reloads);
+    lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "reloaded %s (reload %u)",
+             lsvc_service_script(w->svc), reloads);
     lsvc_worker_start_run(w);
     lsvc_worker_tell_reloading(w, false);
 }
@@ -334,7 +334,7 @@ void lsvc_reload_hook_done(lsvc_worker *w, bool ok)
 void lsvc_reload_run_returned(lsvc_worker *w, bool interrupted)
 {
     if (interrupted) {
-        lsvc_log(LSVC_LOG_ERROR, w->svc->name,
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
                  "the old run did not return within stop_timeout: interrupted");
         lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
     }
@@ -352,7 +352,7 @@ bool lsvc_reload_interrupted(lsvc_worker *w, lsvc_victim victim)
         return true;
     }
     if (w->reload_phase == LSVC_RELOAD_WINDING && victim != LSVC_VICTIM_MAIN) {
-        lsvc_log(LSVC_LOG_ERROR, w->svc->name,
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
                  "the old run did not return within stop_timeout: interrupted");
         if (w->main)
             lsvc_task_end(w->main);
@@ -372,10 +372,10 @@ static void on_watch_timer(uv_timer_t *t)
 static void watch(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
-    if (!svc->watch_interval_ms)
+    if (!lsvc_service_options(svc)->watch_interval_ms)
         return;
     uint64_t now = lsvc_now_ns();
-    if (w->fs_notified && atomic_exchange(&svc->fs_kicked, false))
+    if (w->fs_notified && lsvc_service_take_fs_kick(svc))
         w->next_poll_ns = now; /* told of a change: look now */
     if (w->next_poll_ns && now >= w->next_poll_ns) {
         int r = lsvc_reload_poll(w);
@@ -386,7 +386,9 @@ static void watch(lsvc_worker *w)
         if (r == LSVC_WATCH_SETTLING)
             w->next_poll_ns = now + SETTLE_MS * 1000000u;
         else
-            w->next_poll_ns = w->fs_notified ? 0 : now + svc->watch_interval_ms * 1000000ull;
+            w->next_poll_ns = w->fs_notified
+                                  ? 0
+                                  : now + lsvc_service_options(svc)->watch_interval_ms * 1000000ull;
         uv_timer_stop(&w->watch_timer);
     }
     if (w->next_poll_ns && !uv_is_active((uv_handle_t *)&w->watch_timer)) {
@@ -399,8 +401,10 @@ static void watch(lsvc_worker *w)
 void lsvc_reload_begin_watch(lsvc_worker *w)
 {
     lsvc_reload_watch(w);
-    w->next_poll_ns = w->fs_notified ? 0
-                                     : lsvc_now_ns() + (uint64_t)w->svc->watch_interval_ms * 1000000u;
+    w->next_poll_ns =
+        w->fs_notified
+            ? 0
+            : lsvc_now_ns() + (uint64_t)lsvc_service_options(w->svc)->watch_interval_ms * 1000000u;
 }
 
 bool lsvc_reload_step(lsvc_worker *w)

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "luasvc.h"
+#include "service_impl.h"
 
 lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
 {
@@ -21,24 +21,17 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     lsvc_service *svc = calloc(1, sizeof *svc);
     if (!svc)
         return NULL;
-    svc->script_path = strdup(script);
+    svc->opts = *o;
+    svc->opts.script = strdup(script);
     svc->host = host;
-    svc->argc = o->argc;
-    svc->argv = o->argv;
-    svc->report = o->report;
-    svc->reloading = o->reloading;
-    svc->report_ud = o->report_ud;
-    svc->allow_insecure = o->allow_insecure;
-    svc->watch_interval_ms = o->watch_interval_ms;
-    svc->watch_poll = o->watch_poll;
     svc->status.state = LSVC_STOPPED;
     svc->stop_timeout_ms = LSVC_STOP_TIMEOUT_DEFAULT_MS;
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
     pthread_cond_init(&svc->load_cv, NULL);
-    if (!svc->script_path || lsvc_queue_init(&svc->queue) != 0) {
-        free(svc->script_path);
+    if (!svc->opts.script || lsvc_queue_init(&svc->queue) != 0) {
+        free((char *)svc->opts.script);
         free(svc);
         return NULL;
     }
@@ -62,7 +55,7 @@ void lsvc_service_free(lsvc_service *svc)
     pthread_mutex_destroy(&svc->mu);
     pthread_mutex_destroy(&svc->report_mu);
     pthread_cond_destroy(&svc->load_cv);
-    free(svc->script_path);
+    free((char *)svc->opts.script);
     free(svc);
 }
 
@@ -72,6 +65,34 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
 {
     return (st == LSVC_START_PENDING || st == LSVC_STOP_PENDING || st == LSVC_STOPPED) ? 0
                                                                                        : accepts;
+}
+
+/* Under mu: enter state st, as every change does: its text cleared,
+ * checkpoint 0, the wait hint and the mask as reported in st. */
+static void enter(lsvc_service *svc, lsvc_state st, uint32_t wait_hint)
+{
+    svc->status.state = st;
+    svc->status_text[0] = '\0';
+    svc->status.checkpoint = 0;
+    svc->status.wait_hint = wait_hint;
+    svc->status.controls_accepted = reported_mask(st, svc->accepts);
+}
+
+/* Under mu: the watchdog's next deadline (at_ns 0: none). */
+static void arm(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind, uint32_t code)
+{
+    svc->deadline_ns = at_ns;
+    svc->deadline_kind = at_ns ? kind : LSVC_DEADLINE_NONE;
+    svc->deadline_code = code;
+}
+
+/* Under mu: a stop was asked for (a control, or the service itself). */
+static void stop_requested(lsvc_service *svc, uint32_t code, uint64_t from_ns)
+{
+    svc->stop_requested = true;
+    svc->stop_code = code;
+    enter(svc, LSVC_STOP_PENDING, svc->stop_timeout_ms);
+    arm(svc, from_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_STOP, code);
 }
 
 static _Atomic(const lsvc_observer *) observer;
@@ -89,7 +110,7 @@ void lsvc_service_released(lsvc_service *svc, bool go)
  * changes. */
 static lsvc_status snapshot(lsvc_service *svc)
 {
-    svc->status.seq = ++svc->report_seq;
+    svc->status.seq = ++svc->snapshot_seq;
     return svc->status;
 }
 
@@ -107,12 +128,22 @@ static void report(lsvc_service *svc, const lsvc_status *st)
             obs->report(svc, st); /* a script's status_slot */
         if (obs && obs->front_end)
             obs->front_end(true);
-        if (svc->report)
-            svc->report(svc, st, svc->report_ud);
+        if (svc->opts.report)
+            svc->opts.report(svc, st, svc->opts.report_ud);
         if (obs && obs->front_end)
             obs->front_end(false);
     }
     pthread_mutex_unlock(&svc->report_mu);
+}
+
+/* Under mu, which it releases: number the status as of now and, when
+ * tell, report it. Every change of the status goes out through here. */
+static void unlock_and_report(lsvc_service *svc, bool tell)
+{
+    lsvc_status snap = snapshot(svc);
+    pthread_mutex_unlock(&svc->mu);
+    if (tell)
+        report(svc, &snap);
 }
 
 static bool user_handled(const lsvc_service *svc, uint32_t code)
@@ -123,68 +154,48 @@ static bool user_handled(const lsvc_service *svc, uint32_t code)
     return svc->user_handled[i / 8] & (1u << (i % 8));
 }
 
-uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code, uint32_t event_type)
+uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code)
 {
-    lsvc_event ev = {.code = code, .event_type = event_type};
-    return lsvc_service_control_ev(svc, &ev);
+    lsvc_event ev = {.code = code};
+    return lsvc_service_control_event(svc, &ev);
 }
 
-uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
+uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
 {
     uint32_t code = in->code;
-    lsvc_status snap;
     pthread_mutex_lock(&svc->mu);
     uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
                                       user_handled(svc, code));
     if (err != LSVC_NO_ERROR || code == LSVC_CTRL_INTERROGATE) {
-        snap = snapshot(svc);
-        pthread_mutex_unlock(&svc->mu);
-        if (err == LSVC_NO_ERROR)
-            report(svc, &snap); /* INTERROGATE: report the current status again */
+        /* INTERROGATE: report the current status again */
+        unlock_and_report(svc, err == LSVC_NO_ERROR);
         return err;
     }
     lsvc_event ev = *in;
     ev.arrived_ns = lsvc_now_ns();
     lsvc_state pending = lsvc_control_pending_state(code);
-    bool changed = false;
     /* PAUSE while PAUSED, CONTINUE while RUNNING: nothing to do. */
     if ((code == LSVC_CTRL_PAUSE && svc->status.state == LSVC_PAUSED) ||
         (code == LSVC_CTRL_CONTINUE && svc->status.state == LSVC_RUNNING)) {
-        snap = snapshot(svc);
-        pthread_mutex_unlock(&svc->mu);
-        report(svc, &snap);
+        unlock_and_report(svc, true);
         return LSVC_NO_ERROR;
     }
     if (lsvc_queue_push(&svc->queue, &ev) != 0) {
         pthread_mutex_unlock(&svc->mu);
         return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL; /* out of memory */
     }
-    if (pending) {
-        svc->status.state = pending;
-        svc->status_text[0] = '\0';
-        svc->status.checkpoint = 0;
-        svc->status.controls_accepted = reported_mask(pending, svc->accepts);
-        changed = true;
-        if (pending == LSVC_STOP_PENDING) {
-            svc->stop_requested = true;
-            svc->stop_code = code;
-            svc->status.wait_hint = svc->stop_timeout_ms;
-        } else {
-            svc->status.wait_hint = svc->stop_timeout_ms;
-        }
-        /* Every pending state resolves within stop_timeout, or the code
-         * holding it up is interrupted: no path stays pending. */
-        svc->deadline_ns = ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_kind =
-            pending == LSVC_STOP_PENDING ? LSVC_DEADLINE_STOP : LSVC_DEADLINE_CONTROL;
-        svc->deadline_code = code;
+    /* Every pending state resolves within stop_timeout, or the code
+     * holding it up is interrupted: no path stays pending. */
+    if (pending == LSVC_STOP_PENDING) {
+        stop_requested(svc, code, ev.arrived_ns);
+    } else if (pending) {
+        enter(svc, pending, svc->stop_timeout_ms);
+        arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_CONTROL,
+            code);
     }
-    snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (changed) {
-        report(svc, &snap);
+    unlock_and_report(svc, pending != 0);
+    if (pending)
         lsvc_watchdog_kick(svc->host);
-    }
     return LSVC_NO_ERROR;
 }
 
@@ -206,18 +217,10 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
                      lsvc_state_name(from), lsvc_state_name(st));
         return;
     }
-    svc->status.state = st;
-    svc->status_text[0] = '\0';
-    svc->status.checkpoint = 0;
-    svc->status.wait_hint = lsvc_state_is_pending(st) ? wait_hint : 0;
-    svc->status.controls_accepted = reported_mask(st, svc->accepts);
-    if (!lsvc_state_is_pending(st) && !svc->stop_requested) {
-        svc->deadline_ns = 0;
-        svc->deadline_kind = LSVC_DEADLINE_NONE;
-    }
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    enter(svc, st, lsvc_state_is_pending(st) ? wait_hint : 0);
+    if (!lsvc_state_is_pending(st) && !svc->stop_requested)
+        arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
+    unlock_and_report(svc, true);
     lsvc_watchdog_kick(svc->host);
 }
 
@@ -230,18 +233,11 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
         pthread_mutex_unlock(&svc->mu);
         return;
     }
-    svc->status.state = LSVC_STOPPED;
-    svc->status_text[0] = '\0';
+    enter(svc, LSVC_STOPPED, 0);
     svc->status.exit = ex;
-    svc->status.checkpoint = 0;
-    svc->status.wait_hint = 0;
-    svc->status.controls_accepted = 0;
-    svc->deadline_ns = 0;
-    svc->deadline_kind = LSVC_DEADLINE_NONE;
+    arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
     svc->stopped_reported = true;
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    unlock_and_report(svc, true);
     lsvc_host_notify(svc->host);
 }
 
@@ -257,13 +253,10 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
     svc->status.wait_hint = wait_hint;
     /* While starting, progress is what keeps the start alive: the next
      * checkpoint is due within the wait hint, as the SCM expects. */
-    if (st == LSVC_START_PENDING) {
-        svc->deadline_ns = lsvc_now_ns() + (uint64_t)wait_hint * 1000000u;
-        svc->deadline_kind = LSVC_DEADLINE_START;
-    }
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    report(svc, &snap);
+    if (st == LSVC_START_PENDING)
+        arm(svc, lsvc_now_ns() + (uint64_t)wait_hint * 1000000u, LSVC_DEADLINE_START,
+            svc->deadline_code);
+    unlock_and_report(svc, true);
     lsvc_watchdog_kick(svc->host);
     return true;
 }
@@ -281,25 +274,13 @@ bool lsvc_service_stopping(lsvc_service *svc)
 void lsvc_service_request_stop(lsvc_service *svc)
 {
     pthread_mutex_lock(&svc->mu);
-    bool already = svc->stop_requested;
-    lsvc_status snap;
-    if (!already) {
-        svc->stop_requested = true;
-        svc->stop_code = LSVC_CTRL_STOP;
-        svc->deadline_ns = lsvc_now_ns() + (uint64_t)svc->stop_timeout_ms * 1000000u;
-        svc->deadline_kind = LSVC_DEADLINE_STOP;
-        svc->status.state = LSVC_STOP_PENDING;
-        svc->status_text[0] = '\0';
-        svc->status.checkpoint = 0;
-        svc->status.wait_hint = svc->stop_timeout_ms;
-        svc->status.controls_accepted = 0;
-        snap = snapshot(svc);
+    if (svc->stop_requested) {
+        pthread_mutex_unlock(&svc->mu);
+        return;
     }
-    pthread_mutex_unlock(&svc->mu);
-    if (!already) {
-        report(svc, &snap);
-        lsvc_watchdog_kick(svc->host);
-    }
+    stop_requested(svc, LSVC_CTRL_STOP, lsvc_now_ns());
+    unlock_and_report(svc, true);
+    lsvc_watchdog_kick(svc->host);
 }
 
 const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
@@ -317,9 +298,7 @@ const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)
 {
     pthread_mutex_lock(&svc->mu);
-    svc->deadline_ns = at_ns;
-    svc->deadline_kind = at_ns ? kind : LSVC_DEADLINE_NONE;
-    svc->deadline_code = 0;
+    arm(svc, at_ns, kind, 0);
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
 }
@@ -335,14 +314,11 @@ void lsvc_service_configure(lsvc_service *svc, const char *name, const char *dis
         snprintf(svc->display_name, sizeof svc->display_name, "%s", display_name);
     svc->accepts = accepts;
     memcpy(svc->user_handled, user_handled, sizeof svc->user_handled);
-    svc->stop_timeout_ms = stop_timeout_ms;
+    svc->stop_timeout_ms = stop_timeout_ms ? stop_timeout_ms : LSVC_STOP_TIMEOUT_DEFAULT_MS;
     uint32_t mask = reported_mask(svc->status.state, accepts);
     bool changed = mask != svc->status.controls_accepted && svc->status.state != LSVC_STOPPED;
     svc->status.controls_accepted = mask;
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (changed)
-        report(svc, &snap); /* a reload changed the mask: the manager learns it */
+    unlock_and_report(svc, changed); /* a reload changed the mask: the manager learns it */
 }
 
 void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
@@ -353,10 +329,7 @@ void lsvc_service_set_text(lsvc_service *svc, const char *text, bool again)
     for (char *p = svc->status_text; *p; p++)
         if ((unsigned char)*p < 0x20)
             *p = ' ';
-    lsvc_status snap = snapshot(svc);
-    pthread_mutex_unlock(&svc->mu);
-    if (again)
-        report(svc, &snap);
+    unlock_and_report(svc, again);
 }
 
 void lsvc_service_get_text(lsvc_service *svc, char *buf, size_t len)
@@ -374,7 +347,7 @@ void lsvc_service_describe(lsvc_service *svc, uint32_t watchdog_ms, const char *
     pthread_mutex_unlock(&svc->mu);
 }
 
-void lsvc_service_reload_result(lsvc_service *svc, const char *error)
+unsigned lsvc_service_reload_result(lsvc_service *svc, const char *error)
 {
     pthread_mutex_lock(&svc->mu);
     if (error) {
@@ -383,7 +356,21 @@ void lsvc_service_reload_result(lsvc_service *svc, const char *error)
         svc->reloads++;
         svc->last_reload_error[0] = '\0';
     }
+    unsigned n = svc->reloads;
     pthread_mutex_unlock(&svc->mu);
+    return n;
+}
+
+/* The names of the bits of mask, as JSON strings separated by commas. */
+static void json_accepts(lsvc_buf *b, uint32_t mask)
+{
+    const char *sep = "";
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if ((mask & bit) && lsvc_accept_name(bit)) {
+            lsvc_buf_printf(b, "%s\"%s\"", sep, lsvc_accept_name(bit));
+            sep = ",";
+        }
+    }
 }
 
 size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
@@ -403,63 +390,43 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
     memcpy(display, svc->display_name, sizeof display);
     pthread_mutex_unlock(&svc->mu);
 
-    size_t pos = 0;
-#define ADD(...)                                                                    \
-    do {                                                                            \
-        int k_ = snprintf(buf + (pos < len ? pos : len), pos < len ? len - pos : 0, \
-                          __VA_ARGS__);                                             \
-        if (k_ > 0)                                                                 \
-            pos += (size_t)k_;                                                      \
-    } while (0)
-    ADD("{\"name\":");
-    pos = lsvc_json_str(buf, len, pos, name);
-    ADD(",\"display_name\":");
-    pos = lsvc_json_str(buf, len, pos, display[0] ? display : name);
-    ADD(",\"script\":");
-    pos = lsvc_json_str(buf, len, pos, svc->script_path);
-    ADD(",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
-        lsvc_state_name(st.state), (int)st.state);
-    bool first = true;
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if ((st.controls_accepted & bit) && lsvc_accept_name(bit)) {
-            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
-            first = false;
-        }
-    }
-    ADD("],\"accepts\":[");
-    first = true;
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if ((accepts & bit) && lsvc_accept_name(bit)) {
-            ADD("%s\"%s\"", first ? "" : ",", lsvc_accept_name(bit));
-            first = false;
-        }
-    }
-    ADD("],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
-        "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
-        "\"control_latency_us\":%.1f,\"reloads\":%u,\"last_reload_error\":",
-        st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint, stop_timeout,
-        (long)getpid(), (unsigned long long)delivered, (double)lat / 1000.0, reloads);
+    lsvc_buf b = lsvc_buf_init(buf, len);
+    lsvc_buf_add(&b, "{\"name\":");
+    lsvc_buf_json(&b, name);
+    lsvc_buf_add(&b, ",\"display_name\":");
+    lsvc_buf_json(&b, display[0] ? display : name);
+    lsvc_buf_add(&b, ",\"script\":");
+    lsvc_buf_json(&b, svc->opts.script);
+    lsvc_buf_printf(&b, ",\"state\":\"%s\",\"state_code\":%d,\"controls_accepted\":[",
+                    lsvc_state_name(st.state), (int)st.state);
+    json_accepts(&b, st.controls_accepted);
+    lsvc_buf_add(&b, "],\"accepts\":[");
+    json_accepts(&b, accepts);
+    lsvc_buf_printf(&b,
+                    "],\"win32_exit_code\":%u,\"service_exit_code\":%u,\"checkpoint\":%u,"
+                    "\"wait_hint\":%u,\"stop_timeout\":%u,\"pid\":%ld,\"controls_delivered\":%llu,"
+                    "\"control_latency_us\":%.1f,\"reloads\":%u,\"last_reload_error\":",
+                    st.exit.win32, st.exit.service_specific, st.checkpoint, st.wait_hint,
+                    stop_timeout, (long)getpid(), (unsigned long long)delivered,
+                    (double)lat / 1000.0, reloads);
     if (reload_err[0])
-        pos = lsvc_json_str(buf, len, pos, reload_err);
+        lsvc_buf_json(&b, reload_err);
     else
-        ADD("null");
-    ADD(",\"status_text\":");
+        lsvc_buf_add(&b, "null");
+    lsvc_buf_add(&b, ",\"status_text\":");
     if (text[0])
-        pos = lsvc_json_str(buf, len, pos, text);
+        lsvc_buf_json(&b, text);
     else
-        ADD("null");
-    ADD("}");
-#undef ADD
-    if (len)
-        buf[pos < len ? pos : len - 1] = '\0';
-    return pos;
+        lsvc_buf_add(&b, "null");
+    lsvc_buf_add(&b, "}");
+    return b.len;
 }
 
 /* ---- what a front end reads (any thread) ------------------------------ */
 
 const char *lsvc_service_name(const lsvc_service *svc) { return svc->name; }
 
-const char *lsvc_service_script(const lsvc_service *svc) { return svc->script_path; }
+const char *lsvc_service_script(const lsvc_service *svc) { return svc->opts.script; }
 
 size_t lsvc_service_index(const lsvc_service *svc) { return svc->index; }
 
@@ -495,4 +462,122 @@ bool lsvc_service_load_failed(lsvc_service *svc)
     bool failed = svc->load_failed;
     pthread_mutex_unlock(&svc->mu);
     return failed;
+}
+
+/* ---- what the worker needs of its service --------------------------------- */
+
+const lsvc_service_opts *lsvc_service_options(const lsvc_service *svc) { return &svc->opts; }
+
+lsvc_queue *lsvc_service_queue(lsvc_service *svc) { return &svc->queue; }
+
+int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t stack_size)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, stack_size);
+    int rc = pthread_create(&svc->thread, &a, fn, arg);
+    pthread_attr_destroy(&a);
+    if (rc == 0)
+        svc->thread_started = true;
+    return rc;
+}
+
+void lsvc_service_loaded(lsvc_service *svc, bool ok)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->loaded = ok;
+    svc->load_failed = !ok;
+    pthread_cond_broadcast(&svc->load_cv);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_wait_release(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (svc->gate == LSVC_GATE_WAIT)
+        pthread_cond_wait(&svc->load_cv, &svc->mu);
+    bool go = svc->gate == LSVC_GATE_GO;
+    pthread_mutex_unlock(&svc->mu);
+    return go;
+}
+
+bool lsvc_service_released_status(lsvc_service *svc, lsvc_status *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool go = svc->gate == LSVC_GATE_GO;
+    *out = svc->status;
+    pthread_mutex_unlock(&svc->mu);
+    return go;
+}
+
+void lsvc_service_tell_reloading(lsvc_service *svc, bool begin)
+{
+    if (svc->opts.reloading)
+        svc->opts.reloading(svc, begin, svc->opts.report_ud);
+}
+
+void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->last_latency_ns = lsvc_now_ns() - arrived_ns;
+    svc->controls_delivered++;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+void lsvc_service_get_deadline(lsvc_service *svc, lsvc_deadline_info *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    *out = (lsvc_deadline_info){.kind = svc->deadline_kind,
+                                .code = svc->deadline_code,
+                                .at_ns = svc->deadline_ns,
+                                .stopping = svc->stop_requested,
+                                .stop_code = svc->stop_code,
+                                .stop_timeout_ms = svc->stop_timeout_ms};
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_interrupted(lsvc_service *svc) { return atomic_load(&svc->interrupt) != 0; }
+
+void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    atomic_store(&svc->interrupt, 0);
+    svc->interrupted_ns = 0;
+    arm(svc, deadline_ns, kind, svc->deadline_code);
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_watchdog_kick(svc->host);
+}
+
+/* Under mu: the watchdog raises the irq under mu, so a raise never meets
+ * a half-bound or unbound one. */
+void lsvc_service_bind_irq(lsvc_service *svc, void (*fn)(void *), void *ud)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_irq_bind(&svc->irq, fn, ud);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_worker_ending(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool abandoned = svc->abandoned;
+    lsvc_irq_unbind(&svc->irq);
+    pthread_mutex_unlock(&svc->mu);
+    return abandoned;
+}
+
+void lsvc_service_stamp_heartbeat(lsvc_service *svc)
+{
+    atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
+}
+
+void lsvc_service_kick_fs(lsvc_service *svc)
+{
+    atomic_store(&svc->fs_kicked, true);
+    lsvc_queue_wake(&svc->queue);
+}
+
+bool lsvc_service_take_fs_kick(lsvc_service *svc)
+{
+    return atomic_exchange(&svc->fs_kicked, false);
 }

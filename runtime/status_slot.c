@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "worker.h"
 
 typedef struct binding {
     lsvc_service *svc;
@@ -92,30 +92,19 @@ size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const c
     size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(when + n, sizeof when - n, ".%03ldZ", (long)tv.tv_usec / 1000);
 
-    size_t pos = 0;
-#define ADD(s)                                                  \
-    do {                                                        \
-        for (const char *p_ = (s); *p_; p_++, pos++)            \
-            if (pos + 1 < len)                                  \
-                buf[pos] = *p_;                                 \
-    } while (0)
-    ADD("{\"service\":");
-    pos = lsvc_json_str(buf, len, pos, service);
-    ADD(",\"state\":");
-    pos = lsvc_json_str(buf, len, pos, state);
-    ADD(",\"time\":\"");
-    ADD(when);
-    ADD("\",\"level\":");
-    pos = lsvc_json_str(buf, len, pos, level);
-    ADD(",\"text\":");
-    pos = lsvc_json_str(buf, len, pos, text);
-    ADD(",\"event\":");
-    pos = lsvc_json_str(buf, len, pos, event);
-    ADD("}");
-#undef ADD
-    if (len)
-        buf[pos < len ? pos : len - 1] = '\0';
-    return pos;
+    lsvc_buf b = lsvc_buf_init(buf, len);
+    lsvc_buf_add(&b, "{\"service\":");
+    lsvc_buf_json(&b, service);
+    lsvc_buf_add(&b, ",\"state\":");
+    lsvc_buf_json(&b, state);
+    lsvc_buf_printf(&b, ",\"time\":\"%s\",\"level\":", when);
+    lsvc_buf_json(&b, level);
+    lsvc_buf_add(&b, ",\"text\":");
+    lsvc_buf_json(&b, text);
+    lsvc_buf_add(&b, ",\"event\":");
+    lsvc_buf_json(&b, event);
+    lsvc_buf_add(&b, "}");
+    return b.len;
 }
 
 /* Post b->buf (len bytes). Called with mu held. Returns the result and
@@ -142,11 +131,9 @@ void lsvc_status_slot_set(lsvc_service *svc, const char *slot)
         pthread_once(&registered, register_once);
     char err[512] = "";
     char name[128];
-    pthread_mutex_lock(&svc->mu);
-    memcpy(name, svc->name, sizeof name);
-    bool go = svc->gate == LSVC_GATE_GO; /* a reload: the service is under way */
-    lsvc_status st = svc->status;
-    pthread_mutex_unlock(&svc->mu);
+    snprintf(name, sizeof name, "%s", lsvc_service_name(svc));
+    lsvc_status st;
+    bool go = lsvc_service_released_status(svc, &st); /* a reload: the service is under way */
 
     pthread_mutex_lock(&mu);
     binding *b = find_svc(svc);

@@ -57,7 +57,7 @@
 static void hook(lua_State *L, lua_Debug *ar)
 {
     lsvc_worker *w = lsvc_worker_of(L);
-    if (atomic_load_explicit(&w->svc->interrupt, memory_order_relaxed)) {
+    if (lsvc_service_interrupted(w->svc)) {
         /* Re-arm on every line and instruction: when the script's own pcall
          * catches this, the next instruction raises it again. */
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
@@ -87,7 +87,7 @@ static void hook_running(void *ud)
  * in L, which the signal did not hook. */
 static void rehook(lsvc_worker *w, lua_State *L)
 {
-    if (atomic_load_explicit(&w->svc->interrupt, memory_order_relaxed))
+    if (lsvc_service_interrupted(w->svc))
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
 }
 
@@ -234,10 +234,7 @@ void lsvc_task_end_all(lsvc_worker *w)
 
 static void record_latency(lsvc_worker *w, const lsvc_event *ev)
 {
-    pthread_mutex_lock(&w->svc->mu);
-    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
-    w->svc->controls_delivered++;
-    pthread_mutex_unlock(&w->svc->mu);
+    lsvc_service_count_delivery(w->svc, ev->arrived_ns);
 }
 
 lsvc_task_result lsvc_task_resume(lsvc_task *t)
@@ -273,7 +270,8 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
         return LSVC_TASK_DONE;
     const char *msg = lua_tostring(t->co, -1);
     luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
-    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", t->what, lua_tostring(w->L, -1));
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
+             lua_tostring(w->L, -1));
     lua_pop(w->L, 1);
     return LSVC_TASK_FAILED;
 }
@@ -354,7 +352,7 @@ bool lsvc_task_can_wait(lua_State *L)
 bool lsvc_task_must_return(lua_State *L)
 {
     lsvc_worker *w = lsvc_worker_of(L);
-    return (w->current && lsvc_task_must_wind(w->current)) || atomic_load(&w->svc->interrupt);
+    return (w->current && lsvc_task_must_wind(w->current)) || lsvc_service_interrupted(w->svc);
 }
 
 static void check_can_wait(lua_State *L, const char *what)
@@ -541,7 +539,7 @@ static int co_wrap(lua_State *L)
 /* debug.sethook, except while an interrupt is due (see the top). */
 static int dbg_sethook(lua_State *L)
 {
-    if (atomic_load(&lsvc_worker_of(L)->svc->interrupt))
+    if (lsvc_service_interrupted(lsvc_worker_of(L)->svc))
         return 0;
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
@@ -552,7 +550,7 @@ static int dbg_sethook(lua_State *L)
 void lsvc_task_open(lsvc_worker *w)
 {
     lua_State *L = w->L;
-    lsvc_irq_bind(&w->svc->irq, hook_running, w);
+    lsvc_service_bind_irq(w->svc, hook_running, w);
 #if PERMANENT_HOOK
     lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT); /* inherited by every coroutine */
 #endif

@@ -1,12 +1,13 @@
 /*
- * util.c - small pure helpers: JSON string escaping, name and control
- * parsing. Any thread.
+ * util.c - small pure helpers: the bounded buffer, JSON string escaping,
+ * name and control parsing. Any thread.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 /* The length of the valid UTF-8 sequence at p (1-4), or 0 when p starts
  * no valid sequence (a stray continuation byte, an overlong form, a
@@ -34,49 +35,71 @@ static size_t utf8_len(const unsigned char *p)
     return n;
 }
 
-size_t lsvc_json_str(char *buf, size_t len, size_t pos, const char *s)
+lsvc_buf lsvc_buf_init(char *p, size_t cap)
 {
-#define PUT(c)                  \
-    do {                        \
-        if (pos + 1 < len)      \
-            buf[pos] = (c);     \
-        pos++;                  \
-    } while (0)
-#define PUTS(str)                                \
-    do {                                         \
-        for (const char *e_ = (str); *e_; e_++)  \
-            PUT(*e_);                            \
-    } while (0)
-    PUT('"');
+    if (cap)
+        p[0] = '\0';
+    return (lsvc_buf){p, cap, 0};
+}
+
+static void buf_put(lsvc_buf *b, char c)
+{
+    if (b->len + 1 < b->cap)
+        b->p[b->len] = c;
+    b->len++;
+}
+
+static void buf_end(lsvc_buf *b)
+{
+    if (b->cap)
+        b->p[b->len < b->cap ? b->len : b->cap - 1] = '\0';
+}
+
+void lsvc_buf_add(lsvc_buf *b, const char *s)
+{
+    while (*s)
+        buf_put(b, *s++);
+    buf_end(b);
+}
+
+void lsvc_buf_printf(lsvc_buf *b, const char *fmt, ...)
+{
+    size_t room = b->len < b->cap ? b->cap - b->len : 0;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        b->len += (size_t)k;
+    buf_end(b);
+}
+
+void lsvc_buf_json(lsvc_buf *b, const char *s)
+{
+    buf_put(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         unsigned char c = *p;
         size_t n = utf8_len(p);
         if (n == 0) {
-            PUTS("\\ufffd"); /* not UTF-8: the replacement character */
+            lsvc_buf_add(b, "\\ufffd"); /* not UTF-8: the replacement character */
             p++;
             continue;
         }
         if (c == '"' || c == '\\') {
-            PUT('\\');
-            PUT((char)c);
+            buf_put(b, '\\');
+            buf_put(b, (char)c);
         } else if (c == '\n') {
-            PUTS("\\n");
+            lsvc_buf_add(b, "\\n");
         } else if (c < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            PUTS(esc);
+            lsvc_buf_printf(b, "\\u%04x", c);
         } else {
             for (size_t i = 0; i < n; i++)
-                PUT((char)p[i]);
+                buf_put(b, (char)p[i]);
         }
         p += n;
     }
-    PUT('"');
-    if (len)
-        buf[pos < len ? pos : len - 1] = '\0';
-    return pos;
-#undef PUTS
-#undef PUT
+    buf_put(b, '"');
+    buf_end(b);
 }
 
 bool lsvc_name_valid(const char *name)

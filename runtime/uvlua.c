@@ -53,9 +53,10 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
             lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
         return n;
     }
-    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", what, lua_tostring(L, -1));
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
+             lua_tostring(L, -1));
     lua_pop(L, 1);
-    if (!nested && atomic_load(&w->svc->interrupt))
+    if (!nested && lsvc_service_interrupted(w->svc))
         lsvc_worker_interrupted(w, LSVC_VICTIM_OTHER);
     return -rc;
 }
@@ -201,7 +202,7 @@ static void wait_children(lsvc_worker *w, uv_timer_t *timer, uint32_t ms)
     uint64_t due = lsvc_now_ns() + (uint64_t)ms * 1000000u;
     uv_update_time(&w->loop);
     uv_timer_start(timer, on_grace, ms, 0);
-    while (signal_children(w, 0) && lsvc_now_ns() < due && !atomic_load(&w->svc->interrupt))
+    while (signal_children(w, 0) && lsvc_now_ns() < due && !lsvc_service_interrupted(w->svc))
         uv_run(&w->loop, UV_RUN_ONCE);
     uv_timer_stop(timer);
 }
@@ -215,7 +216,7 @@ void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms)
         uv_timer_t *timer = &w->watch_timer; /* the watch is over */
         wait_children(w, timer, grace_ms);
         if (signal_children(w, SIGKILL)) {
-            lsvc_log(LSVC_LOG_WARNING, w->svc->name,
+            lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
                      "a child did not exit within %u ms of SIGTERM: killed", grace_ms);
             wait_children(w, timer, KILL_WAIT_MS);
         }

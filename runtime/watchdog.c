@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "service_impl.h"
 
 #define ABANDON_AFTER_NS 1000000000u
 #define REHOOK_NS 100000000u

@@ -63,14 +63,7 @@ static uint64_t ms_from_now(uint32_t ms)
 
 void lsvc_worker_ack_interrupt(lsvc_worker *w, uint64_t deadline_ns, lsvc_deadline kind)
 {
-    lsvc_service *svc = w->svc;
-    pthread_mutex_lock(&svc->mu);
-    atomic_store(&svc->interrupt, 0);
-    svc->interrupted_ns = 0;
-    svc->deadline_ns = deadline_ns;
-    svc->deadline_kind = deadline_ns ? kind : LSVC_DEADLINE_NONE;
-    pthread_mutex_unlock(&svc->mu);
-    lsvc_watchdog_kick(svc->host);
+    lsvc_service_ack_interrupt(w->svc, deadline_ns, kind);
 }
 
 static void end_task(lsvc_task *t)
@@ -85,7 +78,7 @@ static void interrupted_stop(lsvc_worker *w, uint32_t timeout)
 {
     bool first = !w->forced;
     if (first)
-        lsvc_log(LSVC_LOG_ERROR, w->svc->name,
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
                  "the stop did not complete within stop_timeout (%u ms): interrupted; running stop",
                  timeout);
     w->forced = true;
@@ -97,12 +90,12 @@ static void interrupted_stop(lsvc_worker *w, uint32_t timeout)
 void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
 {
     lsvc_service *svc = w->svc;
-    pthread_mutex_lock(&svc->mu);
-    lsvc_deadline kind = svc->deadline_kind;
-    const char *what = lsvc_deadline_name(kind, svc->deadline_code);
-    bool stopping = svc->stop_requested;
-    uint32_t timeout = svc->stop_timeout_ms;
-    pthread_mutex_unlock(&svc->mu);
+    lsvc_deadline_info d;
+    lsvc_service_get_deadline(svc, &d);
+    lsvc_deadline kind = d.kind;
+    const char *what = lsvc_deadline_name(kind, d.code);
+    bool stopping = d.stopping;
+    uint32_t timeout = d.stop_timeout_ms;
 
     if (stopping) {
         interrupted_stop(w, timeout);
@@ -111,20 +104,20 @@ void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
     if (lsvc_reload_interrupted(w, victim))
         return;
     if (kind == LSVC_DEADLINE_START) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name,
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
                  "start made no progress within its wait hint: interrupted");
         w->forced = true;
         end_task(w->main);
     } else if (victim == LSVC_VICTIM_HANDLER || (victim != LSVC_VICTIM_MAIN && w->handler)) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s did not finish within %u ms: interrupted",
-                 w->handler_what, timeout);
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                 "%s did not finish within %u ms: interrupted", w->handler_what, timeout);
         if (w->handler) {
             lsvc_event ev = w->handler_ev;
             lsvc_task_end(w->handler);
             lsvc_worker_control_done(w, &ev, false);
         }
     } else if (victim != LSVC_VICTIM_MAIN && w->main) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s held up a %s for %u ms: interrupted",
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s held up a %s for %u ms: interrupted",
                  w->main->what, what, timeout);
         lsvc_task_end(w->main);
         w->failed = true;
@@ -165,8 +158,7 @@ void lsvc_worker_tell_reloading(lsvc_worker *w, bool begin)
     if (w->reload_told == begin)
         return;
     w->reload_told = begin;
-    if (w->svc->reloading)
-        w->svc->reloading(w->svc, begin, w->svc->report_ud);
+    lsvc_service_tell_reloading(w->svc, begin);
 }
 
 void lsvc_worker_restore_deadline(lsvc_worker *w)
@@ -175,7 +167,8 @@ void lsvc_worker_restore_deadline(lsvc_worker *w)
     lsvc_service_get_status(w->svc, &st);
     if (!lsvc_service_stopping(w->svc)) {
         bool pending = lsvc_state_is_pending(st.state);
-        lsvc_service_set_deadline(w->svc, pending ? ms_from_now(w->svc->stop_timeout_ms) : 0,
+        lsvc_service_set_deadline(w->svc,
+                                  pending ? ms_from_now(lsvc_service_stop_timeout(w->svc)) : 0,
                                   LSVC_DEADLINE_CONTROL);
     }
 }
@@ -255,19 +248,17 @@ static int push_user_handler(lsvc_worker *w, const lsvc_event *ev)
     if (lua_isfunction(L, -1))
         return 1;
     lua_pop(L, 1); /* the handler went away (reload) */
-    lsvc_log(LSVC_LOG_WARNING, w->svc->name, "control %u: no handler", ev->code);
+    lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc), "control %u: no handler", ev->code);
     return 0;
 }
 
 /* A control with no handler of the script's: settle it at once. */
 static void settle(lsvc_worker *w, const lsvc_event *ev)
 {
-    pthread_mutex_lock(&w->svc->mu);
-    w->svc->last_latency_ns = lsvc_now_ns() - ev->arrived_ns;
-    w->svc->controls_delivered++;
-    pthread_mutex_unlock(&w->svc->mu);
+    lsvc_service_count_delivery(w->svc, ev->arrived_ns);
     if (ev->code == LSVC_CTRL_PARAMCHANGE) { /* the default: reload the script */
-        lsvc_log(LSVC_LOG_INFO, w->svc->name, "paramchange: reloading %s", w->svc->script_path);
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "paramchange: reloading %s",
+                 lsvc_service_script(w->svc));
         w->reload_pending = true;
     }
     if (ev->code != LSVC_CTRL_STOP && ev->code != LSVC_CTRL_SHUTDOWN &&
@@ -311,7 +302,7 @@ static void run_task(lsvc_worker *w, lsvc_task *t)
     lsvc_task_result r = lsvc_task_resume(t);
     if (r == LSVC_TASK_YIELDED)
         return;
-    bool interrupted = r == LSVC_TASK_FAILED && atomic_load(&w->svc->interrupt);
+    bool interrupted = r == LSVC_TASK_FAILED && lsvc_service_interrupted(w->svc);
     lsvc_task_end(t);
     if (is_handler && w->reload_phase == LSVC_RELOAD_HOOK) {
         lsvc_reload_hook_done(w, r == LSVC_TASK_DONE);
@@ -343,7 +334,7 @@ void lsvc_worker_deliver(lsvc_worker *w)
             continue;
         }
         if (!w->deliver || w->reload_phase != LSVC_RELOAD_IDLE ||
-            !lsvc_queue_pop(&w->svc->queue, &ev))
+            !lsvc_queue_pop(lsvc_service_queue(w->svc), &ev))
             return;
         dispatch(w, &ev);
         if (w->handler)
@@ -356,14 +347,14 @@ static bool turn(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
     w->turn++;
-    atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
-    if (atomic_load(&svc->interrupt))
+    lsvc_service_stamp_heartbeat(svc);
+    if (lsvc_service_interrupted(svc))
         lsvc_worker_interrupted(w, LSVC_VICTIM_NONE);
     if (w->forced && w->deliver) {
         w->deliver = false; /* past the deadline: no more handlers */
-        size_t dropped = lsvc_queue_len(&svc->queue);
+        size_t dropped = lsvc_queue_len(lsvc_service_queue(svc));
         if (dropped)
-            lsvc_log(LSVC_LOG_WARNING, svc->name,
+            lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
                      "%zu queued control(s) not delivered: the stop was forced", dropped);
     }
     if (!w->stop_seen && lsvc_service_stopping(svc)) {
@@ -377,13 +368,13 @@ static bool turn(lsvc_worker *w)
         run_task(w, w->handler); /* controls first */
     for (lsvc_task *t; (t = lsvc_task_pop_ready(w));) {
         run_task(w, t);
-        if (atomic_load(&svc->interrupt))
+        if (lsvc_service_interrupted(svc))
             lsvc_worker_interrupted(w, LSVC_VICTIM_NONE);
     }
     lsvc_worker_deliver(w); /* a handler may have ended */
-    return w->ready_head || atomic_load(&svc->interrupt) ||
+    return w->ready_head || lsvc_service_interrupted(svc) ||
            (w->deliver && !w->handler && w->reload_phase == LSVC_RELOAD_IDLE &&
-            lsvc_queue_len(&svc->queue) > 0);
+            lsvc_queue_len(lsvc_service_queue(svc)) > 0);
 }
 
 /* Turn the loop until done(w). */
@@ -405,7 +396,8 @@ static bool main_done(lsvc_worker *w)
 
 static bool run_done(lsvc_worker *w)
 {
-    return !w->main && !w->handler && (!w->deliver || lsvc_queue_len(&w->svc->queue) == 0);
+    return !w->main && !w->handler &&
+           (!w->deliver || lsvc_queue_len(lsvc_service_queue(w->svc)) == 0);
 }
 
 /* ---- the thread, by phase -------------------------------------------------------------- */
@@ -422,7 +414,7 @@ static void on_wake(uv_async_t *a)
 
 void lsvc_worker_between_callbacks(lsvc_worker *w)
 {
-    if (w->phase == LSVC_PHASE_RUN && !w->handler && lsvc_queue_pending(&w->svc->queue))
+    if (w->phase == LSVC_PHASE_RUN && !w->handler && lsvc_queue_pending(lsvc_service_queue(w->svc)))
         lsvc_worker_deliver(w);
 }
 
@@ -441,7 +433,8 @@ static bool worker_init(lsvc_worker *w)
         if (L)
             lua_close(L);
         lsvc_service_set_state(svc, LSVC_START_PENDING, LSVC_START_WAIT_HINT_MS);
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "cannot create a Lua state or loop: out of memory");
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                 "cannot create a Lua state or loop: out of memory");
         return false;
     }
     w->L = L;
@@ -450,7 +443,7 @@ static bool worker_init(lsvc_worker *w)
     w->wake.data = NULL; /* the runtime's own handles: data NULL (uvlua.c) */
     uv_timer_init(&w->loop, &w->watch_timer);
     w->watch_timer.data = NULL;
-    lsvc_queue_set_waker(&svc->queue, wake_loop, w);
+    lsvc_queue_set_waker(lsvc_service_queue(svc), wake_loop, w);
     luaL_openlibs(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, lsvc_open_luasvc);
@@ -464,20 +457,9 @@ static bool worker_init(lsvc_worker *w)
     lua_setwarnf(L, lsvc_lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc_uvlua_open(w);
-    pthread_mutex_lock(&svc->mu);
     lsvc_task_open(w); /* binds the interrupt to this thread */
-    pthread_mutex_unlock(&svc->mu);
     lsvc_service_set_state(svc, LSVC_START_PENDING, LSVC_START_WAIT_HINT_MS);
     return true;
-}
-
-static void set_load_result(lsvc_service *svc, bool ok)
-{
-    pthread_mutex_lock(&svc->mu);
-    svc->loaded = ok;
-    svc->load_failed = !ok;
-    pthread_cond_broadcast(&svc->load_cv);
-    pthread_mutex_unlock(&svc->mu);
 }
 
 /* Load the script under START_PENDING, then wait at the host's barrier
@@ -489,19 +471,15 @@ static bool phase_load(lsvc_worker *w)
     lsvc_service_set_deadline(svc, ms_from_now(LSVC_START_WAIT_HINT_MS), LSVC_DEADLINE_START);
     bool ok = lsvc_reload_setup(w) == 0;
     if (ok && !lsvc_reload_load(w, true, err, sizeof err)) {
-        lsvc_log(LSVC_LOG_ERROR, svc->name, "%s", err);
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s", err);
         ok = false;
     }
     if (ok) {
         lsvc_reload_apply(w, -1, true);
         lua_pop(w->L, 1);
     }
-    set_load_result(svc, ok);
-    pthread_mutex_lock(&svc->mu);
-    while (ok && svc->gate == LSVC_GATE_WAIT)
-        pthread_cond_wait(&svc->load_cv, &svc->mu);
-    bool go = svc->gate == LSVC_GATE_GO;
-    pthread_mutex_unlock(&svc->mu);
+    lsvc_service_loaded(svc, ok);
+    bool go = ok && lsvc_service_wait_release(svc);
     if (!ok) {
         w->failed = true;
         w->exit_set = true;
@@ -509,7 +487,8 @@ static bool phase_load(lsvc_worker *w)
         return false;
     }
     if (!go)
-        lsvc_log(LSVC_LOG_INFO, svc->name, "not started: another script failed to load");
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(svc),
+                 "not started: another script failed to load");
     return go;
 }
 
@@ -524,9 +503,9 @@ static bool phase_start(lsvc_worker *w)
     lsvc_service_set_deadline(svc, ms_from_now(LSVC_START_WAIT_HINT_MS), LSVC_DEADLINE_START);
     if (lsvc_worker_push_handler(w, "start")) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
-        lua_createtable(L, svc->argc, 0);
-        for (int i = 0; i < svc->argc; i++) {
-            lua_pushstring(L, svc->argv[i]);
+        lua_createtable(L, lsvc_service_options(svc)->argc, 0);
+        for (int i = 0; i < lsvc_service_options(svc)->argc; i++) {
+            lua_pushstring(L, lsvc_service_options(svc)->argv[i]);
             lua_rawseti(L, -2, i + 1);
         }
         w->main = lsvc_task_new(w, L, LSVC_TASK_MAIN, 2, "start");
@@ -558,9 +537,9 @@ static void phase_stop(lsvc_worker *w)
     lsvc_service *svc = w->svc;
     w->phase = LSVC_PHASE_STOP;
     lsvc_service_request_stop(svc);
-    pthread_mutex_lock(&svc->mu);
-    bool shutdown = svc->stop_code == LSVC_CTRL_SHUTDOWN;
-    pthread_mutex_unlock(&svc->mu);
+    lsvc_deadline_info d;
+    lsvc_service_get_deadline(svc, &d);
+    bool shutdown = d.stop_code == LSVC_CTRL_SHUTDOWN;
     if ((shutdown && lsvc_worker_push_handler(w, "shutdown")) ||
         lsvc_worker_push_handler(w, "stop")) {
         lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
@@ -570,7 +549,8 @@ static void phase_stop(lsvc_worker *w)
         w->failed = false;
         schedule(w, false, main_done);
         if (w->failed && !was_failed)
-            lsvc_log(LSVC_LOG_ERROR, svc->name, "stop failed; the service stops with an error");
+            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                     "stop failed; the service stops with an error");
         w->failed = w->failed || was_failed;
     }
 }
@@ -578,10 +558,9 @@ static void phase_stop(lsvc_worker *w)
 /* The children's grace: what is left of stop_timeout, within bounds. */
 static uint32_t grace_ms(lsvc_worker *w)
 {
-    lsvc_service *svc = w->svc;
-    pthread_mutex_lock(&svc->mu);
-    uint64_t due = svc->deadline_kind == LSVC_DEADLINE_STOP ? svc->deadline_ns : 0;
-    pthread_mutex_unlock(&svc->mu);
+    lsvc_deadline_info d;
+    lsvc_service_get_deadline(w->svc, &d);
+    uint64_t due = d.kind == LSVC_DEADLINE_STOP ? d.at_ns : 0;
     uint64_t now = lsvc_now_ns();
     uint64_t left = due > now ? (due - now) / 1000000u : 0;
     return left < GRACE_MIN_MS ? GRACE_MIN_MS : left > GRACE_MAX_MS ? GRACE_MAX_MS : (uint32_t)left;
@@ -598,11 +577,11 @@ static void phase_close(lsvc_worker *w)
     uint32_t grace = grace_ms(w);
     lsvc_service_set_deadline(w->svc, ms_from_now(grace + 2000u), LSVC_DEADLINE_FINAL);
     lsvc_uvlua_close_all(w, grace);
-    lsvc_queue_set_waker(&w->svc->queue, NULL, NULL);
+    lsvc_queue_set_waker(lsvc_service_queue(w->svc), NULL, NULL);
     uv_close((uv_handle_t *)&w->wake, NULL);
     uv_close((uv_handle_t *)&w->watch_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
-    if (atomic_load(&w->svc->interrupt))
+    if (lsvc_service_interrupted(w->svc))
         lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
 }
 
@@ -623,17 +602,13 @@ static lsvc_exit final_exit(const lsvc_worker *w)
 static void worker_free(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
-    pthread_mutex_lock(&svc->mu);
-    bool abandoned = svc->abandoned;
-    lsvc_irq_unbind(&svc->irq);
-    pthread_mutex_unlock(&svc->mu);
-    if (abandoned)
+    if (lsvc_service_worker_ending(svc))
         return;
     lua_close(w->L);
     lsvc_reload_free(w);
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
-        lsvc_log(LSVC_LOG_DEBUG, svc->name, "the loop had handles left at exit");
+        lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "the loop had handles left at exit");
 }
 
 static void *worker_main(void *arg)
@@ -642,7 +617,7 @@ static void *worker_main(void *arg)
     lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF,
                      .loader_ref = LUA_NOREF, .new_info_ref = LUA_NOREF};
     if (!worker_init(&w)) {
-        set_load_result(svc, false);
+        lsvc_service_loaded(svc, false);
         lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
                                                   LSVC_EXIT_LOAD_ERROR});
         return NULL;
@@ -659,12 +634,5 @@ static void *worker_main(void *arg)
 
 int lsvc_worker_start(lsvc_service *svc)
 {
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 1u << 20);
-    int rc = pthread_create(&svc->thread, &a, worker_main, svc);
-    pthread_attr_destroy(&a);
-    if (rc == 0)
-        svc->thread_started = true;
-    return rc;
+    return lsvc_service_spawn(svc, worker_main, svc, 1u << 20);
 }

@@ -12,15 +12,102 @@
  *   uvlua.c    luv bound to the worker's loop: the protected call every
  *              luv callback goes through, closing every handle at STOPPED
  *   reload.c   loading a script, the watch, the reload state machine
+ *
+ * and what the engine's other files (luamod.c, mailslot.c, fileguard.c,
+ * fswatch.c, luawarn.c, status_slot.c) provide each other. engine.h is the
+ * part the front ends see.
  */
 #ifndef LSVC_WORKER_H
 #define LSVC_WORKER_H
 
 #include <uv.h>
 
-#include "luasvc.h"
+#include "engine.h"
+
+/* ==== what the engine's files call of each other ==== */
 
 struct lua_State;
+typedef struct lsvc_worker lsvc_worker;
+
+lsvc_worker *lsvc_worker_of(struct lua_State *L);
+lsvc_service *lsvc_worker_service(struct lua_State *L);
+/* task.c, for waits written elsewhere (mailslot.c): may L wait here (a
+ * task, not a luv callback or a C call in between)? Must a wait on L end
+ * now (a stop, a reload winding run down, the watchdog's interrupt)? */
+bool lsvc_task_can_wait(struct lua_State *L);
+bool lsvc_task_must_return(struct lua_State *L);
+/* Suspend L's task until the next turn of the scheduler, then continue
+ * with k (lua_yieldk). Only where lsvc_task_can_wait. */
+int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx,
+                         int (*k)(struct lua_State *, int, intptr_t));
+/* Suspend L's task until fd is readable, or ms pass (ms < 0: no limit),
+ * or the task must wind down; then continue with k. Only where
+ * lsvc_task_can_wait. */
+int lsvc_task_wait_fd(struct lua_State *L, int fd, double ms, intptr_t kctx,
+                      int (*k)(struct lua_State *, int, intptr_t));
+
+/* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
+
+enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED };
+
+int lsvc_reload_setup(lsvc_worker *w);
+/* Load and validate the script; push its info table and return 1, or
+ * return 0 with the message in err (nothing changed). */
+int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen);
+void lsvc_reload_apply(lsvc_worker *w, int info_index, bool first);
+void lsvc_reload_rollback(lsvc_worker *w);
+int lsvc_reload_poll(lsvc_worker *w);
+/* Ask fswatch.c to tell of changes to the watched files (else poll). The
+ * first version's files once it runs: nothing on the way to RUNNING. */
+void lsvc_reload_watch(lsvc_worker *w);
+void lsvc_reload_free(lsvc_worker *w);
+
+/* ---- fileguard.c: what the loader checks (worker thread) ---------------- */
+
+/* What makes a file unsafe to load (others could change it): "" if safe. */
+void lsvc_file_problem(const char *what, const char *path, char *buf, size_t len);
+/* Push lua/loader.lua's checks: a table {secure = f(path [, what]) -> true |
+ * nil, message; name_valid = f(name) -> true | nil, rule; default_path,
+ * default_cpath: the search paths Lua was built with}. */
+void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
+
+/* ---- fswatch.c: change notification for the watch (any thread) ------- */
+
+/* Watch these files for svc (replacing what it watched) and raise
+ * svc->fs_kicked on a change. false: not available, poll on a timer. */
+bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n);
+void lsvc_fswatch_forget(lsvc_service *svc);
+
+/* ---- luamod.c: the luasvc module and ctx (worker thread only) ---------- */
+
+int lsvc_open_luasvc(struct lua_State *L);
+/* Build ctx for svc and leave it on the stack. */
+void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
+
+/* A lua_WarnFunction; ud is the lsvc_service. */
+void lsvc_lua_warn(void *ud, const char *msg, int tocont);
+
+/* ---- mailslot.c: luasvc.mailslot for scripts (worker thread only) -------- */
+
+void lsvc_open_mailslot(struct lua_State *L); /* pushes the luasvc.mailslot table */
+
+/* ---- status_slot.c: a service's status_slot (any thread) ---------------- */
+
+/* Post every state change and every log line at info or above of the
+ * service to slot (NULL: stop posting). Worker, when a script (re)loads. */
+void lsvc_status_slot_set(lsvc_service *svc, const char *slot);
+/* It observes the services (lsvc_service_observe) and is a log sink
+ * (lsvc_log_add_sink), registered by its first binding. Posts begin with
+ * the state the service is in when the host lets it start, or the binding
+ * goes (a check, an install, a sibling that failed to load posts nothing).
+ * Posting never blocks and never logs. */
+/* The JSON message: {"service","state","time","level","text","event"}. */
+size_t lsvc_status_slot_json(char *buf, size_t len, const char *service, const char *state,
+                             const char *level, const char *text, const char *event);
+
+/* ==== the worker and its tasks ==== */
 
 /* The kinds of tasks: main runs start, then run, then stop; handler runs
  * one control (or the new version's reload) at a time; spawned ones come

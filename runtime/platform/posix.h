@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 
-#include "../luasvc.h"
+#include "../frontend.h"
 
 /* ---- posix_endpoint.c ---- */
 typedef struct lsvc_endpoint lsvc_endpoint;

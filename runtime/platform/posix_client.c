@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../luasvc.h"
 #include "posix.h"
 
 /* Exit status of a client command: 0 accepted, 1 refused or unreachable. */

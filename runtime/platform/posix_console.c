@@ -47,7 +47,7 @@ static void console_signal(lsvc_host *h, int sig)
         lsvc_console_stop_all(h, strsignal(sig));
     for (size_t i = 0; sig == SIGHUP && i < lsvc_host_count(h); i++) {
         lsvc_service *svc = lsvc_host_service(h, i);
-        uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE, 0);
+        uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE);
         accepted = accepted || rc == LSVC_NO_ERROR;
         if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
             lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),

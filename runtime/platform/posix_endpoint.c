@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
 #include "posix.h"
 
 static bool probe_alive(const struct sockaddr_un *sa);
@@ -41,37 +40,6 @@ struct lsvc_endpoint {
     bool started;
     bool prepared; /* fds bound under temporary names (lsvc_endpoint_prepare) */
 };
-
-int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen)
-{
-    const char *env = getenv("LUASVC_RUNTIME_DIR");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
-    int n;
-    if (env && *env)
-        n = snprintf(buf, len, "%s", env);
-    else if (xdg && *xdg)
-        n = snprintf(buf, len, "%s/luasvc", xdg);
-    else
-        n = snprintf(buf, len, "/run/luasvc");
-    if (n < 0 || (size_t)n >= len) {
-        snprintf(err, errlen, "runtime directory path too long");
-        return -1;
-    }
-    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create runtime directory %s: %s", buf, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (lstat(buf, &st) != 0) {
-        snprintf(err, errlen, "cannot use runtime directory %s: %s", buf, strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "runtime directory %s is not a directory", buf);
-        return -1;
-    }
-    return 0;
-}
 
 /* The host's side: the directory must be ours and closed to others. */
 static int check_dir_private(const char *dir, char *err, size_t errlen)
@@ -119,11 +87,11 @@ static lsvc_endpoint *endpoint_new(lsvc_host *h, char *err, size_t errlen)
     if (!e)
         return NULL;
     e->host = h;
-    e->fds = malloc(h->n * sizeof *e->fds);
-    e->paths = calloc(h->n, sizeof *e->paths);
+    e->fds = malloc(lsvc_host_count(h) * sizeof *e->fds);
+    e->paths = calloc(lsvc_host_count(h), sizeof *e->paths);
     e->wake[0] = e->wake[1] = -1;
     e->sigfd = -1;
-    for (size_t i = 0; e->fds && i < h->n; i++)
+    for (size_t i = 0; e->fds && i < lsvc_host_count(h); i++)
         e->fds[i] = -1;
     if (!e->fds || !e->paths || pipe2(e->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
         snprintf(err, errlen, "out of resources: %s", strerror(errno));
@@ -155,7 +123,7 @@ lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h)
     lsvc_endpoint *e = endpoint_new(h, err, sizeof err);
     if (!e)
         return NULL;
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; i < lsvc_host_count(h); i++) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/.luasvc-%ld-%zu.tmp", dir,
                          (long)getpid(), i);
@@ -205,7 +173,7 @@ static int place_prepared(lsvc_endpoint *e, size_t i, const struct sockaddr_un *
         /* Someone's socket is there: alive, or left by a crashed host? */
         if (probe_alive(sa)) {
             snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                     e->host->svcs[i]->name, sa->sun_path);
+                     lsvc_service_name(lsvc_host_service(e->host, i)), sa->sun_path);
             return -1;
         }
         unlink(sa->sun_path);
@@ -226,21 +194,23 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
         lsvc_endpoint_close(pre);
         return NULL;
     }
-    for (size_t i = 0; i < h->n; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(h->svcs[i]->name, h->svcs[j]->name) == 0) {
+    for (size_t i = 0; i < lsvc_host_count(h); i++)
+        for (size_t j = 0; j < i; j++) {
+            lsvc_service *a = lsvc_host_service(h, i), *b = lsvc_host_service(h, j);
+            if (strcmp(lsvc_service_name(a), lsvc_service_name(b)) == 0) {
                 snprintf(err, errlen, "%s and %s both name their service '%s'",
-                         h->svcs[j]->script_path, h->svcs[i]->script_path, h->svcs[i]->name);
+                         lsvc_service_script(b), lsvc_service_script(a), lsvc_service_name(a));
                 lsvc_endpoint_close(pre);
                 return NULL;
             }
+        }
     lsvc_endpoint *e = pre ? pre : endpoint_new(h, err, errlen);
     if (!e)
         return NULL;
     mode_t old = umask(077);
-    for (size_t i = 0; i < h->n; i++) {
+    for (size_t i = 0; i < lsvc_host_count(h); i++) {
         struct sockaddr_un sa;
-        if (sock_path(dir, h->svcs[i]->name, &sa, err, errlen) != 0)
+        if (sock_path(dir, lsvc_service_name(lsvc_host_service(h, i)), &sa, err, errlen) != 0)
             goto fail_umask;
         if (e->prepared && e->fds[i] >= 0) {
             int placed = place_prepared(e, i, &sa, err, errlen);
@@ -264,7 +234,7 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
             if (probe_alive(&sa)) {
                 close(fd);
                 snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                         h->svcs[i]->name, sa.sun_path);
+                         lsvc_service_name(lsvc_host_service(h, i)), sa.sun_path);
                 goto fail_umask;
             }
             unlink(sa.sun_path);
@@ -341,7 +311,7 @@ static bool peer_allowed(lsvc_service *svc, int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
         (cred.uid == geteuid() || cred.uid == 0))
         return true;
-    lsvc_log(LSVC_LOG_WARNING, svc->name, "endpoint: refused a client of uid %u",
+    lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "endpoint: refused a client of uid %u",
              (unsigned)cred.uid);
     reply_err(fd, 5, "Access is denied.");
     return false;
@@ -354,11 +324,11 @@ static void answer(lsvc_service *svc, int fd, const char *buf, size_t len)
     lsvc_request req;
     char err[128];
     if (lsvc_proto_parse(buf, len, &req, err, sizeof err) != 0) {
-        lsvc_log(LSVC_LOG_DEBUG, svc->name, "endpoint: bad request: %s", err);
+        lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "endpoint: bad request: %s", err);
         reply_err(fd, LSVC_ERROR_INVALID_PARAMETER, err);
         return;
     }
-    if (strcmp(req.name, svc->name) != 0) {
+    if (strcmp(req.name, lsvc_service_name(svc)) != 0) {
         reply_err(fd, 1060, "The specified service does not exist as an installed service.");
         return;
     }
@@ -366,7 +336,7 @@ static void answer(lsvc_service *svc, int fd, const char *buf, size_t len)
         reply_status(fd, svc);
         return;
     }
-    uint32_t rc = lsvc_service_control(svc, req.code, 0);
+    uint32_t rc = lsvc_service_control(svc, req.code);
     if (rc == LSVC_NO_ERROR) {
         reply_status(fd, svc);
     } else {
@@ -395,7 +365,7 @@ typedef struct client {
 static void client_end(lsvc_endpoint *e, client *c, bool answer_it)
 {
     if (answer_it)
-        answer(e->host->svcs[c->svc], c->fd, c->buf, c->len);
+        answer(lsvc_host_service(e->host, c->svc), c->fd, c->buf, c->len);
     close(c->fd);
     c->fd = -1;
 }
@@ -407,7 +377,7 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
     int fd = accept4(e->fds[i], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return false;
-    if (!peer_allowed(e->host->svcs[i], fd)) {
+    if (!peer_allowed(lsvc_host_service(e->host, i), fd)) {
         close(fd);
         return true;
     }
@@ -544,7 +514,7 @@ static void take_signals(lsvc_endpoint *e)
 static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
-    size_t n = e->host->n, np = n + 2 + MAX_CLIENTS;
+    size_t n = lsvc_host_count(e->host), np = n + 2 + MAX_CLIENTS;
     sweep_temporaries();
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
@@ -626,7 +596,7 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
         (void)w;
         pthread_join(e->thread, NULL);
     }
-    for (size_t i = 0; e->fds && i < e->host->n; i++) {
+    for (size_t i = 0; e->fds && i < lsvc_host_count(e->host); i++) {
         if (e->fds[i] >= 0)
             close(e->fds[i]);
         if (e->paths && e->paths[i]) {

@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "luasvc.h"
 #include "platform/posix.h"
 
 /* dir, if it holds the definitions: its real path in out. */
@@ -64,7 +63,8 @@ int lsvc_write_luarc(void)
         return 1;
     }
     char quoted[2 * PATH_MAX + 8];
-    lsvc_json_str(quoted, sizeof quoted, 0, types);
+    lsvc_buf b = lsvc_buf_init(quoted, sizeof quoted);
+    lsvc_buf_json(&b, types);
     FILE *f = fdopen(fd, "w");
     if (!f) {
         close(fd);

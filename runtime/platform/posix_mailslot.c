@@ -35,8 +35,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
-#include "posix.h"
+#include "../primitives.h"
 
 /* Room for a few 64 KiB messages in flight from one writer. */
 #define SLOT_SNDBUF (4 * (LSVC_SLOT_MAX + 4096))
@@ -60,11 +59,43 @@ struct lsvc_slot_writer {
     struct sockaddr_un sa;
 };
 
+/* The runtime directory, for the slots and the control endpoint. */
+int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen)
+{
+    const char *env = getenv("LUASVC_RUNTIME_DIR");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+    if (env && *env)
+        n = snprintf(buf, len, "%s", env);
+    else if (xdg && *xdg)
+        n = snprintf(buf, len, "%s/luasvc", xdg);
+    else
+        n = snprintf(buf, len, "/run/luasvc");
+    if (n < 0 || (size_t)n >= len) {
+        snprintf(err, errlen, "runtime directory path too long");
+        return -1;
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create runtime directory %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (lstat(buf, &st) != 0) {
+        snprintf(err, errlen, "cannot use runtime directory %s: %s", buf, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "runtime directory %s is not a directory", buf);
+        return -1;
+    }
+    return 0;
+}
+
 /* RUNTIME_DIR/slots (created 0700 when missing) and the socket path. */
 static int slot_path(const char *name, bool create_dir, struct sockaddr_un *sa, char *err,
                      size_t errlen)
 {
-    if (!lsvc_slot_name_valid(name)) {
+    if (!lsvc_name_valid(name)) {
         snprintf(err, errlen, "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
                               "control characters)", name);
         return -1;

@@ -45,7 +45,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../luasvc.h"
 #include "posix.h"
 
 struct lsvc_systemd {
@@ -82,44 +81,30 @@ static void sd_send(lsvc_systemd *sd, const char *msg)
 
 /* "STATUS=..." for the host: the state of one service (with checkpoint and
  * wait hint while pending), or "name STATE" for each of several. sd->mu held. */
-static size_t status_line(lsvc_systemd *sd, char *buf, size_t len)
+static void status_line(lsvc_systemd *sd, lsvc_buf *b)
 {
     lsvc_host *h = sd->host;
-    size_t pos = (size_t)snprintf(buf, len, "STATUS=");
+    lsvc_buf_add(b, "STATUS=");
     size_t n = lsvc_host_count(h);
-    for (size_t i = 0; i < n && pos < len; i++) {
+    for (size_t i = 0; i < n && b->len < b->cap; i++) {
         lsvc_service *svc = lsvc_host_service(h, i);
         const lsvc_status *st = &sd->last[i];
         const char *state = lsvc_state_name(st->state);
         char exit_text[LSVC_EXIT_TEXT_MAX];
-        int k;
         if (n > 1)
-            k = snprintf(buf + pos, len - pos, "%s%s ", i ? ", " : "", lsvc_service_name(svc));
-        else
-            k = 0;
-        if (k > 0)
-            pos += (size_t)k;
-        if (pos >= len)
-            break;
+            lsvc_buf_printf(b, "%s%s ", i ? ", " : "", lsvc_service_name(svc));
         if (lsvc_state_is_pending(st->state) && st->checkpoint)
-            k = snprintf(buf + pos, len - pos, "%s (checkpoint %u, wait hint %u ms)", state,
-                         st->checkpoint, st->wait_hint);
+            lsvc_buf_printf(b, "%s (checkpoint %u, wait hint %u ms)", state, st->checkpoint,
+                            st->wait_hint);
         else if (st->state == LSVC_STOPPED)
-            k = snprintf(buf + pos, len - pos, "%s",
-                         lsvc_exit_text(st->exit, NULL, exit_text, sizeof exit_text));
+            lsvc_buf_add(b, lsvc_exit_text(st->exit, NULL, exit_text, sizeof exit_text));
         else
-            k = snprintf(buf + pos, len - pos, "%s", state);
-        if (k > 0)
-            pos += (size_t)k;
+            lsvc_buf_add(b, state);
         char text[256];
         lsvc_service_get_text(svc, text, sizeof text);
-        if (text[0] && pos < len) {
-            k = snprintf(buf + pos, len - pos, ": %s", text);
-            if (k > 0)
-                pos += (size_t)k;
-        }
+        if (text[0])
+            lsvc_buf_printf(b, ": %s", text);
     }
-    return pos < len ? pos : len - 1;
 }
 
 void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status *st)
@@ -127,13 +112,7 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
     if (!sd)
         return;
     char msg[2048];
-    size_t pos = 0;
-#define ADD(...)                                                                        \
-    do {                                                                                \
-        int k_ = snprintf(msg + pos, sizeof msg - pos, __VA_ARGS__);                    \
-        if (k_ > 0)                                                                     \
-            pos = pos + (size_t)k_ < sizeof msg ? pos + (size_t)k_ : sizeof msg - 1;    \
-    } while (0)
+    lsvc_buf b = lsvc_buf_init(msg, sizeof msg);
     /* Reports come from several threads; service.c hands them over one at
      * a time and in the order of the changes (a stale one never arrives),
      * so st is the service's status as of this report. */
@@ -157,22 +136,22 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
     }
     if (!sd->ready_sent && all_running && !all_stopping) {
         sd->ready_sent = true;
-        ADD("READY=1\n");
+        lsvc_buf_add(&b, "READY=1\n");
     }
     if (!sd->stopping_sent && all_stopping) {
         sd->stopping_sent = true;
-        ADD("STOPPING=1\n");
+        lsvc_buf_add(&b, "STOPPING=1\n");
     }
     /* systemd's start and stop timeouts move with the model's wait hints,
      * but only on real progress (a checkpoint), never on entry */
     if (progress && (st->state == LSVC_START_PENDING || st->state == LSVC_STOP_PENDING))
-        ADD("EXTEND_TIMEOUT_USEC=%llu\n", (unsigned long long)st->wait_hint * 1000ull);
+        lsvc_buf_printf(&b, "EXTEND_TIMEOUT_USEC=%llu\n",
+                        (unsigned long long)st->wait_hint * 1000ull);
     if (st->state == LSVC_STOPPED && (st->exit.win32 == LSVC_ERROR_TIMEOUT ||
                                       st->exit.win32 == LSVC_ERROR_PROCESS_ABORTED))
-        ADD("ERRNO=%d\n", ETIMEDOUT); /* forced past a deadline */
-    pos += status_line(sd, msg + pos, sizeof msg - pos);
+        lsvc_buf_printf(&b, "ERRNO=%d\n", ETIMEDOUT); /* forced past a deadline */
+    status_line(sd, &b);
     pthread_mutex_unlock(&sd->mu);
-#undef ADD
     sd_send(sd, msg);
 }
 
@@ -190,9 +169,9 @@ void lsvc_systemd_reloading(lsvc_systemd *sd, lsvc_service *svc, bool begin)
         send = sd->reloading > 0 && --sd->reloading == 0;
         send = send && !sd->stopping_sent && sd->ready_sent;
     }
-    int k = snprintf(msg, sizeof msg, "%s\n", begin ? "RELOADING=1" : "READY=1");
-    if (k > 0)
-        status_line(sd, msg + k, sizeof msg - (size_t)k);
+    lsvc_buf b = lsvc_buf_init(msg, sizeof msg);
+    lsvc_buf_add(&b, begin ? "RELOADING=1\n" : "READY=1\n");
+    status_line(sd, &b);
     pthread_mutex_unlock(&sd->mu);
     if (send)
         sd_send(sd, msg);

@@ -11,11 +11,8 @@
 #include <wchar.h>
 #include <windows.h>
 
-#include "../luasvc.h"
-
-/* ---- win32_utf8.c (any thread) ---- */
-wchar_t *lsvc_wide(const char *s);   /* malloc'd UTF-16 copy; NULL if invalid */
-char *lsvc_utf8(const wchar_t *w);   /* malloc'd UTF-8 copy; NULL if invalid */
+#include "../frontend.h"
+#include "win32_utf8.h" /* lsvc_wide, lsvc_utf8 */
 
 /* ---- win32_scm.c: the process the SCM starts (main thread) ---- */
 /* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */

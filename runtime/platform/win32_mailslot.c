@@ -16,8 +16,8 @@
 #include <string.h>
 #include <windows.h>
 
-#include "../luasvc.h"
-#include "win32.h"
+#include "../primitives.h"
+#include "win32_utf8.h"
 
 struct lsvc_slot {
     HANDLE h;
@@ -47,7 +47,7 @@ static void error_text(DWORD code, char *buf, size_t len)
 /* \\.\mailslot\NAME, malloc'd UTF-16; NULL with err set. */
 static wchar_t *slot_path(const char *name, char *err, size_t errlen)
 {
-    if (!lsvc_slot_name_valid(name)) {
+    if (!lsvc_name_valid(name)) {
         snprintf(err, errlen, "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
                               "control characters)", name);
         return NULL;

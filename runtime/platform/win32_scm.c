@@ -9,8 +9,9 @@
  * worker) through the same service path as `luasvc run`.
  *
  * Threads: main (the dispatcher; HandlerEx runs on it and only calls
- * lsvc_service_control, which never touches Lua), one ServiceMain thread
- * per service (waits for its service to stop), the watchdogs and workers.
+ * lsvc_service_control_event, which never touches Lua), one ServiceMain
+ * thread per service (waits for its service to stop), the watchdogs and
+ * workers.
  * Status reports come from any of them, one at a time and in order
  * (service.c); scm_report's lock orders them with this file's own
  * START_PENDING and early STOPPED.
@@ -113,7 +114,7 @@ static DWORD WINAPI handler_ex(DWORD control, DWORD event_type, LPVOID data, LPV
         return control == SERVICE_CONTROL_INTERROGATE ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
     lsvc_event ev;
     lsvc_event_from_scm(&ev, control, event_type, data);
-    uint32_t rc = lsvc_service_control_ev(svc, &ev);
+    uint32_t rc = lsvc_service_control_event(svc, &ev);
     return rc == LSVC_NO_ERROR ? NO_ERROR : ERROR_CALL_NOT_IMPLEMENTED;
 }
 

@@ -78,32 +78,16 @@ static void *config2_query(SC_HANDLE h, DWORD level)
     return buf;
 }
 
-/* snprintf at buf + pos, bounded: the text is cut at len - 1. */
-static size_t put(char *buf, size_t len, size_t pos, const char *fmt, ...) LSVC_PRINTF(4, 5);
-static size_t put(char *buf, size_t len, size_t pos, const char *fmt, ...)
-{
-    if (pos >= len)
-        return pos;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(buf + pos, len - pos, fmt, ap);
-    va_end(ap);
-    if (k < 0)
-        return pos;
-    return pos + (size_t)k < len ? pos + (size_t)k : len - 1;
-}
-
 /* Append ,"key":"UTF-16 string" (or null) to buf. */
-static size_t json_wstr(char *buf, size_t len, size_t pos, const char *key, const wchar_t *w)
+static void json_wstr(lsvc_buf *b, const char *key, const wchar_t *w)
 {
-    pos = put(buf, len, pos, ",\"%s\":", key);
+    lsvc_buf_printf(b, ",\"%s\":", key);
     char *s = w ? lsvc_utf8(w) : NULL;
     if (s)
-        pos = lsvc_json_str(buf, len, pos, s);
+        lsvc_buf_json(b, s);
     else
-        pos = put(buf, len, pos, "null");
+        lsvc_buf_add(b, "null");
     free(s);
-    return pos;
 }
 
 /*
@@ -111,81 +95,81 @@ static size_t json_wstr(char *buf, size_t len, size_t pos, const char *key, cons
  * start type, account, dependencies (QueryServiceConfigW), description,
  * delayed auto-start, preshutdown timeout, failure actions and their
  * non-crash flag (QueryServiceConfig2W). A field the service manager does
- * not answer is null. Returns the length.
+ * not answer is null.
  */
-static size_t config_json(SC_HANDLE h, char *buf, size_t len)
+static void config_json(SC_HANDLE h, char *buf, size_t len)
 {
     static const char *const starts[] = {"boot", "system", "auto", "demand", "disabled"};
-    size_t pos = put(buf, len, 0, "{");
+    lsvc_buf bb = lsvc_buf_init(buf, len), *b = &bb;
+    lsvc_buf_add(b, "{");
     DWORD need = 0;
     QueryServiceConfigW(h, NULL, 0, &need);
     QUERY_SERVICE_CONFIGW *cfg = need ? calloc(1, need) : NULL;
     if (cfg && QueryServiceConfigW(h, cfg, need, &need)) {
-        pos = put(buf, len, pos, "\"start\":\"%s\"",
-                                cfg->dwStartType < 5 ? starts[cfg->dwStartType] : "unknown");
-        pos = put(buf, len, pos, ",\"type\":\"%s\"",
-                                (cfg->dwServiceType & SERVICE_WIN32_SHARE_PROCESS)
-                                    ? "share_process"
-                                    : "own_process");
-        pos = json_wstr(buf, len, pos, "account", cfg->lpServiceStartName);
-        pos = put(buf, len, pos, ",\"dependencies\":[");
+        lsvc_buf_printf(b, "\"start\":\"%s\"",
+                        cfg->dwStartType < 5 ? starts[cfg->dwStartType] : "unknown");
+        lsvc_buf_printf(b, ",\"type\":\"%s\"",
+                        (cfg->dwServiceType & SERVICE_WIN32_SHARE_PROCESS) ? "share_process"
+                                                                           : "own_process");
+        json_wstr(b, "account", cfg->lpServiceStartName);
+        lsvc_buf_add(b, ",\"dependencies\":[");
         int k = 0;
         for (const wchar_t *d = cfg->lpDependencies; d && *d; d += wcslen(d) + 1) {
             char *s = lsvc_utf8(d);
             if (k++)
-                pos = put(buf, len, pos, ",");
-            pos = lsvc_json_str(buf, len, pos, s ? s : "");
+                lsvc_buf_add(b, ",");
+            lsvc_buf_json(b, s ? s : "");
             free(s);
         }
-        pos = put(buf, len, pos, "]");
+        lsvc_buf_add(b, "]");
     } else {
-        pos = put(buf, len, pos,
-                                "\"start\":null,\"type\":null,\"account\":null,"
-                                "\"dependencies\":null");
+        lsvc_buf_printf(b, "\"start\":null,\"type\":null,\"account\":null,"
+                           "\"dependencies\":null");
     }
     free(cfg);
 
     SERVICE_DESCRIPTIONW *desc = config2_query(h, SERVICE_CONFIG_DESCRIPTION);
-    pos = json_wstr(buf, len, pos, "description", desc ? desc->lpDescription : NULL);
+    json_wstr(b, "description", desc ? desc->lpDescription : NULL);
     free(desc);
 
     SERVICE_DELAYED_AUTO_START_INFO *delayed =
         config2_query(h, SERVICE_CONFIG_DELAYED_AUTO_START_INFO);
-    pos = put(buf, len, pos, ",\"delayed_auto_start\":%s",
-                            !delayed ? "null" : delayed->fDelayedAutostart ? "true" : "false");
+    lsvc_buf_printf(b, ",\"delayed_auto_start\":%s",
+                    !delayed                     ? "null"
+                    : delayed->fDelayedAutostart ? "true"
+                                                 : "false");
     free(delayed);
 
     SERVICE_PRESHUTDOWN_INFO *pre = config2_query(h, SERVICE_CONFIG_PRESHUTDOWN_INFO);
     if (pre)
-        pos = put(buf, len, pos, ",\"preshutdown_timeout\":%lu",
-                                (unsigned long)pre->dwPreshutdownTimeout);
+        lsvc_buf_printf(b, ",\"preshutdown_timeout\":%lu",
+                        (unsigned long)pre->dwPreshutdownTimeout);
     else
-        pos = put(buf, len, pos, ",\"preshutdown_timeout\":null");
+        lsvc_buf_add(b, ",\"preshutdown_timeout\":null");
     free(pre);
 
     SERVICE_FAILURE_ACTIONSW *fa = config2_query(h, SERVICE_CONFIG_FAILURE_ACTIONS);
     if (fa) {
         static const char *const types[] = {"none", "restart", "reboot", "run_command"};
-        pos = put(buf, len, pos,
-                                ",\"failure_actions\":{\"reset_period\":%lu,\"actions\":[",
-                                (unsigned long)fa->dwResetPeriod);
+        lsvc_buf_printf(b, ",\"failure_actions\":{\"reset_period\":%lu,\"actions\":[",
+                        (unsigned long)fa->dwResetPeriod);
         for (DWORD i = 0; fa->lpsaActions && i < fa->cActions; i++)
-            pos += (size_t)snprintf(
-                buf + pos, len - pos, "%s{\"type\":\"%s\",\"delay\":%lu}", i ? "," : "",
-                fa->lpsaActions[i].Type < 4 ? types[fa->lpsaActions[i].Type] : "unknown",
-                (unsigned long)fa->lpsaActions[i].Delay);
-        pos = put(buf, len, pos, "]}");
+            lsvc_buf_printf(b, "%s{\"type\":\"%s\",\"delay\":%lu}", i ? "," : "",
+                            fa->lpsaActions[i].Type < 4 ? types[fa->lpsaActions[i].Type]
+                                                        : "unknown",
+                            (unsigned long)fa->lpsaActions[i].Delay);
+        lsvc_buf_add(b, "]}");
     } else {
-        pos = put(buf, len, pos, ",\"failure_actions\":null");
+        lsvc_buf_add(b, ",\"failure_actions\":null");
     }
     free(fa);
 
     SERVICE_FAILURE_ACTIONS_FLAG *flag = config2_query(h, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG);
-    pos = put(buf, len, pos, ",\"failure_actions_on_non_crash\":%s}",
-                            !flag ? "null" : flag->fFailureActionsOnNonCrashFailures ? "true"
-                                                                                   : "false");
+    lsvc_buf_printf(b, ",\"failure_actions_on_non_crash\":%s}",
+                    !flag                                     ? "null"
+                    : flag->fFailureActionsOnNonCrashFailures ? "true"
+                                                              : "false");
     free(flag);
-    return pos;
 }
 
 static void accepted_list(DWORD mask, char *buf, size_t len, bool json)
@@ -228,22 +212,22 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
     accepted_list(ss.dwControlsAccepted, acc, sizeof acc, json);
     if (json) {
         char buf[16384];
-        size_t pos = 0;
-        pos = (size_t)snprintf(buf, sizeof buf, "{\"name\":");
-        pos = lsvc_json_str(buf, sizeof buf, pos, name);
-        pos += (size_t)snprintf(buf + pos, sizeof buf - pos, ",\"display_name\":");
-        pos = lsvc_json_str(buf, sizeof buf, pos, display[0] ? display : name);
-        pos += (size_t)snprintf(buf + pos, sizeof buf - pos, ",\"script\":");
-        pos = lsvc_json_str(buf, sizeof buf, pos, script);
-        snprintf(buf + pos, sizeof buf - pos,
-                 ",\"state\":\"%s\",\"state_code\":%lu,\"controls_accepted\":[%s],"
-                 "\"accepts\":null,\"win32_exit_code\":%lu,\"service_exit_code\":%lu,"
-                 "\"checkpoint\":%lu,\"wait_hint\":%lu,\"stop_timeout\":null,\"pid\":%lu,"
-                 "\"controls_delivered\":null,\"control_latency_us\":null,\"config\":%s}",
-                 lsvc_win32_state_name(ss.dwCurrentState), (unsigned long)ss.dwCurrentState, acc,
-                 (unsigned long)ss.dwWin32ExitCode, (unsigned long)ss.dwServiceSpecificExitCode,
-                 (unsigned long)ss.dwCheckPoint, (unsigned long)ss.dwWaitHint,
-                 (unsigned long)ss.dwProcessId, config);
+        lsvc_buf b = lsvc_buf_init(buf, sizeof buf);
+        lsvc_buf_add(&b, "{\"name\":");
+        lsvc_buf_json(&b, name);
+        lsvc_buf_add(&b, ",\"display_name\":");
+        lsvc_buf_json(&b, display[0] ? display : name);
+        lsvc_buf_add(&b, ",\"script\":");
+        lsvc_buf_json(&b, script);
+        lsvc_buf_printf(&b,
+                        ",\"state\":\"%s\",\"state_code\":%lu,\"controls_accepted\":[%s],"
+                        "\"accepts\":null,\"win32_exit_code\":%lu,\"service_exit_code\":%lu,"
+                        "\"checkpoint\":%lu,\"wait_hint\":%lu,\"stop_timeout\":null,\"pid\":%lu,"
+                        "\"controls_delivered\":null,\"control_latency_us\":null,\"config\":%s}",
+                        lsvc_win32_state_name(ss.dwCurrentState), (unsigned long)ss.dwCurrentState,
+                        acc, (unsigned long)ss.dwWin32ExitCode,
+                        (unsigned long)ss.dwServiceSpecificExitCode, (unsigned long)ss.dwCheckPoint,
+                        (unsigned long)ss.dwWaitHint, (unsigned long)ss.dwProcessId, config);
         printf("%s\n", buf);
         return 0;
     }

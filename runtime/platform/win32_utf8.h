@@ -11,6 +11,11 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <wchar.h>
+
+/* Any thread: a malloc'd copy; NULL if s (w) is not valid UTF-8 (UTF-16). */
+wchar_t *lsvc_wide(const char *s);
+char *lsvc_utf8(const wchar_t *w);
 
 FILE *lsvc_u8_fopen(const char *path, const char *mode);
 FILE *lsvc_u8_freopen(const char *path, const char *mode, FILE *f);

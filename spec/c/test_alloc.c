@@ -12,7 +12,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 #include "check.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "engine.h"
 
 #include "check.h"
 
@@ -101,7 +101,7 @@ int main(void)
     unsigned char wts[8] = {8, 0, 0, 0, 3, 0, 0, 0};
     lsvc_event ev;
     lsvc_event_from_scm(&ev, LSVC_CTRL_SESSIONCHANGE, 5, wts);
-    CHECK(lsvc_service_control_ev(svc, &ev) == LSVC_NO_ERROR);
+    CHECK(lsvc_service_control_event(svc, &ev) == LSVC_NO_ERROR);
     CHECK(wait_output("session 5 3\n"));
 
     /* PBT_POWERSETTINGCHANGE, GUID_ACDC_POWER_SOURCE = 1 (on battery) */
@@ -109,15 +109,15 @@ int main(void)
                              0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48,
                              4,    0,    0,    0,    1,    0,    0,    0};
     lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, LSVC_PBT_POWERSETTINGCHANGE, pbs);
-    CHECK(lsvc_service_control_ev(svc, &ev) == LSVC_NO_ERROR);
+    CHECK(lsvc_service_control_event(svc, &ev) == LSVC_NO_ERROR);
     CHECK(wait_output("power 32787 {5D3E9A59-E9D5-4B00-A6BD-FF34FF516548} 4 1\n"));
 
     /* PBT_APMRESUMEAUTOMATIC (0x12): a type, no setting */
     lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, 0x12, NULL);
-    CHECK(lsvc_service_control_ev(svc, &ev) == LSVC_NO_ERROR);
+    CHECK(lsvc_service_control_event(svc, &ev) == LSVC_NO_ERROR);
     CHECK(wait_output("power 18 none\n"));
 
-    CHECK(lsvc_service_control(svc, LSVC_CTRL_STOP, 0) == LSVC_NO_ERROR);
+    CHECK(lsvc_service_control(svc, LSVC_CTRL_STOP) == LSVC_NO_ERROR);
     lsvc_host_wait_stopped(h);
     lsvc_host_join(h);
     lsvc_status st;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 #include "check.h"
 
@@ -494,17 +494,25 @@ static void test_parse_control(void)
     }
 }
 
-/* ---- util.c: lsvc_json_str ---------------------------------------------- */
+/* ---- util.c: lsvc_buf, lsvc_buf_json ------------------------------------ */
+
+/* lsvc_buf_json at pos of a text already in buf; what the text needs. */
+static size_t json_str(char *buf, size_t len, size_t pos, const char *s)
+{
+    lsvc_buf b = {buf, len, pos};
+    lsvc_buf_json(&b, s);
+    return b.len;
+}
 
 /* Encode s into a generous buffer and compare with want. */
 static void expect_json(const char *s, const char *want, int line)
 {
     char buf[256];
     memset(buf, 'Z', sizeof buf);
-    size_t n = lsvc_json_str(buf, sizeof buf, 0, s);
+    size_t n = json_str(buf, sizeof buf, 0, s);
     checks++;
     if (n != strlen(want) || strcmp(buf, want) != 0)
-        FAILF("(line %d) lsvc_json_str(\"%s\") = [%s] (%zu), want [%s] (%zu)", line, s, buf, n,
+        FAILF("(line %d) lsvc_buf_json(\"%s\") = [%s] (%zu), want [%s] (%zu)", line, s, buf, n,
               want, strlen(want));
 }
 #define EXPECT_JSON(s, want) expect_json(s, want, __LINE__)
@@ -538,20 +546,20 @@ static void test_json_str(void)
     /* No control character survives unescaped. */
     for (int c = 1; c < 0x20; c++) {
         char in[2] = {(char)c, 0}, buf[16];
-        size_t n = lsvc_json_str(buf, sizeof buf, 0, in);
+        size_t n = json_str(buf, sizeof buf, 0, in);
         checks++;
         bool ok = n == strlen(buf) && buf[0] == '"' && buf[n - 1] == '"' && buf[1] == '\\';
         for (size_t i = 0; i < n; i++)
             if ((unsigned char)buf[i] < 0x20)
                 ok = false;
         if (!ok)
-            FAILF("lsvc_json_str(0x%02x) = [%s]", c, buf);
+            FAILF("lsvc_buf_json(0x%02x) = [%s]", c, buf);
     }
 
     /* Appending at pos keeps what is there. */
     {
         char buf[32] = "{\"a\":";
-        size_t n = lsvc_json_str(buf, sizeof buf, 5, "x\"y");
+        size_t n = json_str(buf, sizeof buf, 5, "x\"y");
         CHECK_EQ(n, 11);
         CHECK_STR(buf, "{\"a\":\"x\\\"y\"");
     }
@@ -567,7 +575,7 @@ static void test_json_str(void)
     };
     for (size_t k = 0; k < sizeof inputs / sizeof inputs[0]; k++) {
         char full[512];
-        size_t flen = lsvc_json_str(full, sizeof full, 0, inputs[k]);
+        size_t flen = json_str(full, sizeof full, 0, inputs[k]);
         CHECK_EQ(flen, strlen(full));
         for (size_t len = 0; len <= flen + 3; len++) {
             char *buf = malloc(len ? len : 1);
@@ -576,7 +584,7 @@ static void test_json_str(void)
                 continue;
             }
             memset(buf, 'Z', len ? len : 1);
-            size_t n = lsvc_json_str(buf, len, 0, inputs[k]);
+            size_t n = json_str(buf, len, 0, inputs[k]);
             checks++;
             if (n != flen)
                 FAILF("input %zu len %zu: returned %zu, want %zu", k, len, n, flen);
@@ -601,17 +609,35 @@ static void test_json_str(void)
         char *buf = malloc(8);
         if (buf) {
             memcpy(buf, "abcdefg", 8);
-            size_t n = lsvc_json_str(buf, 8, 20, "xy");
+            size_t n = json_str(buf, 8, 20, "xy");
             CHECK_EQ(n, 24);
             CHECK(memcmp(buf, "abcdefg", 7) == 0); /* earlier text untouched */
             CHECK_EQ(buf[7], '\0');
             free(buf);
         }
         char one = 'Z';
-        CHECK_EQ(lsvc_json_str(&one, 0, 3, "q\""), 3 + 5);
+        CHECK_EQ(json_str(&one, 0, 3, "q\""), 3 + 5);
         CHECK_EQ(one, 'Z');
-        CHECK_EQ(lsvc_json_str(&one, 1, 0, "q"), 3);
+        CHECK_EQ(json_str(&one, 1, 0, "q"), 3);
         CHECK_EQ(one, '\0');
+    }
+
+    /* lsvc_buf_add and lsvc_buf_printf: the same bounds, cut text kept
+     * NUL-terminated, len counting the whole. */
+    {
+        char buf[8];
+        lsvc_buf b = lsvc_buf_init(buf, sizeof buf);
+        lsvc_buf_add(&b, "abc");
+        lsvc_buf_printf(&b, "%d-%s", 42, "xyz");
+        CHECK_EQ(b.len, 9);
+        CHECK_STR(buf, "abc42-x");
+        lsvc_buf_add(&b, "more");
+        CHECK_EQ(b.len, 13);
+        CHECK_STR(buf, "abc42-x");
+        lsvc_buf m = lsvc_buf_init(NULL, 0); /* measure only */
+        lsvc_buf_printf(&m, "%s", "12345");
+        lsvc_buf_json(&m, "a\"");
+        CHECK_EQ(m.len, 5 + 5);
     }
 }
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 #include "check.h"
 

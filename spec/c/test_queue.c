@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "luasvc.h"
+#include "primitives.h"
 
 #include "check.h"
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "supervisor.h"
 
 #include "check.h"
 
@@ -76,21 +76,21 @@ static lsvc_service *service_in_all(lsvc_state want)
         return svc;
     lsvc_service_set_state(svc, LSVC_RUNNING, 0);
     switch (want) {
-    case LSVC_PAUSE_PENDING: lsvc_service_control(svc, LSVC_CTRL_PAUSE, 0); break;
+    case LSVC_PAUSE_PENDING: lsvc_service_control(svc, LSVC_CTRL_PAUSE); break;
     case LSVC_PAUSED:
-        lsvc_service_control(svc, LSVC_CTRL_PAUSE, 0);
+        lsvc_service_control(svc, LSVC_CTRL_PAUSE);
         lsvc_service_set_state(svc, LSVC_PAUSED, 0);
         break;
     case LSVC_CONTINUE_PENDING:
-        lsvc_service_control(svc, LSVC_CTRL_PAUSE, 0);
+        lsvc_service_control(svc, LSVC_CTRL_PAUSE);
         lsvc_service_set_state(svc, LSVC_PAUSED, 0);
-        lsvc_service_control(svc, LSVC_CTRL_CONTINUE, 0);
+        lsvc_service_control(svc, LSVC_CTRL_CONTINUE);
         break;
     case LSVC_STOP_PENDING: lsvc_service_request_stop(svc); break;
     default: break;
     }
     lsvc_event ev;
-    while (lsvc_queue_pop(&svc->queue, &ev)) {
+    while (lsvc_queue_pop(lsvc_service_queue(svc), &ev)) {
     }
     return svc;
 }
@@ -119,9 +119,9 @@ static void test_every_control_in_every_state(void)
                 bool handled = code == 200;
                 uint32_t want = lsvc_control_check(from, masks[m], code, handled);
                 nreports = 0;
-                uint32_t got = lsvc_service_control(svc, code, 0);
+                uint32_t got = lsvc_service_control(svc, code);
                 lsvc_state after = state_of(svc);
-                size_t queued = lsvc_queue_len(&svc->queue);
+                size_t queued = lsvc_queue_len(lsvc_service_queue(svc));
                 if (got != want)
                     FAILF("%s, code %u, mask %#x: answer %u, the model says %u",
                           lsvc_state_name(from), code, masks[m], got, want);
@@ -221,13 +221,13 @@ static void test_stopped_once_and_progress(void)
         if (nreports != 1)
             FAILF("from %s: %d reports of STOPPED, want 1", lsvc_state_name(STATES[s]),
                   nreports);
-        CHECK_EQ(lsvc_service_control(svc, LSVC_CTRL_STOP, 0), LSVC_ERROR_SERVICE_NOT_ACTIVE);
+        CHECK_EQ(lsvc_service_control(svc, LSVC_CTRL_STOP), LSVC_ERROR_SERVICE_NOT_ACTIVE);
         lsvc_service_free(svc);
     }
 
     lsvc_service *svc = service_in(LSVC_RUNNING, ALL_ACCEPTS);
     CHECK(!lsvc_service_progress(svc, 1000)); /* not pending */
-    lsvc_service_control(svc, LSVC_CTRL_PAUSE, 0);
+    lsvc_service_control(svc, LSVC_CTRL_PAUSE);
     nreports = 0;
     CHECK(lsvc_service_progress(svc, 1234));
     CHECK(lsvc_service_progress(svc, 1234));
@@ -247,9 +247,9 @@ static void test_report_order(void)
     lsvc_service *svc = service_in(LSVC_RUNNING, ALL_ACCEPTS);
     nreports = 0;
     for (int i = 0; i < 10; i++) {
-        lsvc_service_control(svc, LSVC_CTRL_PAUSE, 0);
+        lsvc_service_control(svc, LSVC_CTRL_PAUSE);
         lsvc_service_set_state(svc, LSVC_PAUSED, 0);
-        lsvc_service_control(svc, LSVC_CTRL_CONTINUE, 0);
+        lsvc_service_control(svc, LSVC_CTRL_CONTINUE);
         lsvc_service_set_state(svc, LSVC_RUNNING, 0);
     }
     CHECK_EQ(nreports, 40);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "luasvc.h"
+#include "pure.h"
 
 #define REQUIRE(cond)                                                          \
     do {                                                                       \

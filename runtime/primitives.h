@@ -1,0 +1,195 @@
+/*
+ * primitives.h - the layer above pure.h: the queue of controls, the clock
+ * and timed waits, the log and its sinks, log files, a Lua state's
+ * allocator, a thread's interrupt, and the platform's slots (with, on
+ * POSIX, the runtime directory). Each group says which threads may call
+ * it. Includes pure.h only.
+ */
+#ifndef LSVC_PRIMITIVES_H
+#define LSVC_PRIMITIVES_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "pure.h"
+
+/* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
+
+/* The consumer's wake-up: called under the queue's mutex after each push
+ * and wake, so it must be bounded and take no lock (uv_async_send). */
+typedef void (*lsvc_queue_waker)(void *ud);
+
+typedef struct lsvc_queue {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    lsvc_event *buf;
+    size_t cap, head, len;
+    unsigned wakeups; /* wakes without an event (deadline, shutdown) */
+    lsvc_queue_waker waker;
+    void *waker_ud;
+    atomic_size_t pending; /* len, readable without the mutex (a hint) */
+} lsvc_queue;
+
+int lsvc_queue_init(lsvc_queue *q);
+void lsvc_queue_destroy(lsvc_queue *q);
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
+bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);       /* non-blocking */
+size_t lsvc_queue_len(lsvc_queue *q);
+/* Anything queued? Without the mutex: a hint for the consumer's fast path. */
+bool lsvc_queue_pending(lsvc_queue *q);
+void lsvc_queue_wake(lsvc_queue *q);
+/* The consumer: wake me with fn(ud) (NULL: no more; returns once no call
+ * of the old one is under way). Without a waker, lsvc_queue_wait. */
+void lsvc_queue_set_waker(lsvc_queue *q, lsvc_queue_waker fn, void *ud);
+/* Block until an event or a wake is pending, or until deadline_ns
+ * (monotonic; 0 = forever). Consumes pending wakes. */
+void lsvc_queue_wait(lsvc_queue *q, uint64_t deadline_ns);
+/* Consume pending wakes; true if there were any. */
+bool lsvc_queue_take_wakes(lsvc_queue *q);
+
+/* ---- interrupt.c: make a thread run a function of its own at once ------ */
+
+typedef struct lsvc_irq {
+    pthread_t thread;
+    void (*fn)(void *ud); /* on the target thread (POSIX: in a signal handler) */
+    void *ud;
+    bool bound;
+} lsvc_irq;
+
+void lsvc_irq_bind(lsvc_irq *irq, void (*fn)(void *), void *ud); /* the thread itself */
+void lsvc_irq_unbind(lsvc_irq *irq);                             /* the thread itself */
+/* Any thread; the caller's lock keeps raise and unbind apart. */
+void lsvc_irq_raise(lsvc_irq *irq);
+
+/* ---- clock.c: the clock and timed waits (any thread) ------------------- */
+
+uint64_t lsvc_now_ns(void); /* monotonic clock, never steps */
+/* A condition variable whose timed waits take lsvc_now_ns() deadlines:
+ * CLOCK_MONOTONIC on POSIX; on Windows (winpthreads ignores
+ * pthread_condattr_setclock) the wait is made relative, so a change of the
+ * wall clock moves no deadline. */
+int lsvc_cond_init(pthread_cond_t *cv);
+/* Wait on cv (mu held) until signalled or deadline_ns (lsvc_now_ns; 0 =
+ * no deadline). Returns 0, or ETIMEDOUT once the deadline has passed.
+ * Spurious wakes happen: callers loop on their predicate. */
+int lsvc_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline_ns);
+
+/* ---- log.c: the log, its levels and its sinks (any thread) ------------- */
+typedef enum lsvc_level {
+    LSVC_LOG_DEBUG = 7,
+    LSVC_LOG_INFO = 6,
+    LSVC_LOG_NOTICE = 5,
+    LSVC_LOG_WARNING = 4,
+    LSVC_LOG_ERROR = 3,
+} lsvc_level;
+
+int lsvc_level_from_name(const char *name); /* -1 if unknown */
+const char *lsvc_level_name(lsvc_level lv);
+void lsvc_log_set_level(lsvc_level lv);
+void lsvc_log_set_journal(bool on); /* "<N>" priority prefixes for journald */
+void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...) LSVC_PRINTF(3, 4);
+void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
+/* Further destinations for log lines, registered from above (the Windows
+ * event log, a service's status_slot): a sink is called on the logging
+ * thread with each line at max_level or more severe, the text as given (a
+ * sink escapes for its own medium). shown_only: only lines that pass the
+ * log level (--log-level); else whatever the level shown. Adding is safe
+ * while other threads log; a sink is never removed (it may ignore lines).
+ * At most LSVC_LOG_MAX_SINKS; returns 0, or -1 when full. */
+typedef void (*lsvc_log_sink)(lsvc_level lv, const char *service, const char *text);
+#define LSVC_LOG_MAX_SINKS 4
+int lsvc_log_add_sink(lsvc_log_sink fn, lsvc_level max_level, bool shown_only);
+/* Instead of stderr and the sink: every line at warning or more severe goes
+ * to fn, the others nowhere (luasvc check collects its findings so). Set
+ * before the threads that log start. */
+void lsvc_log_set_capture(lsvc_log_sink fn);
+/* --log-file: every line to lf (logfile.c) instead of stderr, from now
+ * until the process ends. Reopen it at the next line (SIGHUP: a logrotate
+ * moved it away); async-signal-safe. */
+typedef struct lsvc_logfile lsvc_logfile; /* logfile.c, below */
+void lsvc_log_set_file(lsvc_logfile *lf);
+void lsvc_log_reopen_file(void);
+
+/* ---- alloc.c: a Lua state's allocator, with the script's memory_limit --- */
+
+typedef struct lsvc_alloc {
+    size_t used; /* bytes the state holds now */
+    size_t peak;
+    size_t limit;   /* 0: no limit */
+    size_t reserve; /* allowed past the limit once stopping */
+    bool stopping;
+    unsigned refused; /* allocations refused so far */
+} lsvc_alloc;
+
+#define LSVC_ALLOC_RESERVE (1u << 20) /* what a stop handler may still take */
+
+/* A lua_Alloc; ud is the state's lsvc_alloc. Worker thread only. */
+void *lsvc_lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* ---- logfile.c: a log file rotated by size, reopened on request (any thread) */
+
+/* Open PATH for appending; NULL with a message naming the option in err. */
+lsvc_logfile *lsvc_logfile_open(const char *path, uint64_t max_size, unsigned keep, char *err,
+                                size_t errlen);
+/* Append one whole line (one write); rotate first when it would take the
+ * file past max_size (0: never). 0, or -1 when the line was lost. */
+int lsvc_logfile_write(lsvc_logfile *lf, const char *line, size_t len);
+void lsvc_logfile_reopen(lsvc_logfile *lf); /* at the next write; async-signal-safe */
+void lsvc_logfile_close(lsvc_logfile *lf);
+/* "1048576", "512k", "10M", "1G": 0, or -1 if not a size. */
+int lsvc_parse_size(const char *s, uint64_t *out);
+
+/* ---- platform/posix_mailslot.c, platform/win32_mailslot.c: mailslots -----
+ * A slot is a named, one-reader message channel: Windows mailslots
+ * (\\.\mailslot\NAME), on POSIX AF_UNIX datagram sockets under
+ * RUNTIME_DIR/slots/NAME. A reader is used by one thread at a time; a
+ * writer too (callers serialise). Writes never block. */
+
+#define LSVC_SLOT_MAX 65536 /* bytes in one message, on every platform */
+
+typedef enum lsvc_slot_rc {
+    LSVC_SLOT_OK = 0,
+    LSVC_SLOT_TIMEOUT,   /* read: nothing within the timeout */
+    LSVC_SLOT_NOREADER,  /* write: no slot of that name (fails fast) */
+    LSVC_SLOT_FULL,      /* write: the reader's queue is full (fails fast) */
+    LSVC_SLOT_TOOLARGE,  /* write: over LSVC_SLOT_MAX */
+    LSVC_SLOT_EXISTS,    /* create: the slot already has a reader */
+    LSVC_SLOT_DENIED,    /* create/write: permission denied */
+    LSVC_SLOT_TRUNCATED, /* read: a message too large to give whole came, dropped */
+    LSVC_SLOT_MALFORMED, /* read (POSIX): a message not from a slot writer, dropped */
+    LSVC_SLOT_ERROR,     /* anything else; the message says what */
+} lsvc_slot_rc;
+
+typedef struct lsvc_slot lsvc_slot;               /* a reader */
+typedef struct lsvc_slot_writer lsvc_slot_writer; /* a writer */
+
+/* A slot's name follows the name rule of services (lsvc_name_valid). */
+/* platform/posix_mailslot.c or platform/win32_mailslot.c: */
+/* group: NULL for an owner-only slot, else a group allowed to write (POSIX). */
+lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
+                            size_t errlen);
+/* Wait up to timeout_ms (0: poll) for one message into buf (cap bytes,
+ * LSVC_SLOT_MAX is enough); *len gets its size. A message is never given
+ * altered: one that cannot be given whole is dropped and reported
+ * (TRUNCATED, MALFORMED, err saying what), and the next read goes on. */
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len, uint32_t timeout_ms,
+                            char *err, size_t errlen);
+void lsvc_slot_close(lsvc_slot *s); /* removes the slot */
+/* A descriptor that is readable while a message (or a new writer) waits,
+ * for an event loop to wait on (POSIX: an epoll of the slot's sockets),
+ * or -1 where there is none (Windows): read in slices then. */
+int lsvc_slot_wait_fd(lsvc_slot *s);
+/* A writer to NAME; never fails for want of a reader (writes do). */
+lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen);
+lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, char *err,
+                             size_t errlen);
+void lsvc_slot_writer_close(lsvc_slot_writer *w);
+
+#ifndef _WIN32
+/* platform/posix_mailslot.c: resolve (and create, mode 0700) the runtime
+ * directory: $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else
+ * /run/luasvc. 0, or -1 with the message in err. Any thread. */
+int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
+#endif
+
+#endif

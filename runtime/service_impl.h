@@ -1,0 +1,84 @@
+/*
+ * service_impl.h - the supervisor's own: the fields of a service and of a
+ * host, under their locking rules. Included by service.c, host.c and
+ * watchdog.c only; every other file goes through supervisor.h's functions.
+ */
+#ifndef LSVC_SERVICE_IMPL_H
+#define LSVC_SERVICE_IMPL_H
+
+#include "supervisor.h"
+
+/* The host's start barrier, as a service sees it. */
+typedef enum lsvc_gate {
+    LSVC_GATE_WAIT,  /* loading, or loaded and waiting for the others */
+    LSVC_GATE_GO,    /* every script loaded: start */
+    LSVC_GATE_ABORT, /* another script failed (or a check): do not start */
+} lsvc_gate;
+
+struct lsvc_service {
+    /* set before the worker starts, then read-only */
+    lsvc_service_opts opts; /* opts.script: the service's own copy */
+    lsvc_host *host;
+    size_t index;
+
+    /* set by the worker while loading, then read-only (under mu) */
+    char name[128];
+    char display_name[256];
+
+    pthread_mutex_t report_mu; /* one report at a time, in order */
+    uint64_t reported_seq;     /* under report_mu: the newest reported */
+
+    pthread_mutex_t mu;    /* guards everything below */
+    uint64_t snapshot_seq; /* the newest status snapshot's number */
+    lsvc_status status;
+    uint32_t accepts;         /* the script's mask */
+    uint8_t user_handled[32]; /* bitmap of user codes 128-255 with a handler */
+    uint32_t stop_timeout_ms;
+    uint32_t watchdog_ms;  /* the script's `watchdog`, 0 = none */
+    char status_text[256]; /* ctx:status / ctx:progress text; "" at every state change */
+    char description[512];
+    uint64_t deadline_ns;    /* 0 = none; the watchdog interrupts after it */
+    uint64_t interrupted_ns; /* when the watchdog raised the interrupt */
+    uint64_t irq_sent_ns;    /* when the watchdog last had the worker hook itself */
+    lsvc_deadline deadline_kind;
+    uint32_t deadline_code; /* LSVC_DEADLINE_CONTROL: the control */
+    bool stop_requested;
+    uint32_t stop_code; /* STOP, SHUTDOWN or PRESHUTDOWN */
+    bool abandoned;
+    bool stopped_reported;
+    bool loaded, load_failed;
+    lsvc_gate gate;
+    uint64_t last_latency_ns; /* control arrival to handler entry */
+    uint64_t controls_delivered;
+    unsigned reloads;             /* hot reloads taken up */
+    char last_reload_error[1024]; /* "" after a good reload */
+
+    /* set by the watchdog, read by the worker's hook; irq makes the worker
+     * hook itself (interrupt.c), bound while its Lua state lives (under mu) */
+    atomic_int interrupt;
+    lsvc_irq irq;
+    /* stamped by the worker at every turn of its scheduler (never in the
+     * count hook: a Lua loop that never yields must look dead); read by
+     * the systemd notifier, which pings WATCHDOG=1 only while it moves */
+    _Atomic uint64_t heartbeat_ns;
+    /* set by fswatch.c: a watched file may have changed */
+    atomic_bool fs_kicked;
+
+    lsvc_queue queue;
+    pthread_t thread;
+    bool thread_started;
+    pthread_cond_t load_cv;
+};
+
+struct lsvc_host {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
+    pthread_cond_t wd_cv;
+    lsvc_service **svcs;
+    size_t n;
+    bool quitting;
+    pthread_t wd_thread;
+    bool wd_started;
+};
+
+#endif
