@@ -461,7 +461,8 @@ int lsvc_task_yield_turn(struct lua_State *L, intptr_t kctx, int (*k)(struct lua
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 
-enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED };
+/* a look's outcome; WRITING: a writer is at work (fswatch.c), hold */
+enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED, LSVC_WATCH_WRITING };
 #define LSVC_WATCH_DEFAULT_MS 100u
 
 int lsvc_reload_setup(lsvc_worker *w);
@@ -492,6 +493,20 @@ void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
 bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n);
 void lsvc_fswatch_forget(lsvc_service *svc);
 void lsvc_fswatch_shutdown(void); /* at exit, after the workers ended */
+/* What the events since the last take prove of svc's files, as they were
+ * when the caller looked just before: COMPLETE, every change ended in a
+ * whole save (a close after writing, a rename into place); WRITING, a
+ * writer is at work (a write, no close yet, within the hold below);
+ * UNSURE, nothing proven (the settle rule decides). Worker thread. */
+typedef enum {
+    LSVC_FSWATCH_UNSURE,
+    LSVC_FSWATCH_COMPLETE,
+    LSVC_FSWATCH_WRITING,
+} lsvc_fswatch_told;
+lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc);
+/* A writer that wrote and did not close holds a reload this long at most
+ * after its last write (one that never closes, truncate(2), mmap). */
+#define LSVC_FSWATCH_HOLD_MS 1000u
 
 /* ---- watchdog.c: deadlines for every service of a host ----------------- */
 
