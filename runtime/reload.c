@@ -106,6 +106,15 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
     return 1;
 }
 
+static void free_watched(lsvc_worker *w)
+{
+    for (size_t i = 0; i < w->nwatched; i++)
+        free(w->watched[i].path);
+    free(w->watched);
+    w->watched = NULL;
+    w->nwatched = 0;
+}
+
 void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
 {
     lua_State *L = w->L;
@@ -146,8 +155,10 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_pushvalue(L, info);
     lua_call(L, 1, 0);
 
-    /* the C side of the watch: the files the loader now watches */
-    lsvc_reload_free(w);
+    /* the C side of the watch: the files the loader now watches (fswatch.c
+     * keeps watching until lsvc_reload_watch replaces the list: no event
+     * is lost in between, and a save under way stays known) */
+    free_watched(w);
     lua_getfield(L, info, "modules");
     size_t nf = (size_t)luaL_len(L, -1);
     w->watched = calloc(nf ? nf : 1, sizeof *w->watched);
@@ -173,8 +184,11 @@ void lsvc_reload_watch(lsvc_worker *w)
     char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < w->nwatched; i++)
         paths[i] = w->watched[i].path;
+    bool was = w->fs_notified;
     w->fs_notified = paths && svc->watch_interval_ms && !svc->watch_poll &&
                      lsvc_fswatch_set(svc, paths, w->nwatched);
+    if (was && !w->fs_notified)
+        lsvc_fswatch_forget(svc); /* the old list goes: this service polls */
     free(paths);
 }
 
@@ -183,11 +197,7 @@ void lsvc_reload_free(lsvc_worker *w)
     if (w->fs_notified)
         lsvc_fswatch_forget(w->svc);
     w->fs_notified = false;
-    for (size_t i = 0; i < w->nwatched; i++)
-        free(w->watched[i].path);
-    free(w->watched);
-    w->watched = NULL;
-    w->nwatched = 0;
+    free_watched(w);
 }
 
 static bool same_stat(const struct stat *a, const struct stat *b)
