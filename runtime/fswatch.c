@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -96,14 +97,17 @@ static void note(entry *e, uint32_t mask, uint64_t now)
     }
 }
 
-/* Under W.mu: read every event queued, note and kick. Both the thread and
- * a worker's lsvc_fswatch_take read here, under the lock, so an event read
- * is always noted before anyone asks. */
-static void take_events(void)
+/* Under W.mu: read up to `want` bytes of queued events (whole events:
+ * what a read gives), note and kick. Both the thread and a worker's
+ * lsvc_fswatch_take read here, under the lock, so an event read is always
+ * noted before anyone asks. Bounded, so that a directory whose other files
+ * change all the time cannot keep the lock. */
+static void take_events(size_t want)
 {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     ssize_t len;
-    while ((len = read(W.fd, buf, sizeof buf)) > 0) {
+    for (size_t got = 0; got < want && (len = read(W.fd, buf, sizeof buf)) > 0;
+         got += (size_t)len) {
         uint64_t now = lsvc_now_ns();
         for (char *at = buf; at < buf + len;) {
             const struct inotify_event *ev = (const struct inotify_event *)at;
@@ -137,7 +141,7 @@ static void *watch_main(void *arg)
         if (p[1].revents)
             break;
         pthread_mutex_lock(&W.mu);
-        take_events();
+        take_events(1); /* one read, then the lock is free again */
         pthread_mutex_unlock(&W.mu);
     }
     return NULL;
@@ -292,7 +296,11 @@ lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc)
         pthread_mutex_unlock(&W.mu);
         return LSVC_FSWATCH_UNSURE;
     }
-    take_events(); /* what the kernel queued up to now */
+    /* what the kernel queued up to now (later events are for a later look) */
+    int queued = 0;
+    if (ioctl(W.fd, FIONREAD, &queued) != 0)
+        queued = 1 << 20;
+    take_events((size_t)queued);
     uint64_t now = lsvc_now_ns();
     bool complete = false, writing = false, unsure = false;
     for (size_t i = 0; i < W.n; i++) {

@@ -117,7 +117,7 @@ static int script_text(char *buf, size_t len, const char *name, long v)
     return snprintf(buf, len,
                     "-- version %ld: the bench's hot-reload service (scripts/bench.d/reload.c)\n"
                     "local S = { name = \"%s\", accepts = { \"stop\" }, stop_timeout = 5000 }\n"
-                    "S.version = %ld\n"
+                    "S._version = %ld -- the script's own field: no contract warning\n"
                     "function S.start(ctx) ctx.data.versions = 1 end\n"
                     "function S.run(ctx)\n"
                     "  ctx:log(\"info\", \"VERSION v%ld\")\n"
