@@ -13,9 +13,13 @@ nil, message and guard.name_valid(name); sig(file) -> signature | nil):
       `modules` (the files watched).
   L.commit(info)   the new version is in place: watch its files from now on
   L.rollback()     the new version was refused after load (its reload failed)
-  L.poll() -> "changed" | "settling" | nil
+  L.poll([told]) -> "changed" | "settling" | "writing" | nil
       Compares the signature (times, size, inode) of every watched file with the
-      version in place. A change is "settling" until two polls see the same
+      version in place. told, where the kernel tells of changes (inotify:
+      runtime/fswatch.c), is asked after the look: "complete" (every change
+      ended in a whole save: a close after writing, a rename into place)
+      makes a change "changed" at once; "writing" (a writer has not closed)
+      holds it. Else a change is "settling" until two polls see the same
       signature, so a half-written file is never loaded; a file that is
       missing for a moment (a save by rename) is settling, not deleted.
 ]]
@@ -196,14 +200,22 @@ return function(contract, guard, sig, path)
     saved = nil
   end
 
-  function L.poll()
+  function L.poll(told)
     local now, differs = {}, false
     for file, old in pairs(watched) do
       local s = sig(file)
       now[file] = s or "missing"
       if s ~= old then differs = true end
     end
+    -- asked after the look: every write that made what was seen is told
+    local how = told and told()
     if not differs or same(now, attempted) then candidate = nil return nil end
+    if how == "writing" then candidate = nil return "writing" end
+    local whole = how == "complete"
+    for _, s in pairs(now) do
+      if s == "missing" then whole = false break end
+    end
+    if whole then candidate = nil return "changed" end
     local stable = candidate ~= nil
     if stable then
       for file, s in pairs(now) do

@@ -104,6 +104,15 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
     return 1;
 }
 
+static void free_watched(lsvc_worker *w)
+{
+    for (size_t i = 0; i < w->nwatched; i++)
+        free(w->watched[i].path);
+    free(w->watched);
+    w->watched = NULL;
+    w->nwatched = 0;
+}
+
 void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
 {
     lua_State *L = w->L;
@@ -144,8 +153,10 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_pushvalue(L, info);
     lua_call(L, 1, 0);
 
-    /* the C side of the watch: the files the loader now watches */
-    lsvc_reload_free(w);
+    /* the C side of the watch: the files the loader now watches (fswatch.c
+     * keeps watching until lsvc_reload_watch replaces the list: no event
+     * is lost in between, and a save under way stays known) */
+    free_watched(w);
     lua_getfield(L, info, "modules");
     size_t nf = (size_t)luaL_len(L, -1);
     w->watched = calloc(nf ? nf : 1, sizeof *w->watched);
@@ -171,9 +182,12 @@ void lsvc_reload_watch(lsvc_worker *w)
     char **paths = w->watched ? malloc((w->nwatched ? w->nwatched : 1) * sizeof *paths) : NULL;
     for (size_t i = 0; paths && i < w->nwatched; i++)
         paths[i] = w->watched[i].path;
+    bool was = w->fs_notified;
     w->fs_notified = paths && lsvc_service_options(svc)->watch_interval_ms &&
                      !lsvc_service_options(svc)->watch_poll &&
                      lsvc_fswatch_set(svc, paths, w->nwatched);
+    if (was && !w->fs_notified)
+        lsvc_fswatch_forget(svc); /* the old list goes: this service polls */
     free(paths);
 }
 
@@ -182,11 +196,7 @@ void lsvc_reload_free(lsvc_worker *w)
     if (w->fs_notified)
         lsvc_fswatch_forget(w->svc);
     w->fs_notified = false;
-    for (size_t i = 0; i < w->nwatched; i++)
-        free(w->watched[i].path);
-    free(w->watched);
-    w->watched = NULL;
-    w->nwatched = 0;
+    free_watched(w);
 }
 
 static bool same_stat(const struct stat *a, const struct stat *b)
@@ -200,6 +210,19 @@ void lsvc_reload_rollback(lsvc_worker *w)
 {
     push_loader_fn(w, "rollback");
     lua_call(w->L, 0, 0);
+}
+
+/* told() -> "complete" | "writing" | nil: what the kernel told of the
+ * watched files since the last look (fswatch.c); the loader asks after it
+ * has looked at them. */
+static int l_told(lua_State *L)
+{
+    lsvc_worker *w = lua_touserdata(L, lua_upvalueindex(1));
+    switch (lsvc_fswatch_take(w->svc)) {
+    case LSVC_FSWATCH_COMPLETE: lua_pushliteral(L, "complete"); return 1;
+    case LSVC_FSWATCH_WRITING: lua_pushliteral(L, "writing"); return 1;
+    default: return 0;
+    }
 }
 
 int lsvc_reload_poll(lsvc_worker *w)
@@ -219,16 +242,26 @@ int lsvc_reload_poll(lsvc_worker *w)
     if (!changed && !w->settling)
         return LSVC_WATCH_NONE; /* nothing new since the last look */
     push_loader_fn(w, "poll");
-    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
+    if (w->fs_notified) {
+        lua_pushlightuserdata(L, w);
+        lua_pushcclosure(L, l_told, 1);
+    } else {
+        lua_pushnil(L); /* polling: the settle rule alone */
+    }
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc), "watch: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return LSVC_WATCH_NONE;
     }
     const char *r = lua_tostring(L, -1);
-    int res = !r ? LSVC_WATCH_NONE
-                 : strcmp(r, "changed") == 0 ? LSVC_WATCH_CHANGED : LSVC_WATCH_SETTLING;
+    int res = !r                            ? LSVC_WATCH_NONE
+              : strcmp(r, "changed") == 0   ? LSVC_WATCH_CHANGED
+              : strcmp(r, "writing") == 0   ? LSVC_WATCH_WRITING
+                                            : LSVC_WATCH_SETTLING;
     lua_pop(L, 1);
-    w->settling = res == LSVC_WATCH_SETTLING;
+    /* settling or held: the next look asks the loader even if the files
+     * look the same to stat (a writer's close changes nothing stat sees) */
+    w->settling = res == LSVC_WATCH_SETTLING || res == LSVC_WATCH_WRITING;
     return res;
 }
 
@@ -382,9 +415,12 @@ static void watch(lsvc_worker *w)
         if (r == LSVC_WATCH_CHANGED)
             w->reload_pending = true;
         /* a change settles quickly: look again soon, not a whole interval
-         * later; told of changes, look only when told */
+         * later; a writer at work: at its close (told), or once the hold
+         * is over; told of changes, look only when told */
         if (r == LSVC_WATCH_SETTLING)
             w->next_poll_ns = now + SETTLE_MS * 1000000u;
+        else if (r == LSVC_WATCH_WRITING)
+            w->next_poll_ns = now + (LSVC_FSWATCH_HOLD_MS + 1u) * 1000000u;
         else
             w->next_poll_ns = w->fs_notified
                                   ? 0

@@ -48,7 +48,8 @@ int lsvc_task_wait_fd(struct lua_State *L, int fd, double ms, intptr_t kctx,
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 
-enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED };
+/* a look's outcome; WRITING: a writer is at work (fswatch.c), hold */
+enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED, LSVC_WATCH_WRITING };
 
 int lsvc_reload_setup(lsvc_worker *w);
 /* Load and validate the script; push its info table and return 1, or
@@ -77,6 +78,20 @@ void lsvc_fileguard_push(struct lua_State *L, bool allow_insecure);
  * svc->fs_kicked on a change. false: not available, poll on a timer. */
 bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n);
 void lsvc_fswatch_forget(lsvc_service *svc);
+/* What the events since the last take prove of svc's files, as they were
+ * when the caller looked just before: COMPLETE, every change ended in a
+ * whole save (a close after writing, a rename into place); WRITING, a
+ * writer is at work (a write, no close yet, within the hold below);
+ * UNSURE, nothing proven (the settle rule decides). Worker thread. */
+typedef enum {
+    LSVC_FSWATCH_UNSURE,
+    LSVC_FSWATCH_COMPLETE,
+    LSVC_FSWATCH_WRITING,
+} lsvc_fswatch_told;
+lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc);
+/* A writer that wrote and did not close holds a reload this long at most
+ * after its last write (one that never closes, truncate(2), mmap). */
+#define LSVC_FSWATCH_HOLD_MS 1000u
 
 /* ---- luamod.c: the luasvc module and ctx (worker thread only) ---------- */
 

@@ -197,6 +197,50 @@ describe("hot editing", function()
     assert.equal(0, H.wait_exit(p))
   end)
 
+  -- A save that holds still mid-way: the half alone is a valid script
+  -- (version 2), the whole one is version 3 (its last line "return S"
+  -- becomes "return S_whole"). Only the whole version may load.
+  local function halves()
+    local half = "local S_whole = (function()\n" .. script(3) .. "end)()\n" ..
+      script(2):gsub("\n$", "")
+    return half, "_whole\n"
+  end
+
+  it("never loads a half-written file: a writer that pauses mid-save, then closes", function()
+    local p, path = setup_service(script(1))
+    H.wait_log(p, "BEGIN:v1 ")
+    local half, rest = halves()
+    local f = assert(io.open(path, "w"))
+    f:write(half)
+    f:flush()
+    -- the writer holds still, far longer than the settle rule's two looks
+    -- 20 ms apart (which would take the half as stable), shorter than the
+    -- hold of a writer that has not closed
+    require("system").sleep(0.3)
+    f:write(rest)
+    f:close()
+    H.wait_log(p, "BEGIN:v3 ")
+    assert.equal(0, H.count(p, "BEGIN:v2 "), H.log(p))
+    assert.equal(0, H.count(p, "reload refused"), H.log(p))
+    assert.truthy(H.log(p):find("RELOAD:v3 previous=v1", 1, true))
+    assert.equal(1, H.status(p, "hot").reloads)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+  end)
+
+  it("takes up a file whose writer never closes it, once the writer has held still", function()
+    local p, path = setup_service(script(1))
+    H.wait_log(p, "BEGIN:v1 ")
+    local f = assert(io.open(path, "w"))
+    f:write(script(2))
+    f:flush()
+    H.wait_log(p, "BEGIN:v2 ", 10) -- the hold (1 s), then the settle rule
+    f:close()
+    assert.equal(1, H.status(p, "hot").reloads)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+  end)
+
   it("takes up an edit of a symlinked script where the file really is", function()
     local real, link = H.tmpdir(), H.tmpdir()
     H.write(real .. "/hot.lua", script(1))

@@ -11,8 +11,9 @@
  *       to LOG. WARMUP + N times: wait a pseudo-random 0..INTERVAL_MS (so
  *       the saves fall at every phase of the host's poll), save the next
  *       version - alternately by rename (write PATH.tmp, rename) and in
- *       place (truncate, write) - and time from the save's last system call
- *       to the moment the new version's "VERSION v<N>" line appears in LOG
+ *       place (truncate, write, close) - and time from just before the
+ *       save's last system call (the rename, the close) to the moment
+ *       the new version's "VERSION v<N>" line appears in LOG
  *       (inotify on LOG). The first WARMUP edits are not recorded.
  *       The floor, on the same edits: a thread of this program that stat()s
  *       PATH every INTERVAL_MS, as a watcher with the same interval and
@@ -116,7 +117,7 @@ static int script_text(char *buf, size_t len, const char *name, long v)
     return snprintf(buf, len,
                     "-- version %ld: the bench's hot-reload service (scripts/bench.d/reload.c)\n"
                     "local S = { name = \"%s\", accepts = { \"stop\" }, stop_timeout = 5000 }\n"
-                    "S.version = %ld\n"
+                    "S._version = %ld -- the script's own field: no contract warning\n"
                     "function S.start(ctx) ctx.data.versions = 1 end\n"
                     "function S.run(ctx)\n"
                     "  ctx:log(\"info\", \"VERSION v%ld\")\n"
@@ -140,8 +141,12 @@ static void write_all(int fd, const char *buf, size_t len, const char *path)
     }
 }
 
-/* Save version v of the script, by rename or in place, as an editor does. */
-static void save(const char *path, const char *name, long v, bool in_place)
+/* Save version v of the script, by rename or in place, as an editor does.
+ * Returns the time just before the save's last system call (the close, the
+ * rename): the save is complete when it returns, and a bench preempted
+ * after it (the host wakes on the same CPU) cannot make the edit look
+ * faster than it was. */
+static uint64_t save(const char *path, const char *name, long v, bool in_place)
 {
     char text[1024], tmp[4200];
     int len = script_text(text, sizeof text, name, v);
@@ -150,8 +155,9 @@ static void save(const char *path, const char *name, long v, bool in_place)
         if (fd < 0)
             die("open %s: %s", path, strerror(errno));
         write_all(fd, text, (size_t)len, path);
+        uint64_t t = now_ns();
         close(fd);
-        return;
+        return t;
     }
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -161,15 +167,17 @@ static void save(const char *path, const char *name, long v, bool in_place)
         die("fchmod %s: %s", tmp, strerror(errno));
     write_all(fd, text, (size_t)len, tmp);
     close(fd);
+    uint64_t t = now_ns();
     if (rename(tmp, path) != 0)
         die("rename %s: %s", tmp, strerror(errno));
+    return t;
 }
 
 static int cmd_script(int argc, char **argv)
 {
     if (argc != 3)
         die("usage: script PATH NAME VERSION");
-    save(argv[0], argv[1], strtol(argv[2], NULL, 10), false);
+    (void)save(argv[0], argv[1], strtol(argv[2], NULL, 10), false);
     return 0;
 }
 
@@ -344,8 +352,7 @@ static int cmd_edits(int argc, char **argv)
         long v = first + 1 + (long)i;
         bool in_place = i % 2 == 1;
         sleep_ns(rng() % interval_ns);
-        save(path, name, v, in_place);
-        uint64_t t0 = now_ns(), t1 = 0, deadline = t0 + 5000000000u;
+        uint64_t t0 = save(path, name, v, in_place), t1 = 0, deadline = t0 + 5000000000u;
         for (;;) {
             uint64_t t = now_ns();
             if (log_has(lfd, buf, sizeof buf, &blen, v)) {
@@ -389,8 +396,8 @@ static int cmd_edits(int argc, char **argv)
     sort(ren, nren);
     sort(inp, ninp);
     sort(flo, nflo);
-    printf("med=%.1f p95=%.1f min=%.1f max=%.1f ren_med=%.1f ren_p95=%.1f inp_med=%.1f "
-           "inp_p95=%.1f floor_med=%.1f floor_p95=%.1f floor_max=%.1f\n",
+    printf("med=%.2f p95=%.2f min=%.2f max=%.2f ren_med=%.2f ren_p95=%.2f inp_med=%.2f "
+           "inp_p95=%.2f floor_med=%.1f floor_p95=%.1f floor_max=%.1f\n",
            pct(all, nall, 50), pct(all, nall, 95), all[0], all[nall - 1], pct(ren, nren, 50),
            pct(ren, nren, 95), pct(inp, ninp, 50), pct(inp, ninp, 95), pct(flo, nflo, 50),
            pct(flo, nflo, 95), flo[nflo - 1]);
