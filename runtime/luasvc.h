@@ -63,6 +63,7 @@ enum {
     LSVC_ERROR_SERVICE_SPECIFIC_ERROR = 1066,
     LSVC_ERROR_PROCESS_ABORTED = 1067,
     LSVC_ERROR_TIMEOUT = 1460,
+    LSVC_ERROR_NOT_ENOUGH_QUOTA = 1816, /* a control past the queue's bound */
 };
 
 /* Service-specific exit codes the runtime itself uses. */
@@ -151,7 +152,11 @@ typedef struct lsvc_queue {
 
 int lsvc_queue_init(lsvc_queue *q);
 void lsvc_queue_destroy(lsvc_queue *q);
-int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
+/* Past LSVC_QUEUE_MAX controls waiting, a push is refused: one service's
+ * queue cannot grow its host without limit. */
+#define LSVC_QUEUE_MAX 1024u
+/* 0; -1 on ENOMEM; -2 when LSVC_QUEUE_MAX controls wait already */
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev);
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);        /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */
@@ -279,6 +284,7 @@ typedef enum lsvc_deadline {
     LSVC_DEADLINE_CONTROL, /* a pending control's handler (deadline_code says which) */
     LSVC_DEADLINE_RELOAD,  /* the new version's reload, the old run's return */
     LSVC_DEADLINE_FINAL,   /* stop after an interrupt; closing handles */
+    LSVC_DEADLINE_HANDLER, /* a control's handler (handler_timeout), a new version's top level */
 } lsvc_deadline;
 const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code); /* "stop", "pause" */
 
@@ -404,11 +410,18 @@ void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
 void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
+/* Worker, about to end its thread where it is: report STOPPED with ex and
+ * mark the thread abandoned (the host does not join it). */
+void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex);
 /* Worker only: ctx:progress. Returns false outside pending states. */
 bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
 void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
+/* Worker: set a deadline only where none is set (true: set); clear one
+ * only if it is of that kind. */
+bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
+void lsvc_service_clear_deadline(lsvc_service *svc, lsvc_deadline kind);
 /* Worker: what a (re)loaded script declares. name: NULL keeps the name. */
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
                             uint32_t accepts, const uint8_t user_handled[32],

@@ -155,9 +155,14 @@ uint32_t lsvc_service_control_ev(lsvc_service *svc, const lsvc_event *in)
         report(svc, &snap);
         return LSVC_NO_ERROR;
     }
-    if (lsvc_queue_push(&svc->queue, &ev) != 0) {
+    int qrc = lsvc_queue_push(&svc->queue, &ev);
+    if (qrc != 0 && (code == LSVC_CTRL_STOP || code == LSVC_CTRL_SHUTDOWN)) {
+        /* a stop needs no queue slot: the worker sees stop_requested */
+        lsvc_queue_wake(&svc->queue);
+    } else if (qrc != 0) {
         pthread_mutex_unlock(&svc->mu);
-        return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL; /* out of memory */
+        /* -2: LSVC_QUEUE_MAX controls wait already; -1: out of memory */
+        return qrc == -2 ? LSVC_ERROR_NOT_ENOUGH_QUOTA : LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
     }
     if (pending) {
         svc->status.state = pending;
@@ -310,6 +315,7 @@ const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
     case LSVC_DEADLINE_CONTROL: return lsvc_control_name(code) ? lsvc_control_name(code) : "control";
     case LSVC_DEADLINE_RELOAD: return "reload";
     case LSVC_DEADLINE_FINAL: return "stop after interrupt";
+    case LSVC_DEADLINE_HANDLER: return "handler";
     default: return "";
     }
 }
@@ -322,6 +328,40 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline 
     svc->deadline_code = 0;
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
+}
+
+void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex)
+{
+    lsvc_service_set_stopped(svc, ex);
+    pthread_mutex_lock(&svc->mu);
+    svc->abandoned = true;
+    lsvc_irq_unbind(&svc->irq);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool none = svc->deadline_kind == LSVC_DEADLINE_NONE && !svc->stop_requested;
+    if (none) {
+        svc->deadline_ns = at_ns;
+        svc->deadline_kind = kind;
+        svc->deadline_code = 0;
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (none)
+        lsvc_watchdog_kick(svc->host);
+    return none;
+}
+
+void lsvc_service_clear_deadline(lsvc_service *svc, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (svc->deadline_kind == kind) {
+        svc->deadline_ns = 0;
+        svc->deadline_kind = LSVC_DEADLINE_NONE;
+    }
+    pthread_mutex_unlock(&svc->mu);
 }
 
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,

@@ -248,10 +248,16 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     }
     if (rc == LUA_OK)
         return LSVC_TASK_DONE;
-    const char *msg = lua_tostring(t->co, -1);
-    luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
-    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", t->what, lua_tostring(w->L, -1));
-    lua_pop(w->L, 1);
+    lua_State *L = w->L;
+    lua_xmove(t->co, L, 1); /* the error object: its text is taken on L (co is dead) */
+    if (lsvc_worker_is_exit(L, -1)) {
+        lua_pop(L, 1);
+        return LSVC_TASK_DONE; /* os.exit: the service stops, as ctx:exit */
+    }
+    const char *msg = lsvc_worker_error_text(L, -1);
+    luaL_traceback(L, t->co, msg, 0);
+    lsvc_log(LSVC_LOG_ERROR, w->svc->name, "error in %s: %s", t->what, lua_tostring(L, -1));
+    lua_pop(L, 3);
     return LSVC_TASK_FAILED;
 }
 
