@@ -108,7 +108,8 @@ void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
         interrupted_stop(w, timeout);
         return;
     }
-    if (kind == LSVC_DEADLINE_NONE) { /* what it was for ended meanwhile */
+    if (kind == LSVC_DEADLINE_NONE && victim == LSVC_VICTIM_NONE) {
+        /* what it was for ended meanwhile: nothing to end now */
         lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
         return;
     }

@@ -256,3 +256,41 @@ while true do end
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
+
+describe("the interrupt cannot be switched off", function()
+  after_each(H.cleanup)
+
+  it("not by the original debug.sethook, a looping xpcall handler, or ending the runtime's own tasks", function()
+    local path = script([[
+local S = { name = "evader", handler_timeout = 300 }
+local orig = select(2, debug.getupvalue(debug.sethook, 1))
+S.controls = {
+  [128] = function(ctx) while true do if orig then orig() end end end,
+  [129] = function(ctx) xpcall(function() while true do end end, function(e) while true do end end) end,
+  [130] = function(ctx) ctx:log("info", "CLOSE:%s", tostring(select(2, pcall(coroutine.close, RUNCO)))) end,
+  [131] = function(ctx) ctx:log("info", "RESUME:%s", tostring(select(2, coroutine.resume(RUNCO)))) end,
+  [132] = function(ctx) ctx:log("info", "ALIVE:%s", coroutine.status(RUNCO)) end,
+}
+function S.run(ctx)
+  RUNCO = coroutine.running()
+  while ctx:sleep(20) do end
+end
+return S
+]], "evader.lua")
+    local p = H.start({ scripts = { path } })
+    H.wait_state(p, "evader", "RUNNING")
+    for _, c in ipairs({ "128", "129", "130", "131", "132" }) do
+      assert.equal(0, (H.client(p, "control", "evader", c)))
+    end
+    H.wait_log(p, "ALIVE:", 10)
+    local log = H.log(p)
+    assert.truthy(log:find("controls[128] did not finish within handler_timeout", 1, true), log)
+    assert.truthy(log:find("controls[129] did not finish within handler_timeout", 1, true), log)
+    assert.truthy(log:find("CLOSE:coroutine.close: cannot close a task of the runtime's", 1, true), log)
+    assert.truthy(log:find("RESUME:coroutine.resume: cannot resume a task of the runtime's", 1, true), log)
+    assert.truthy(log:find("ALIVE:suspended", 1, true), log)
+    assert.equal("RUNNING", H.status(p, "evader").state)
+    assert.equal(0, (H.client(p, "stop", "evader")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
