@@ -338,6 +338,7 @@ struct lsvc_service {
     bool stop_requested;
     uint32_t stop_code;       /* STOP, SHUTDOWN or PRESHUTDOWN */
     bool abandoned;
+    bool worker_ended;        /* its thread is about to return (nothing left to free) */
     bool stopped_reported;
     bool loaded, load_failed;
     lsvc_gate gate;
@@ -413,6 +414,10 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
 /* Worker, about to end its thread where it is: report STOPPED with ex and
  * mark the thread abandoned (the host does not join it). */
 void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex);
+/* Worker: its thread returns now. Host: wait for that until deadline_ns;
+ * false: not in time (a finalizer hangs in lua_close), it is abandoned. */
+void lsvc_service_worker_ended(lsvc_service *svc);
+bool lsvc_service_wait_worker(lsvc_service *svc, uint64_t deadline_ns);
 /* Worker only: ctx:progress. Returns false outside pending states. */
 bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
@@ -536,6 +541,8 @@ bool lsvc_host_all_stopped(lsvc_host *h);
  * first failing service's status, else 0. */
 int lsvc_host_exit_status(lsvc_host *h);
 void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
+/* Did any of its scripts fail to load? (any thread, no service lock held) */
+bool lsvc_host_any_load_failed(lsvc_host *h);
 void lsvc_host_notify(lsvc_host *h);
 size_t lsvc_host_count(lsvc_host *h);                  /* services, fixed once started */
 lsvc_service *lsvc_host_service(lsvc_host *h, size_t i); /* i < lsvc_host_count */

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include "luasvc.h"
 
 lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
@@ -36,7 +38,7 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
-    pthread_cond_init(&svc->load_cv, NULL);
+    lsvc_cond_init(&svc->load_cv); /* monotonic: lsvc_service_wait_worker's deadline */
     if (!svc->script_path || lsvc_queue_init(&svc->queue) != 0) {
         free(svc->script_path);
         free(svc);
@@ -337,6 +339,27 @@ void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex)
     svc->abandoned = true;
     lsvc_irq_unbind(&svc->irq);
     pthread_mutex_unlock(&svc->mu);
+}
+
+void lsvc_service_worker_ended(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->worker_ended = true;
+    pthread_cond_broadcast(&svc->load_cv);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_wait_worker(lsvc_service *svc, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (!svc->worker_ended && !svc->abandoned)
+        if (lsvc_cond_wait_until(&svc->load_cv, &svc->mu, deadline_ns) == ETIMEDOUT)
+            break;
+    bool ended = svc->worker_ended;
+    if (!ended)
+        svc->abandoned = true;
+    pthread_mutex_unlock(&svc->mu);
+    return ended;
 }
 
 bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)

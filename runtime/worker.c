@@ -509,7 +509,9 @@ static bool turn(lsvc_worker *w)
         atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);
     if (w->forced && w->deliver) {
         w->deliver = false; /* past the deadline: no more handlers */
-        size_t dropped = lsvc_queue_len(&svc->queue);
+        size_t dropped = 0;
+        for (lsvc_event ev; lsvc_queue_pop(&svc->queue, &ev);)
+            dropped += ev.code != LSVC_CTRL_STOP && ev.code != LSVC_CTRL_SHUTDOWN;
         if (dropped)
             lsvc_log(LSVC_LOG_WARNING, svc->name,
                      "%zu queued control(s) not delivered: the stop was forced", dropped);
@@ -691,7 +693,10 @@ static bool phase_load(lsvc_worker *w)
         return false;
     }
     if (!go)
-        lsvc_log(LSVC_LOG_INFO, svc->name, "not started: another script failed to load");
+        lsvc_log(LSVC_LOG_INFO, svc->name, "%s",
+                 lsvc_host_any_load_failed(svc->host)
+                     ? "not started: another script failed to load"
+                     : "not started: the host gave up before starting its services (see above)");
     return go;
 }
 
@@ -828,6 +833,7 @@ static void *worker_main(void *arg)
         set_load_result(svc, false);
         lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
                                                   LSVC_EXIT_LOAD_ERROR});
+        lsvc_service_worker_ended(svc);
         return NULL;
     }
     if (phase_load(&w) && phase_start(&w)) {
@@ -837,6 +843,7 @@ static void *worker_main(void *arg)
     phase_close(&w);
     lsvc_service_set_stopped(svc, final_exit(&w));
     worker_free(&w);
+    lsvc_service_worker_ended(svc);
     return NULL;
 }
 

@@ -294,3 +294,19 @@ return S
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
+
+describe("closing a service's Lua state", function()
+  after_each(H.cleanup)
+
+  it("has a deadline: a __gc finalizer that never returns does not keep the process", function()
+    local path = script([[
+local S = { name = "gcloop" }
+KEEP = setmetatable({}, { __gc = function() while true do end end })
+function S.run(ctx) ctx:exit(5) end
+return S
+]], "gcloop.lua")
+    local p = H.start({ scripts = { path } })
+    assert.equal(5, H.wait_exit(p, 8))
+    assert.truthy(H.log(p):find("closing its Lua state did not finish within", 1, true), H.log(p))
+  end)
+end)
