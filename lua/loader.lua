@@ -153,6 +153,7 @@ return function(contract, guard, sig, path)
     end
   end
 
+  local warn_ = warn
   local watched = {}     -- file -> signature of the version in place
   local candidate = nil  -- signatures seen at the last poll, while settling
   local attempted = nil  -- signatures of the last version tried and refused
@@ -263,6 +264,15 @@ return function(contract, guard, sig, path)
       if s ~= old then differs = true end
     end
     if not differs or same(now, attempted) then candidate = nil return nil end
+    -- A file missing at two looks in a row was deleted: said once, and not
+    -- looked at again until a file changes (no settling poll after poll).
+    for file, s in pairs(now) do
+      if s == "missing" and candidate and candidate[file] == "missing" then
+        candidate, attempted = nil, now
+        warn_(file .. ": deleted; the running version goes on (a file saved there is loaded)")
+        return nil
+      end
+    end
     local stable = candidate ~= nil
     if stable then
       for file, s in pairs(now) do

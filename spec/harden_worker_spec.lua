@@ -310,3 +310,39 @@ return S
     assert.truthy(H.log(p):find("closing its Lua state did not finish within", 1, true), H.log(p))
   end)
 end)
+
+describe("clearer errors", function()
+  after_each(H.cleanup)
+
+  it("logs a table error through __tostring, and a deleted script once", function()
+    local path = script([[
+local S = { name = "errs" }
+S.controls = { [128] = function() error(setmetatable({}, { __tostring = function() return "TABLE-ERR" end })) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "errs.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "errs", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "errs", "128")))
+    H.wait_log(p, "error in controls%[128%]: TABLE%-ERR")
+    os.remove(path)
+    H.wait_log(p, "errs.lua: deleted; the running version goes on")
+    -- many polls later: still once
+    local polls = H.wait_for(function()
+      local st = H.status(p, "errs")
+      return st and st.state == "RUNNING" and st
+    end, 5)
+    assert.truthy(polls)
+    local t0 = require("system").monotime()
+    H.wait_for(function() return require("system").monotime() - t0 > 0.3 end, 2)
+    assert.equal(1, H.count(p, "deleted; the running version goes on"))
+    H.write(path, [[
+local S = { name = "errs" }
+function S.run(ctx) ctx:log("info", "V2") while ctx:sleep(20) do end end
+return S
+]])
+    H.wait_log(p, "V2", 10)
+    assert.equal(0, (H.client(p, "stop", "errs")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
