@@ -324,8 +324,17 @@ void lsvc_worker_restore_deadline(lsvc_worker *w)
 void lsvc_worker_control_done(lsvc_worker *w, const lsvc_event *ev, bool ok)
 {
     lsvc_service *svc = w->svc;
-    if (!atomic_load(&svc->interrupt)) /* else the interrupt's answer clears it */
+    if (!atomic_load(&svc->interrupt)) {
         lsvc_service_clear_deadline(svc, LSVC_DEADLINE_HANDLER);
+    } else if (ok) {
+        /* it ended just as its handler_timeout passed: the interrupt is
+         * for nothing now (not for the next handler) */
+        pthread_mutex_lock(&svc->mu);
+        bool mine = svc->deadline_kind == LSVC_DEADLINE_HANDLER;
+        pthread_mutex_unlock(&svc->mu);
+        if (mine)
+            lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    } /* else the interrupt's answer (lsvc_worker_interrupted) clears it */
     if (ev->code == LSVC_CTRL_PARAMCHANGE && !w->reload_pending &&
         w->reload_phase == LSVC_RELOAD_IDLE)
         lsvc_worker_tell_reloading(w, false); /* its handler ran, or it was dropped */
