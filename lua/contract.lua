@@ -27,7 +27,7 @@ local HANDLERS = {
 local FIELDS = {
   name = "string", display_name = "string", description = "string",
   accepts = "table", stop_timeout = "number", controls = "table", watchdog = "number",
-  status_slot = "string",
+  status_slot = "string", handler_timeout = "number", memory_limit = "number",
 }
 local DEFAULT_ACCEPTS = { "stop", "shutdown" }
 -- The accepts entry that lets a manager send each handler's control; stop
@@ -206,6 +206,17 @@ return function(script, path, name_valid)
     fail(key_line("watchdog"), "watchdog must be a whole number of ms in 100..3600000 (got %s)", tostring(watchdog))
   end
 
+  -- handler_timeout: ms a control's handler may run (or wait) before it is
+  -- interrupted; memory_limit: bytes the service's Lua state may hold.
+  local handler_timeout = script.handler_timeout or 30000
+  if handler_timeout ~= math.floor(handler_timeout) or handler_timeout < 1 or handler_timeout > 86400000 then
+    fail(key_line("handler_timeout"), "handler_timeout must be a whole number of ms in 1..86400000 (got %s)", tostring(handler_timeout))
+  end
+  local memory_limit = script.memory_limit
+  if memory_limit ~= nil and (memory_limit ~= math.floor(memory_limit) or memory_limit < 1048576 or memory_limit > 2 ^ 48) then
+    fail(key_line("memory_limit"), "memory_limit must be a whole number of bytes, at least 1048576 (got %s)", tostring(memory_limit))
+  end
+
   local user = {}
   for k, v in pairs(script.controls or {}) do
     if math.type(k) ~= "integer" or k < 128 or k > 255 then
@@ -280,6 +291,8 @@ return function(script, path, name_valid)
     description = script.description or "",
     user = user,
     status_slot = slot,
+    handler_timeout = math.tointeger(handler_timeout),
+    memory_limit = memory_limit and math.tointeger(memory_limit) or 0,
     warnings = warnings,
   }
 end

@@ -12,7 +12,11 @@ nil, message and guard.name_valid(name); sig(file) -> signature | nil):
       back, so a bad edit changes nothing. info is contract()'s table plus
       `modules` (the files watched).
   L.commit(info)   the new version is in place: watch its files from now on
-  L.rollback()     the new version was refused after load (its reload failed)
+  L.rollback()     the new version was refused: after load (its reload failed,
+                   its top level was interrupted), or a load that failed
+      A refused version leaves no trace: what its top level changed in the
+      global table, package, package.loaded and the standard libraries'
+      tables (os, string, ...) is put back as it was.
   L.poll([told]) -> "changed" | "settling" | "writing" | nil
       Compares the signature (times, size, inode) of every watched file with the
       version in place. told, where the kernel tells of changes (inotify:
@@ -106,6 +110,54 @@ return function(contract, guard, sig, path)
   end
   package.searchers[2], package.searchers[3], package.searchers[4] = lua_searcher, c_searcher, croot_searcher
 
+  --[[ What a new version's top level may change in the running version's
+  world: the global table, package and its tables, the standard
+  libraries' tables and the string metatable. A load takes a shallow
+  snapshot of them (raw keys); a refused load puts back every key whose
+  value differs. After a load that finished, only what that top level
+  changed is put back (`undo`), so the running version's own changes made
+  meanwhile (while the new version's reload runs) stay. ]]
+  local shared = { _G, package, package.loaded, package.preload, package.searchers }
+  for _, name in ipairs({ "os", "io", "string", "table", "math", "coroutine", "debug", "utf8" }) do
+    if type(_G[name]) == "table" then shared[#shared + 1] = _G[name] end
+  end
+  shared[#shared + 1] = getmetatable("")
+  -- the loader's own references: a top level that replaces the globals
+  -- cannot change how its changes are put back
+  local rawnext, rawset_, rawget_, setmt, getmt = next, rawset, rawget, debug.setmetatable, debug.getmetatable
+  local ipairs = ipairs
+  local before, undo = nil, nil
+  local function take_snapshot()
+    local snap = {}
+    for i, t in ipairs(shared) do
+      local copy = {}
+      for k, v in rawnext, t do copy[k] = v end
+      snap[i] = { copy = copy, mt = getmt(t) }
+    end
+    return snap
+  end
+  -- The changes since snap, as a list of { table, key, old value }.
+  local function changes(snap)
+    local list = {}
+    for i, t in ipairs(shared) do
+      local copy = snap[i].copy
+      for k, v in rawnext, t do
+        if copy[k] ~= v then list[#list + 1] = { t, k, copy[k] } end
+      end
+      for k, v in rawnext, copy do
+        if rawget_(t, k) == nil then list[#list + 1] = { t, k, v } end
+      end
+      if getmt(t) ~= snap[i].mt then list[#list + 1] = { t, nil, snap[i].mt } end
+    end
+    return list
+  end
+  local function put_back(list)
+    for _, c in ipairs(list) do
+      if c[2] == nil then setmt(c[1], c[3]) else rawset_(c[1], c[2], c[3]) end
+    end
+  end
+
+  local warn_ = warn
   local watched = {}     -- file -> signature of the version in place
   local candidate = nil  -- signatures seen at the last poll, while settling
   local attempted = nil  -- signatures of the last version tried and refused
@@ -152,6 +204,8 @@ return function(contract, guard, sig, path)
     passed = {}
     local ok, err = secure(path)
     if not ok then return nil, err end
+    undo = nil
+    before = not first and take_snapshot() or nil
     saved = {}
     for name in pairs(own_modules()) do
       saved[name] = package.loaded[name]
@@ -161,6 +215,7 @@ return function(contract, guard, sig, path)
       for name in pairs(own_modules()) do package.loaded[name] = nil end
       for name, v in pairs(saved) do package.loaded[name] = v end
       saved = nil
+      if before then put_back(changes(before)) before = nil end
     end
     local chunk, lerr = loadfile(path)
     if not chunk then restore() return nil, lerr end
@@ -182,11 +237,13 @@ return function(contract, guard, sig, path)
       info.modules[#info.modules + 1] = file
     end
     table.sort(info.modules, function(a, b) return a == path or (b ~= path and a < b) end)
+    if before then undo = changes(before) before = nil end
     return info
   end
 
   function L.commit(info)
     saved = nil
+    before, undo = nil, nil
     attempted = nil
     watched = {}
     for _, file in ipairs(info.modules) do watched[file] = sig(file) or "missing" end
@@ -194,6 +251,9 @@ return function(contract, guard, sig, path)
   end
 
   function L.rollback()
+    -- a load cut short (interrupted): everything since it began
+    if before then put_back(changes(before)) before = nil end
+    if undo then put_back(undo) undo = nil end
     if not saved then return end
     for name in pairs(own_modules()) do package.loaded[name] = nil end
     for name, v in pairs(saved) do package.loaded[name] = v end
@@ -216,6 +276,15 @@ return function(contract, guard, sig, path)
       if s == "missing" then whole = false break end
     end
     if whole then candidate = nil return "changed" end
+    -- A file missing at two looks in a row was deleted: said once, and not
+    -- looked at again until a file changes (no settling poll after poll).
+    for file, s in pairs(now) do
+      if s == "missing" and candidate and candidate[file] == "missing" then
+        candidate, attempted = nil, now
+        warn_(file .. ": deleted; the running version goes on (a file saved there is loaded)")
+        return nil
+      end
+    end
     local stable = candidate ~= nil
     if stable then
       for file, s in pairs(now) do

@@ -66,6 +66,18 @@ void lsvc_host_release(lsvc_host *h, bool go)
     }
 }
 
+bool lsvc_host_any_load_failed(lsvc_host *h)
+{
+    bool any = false;
+    for (size_t i = 0; i < h->n && !any; i++) {
+        lsvc_service *svc = h->svcs[i];
+        pthread_mutex_lock(&svc->mu);
+        any = svc->load_failed;
+        pthread_mutex_unlock(&svc->mu);
+    }
+    return any;
+}
+
 bool lsvc_host_all_stopped(lsvc_host *h)
 {
     for (size_t i = 0; i < h->n; i++) {
@@ -105,13 +117,26 @@ int lsvc_host_exit_status(lsvc_host *h)
     return first;
 }
 
+/* After STOPPED a worker frees its Lua state (lua_close runs the script's
+ * finalizers, which no hook can interrupt): this long at most, then the
+ * state is abandoned and the process goes on to exit. */
+#define CLOSE_DEADLINE_NS 2000000000ull
+
 void lsvc_host_join(lsvc_host *h)
 {
+    uint64_t deadline = lsvc_now_ns() + CLOSE_DEADLINE_NS;
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
         pthread_mutex_lock(&svc->mu);
         bool join = svc->thread_started && !svc->abandoned;
         pthread_mutex_unlock(&svc->mu);
+        if (join && !lsvc_service_wait_worker(svc, deadline)) {
+            lsvc_log(LSVC_LOG_ERROR, svc->name,
+                     "closing its Lua state did not finish within %llu ms (a __gc finalizer "
+                     "that does not return?): abandoned",
+                     CLOSE_DEADLINE_NS / 1000000ull);
+            continue;
+        }
         if (join) {
             pthread_join(svc->thread, NULL);
             svc->thread_started = false;

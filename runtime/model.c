@@ -211,6 +211,9 @@ const char *lsvc_win32_message(uint32_t code)
         return "The service has returned a service-specific error code.";
     case LSVC_ERROR_PROCESS_ABORTED: return "The process terminated unexpectedly.";
     case LSVC_ERROR_TIMEOUT: return "This operation returned because the timeout period expired.";
+    case LSVC_ERROR_NOT_ENOUGH_QUOTA:
+        return "Not enough quota is available to process this command (the service's "
+               "control queue is full).";
     default: return "Unknown error.";
     }
 }

@@ -32,7 +32,11 @@ typedef struct lsvc_queue {
 
 int lsvc_queue_init(lsvc_queue *q);
 void lsvc_queue_destroy(lsvc_queue *q);
-int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev); /* 0, or -1 on ENOMEM */
+/* Past LSVC_QUEUE_MAX controls waiting, a push is refused: one service's
+ * queue cannot grow its host without limit. */
+#define LSVC_QUEUE_MAX 1024u
+/* 0; -1 on ENOMEM; -2 when LSVC_QUEUE_MAX controls wait already */
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev);
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);       /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */

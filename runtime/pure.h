@@ -71,6 +71,7 @@ enum {
     LSVC_ERROR_SERVICE_SPECIFIC_ERROR = 1066,
     LSVC_ERROR_PROCESS_ABORTED = 1067,
     LSVC_ERROR_TIMEOUT = 1460,
+    LSVC_ERROR_NOT_ENOUGH_QUOTA = 1816, /* a control past the queue's bound */
 };
 
 /* Service-specific exit codes the runtime itself uses. */

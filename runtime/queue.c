@@ -1,7 +1,8 @@
 /*
  * queue.c - the FIFO of controls between a service's control handler (any
  * thread) and its worker (the one consumer). Push never blocks for long: a
- * mutex held for a copy, growth by doubling. Nothing pushed is ever dropped.
+ * mutex held for a copy, growth by doubling up to LSVC_QUEUE_MAX controls,
+ * past which a push is refused (-2). Nothing pushed is ever dropped.
  * The worker wakes through its waker (uv_async_send on its loop), called
  * under the mutex so that it is never called once the worker removed it.
  */
@@ -47,6 +48,10 @@ static int grow(lsvc_queue *q)
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
 {
     pthread_mutex_lock(&q->mu);
+    if (q->len >= LSVC_QUEUE_MAX) {
+        pthread_mutex_unlock(&q->mu);
+        return -2;
+    }
     if (q->len == q->cap && grow(q) != 0) {
         pthread_mutex_unlock(&q->mu);
         return -1;

@@ -90,7 +90,13 @@ int lsvc_reload_load(lsvc_worker *w, bool first, char *err, size_t errlen)
     push_loader_fn(w, "load");
     lua_pushboolean(L, first);
     lua_pushstring(L, lsvc_service_name(w->svc));
-    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+    /* the top level runs with the interrupt (w->running) and memory_limit */
+    w->loading = true;
+    w->running = L;
+    int rc = lua_pcall(L, 2, 2, 0);
+    w->running = NULL;
+    w->loading = false;
+    if (rc != LUA_OK) {
         snprintf(err, errlen, "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return 0;
@@ -143,6 +149,11 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_getfield(L, info, "status_slot");
     lsvc_status_slot_set(svc, lua_tostring(L, -1)); /* status_slot.c; nil: none */
     lua_pop(L, 1);
+    lua_getfield(L, info, "handler_timeout");
+    w->handler_timeout_ms = (uint32_t)lua_tointeger(L, -1);
+    lua_getfield(L, info, "memory_limit");
+    w->alloc.limit = (size_t)lua_tointeger(L, -1); /* 0: none */
+    lua_pop(L, 2);
 
     lua_getfield(L, info, "script");
     if (w->script_ref != LUA_NOREF)
@@ -209,7 +220,11 @@ static bool same_stat(const struct stat *a, const struct stat *b)
 void lsvc_reload_rollback(lsvc_worker *w)
 {
     push_loader_fn(w, "rollback");
-    lua_call(w->L, 0, 0);
+    if (lua_pcall(w->L, 0, 0, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "internal: rollback: %s",
+                 lua_tostring(w->L, -1));
+        lua_pop(w->L, 1);
+    }
 }
 
 /* told() -> "complete" | "writing" | nil: what the kernel told of the
@@ -294,12 +309,42 @@ static void begin_winding(lsvc_worker *w)
 /* Load and validate the new version beside the old one, run its
  * reload(ctx, previous), then wind the old run down. Controls wait in the
  * queue until the new code is in place. */
+/* Load the new version under handler_timeout: a top level that does not
+ * end in time is interrupted and refused. A refused version leaves no
+ * trace: the loader puts back what its top level changed (globals,
+ * package.loaded, the libraries' tables), and the hook is put back here. */
+static bool load_new(lsvc_worker *w, char *err, size_t errlen)
+{
+    lua_State *L = w->L;
+    lua_Hook hook = lua_gethook(L);
+    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
+    uint32_t ms = w->handler_timeout_ms ? w->handler_timeout_ms : lsvc_service_stop_timeout(w->svc);
+    lsvc_service_set_deadline(w->svc, lsvc_now_ns() + (uint64_t)ms * 1000000u,
+                              LSVC_DEADLINE_RELOAD);
+    bool ok = lsvc_reload_load(w, false, err, errlen);
+    if (lsvc_service_interrupted(w->svc)) {
+        if (ok)
+            lua_pop(L, 1);
+        ok = false;
+        snprintf(err, errlen,
+                 "%s: its top level did not finish within handler_timeout (%u ms): interrupted",
+                 lsvc_service_script(w->svc), ms);
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    }
+    lsvc_worker_restore_deadline(w);
+    if (!ok) {
+        lsvc_reload_rollback(w);
+        lua_sethook(L, hook, mask, count);
+    }
+    return ok;
+}
+
 static void begin_reload(lsvc_worker *w)
 {
     char err[2048];
     w->reload_pending = false;
     lsvc_worker_tell_reloading(w, true);
-    if (!lsvc_reload_load(w, false, err, sizeof err)) {
+    if (!load_new(w, err, sizeof err)) {
         reload_failed(w, err);
         return;
     }
@@ -307,9 +352,9 @@ static void begin_reload(lsvc_worker *w)
     w->new_info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->new_info_ref);
     lua_getfield(L, -1, "script");
-    lua_getfield(L, -1, "reload");
     lua_remove(L, -2);
-    lua_remove(L, -2);
+    if (!lsvc_worker_get(w, "S", "reload"))
+        lua_pushnil(L); /* the new version's table raised: it stops (code 2) */
     if (!lua_isfunction(L, -1)) {
         lua_pop(L, 1);
         begin_winding(w);

@@ -8,6 +8,7 @@
  * pending state at once, queues the control for the worker and returns.
  * The set_state/progress functions are for the worker thread.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,7 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
-    pthread_cond_init(&svc->load_cv, NULL);
+    lsvc_cond_init(&svc->load_cv); /* monotonic: lsvc_service_wait_worker's deadline */
     if (!svc->opts.script || lsvc_queue_init(&svc->queue) != 0) {
         free((char *)svc->opts.script);
         free(svc);
@@ -180,9 +181,14 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
         unlock_and_report(svc, true);
         return LSVC_NO_ERROR;
     }
-    if (lsvc_queue_push(&svc->queue, &ev) != 0) {
+    int qrc = lsvc_queue_push(&svc->queue, &ev);
+    if (qrc != 0 && (code == LSVC_CTRL_STOP || code == LSVC_CTRL_SHUTDOWN)) {
+        /* a stop needs no queue slot: the worker sees stop_requested */
+        lsvc_queue_wake(&svc->queue);
+    } else if (qrc != 0) {
         pthread_mutex_unlock(&svc->mu);
-        return LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL; /* out of memory */
+        /* -2: LSVC_QUEUE_MAX controls wait already; -1: out of memory */
+        return qrc == -2 ? LSVC_ERROR_NOT_ENOUGH_QUOTA : LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
     }
     /* Every pending state resolves within stop_timeout, or the code
      * holding it up is interrupted: no path stays pending. */
@@ -291,6 +297,7 @@ const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
     case LSVC_DEADLINE_CONTROL: return lsvc_control_name(code) ? lsvc_control_name(code) : "control";
     case LSVC_DEADLINE_RELOAD: return "reload";
     case LSVC_DEADLINE_FINAL: return "stop after interrupt";
+    case LSVC_DEADLINE_HANDLER: return "handler";
     default: return "";
     }
 }
@@ -301,6 +308,61 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline 
     arm(svc, at_ns, kind, 0);
     pthread_mutex_unlock(&svc->mu);
     lsvc_watchdog_kick(svc->host);
+}
+
+void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex)
+{
+    lsvc_service_set_stopped(svc, ex);
+    pthread_mutex_lock(&svc->mu);
+    svc->abandoned = true;
+    lsvc_irq_unbind(&svc->irq);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+void lsvc_service_worker_ended(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->worker_ended = true;
+    pthread_cond_broadcast(&svc->load_cv);
+    pthread_mutex_unlock(&svc->mu);
+}
+
+bool lsvc_service_wait_worker(lsvc_service *svc, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (!svc->worker_ended && !svc->abandoned)
+        if (lsvc_cond_wait_until(&svc->load_cv, &svc->mu, deadline_ns) == ETIMEDOUT)
+            break;
+    bool ended = svc->worker_ended;
+    if (!ended)
+        svc->abandoned = true;
+    pthread_mutex_unlock(&svc->mu);
+    return ended;
+}
+
+bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool none = svc->deadline_kind == LSVC_DEADLINE_NONE && !svc->stop_requested;
+    if (none) {
+        svc->deadline_ns = at_ns;
+        svc->deadline_kind = kind;
+        svc->deadline_code = 0;
+    }
+    pthread_mutex_unlock(&svc->mu);
+    if (none)
+        lsvc_watchdog_kick(svc->host);
+    return none;
+}
+
+void lsvc_service_clear_deadline(lsvc_service *svc, lsvc_deadline kind)
+{
+    pthread_mutex_lock(&svc->mu);
+    if (svc->deadline_kind == kind) {
+        svc->deadline_ns = 0;
+        svc->deadline_kind = LSVC_DEADLINE_NONE;
+    }
+    pthread_mutex_unlock(&svc->mu);
 }
 
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
@@ -581,3 +643,5 @@ bool lsvc_service_take_fs_kick(lsvc_service *svc)
 {
     return atomic_exchange(&svc->fs_kicked, false);
 }
+
+lsvc_host *lsvc_service_host(const lsvc_service *svc) { return svc->host; }

@@ -28,6 +28,7 @@ typedef enum lsvc_deadline {
     LSVC_DEADLINE_CONTROL, /* a pending control's handler (deadline_code says which) */
     LSVC_DEADLINE_RELOAD,  /* the new version's reload, the old run's return */
     LSVC_DEADLINE_FINAL,   /* stop after an interrupt; closing handles */
+    LSVC_DEADLINE_HANDLER, /* a control's handler (handler_timeout), a new version's top level */
 } lsvc_deadline;
 const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code); /* "stop", "pause" */
 
@@ -82,11 +83,22 @@ void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
 void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
+/* Worker, about to end its thread where it is: report STOPPED with ex and
+ * mark the thread abandoned (the host does not join it). */
+void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex);
+/* Worker: its thread returns now. Host: wait for that until deadline_ns;
+ * false: not in time (a finalizer hangs in lua_close), it is abandoned. */
+void lsvc_service_worker_ended(lsvc_service *svc);
+bool lsvc_service_wait_worker(lsvc_service *svc, uint64_t deadline_ns);
 /* Worker only: ctx:progress. Returns false outside pending states. */
 bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint);
 bool lsvc_service_stopping(lsvc_service *svc);
 void lsvc_service_request_stop(lsvc_service *svc); /* worker: run returned, ctx:exit */
 void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
+/* Worker: set a deadline only where none is set (true: set); clear one
+ * only if it is of that kind. */
+bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_deadline kind);
+void lsvc_service_clear_deadline(lsvc_service *svc, lsvc_deadline kind);
 /* Worker: what a (re)loaded script declares. name: NULL keeps the name;
  * stop_timeout_ms 0: LSVC_STOP_TIMEOUT_DEFAULT_MS. */
 void lsvc_service_configure(lsvc_service *svc, const char *name, const char *display_name,
@@ -111,6 +123,7 @@ const char *lsvc_service_script(const lsvc_service *svc);
 size_t lsvc_service_index(const lsvc_service *svc); /* its place in its host */
 bool lsvc_service_load_failed(lsvc_service *svc);   /* after lsvc_host_wait_loaded */
 uint32_t lsvc_service_stop_timeout(lsvc_service *svc);
+lsvc_host *lsvc_service_host(const lsvc_service *svc); /* the host it belongs to */
 /* The worker's last turn of its scheduler (lsvc_now_ns), for a watchdog. */
 uint64_t lsvc_service_heartbeat(lsvc_service *svc);
 void lsvc_service_wake(lsvc_service *svc); /* wake its worker */
@@ -196,6 +209,8 @@ bool lsvc_host_all_stopped(lsvc_host *h);
  * first failing service's status, else 0. */
 int lsvc_host_exit_status(lsvc_host *h);
 void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
+/* Did any of its scripts fail to load? (any thread, no service lock held) */
+bool lsvc_host_any_load_failed(lsvc_host *h);
 void lsvc_host_notify(lsvc_host *h);
 size_t lsvc_host_count(lsvc_host *h);                    /* services, fixed once started */
 lsvc_service *lsvc_host_service(lsvc_host *h, size_t i); /* i < lsvc_host_count */

@@ -50,6 +50,10 @@
 
 #define QUEUE_MT "luasvc.Queue"
 
+static char tasks_key;   /* registry: the tasks' coroutines (weak keys) */
+static char sethook_key; /* registry: the debug library's own sethook */
+static char xpcall_key;  /* registry: the base library's own xpcall */
+
 #define container_of(p, type, field) ((type *)((char *)(p)-offsetof(type, field)))
 
 /* ---- the interrupt hook ------------------------------------------------ */
@@ -173,6 +177,11 @@ lsvc_task *lsvc_task_new(lsvc_worker *w, lua_State *from, lsvc_task_kind kind, i
     if (!t)
         luaL_error(from, "not enough memory");
     lua_State *co = lua_newthread(from);
+    lua_rawgetp(from, LUA_REGISTRYINDEX, &tasks_key); /* the script cannot resume or close it */
+    lua_pushvalue(from, -2);
+    lua_pushboolean(from, 1);
+    lua_rawset(from, -3);
+    lua_pop(from, 1);
     t->ref = luaL_ref(from, LUA_REGISTRYINDEX);
     lua_xmove(from, co, nargs + 1);
     t->w = w;
@@ -240,6 +249,12 @@ static void record_latency(lsvc_worker *w, const lsvc_event *ev)
 lsvc_task_result lsvc_task_resume(lsvc_task *t)
 {
     lsvc_worker *w = t->w;
+    if (lua_status(t->co) == LUA_OK && lua_gettop(t->co) == 0) {
+        /* dead: a task always has its function until it ends (a defect if seen) */
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: its coroutine is dead",
+                 t->what);
+        return LSVC_TASK_FAILED;
+    }
     int nargs = lua_status(t->co) == LUA_YIELD ? 0 : lua_gettop(t->co) - 1;
     ready_remove(t);
     t->wait = LSVC_WAIT_NONE;
@@ -268,11 +283,16 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     }
     if (rc == LUA_OK)
         return LSVC_TASK_DONE;
-    const char *msg = lua_tostring(t->co, -1);
-    luaL_traceback(w->L, t->co, msg ? msg : "(error object is not a string)", 0);
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
-             lua_tostring(w->L, -1));
-    lua_pop(w->L, 1);
+    lua_State *L = w->L;
+    lua_xmove(t->co, L, 1); /* the error object: its text is taken on L (co is dead) */
+    if (lsvc_worker_is_exit(L, -1)) {
+        lua_pop(L, 1);
+        return LSVC_TASK_DONE; /* os.exit: the service stops, as ctx:exit */
+    }
+    const char *msg = lsvc_worker_error_text(L, -1);
+    luaL_traceback(L, t->co, msg, 0);
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what, lua_tostring(L, -1));
+    lua_pop(L, 3);
     return LSVC_TASK_FAILED;
 }
 
@@ -514,11 +534,42 @@ static int resume_k(lua_State *L, int status, lua_KContext wrap)
     return resume_step(L, co, 0, wrap);
 }
 
+/* Is the value at idx the coroutine of one of the runtime's tasks (run, a
+ * handler, a ctx:spawn task)? The scheduler alone resumes and ends them. */
+static bool is_task(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key);
+    lua_pushvalue(L, idx);
+    bool is = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 2);
+    return is;
+}
+
 static int co_resume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
     luaL_argexpected(L, co, 1, "coroutine");
+    if (is_task(L, 1)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "coroutine.resume: cannot resume a task of the runtime's (run, a "
+                           "handler, a ctx:spawn task): the scheduler resumes it");
+        return 2;
+    }
     return resume_step(L, co, lua_gettop(L) - 1, false);
+}
+
+/* coroutine.close, except on the runtime's tasks. */
+static int co_close(lua_State *L)
+{
+    luaL_argexpected(L, lua_tothread(L, 1), 1, "coroutine");
+    if (is_task(L, 1))
+        return luaL_error(L, "coroutine.close: cannot close a task of the runtime's (run, a "
+                             "handler, a ctx:spawn task); return from it instead");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
 }
 
 static int co_wrapped(lua_State *L)
@@ -541,10 +592,43 @@ static int dbg_sethook(lua_State *L)
 {
     if (lsvc_service_interrupted(lsvc_worker_of(L)->svc))
         return 0;
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &sethook_key); /* not an upvalue: out of reach */
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, 0);
     return 0;
+}
+
+/* A script's message handler, unless an interrupt is due: Lua calls a
+ * message handler with hooks off when the error came from a hook, so a
+ * handler that loops would never be interrupted. Upvalue 1: the script's. */
+static int msgh_guard(lua_State *L)
+{
+    if (lsvc_service_interrupted(lsvc_worker_of(L)->svc))
+        return 1; /* the interrupt's error, as it is */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+static int xpcall_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    (void)ctx;
+    return lua_gettop(L);
+}
+
+/* xpcall(f, msgh, ...) with msgh behind msgh_guard; yields pass through. */
+static int safe_xpcall(lua_State *L)
+{
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, msgh_guard, 1);
+    lua_replace(L, 2);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &xpcall_key);
+    lua_insert(L, 1);
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, xpcall_k);
+    return xpcall_k(L, LUA_OK, 0);
 }
 
 void lsvc_task_open(lsvc_worker *w)
@@ -559,10 +643,24 @@ void lsvc_task_open(lsvc_worker *w)
     lua_setfield(L, -2, "resume");
     lua_pushcfunction(L, co_wrap);
     lua_setfield(L, -2, "wrap");
+    lua_getfield(L, -1, "close");
+    lua_pushcclosure(L, co_close, 1);
+    lua_setfield(L, -2, "close");
     lua_pop(L, 1);
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &tasks_key);
+    lua_getglobal(L, "xpcall");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &xpcall_key);
+    lua_pushcfunction(L, safe_xpcall);
+    lua_setglobal(L, "xpcall");
     lua_getglobal(L, "debug");
     lua_getfield(L, -1, "sethook");
-    lua_pushcclosure(L, dbg_sethook, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sethook_key);
+    lua_pushcfunction(L, dbg_sethook);
     lua_setfield(L, -2, "sethook");
     lua_pop(L, 1);
 }

@@ -30,8 +30,9 @@
 
 static int traceback(lua_State *L)
 {
-    const char *msg = lua_tostring(L, 1);
-    luaL_traceback(L, L, msg ? msg : "(error object is not a string)", 1);
+    if (lsvc_worker_is_exit(L, 1))
+        return 1; /* os.exit: no traceback, nothing logged */
+    luaL_traceback(L, L, lsvc_worker_error_text(L, 1), 1);
     return 1;
 }
 
@@ -53,8 +54,8 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
             lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
         return n;
     }
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
-             lua_tostring(L, -1));
+    if (!lsvc_worker_is_exit(L, -1))
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what, lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!nested && lsvc_service_interrupted(w->svc))
         lsvc_worker_interrupted(w, LSVC_VICTIM_OTHER);

@@ -101,8 +101,29 @@ void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
         interrupted_stop(w, timeout);
         return;
     }
+    if (kind == LSVC_DEADLINE_NONE && victim == LSVC_VICTIM_NONE) {
+        /* what it was for ended meanwhile: nothing to end now */
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+        return;
+    }
     if (lsvc_reload_interrupted(w, victim))
         return;
+    if (kind == LSVC_DEADLINE_HANDLER) {
+        /* a handler ran (or waited) past handler_timeout: it ends, the
+         * service goes on, the next control is delivered */
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                 "%s did not finish within handler_timeout (%u ms): interrupted",
+                 w->handler_what, w->handler_timeout_ms);
+        if (victim == LSVC_VICTIM_MAIN || victim == LSVC_VICTIM_OTHER)
+            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "(the code running then was interrupted)");
+        if (w->handler) {
+            lsvc_event ev = w->handler_ev;
+            lsvc_task_end(w->handler);
+            lsvc_worker_control_done(w, &ev, false);
+        }
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+        return;
+    }
     if (kind == LSVC_DEADLINE_START) {
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
                  "start made no progress within its wait hint: interrupted");
@@ -134,11 +155,132 @@ void lsvc_worker_exit(lsvc_worker *w, uint32_t code)
     lsvc_service_request_stop(w->svc);
 }
 
+/* [t, k] -> t[k]: the script's metamethods run under the caller's pcall */
+static int get_k(lua_State *L)
+{
+    lua_gettable(L, 1);
+    return 1;
+}
+
+int lsvc_worker_get(lsvc_worker *w, const char *what, const char *field)
+{
+    lua_State *L = w->L;
+    if (w->broken) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, -1) && !lua_getmetatable(L, -1)) {
+        lua_pop(L, 1); /* not indexable: nothing there */
+        lua_pushnil(L);
+        return 1;
+    } else if (!lua_istable(L, -1)) {
+        lua_pop(L, 1); /* the metatable */
+    }
+    lua_pushcfunction(L, get_k);
+    lua_insert(L, -2);
+    lua_pushstring(L, field);
+    lua_State *prev = w->running;
+    w->running = L; /* an __index that loops is interrupted like any Lua */
+    int rc = lua_pcall(L, 2, 1, 0);
+    w->running = prev;
+    if (rc == LUA_OK)
+        return 1;
+    lsvc_worker_broken(w, what, field);
+    return 0;
+}
+
+void lsvc_worker_broken(lsvc_worker *w, const char *what, const char *field)
+{
+    lua_State *L = w->L;
+    if (!w->broken) {
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "reading %s.%s raised an error: %s; the service stops (exit code %u)", what,
+                 field, lsvc_worker_error_text(L, -1), (unsigned)LSVC_EXIT_LOAD_ERROR);
+        lua_pop(L, 1);
+        w->broken = true;
+        w->failed = true;
+        w->exit_set = true;
+        w->exit_code = LSVC_EXIT_LOAD_ERROR;
+        lsvc_service_request_stop(w->svc);
+    }
+    lua_pop(L, 1);
+}
+
+static int tostring_k(lua_State *L)
+{
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+const char *lsvc_worker_error_text(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        lua_pushvalue(L, idx);
+        return lua_tostring(L, -1);
+    }
+    lua_pushcfunction(L, tostring_k);
+    lua_pushvalue(L, idx);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK || lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, idx));
+    }
+    return lua_tostring(L, -1);
+}
+
+static char exit_key; /* the registry's os.exit error object */
+
+bool lsvc_worker_is_exit(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
+    bool is = lua_rawequal(L, idx, -1);
+    lua_pop(L, 1);
+    return is;
+}
+
+/* os.exit([code]): the service stops with code (true: 0, false: 1), as
+ * ctx:exit does, and the task (or callback) calling it ends; the process
+ * goes on for the other services. Not at a top level being loaded. */
+static int os_exit(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    lua_Integer code = lua_isboolean(L, 1) ? !lua_toboolean(L, 1) : luaL_optinteger(L, 1, 0);
+    if (w->loading)
+        return luaL_error(L, "os.exit at the top level of a script: refused (it would stop the "
+                             "service while loading; return the script's table)");
+    lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "os.exit(%d): the service stops",
+             (int)code);
+    lsvc_worker_exit(w, (uint32_t)code);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
+    return lua_error(L);
+}
+
+static int exit_tostring(lua_State *L)
+{
+    lua_pushliteral(L, "os.exit: the service stops");
+    return 1;
+}
+
+static void open_exit(lua_State *L)
+{
+    lua_newtable(L);
+    lua_newtable(L);
+    lua_pushcfunction(L, exit_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &exit_key);
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, os_exit);
+    lua_setfield(L, -2, "exit");
+    lua_pop(L, 1);
+}
+
 int lsvc_worker_push_handler(lsvc_worker *w, const char *field)
 {
     lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->script_ref);
-    lua_getfield(w->L, -1, field);
-    lua_remove(w->L, -2);
+    if (!lsvc_worker_get(w, "S", field))
+        return 0;
     if (lua_isfunction(w->L, -1))
         return 1;
     lua_pop(w->L, 1);
@@ -176,6 +318,16 @@ void lsvc_worker_restore_deadline(lsvc_worker *w)
 void lsvc_worker_control_done(lsvc_worker *w, const lsvc_event *ev, bool ok)
 {
     lsvc_service *svc = w->svc;
+    if (!lsvc_service_interrupted(svc)) {
+        lsvc_service_clear_deadline(svc, LSVC_DEADLINE_HANDLER);
+    } else if (ok) {
+        /* it ended just as its handler_timeout passed: the interrupt is
+         * for nothing now (not for the next handler) */
+        lsvc_deadline_info d;
+        lsvc_service_get_deadline(svc, &d);
+        if (d.kind == LSVC_DEADLINE_HANDLER)
+            lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    } /* else the interrupt's answer (lsvc_worker_interrupted) clears it */
     if (ev->code == LSVC_CTRL_PARAMCHANGE && !w->reload_pending &&
         w->reload_phase == LSVC_RELOAD_IDLE)
         lsvc_worker_tell_reloading(w, false); /* its handler ran, or it was dropped */
@@ -238,8 +390,8 @@ static int push_user_handler(lsvc_worker *w, const lsvc_event *ev)
 {
     lua_State *L = w->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref);
-    lua_getfield(L, -1, "controls");
-    lua_remove(L, -2);
+    if (!lsvc_worker_get(w, "S", "controls"))
+        return 0;
     if (lua_istable(L, -1))
         lua_rawgeti(L, -1, ev->code);
     else
@@ -291,6 +443,10 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
     w->handler->winds_down = ev->code != LSVC_CTRL_PRESHUTDOWN; /* it may wait, as stop */
     w->handler_ev = *ev;
     w->handler_fresh = true; /* latency is taken at its first resume */
+    /* handler_timeout, where no pending state's deadline holds already */
+    if (w->handler_timeout_ms)
+        lsvc_service_set_deadline_if_none(w->svc, ms_from_now(w->handler_timeout_ms),
+                                          LSVC_DEADLINE_HANDLER);
 }
 
 /* ---- the scheduler ------------------------------------------------------------------ */
@@ -347,18 +503,22 @@ static bool turn(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
     w->turn++;
-    lsvc_service_stamp_heartbeat(svc);
-    if (lsvc_service_interrupted(svc))
+    if (lsvc_service_interrupted(svc)) /* overrun: the heartbeat does not move */
         lsvc_worker_interrupted(w, LSVC_VICTIM_NONE);
+    else
+        lsvc_service_stamp_heartbeat(svc);
     if (w->forced && w->deliver) {
         w->deliver = false; /* past the deadline: no more handlers */
-        size_t dropped = lsvc_queue_len(lsvc_service_queue(svc));
+        size_t dropped = 0;
+        for (lsvc_event ev; lsvc_queue_pop(lsvc_service_queue(svc), &ev);)
+            dropped += ev.code != LSVC_CTRL_STOP && ev.code != LSVC_CTRL_SHUTDOWN;
         if (dropped)
             lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
                      "%zu queued control(s) not delivered: the stop was forced", dropped);
     }
     if (!w->stop_seen && lsvc_service_stopping(svc)) {
         w->stop_seen = true;
+        w->alloc.stopping = true; /* memory_limit's reserve: stop still runs */
         if (w->reload_phase != LSVC_RELOAD_IDLE)
             lsvc_reload_cancel(w, NULL); /* the stop comes first */
         lsvc_task_wind_all(w);
@@ -424,11 +584,43 @@ static void wake_loop(void *ud)
     uv_async_send(&w->wake);
 }
 
+/* The state's allocator: memory_limit holds while the script's Lua runs
+ * (under a protected call: a refusal is a Lua error there); the runtime's
+ * own calls between them are never refused for it. */
+static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    lsvc_worker *w = ud;
+    size_t limit = w->alloc.limit;
+    if (w->running || !limit)
+        return lsvc_lua_alloc(&w->alloc, ptr, osize, nsize);
+    w->alloc.limit = 0;
+    void *p = lsvc_lua_alloc(&w->alloc, ptr, osize, nsize);
+    w->alloc.limit = limit;
+    return p;
+}
+
+/* An error outside any protected call (a defect of the runtime's): the
+ * service is reported STOPPED and its thread ends here, so the process
+ * and the other services go on. */
+static int on_panic(lua_State *L)
+{
+    lsvc_worker *w = lsvc_worker_of(L);
+    const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+             "internal: unprotected error in the Lua state (%s); the service is abandoned", msg);
+    lsvc_service_abandon(w->svc, (lsvc_exit){LSVC_ERROR_PROCESS_ABORTED, 0});
+    pthread_exit(NULL);
+    return 0;
+}
+
 /* The Lua state and the loop; START_PENDING. false: out of memory. */
 static bool worker_init(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
-    lua_State *L = luaL_newstate();
+    w->alloc.reserve = LSVC_ALLOC_RESERVE;
+    lua_State *L = lua_newstate(worker_alloc, w);
+    if (L)
+        lua_atpanic(L, on_panic);
     if (!L || uv_loop_init(&w->loop) != 0) {
         if (L)
             lua_close(L);
@@ -445,6 +637,7 @@ static bool worker_init(lsvc_worker *w)
     w->watch_timer.data = NULL;
     lsvc_queue_set_waker(lsvc_service_queue(svc), wake_loop, w);
     luaL_openlibs(L);
+    open_exit(L);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, lsvc_open_luasvc);
     lua_setfield(L, -2, "luasvc");
@@ -487,8 +680,10 @@ static bool phase_load(lsvc_worker *w)
         return false;
     }
     if (!go)
-        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(svc),
-                 "not started: another script failed to load");
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(svc), "%s",
+                 lsvc_host_any_load_failed(lsvc_service_host(svc))
+                     ? "not started: another script failed to load"
+                     : "not started: the host gave up before starting its services (see above)");
     return go;
 }
 
@@ -537,6 +732,7 @@ static void phase_stop(lsvc_worker *w)
     lsvc_service *svc = w->svc;
     w->phase = LSVC_PHASE_STOP;
     lsvc_service_request_stop(svc);
+    w->alloc.stopping = true;
     lsvc_deadline_info d;
     lsvc_service_get_deadline(svc, &d);
     bool shutdown = d.stop_code == LSVC_CTRL_SHUTDOWN;
@@ -620,6 +816,7 @@ static void *worker_main(void *arg)
         lsvc_service_loaded(svc, false);
         lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
                                                   LSVC_EXIT_LOAD_ERROR});
+        lsvc_service_worker_ended(svc);
         return NULL;
     }
     if (phase_load(&w) && phase_start(&w)) {
@@ -629,6 +826,7 @@ static void *worker_main(void *arg)
     phase_close(&w);
     lsvc_service_set_stopped(svc, final_exit(&w));
     worker_free(&w);
+    lsvc_service_worker_ended(svc);
     return NULL;
 }
 

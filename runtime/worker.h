@@ -224,6 +224,11 @@ struct lsvc_worker {
     bool forced;            /* interrupted past a deadline */
     bool exit_set;          /* ctx:exit was called */
     uint32_t exit_code;
+    bool broken;            /* reading the script's table raised: it stops (code 2) */
+    bool loading;           /* a version's top level runs (os.exit refuses there) */
+
+    lsvc_alloc alloc;       /* the state's allocator: memory_limit (alloc.c) */
+    uint32_t handler_timeout_ms; /* the script's handler_timeout */
 
     /* hot reload (reload.c, lua/loader.lua) */
     int loader_ref;
@@ -240,8 +245,22 @@ struct lsvc_worker {
 
 /* ---- worker.c ---- */
 void lsvc_worker_exit(lsvc_worker *w, uint32_t code);
-/* Push handler `field` of the script table and return 1, or return 0. */
+/* Push handler `field` of the script table and return 1, or return 0.
+ * The script's table is read in a protected call: an __index that raises
+ * stops the service with exit code 2 (lsvc_worker_broken). */
 int lsvc_worker_push_handler(lsvc_worker *w, const char *field);
+/* t[field] of the table at the top of w->L's stack, protected: replaces
+ * the table with the value and returns 1, or pops it and returns 0 after
+ * lsvc_worker_broken. what names the table in the message ("S"). */
+int lsvc_worker_get(lsvc_worker *w, const char *what, const char *field);
+/* Reading the script's table raised (the error object on top, popped):
+ * logged once, and the service stops with exit code 2. */
+void lsvc_worker_broken(lsvc_worker *w, const char *what, const char *field);
+/* The text of the error object at idx, through its __tostring when it has
+ * one (protected): pushed. */
+const char *lsvc_worker_error_text(struct lua_State *L, int idx);
+/* Is the error object at idx os.exit's (the service stops, no failure)? */
+bool lsvc_worker_is_exit(struct lua_State *L, int idx);
 void lsvc_worker_start_run(lsvc_worker *w);
 /* The deadline for a state the service is in again after a reload. */
 void lsvc_worker_restore_deadline(lsvc_worker *w);

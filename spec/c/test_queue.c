@@ -310,7 +310,10 @@ static void *producer_main(void *arg)
     pthread_barrier_wait(p->go);
     for (uint32_t i = 0; i < PER_PRODUCER; i++) {
         lsvc_event ev = {.code = i, .event_type = p->id, .arrived_ns = lsvc_now_ns()};
-        if (lsvc_queue_push(p->q, &ev) != 0)
+        int rc;
+        while ((rc = lsvc_queue_push(p->q, &ev)) == -2)
+            sched_yield(); /* full: the consumer makes room */
+        if (rc != 0)
             p->push_errors++;
         if (i % 1000 == 999)
             sched_yield();
@@ -390,9 +393,30 @@ static void test_producers(void)
     lsvc_queue_destroy(&q);
 }
 
+/* Past LSVC_QUEUE_MAX waiting, a push is refused (-2) and nothing changes;
+ * a pop makes room for one more. */
+static void test_bound(void)
+{
+    lsvc_queue q;
+    CHECK_EQ(lsvc_queue_init(&q), 0);
+    for (uint32_t i = 0; i < LSVC_QUEUE_MAX; i++) {
+        lsvc_event in = ev_of(i, 0);
+        CHECK_EQ(lsvc_queue_push(&q, &in), 0);
+    }
+    lsvc_event in = ev_of(9999, 0), ev;
+    CHECK_EQ(lsvc_queue_push(&q, &in), -2);
+    CHECK_EQ(lsvc_queue_len(&q), LSVC_QUEUE_MAX);
+    CHECK(lsvc_queue_pop(&q, &ev));
+    CHECK_EQ(ev.code, 0);
+    CHECK_EQ(lsvc_queue_push(&q, &in), 0);
+    CHECK_EQ(lsvc_queue_push(&q, &in), -2);
+    lsvc_queue_destroy(&q);
+}
+
 int main(void)
 {
     test_fifo();
+    test_bound();
     test_growth();
     test_wrap();
     test_wait_deadline();

@@ -1,0 +1,348 @@
+-- harden_worker_spec.lua - what a script cannot do to its host or its
+-- sibling services through the worker: a strict table, os.exit, a handler
+-- that never ends, memory without limit, a flood of controls, an edit
+-- whose top level hangs or leaves traces.
+
+local function script(text, name)
+  local d = H.tmpdir()
+  local path = d .. "/" .. (name or "svc.lua")
+  H.write(path, text)
+  return path, d
+end
+
+-- A sibling that must keep running whatever its neighbour does.
+local SIBLING = [[
+local S = { name = "sibling", accepts = { "stop" } }
+S.controls = { [130] = function(ctx) ctx:log("info", "SIBLING:130") end }
+function S.run(ctx) while ctx:sleep(50) do end end
+return S
+]]
+
+local function sibling_alive(p)
+  local st = H.status(p, "sibling")
+  assert.truthy(st and st.state == "RUNNING", "sibling is not RUNNING; log:\n" .. H.log(p))
+  assert.equal(0, (H.client(p, "control", "sibling", "130")))
+  H.wait_log(p, "SIBLING:130")
+end
+
+describe("a script cannot take its host down", function()
+  after_each(H.cleanup)
+
+  it("a strict script table (__index raises) stops that service with code 2", function()
+    local victim = script([[
+local S = { name = "strict", accepts = { "stop", "pause_continue" } }
+function S.run(ctx)
+  setmetatable(S, { __index = function(_, k) error("no field " .. k) end })
+  ctx:log("info", "STRICT:on")
+  while ctx:sleep(50) do end
+end
+return S
+]], "strict.lua")
+    local sib = script(SIBLING, "sibling.lua")
+    local p = H.start({ scripts = { victim, sib } })
+    H.wait_log(p, "STRICT:on")
+    H.wait_state(p, "sibling", "RUNNING")
+    H.client(p, "pause", "strict")
+    local st = H.wait_state(p, "strict", "STOPPED", 5)
+    assert.equal(1066, st.win32_exit_code)
+    assert.equal(2, st.service_exit_code)
+    assert.truthy(H.log(p):find("strict: reading S.pause raised an error: ", 1, true), H.log(p))
+    assert.falsy(H.log(p):find("PANIC", 1, true), H.log(p))
+    sibling_alive(p)
+  end)
+
+  it("os.exit ends that service with its code, not the process", function()
+    local victim = script([[
+local S = { name = "exiter" }
+function S.run(ctx) ctx:sleep(100) os.exit(7) end
+return S
+]], "exiter.lua")
+    local sib = script(SIBLING, "sibling.lua")
+    local p = H.start({ scripts = { victim, sib } })
+    local st = H.wait_state(p, "exiter", "STOPPED", 5)
+    assert.equal(1066, st.win32_exit_code)
+    assert.equal(7, st.service_exit_code)
+    assert.truthy(H.alive(p), H.log(p))
+    sibling_alive(p)
+    assert.equal(0, (H.client(p, "stop", "sibling")))
+    assert.equal(7, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("handler_timeout", function()
+  after_each(H.cleanup)
+
+  it("interrupts a handler that spins or waits past it; the next control is delivered", function()
+    local path = script([[
+local S = { name = "slowh", handler_timeout = 300 }
+S.controls = {
+  [128] = function(ctx) while true do end end,
+  [129] = function(ctx) while true do ctx:sleep(10) end end,
+  [130] = function(ctx) ctx:log("info", "NEXT:130") end,
+}
+function S.run(ctx) while ctx:sleep(50) do end end
+return S
+]], "slowh.lua")
+    local p = H.start({ scripts = { path } })
+    H.wait_state(p, "slowh", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "slowh", "128")))
+    assert.equal(0, (H.client(p, "control", "slowh", "129")))
+    assert.equal(0, (H.client(p, "control", "slowh", "130")))
+    H.wait_log(p, "NEXT:130", 5)
+    local log = H.log(p)
+    assert.truthy(log:find("controls[128] did not finish within handler_timeout (300 ms): interrupted", 1, true), log)
+    assert.truthy(log:find("controls[129] did not finish within handler_timeout (300 ms): interrupted", 1, true), log)
+    assert.equal("RUNNING", H.status(p, "slowh").state)
+    assert.equal(0, (H.client(p, "stop", "slowh")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+
+  it("is checked by the contract", function()
+    local path = script('local S = { handler_timeout = -1 }\nfunction S.run() end\nreturn S\n')
+    local rc, out = H.run_sync({ "check", path })
+    assert.equal(2, rc, out)
+    assert.truthy(out:find(path .. ":1: error: handler_timeout must be", 1, true), out)
+  end)
+end)
+
+describe("memory_limit", function()
+  after_each(H.cleanup)
+
+  it("is a not-enough-memory error in that service only; stop still runs", function()
+    local victim = script([[
+local S = { name = "hog", memory_limit = 16 * 1024 * 1024 }
+S.controls = { [128] = function(ctx)
+  local t = {}
+  local ok, err = pcall(function()
+    for i = 1, 256 do t[i] = string.rep("x", 1024 * 1024 + i) end
+  end)
+  t = nil
+  collectgarbage()
+  ctx:log("info", "MEM:%s:%s", tostring(ok), tostring(err))
+end }
+HELD = {}
+function S.run(ctx)
+  while ctx:sleep(20) do end
+  for i = 1, 256 do HELD[i] = string.rep("y", 1024 * 1024 + i) end -- fails
+end
+function S.stop(ctx) ctx:log("info", "STOPRAN:%d", #string.rep("z", 100000)) end
+return S
+]], "hog.lua")
+    local sib = script(SIBLING, "sibling.lua")
+    local p = H.start({ scripts = { victim, sib } })
+    H.wait_state(p, "hog", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "hog", "128")))
+    H.wait_log(p, "MEM:", 10)
+    assert.truthy(H.log(p):find("MEM:false:not enough memory", 1, true), H.log(p))
+    sibling_alive(p)
+    assert.equal(0, (H.client(p, "stop", "hog")))
+    H.wait_state(p, "hog", "STOPPED", 10)
+    assert.truthy(H.log(p):find("STOPRAN:100000", 1, true), H.log(p))
+    sibling_alive(p)
+  end)
+end)
+
+describe("the control queue", function()
+  after_each(H.cleanup)
+
+  local function rss_kb(pid)
+    local s = H.read("/proc/" .. pid .. "/status") or ""
+    return tonumber(s:match("VmRSS:%s*(%d+)"))
+  end
+
+  it("is bounded: a flood is refused past the bound, RSS stays flat, STOP works", function()
+    local d = H.tmpdir()
+    local victim = d .. "/sink.lua"
+    H.write(victim, [[
+local S = { name = "sink" }
+S.controls = { [128] = function(ctx) ctx:sleep(60000) end }
+function S.run(ctx) while ctx:sleep(100) do end end
+return S
+]])
+    local p = H.start({ scripts = { victim } })
+    H.wait_state(p, "sink", "RUNNING")
+    local before = rss_kb(p.pid)
+    -- the flood: a service of another host, 8 clients at once on luv pipes
+    local flooder = d .. "/flood.lua"
+    H.write(flooder, string.format([[
+local uv = require "luv"
+local S = { name = "flood" }
+local TOTAL, sock = %d, %q
+function S.run(ctx)
+  local sent, ok, refused, other, live = 0, 0, 0, 0, 0
+  local function one()
+    if sent >= TOTAL then return end
+    sent = sent + 1
+    live = live + 1
+    local c = uv.new_pipe(false)
+    c:connect(sock, function(err)
+      if err then other = other + 1 live = live - 1 c:close() one() return end
+      c:write("CONTROL 128 sink\n")
+      local buf = ""
+      c:read_start(function(e, data)
+        if data then buf = buf .. data return end
+        c:close()
+        live = live - 1
+        if buf:match("^OK") then ok = ok + 1
+        elseif buf:find("1816", 1, true) then refused = refused + 1
+        else other = other + 1; if other < 3 then ctx:log("info", "REPLY:%%s", buf) end end
+        one()
+      end)
+    end)
+  end
+  for _ = 1, 8 do one() end
+  while live > 0 and ctx:sleep(20) do end
+  ctx:log("info", "FLOOD:ok=%%d refused=%%d other=%%d", ok, refused, other)
+end
+return S
+]], 20000, p.rt .. "/sink.sock"))
+    local f = H.start({ scripts = { flooder }, rt = p.rt })
+    H.wait_exit(f, 150)
+    local ok, refused, other = H.log(f):match("FLOOD:ok=(%d+) refused=(%d+) other=(%d+)")
+    assert.truthy(ok, H.log(f))
+    ok, refused = tonumber(ok), tonumber(refused)
+    assert.truthy(ok <= 1025 and ok >= 1000, H.log(f))
+    assert.equal(20000 - ok, refused, H.log(f))
+    assert.equal("0", other, H.log(f))
+    local rc, out = H.client(p, "control", "sink", "128")
+    assert.is_not.equal(0, rc)
+    assert.truthy(out:find("1816", 1, true), out)
+    assert.truthy(rss_kb(p.pid) - before < 8192, "RSS grew from " .. before .. " to " .. rss_kb(p.pid))
+    assert.equal(0, (H.client(p, "stop", "sink")))
+    H.wait_exit(p, 10)
+    local log = H.log(p)
+    local n = log:match("(%d+) queued control%(s%) not delivered")
+    assert.truthy(n == nil or tonumber(n) <= 1024, log)
+  end)
+end)
+
+describe("a hot edit", function()
+  after_each(H.cleanup)
+
+  local V1 = [[
+local S = { name = "edited", handler_timeout = 500 }
+MARK = "v1"
+S.controls = { [128] = function(ctx) ctx:log("info", "V:%s:%s:%s:%s", MARK, tostring(package.loaded.planted),
+  tostring(os.getenv == REAL_GETENV), tostring(tostring(debug.gethook()) == HOOK0)) end }
+REAL_GETENV = os.getenv
+HOOK0 = tostring(debug.gethook())
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]]
+
+  it("whose top level hangs is refused and leaves no trace", function()
+    local path = script(V1, "edited.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "edited", "RUNNING")
+    -- the new version changes globals, package.loaded, os and the hook, then hangs
+    H.write(path, [[
+MARK = "v2"
+package.loaded.planted = "yes"
+os.getenv = function() return "forged" end
+debug.sethook(function() end, "l")
+while true do end
+]])
+    H.wait_log(p, "reload refused", 10)
+    assert.truthy(H.log(p):find("interrupted", 1, true), H.log(p))
+    assert.equal(0, (H.client(p, "control", "edited", "128")))
+    H.wait_log(p, "V:")
+    assert.truthy(H.log(p):find("V:v1:nil:true:true", 1, true), H.log(p))
+    -- an edit that errors after the same changes: no trace either
+    H.write(path, 'MARK = "v3"\npackage.loaded.planted = "yes"\nos.getenv = nil\nerror("bad edit")\n')
+    H.wait_for(function() return H.count(p, "reload refused") >= 2 end, 10, "the second refusal; log:\n" .. H.log(p))
+    assert.equal(0, (H.client(p, "control", "edited", "128")))
+    H.wait_for(function() return H.count(p, "V:v1:nil:true:true") >= 2 end, 5, "v1 untouched; log:\n" .. H.log(p))
+    assert.equal(0, (H.client(p, "stop", "edited")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("the interrupt cannot be switched off", function()
+  after_each(H.cleanup)
+
+  it("not by the original debug.sethook, a looping xpcall handler, or ending the runtime's own tasks", function()
+    local path = script([[
+local S = { name = "evader", handler_timeout = 300 }
+local orig = select(2, debug.getupvalue(debug.sethook, 1))
+S.controls = {
+  [128] = function(ctx) while true do if orig then orig() end end end,
+  [129] = function(ctx) xpcall(function() while true do end end, function(e) while true do end end) end,
+  [130] = function(ctx) ctx:log("info", "CLOSE:%s", tostring(select(2, pcall(coroutine.close, RUNCO)))) end,
+  [131] = function(ctx) ctx:log("info", "RESUME:%s", tostring(select(2, coroutine.resume(RUNCO)))) end,
+  [132] = function(ctx) ctx:log("info", "ALIVE:%s", coroutine.status(RUNCO)) end,
+}
+function S.run(ctx)
+  RUNCO = coroutine.running()
+  while ctx:sleep(20) do end
+end
+return S
+]], "evader.lua")
+    local p = H.start({ scripts = { path } })
+    H.wait_state(p, "evader", "RUNNING")
+    for _, c in ipairs({ "128", "129", "130", "131", "132" }) do
+      assert.equal(0, (H.client(p, "control", "evader", c)))
+    end
+    H.wait_log(p, "ALIVE:", 10)
+    local log = H.log(p)
+    assert.truthy(log:find("controls[128] did not finish within handler_timeout", 1, true), log)
+    assert.truthy(log:find("controls[129] did not finish within handler_timeout", 1, true), log)
+    assert.truthy(log:find("CLOSE:coroutine.close: cannot close a task of the runtime's", 1, true), log)
+    assert.truthy(log:find("RESUME:coroutine.resume: cannot resume a task of the runtime's", 1, true), log)
+    assert.truthy(log:find("ALIVE:suspended", 1, true), log)
+    assert.equal("RUNNING", H.status(p, "evader").state)
+    assert.equal(0, (H.client(p, "stop", "evader")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("closing a service's Lua state", function()
+  after_each(H.cleanup)
+
+  it("has a deadline: a __gc finalizer that never returns does not keep the process", function()
+    local path = script([[
+local S = { name = "gcloop" }
+KEEP = setmetatable({}, { __gc = function() while true do end end })
+function S.run(ctx) ctx:exit(5) end
+return S
+]], "gcloop.lua")
+    local p = H.start({ scripts = { path } })
+    assert.equal(5, H.wait_exit(p, 8))
+    assert.truthy(H.log(p):find("closing its Lua state did not finish within", 1, true), H.log(p))
+  end)
+end)
+
+describe("clearer errors", function()
+  after_each(H.cleanup)
+
+  it("logs a table error through __tostring, and a deleted script once", function()
+    local path = script([[
+local S = { name = "errs" }
+S.controls = { [128] = function() error(setmetatable({}, { __tostring = function() return "TABLE-ERR" end })) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "errs.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "errs", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "errs", "128")))
+    H.wait_log(p, "error in controls%[128%]: TABLE%-ERR")
+    os.remove(path)
+    H.wait_log(p, "errs.lua: deleted; the running version goes on")
+    -- many polls later: still once
+    local polls = H.wait_for(function()
+      local st = H.status(p, "errs")
+      return st and st.state == "RUNNING" and st
+    end, 5)
+    assert.truthy(polls)
+    local t0 = require("system").monotime()
+    H.wait_for(function() return require("system").monotime() - t0 > 0.3 end, 2)
+    assert.equal(1, H.count(p, "deleted; the running version goes on"))
+    H.write(path, [[
+local S = { name = "errs" }
+function S.run(ctx) ctx:log("info", "V2") while ctx:sleep(20) do end end
+return S
+]])
+    H.wait_log(p, "V2", 10)
+    assert.equal(0, (H.client(p, "stop", "errs")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
