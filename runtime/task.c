@@ -111,6 +111,13 @@ static void ready_push(lsvc_task *t)
     else
         w->ready_head = t;
     w->ready_tail = t;
+    /* Made ready by a callback inside uv_run (a task's timer, a luv
+     * callback's push): the loop must not block in its poll now. libuv
+     * (1.44, and on Windows) runs due timers before it polls, then polls
+     * with the next timer's timeout, or none: uv_stop makes that poll
+     * not wait, and uv_run return after it. */
+    if (w->in_loop)
+        uv_stop(&w->loop);
 }
 
 static void ready_remove(lsvc_task *t)

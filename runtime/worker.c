@@ -545,7 +545,9 @@ static void schedule(lsvc_worker *w, bool deliver, bool (*done)(lsvc_worker *))
         bool more = turn(w);
         if (done(w))
             return;
+        w->in_loop = true;
         uv_run(&w->loop, more ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        w->in_loop = false;
     }
 }
 

@@ -207,6 +207,7 @@ struct lsvc_worker {
     lsvc_task *tasks;       /* every live task */
     lsvc_task *ready_head, *ready_tail;
     uint64_t turn;          /* the scheduler's turns, counted */
+    bool in_loop;           /* the scheduler's uv_run is running (its callbacks) */
     unsigned spawned;       /* ctx:spawn's counter, for names */
 
     /* the running Lua: the task being resumed (NULL in a luv callback or

@@ -171,6 +171,12 @@ describe("the event loop", function()
     assert.equal(0, H.wait_exit(p))
   end)
 
+  it("a task its timer makes ready as the loop is about to poll runs at once", function()
+    local p = H.start { scripts = { F .. "loop_wake.lua" } }
+    assert.equal(0, H.wait_exit(p, 10))
+    assert.truthy(H.log(p):find("WAKE:done", 1, true), H.log(p))
+  end)
+
   it("tasks, queues and await work from start, run, stop and a script's own coroutine", function()
     local p = H.start { scripts = { F .. "loop_tasks.lua" } }
     H.wait_log(p, "T:running=true")
