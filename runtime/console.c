@@ -225,12 +225,32 @@ static int report_checked(lsvc_host *h, size_t failed)
     return failed ? 2 : 0;
 }
 
+/* How a run's start went, for the thread that learns it. */
+typedef struct console_start {
+    bool check_only;
+    size_t failed;
+} console_start;
+
+/* The host's ready (lsvc_host_on_ready): every script has loaded and the
+ * endpoint's sockets are bound. On the last thread to get there, most
+ * often the last worker to load: it names the endpoint's sockets and
+ * releases the services, then passes its own gate at once (a hand-over to
+ * this thread and back would cost two wake-ups on the way to RUNNING). */
+static void console_ready(lsvc_host *h, size_t failed, void *ud)
+{
+    console_start *s = ud;
+    s->failed = lsvc_console_os_open(h, s->check_only, failed);
+    if (!s->failed && !s->check_only)
+        lsvc_host_release(h, true);
+}
+
 /*
  * Run (or check) the scripts. While the workers make their Lua states and
  * load, this thread does the platform's part (the endpoint's sockets);
  * then the watchdog's thread starts (a deadline set before it runs is
  * seen when it does): on two cores, no third thread runs beside a loading
- * worker.
+ * worker. The last to be done, this thread or a worker, names the
+ * endpoint and releases the services (console_ready).
  */
 int lsvc_console_run(const char *verb, int argc, char **argv)
 {
@@ -248,18 +268,22 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     console_svc *cs = calloc((size_t)o.nscripts, sizeof *cs);
     lsvc_host *h = cs ? host_new(&o, cs) : NULL;
     int rc = h ? lsvc_console_os_begin(h, check_only) : 1;
+    console_start start = {.check_only = check_only};
+    if (h)
+        lsvc_host_on_ready(h, console_ready, &start);
     if (rc != 0 || start_workers(h) != 0)
         return rc ? rc : 1;
     lsvc_console_os_loading(h, check_only);
     if (lsvc_watchdog_start(h) != 0)
         return 1;
-    size_t failed = lsvc_console_os_open(h, check_only, lsvc_host_wait_loaded(h));
+    lsvc_host_prepared(h);
+    lsvc_host_wait_ready(h);
+    size_t failed = start.failed;
     if (failed || check_only) {
         abort_all(h);
         finish(h);
         return report_checked(h, failed);
     }
-    lsvc_host_release(h, true);
     int serve_rc = lsvc_console_os_serve(h);
     lsvc_host_wait_stopped(h);
     int status = serve_rc ? serve_rc : lsvc_host_exit_status(h);

@@ -1,7 +1,8 @@
 /*
  * host.c - the services of one process: the start barrier (every script
- * loads before any starts), the wait for all to stop, the process exit
- * status. Any thread.
+ * loads before any starts; passed without a hand-over between threads
+ * where the front end asks, lsvc_host_on_ready), the wait for all to stop,
+ * the process exit status. Any thread.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,50 @@ size_t lsvc_host_wait_loaded(lsvc_host *h)
         pthread_mutex_unlock(&svc->mu);
     }
     return failed;
+}
+
+void lsvc_host_on_ready(lsvc_host *h, void (*ready)(lsvc_host *, size_t, void *), void *ud)
+{
+    pthread_mutex_lock(&h->mu);
+    h->ready = ready;
+    h->ready_ud = ud;
+    h->ready_pending = h->n + 1;
+    h->ready_done = false;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* One of the loads or the front end's preparation is done: the last runs
+ * the front end's ready (outside the lock: it releases the services). */
+static void ready_count_down(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool last = h->ready && h->ready_pending && --h->ready_pending == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (!last)
+        return;
+    size_t failed = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        pthread_mutex_lock(&h->svcs[i]->mu);
+        failed += h->svcs[i]->load_failed;
+        pthread_mutex_unlock(&h->svcs[i]->mu);
+    }
+    h->ready(h, failed, h->ready_ud);
+    pthread_mutex_lock(&h->mu);
+    h->ready_done = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+void lsvc_host_prepared(lsvc_host *h) { ready_count_down(h); }
+
+void lsvc_host_loaded(lsvc_host *h) { ready_count_down(h); }
+
+void lsvc_host_wait_ready(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    while (!h->ready_done)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void lsvc_host_release(lsvc_host *h, bool go)

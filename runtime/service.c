@@ -551,6 +551,7 @@ void lsvc_service_loaded(lsvc_service *svc, bool ok)
     svc->load_failed = !ok;
     pthread_cond_broadcast(&svc->load_cv);
     pthread_mutex_unlock(&svc->mu);
+    lsvc_host_loaded(svc->host); /* the last to load may open the gate itself */
 }
 
 bool lsvc_service_wait_release(lsvc_service *svc)

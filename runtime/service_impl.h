@@ -80,6 +80,12 @@ struct lsvc_host {
     bool quitting;
     pthread_t wd_thread;
     bool wd_started;
+    /* lsvc_host_on_ready: the front end's part of a start, and what is
+     * still to come before it runs (every load, the front end's token) */
+    void (*ready)(lsvc_host *h, size_t failed, void *ud);
+    void *ready_ud;
+    size_t ready_pending;
+    bool ready_done;
 };
 
 #endif

@@ -632,6 +632,10 @@ static bool worker_init(lsvc_worker *w)
         return false;
     }
     w->L = L;
+    /* The runtime's own setup (the libraries, the loader, the contract)
+     * leaves little garbage: no collection until the script's code runs
+     * (phase_load), which saves a start a few incremental steps. */
+    lua_gc(L, LUA_GCSTOP);
     *(lsvc_worker **)lua_getextraspace(L) = w; /* copied into every coroutine */
     uv_async_init(&w->loop, &w->wake, on_wake);
     w->wake.data = NULL; /* the runtime's own handles: data NULL (uvlua.c) */
@@ -665,6 +669,7 @@ static bool phase_load(lsvc_worker *w)
     char err[2048];
     lsvc_service_set_deadline(svc, ms_from_now(LSVC_START_WAIT_HINT_MS), LSVC_DEADLINE_START);
     bool ok = lsvc_reload_setup(w) == 0;
+    lua_gc(w->L, LUA_GCRESTART); /* the script's code runs from here */
     if (ok && !lsvc_reload_load(w, true, err, sizeof err)) {
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s", err);
         ok = false;

@@ -14,7 +14,11 @@ local function script(v, opts)
     "function S.start(ctx) ctx.data.count = 0; ctx.data.first = " .. v .. " end",
     "function S.run(ctx)",
     "  ctx:log('info', 'BEGIN:v%d count=%d first=%d%s', " .. v .. ", ctx.data.count, ctx.data.first, mod and (' mod=' .. mod.word) or '')",
-    "  while ctx:sleep(10) do ctx.data.count = ctx.data.count + 1 end",
+    "  local begin = ctx.data.count",
+    "  while ctx:sleep(10) do",
+    "    ctx.data.count = ctx.data.count + 1",
+    "    if ctx.data.count == begin + 1 then ctx:log('info', 'TICKED:v%d', " .. v .. ") end",
+    "  end",
     "  ctx:log('info', 'END:v%d reloading=%s stopping=%s', " .. v .. ", tostring(ctx:reloading()), tostring(ctx:stopping()))",
     "end",
     "function S.reload(ctx, previous)",
@@ -52,6 +56,9 @@ describe("hot editing", function()
     H.wait_log(p, "BEGIN:v1 count=0 first=1")
     local system = require "system"
     for v = 2, 5 do
+      -- the running version has counted once (edits are taken up in
+      -- milliseconds: without this, no version might ever count)
+      H.wait_log(p, "TICKED:v" .. (v - 1))
       local t0 = system.monotime()
       if v % 2 == 0 then save_rename(path, script(v)) else H.write(path, script(v)) end
       local states = {}
