@@ -316,8 +316,8 @@ static void user_stop(lsvc_service *svc, const char *why)
     lsvc_status st;
     lsvc_service_get_status(svc, &st);
     if (st.state == LSVC_STOP_PENDING) {
-        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "%s: already stopping (stop_timeout %u ms)",
-                 why, lsvc_service_stop_timeout(svc));
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
+                 "%s: already stopping (stop_timeout %u ms)", why, lsvc_service_stop_timeout(svc));
         return;
     }
     lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s while %s: stopping as soon as it can",

@@ -71,8 +71,8 @@ static struct {
     size_t n, cap;
 } W = {PTHREAD_MUTEX_INITIALIZER, -1, -1, false, 0, NULL, 0, 0};
 
-#define MASK                                                                                   \
-    (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |          \
+#define MASK                                                                                       \
+    (IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM |              \
      IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF)
 
 static void kick(lsvc_service *svc) { lsvc_service_kick_fs(svc); }
@@ -80,8 +80,8 @@ static void kick(lsvc_service *svc) { lsvc_service_kick_fs(svc); }
 /* Under W.mu: what an event proves of a file (see fs_state). */
 static void note(entry *e, uint32_t mask, uint64_t now)
 {
-    if (mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_CREATE |
-                IN_DELETE | IN_MOVED_FROM)) {
+    if (mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF | IN_CREATE | IN_DELETE |
+                IN_MOVED_FROM)) {
         e->state = FS_UNSURE;
     } else if (mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
         e->state = FS_COMPLETE;
@@ -114,8 +114,8 @@ static void take_events(size_t want)
                  * itself went: its files did */
                 bool all = ev->mask & IN_Q_OVERFLOW;
                 bool dir = ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF);
-                if (all || (e->wd == ev->wd &&
-                            (dir || (ev->len && strcmp(ev->name, e->base) == 0)))) {
+                if (all ||
+                    (e->wd == ev->wd && (dir || (ev->len && strcmp(ev->name, e->base) == 0)))) {
                     note(e, ev->mask, now);
                     kick(e->svc);
                 }
@@ -315,7 +315,7 @@ lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc)
         if (W.v[i].svc == svc)
             W.v[i].state = FS_NONE;
     pthread_mutex_unlock(&W.mu);
-    return writing ? LSVC_FSWATCH_WRITING
+    return writing               ? LSVC_FSWATCH_WRITING
            : complete && !unsure ? LSVC_FSWATCH_COMPLETE
                                  : LSVC_FSWATCH_UNSURE;
 }
@@ -354,10 +354,7 @@ bool lsvc_fswatch_set(lsvc_service *svc, char *const *paths, size_t n)
     return false;
 }
 
-void lsvc_fswatch_forget(lsvc_service *svc)
-{
-    (void)svc;
-}
+void lsvc_fswatch_forget(lsvc_service *svc) { (void)svc; }
 
 lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc)
 {

@@ -20,10 +20,7 @@
 static void *libm;
 static pthread_once_t libm_once = PTHREAD_ONCE_INIT;
 
-static void open_libm(void)
-{
-    libm = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
-}
+static void open_libm(void) { libm = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL); }
 
 /* libm's function `name`; a C library without it cannot run Lua: abort. */
 static void *resolve(const char *name)
@@ -37,28 +34,28 @@ static void *resolve(const char *name)
     return f;
 }
 
-#define LAZY1(name)                                                                            \
-    double name(double x)                                                                      \
-    {                                                                                          \
-        static _Atomic(double (*)(double)) p;                                                  \
-        double (*f)(double) = atomic_load_explicit(&p, memory_order_acquire);                  \
-        if (!f) {                                                                              \
-            *(void **)&f = resolve(#name);                                                     \
-            atomic_store_explicit(&p, f, memory_order_release);                                \
-        }                                                                                      \
-        return f(x);                                                                           \
+#define LAZY1(name)                                                                                \
+    double name(double x)                                                                          \
+    {                                                                                              \
+        static _Atomic(double (*)(double)) p;                                                      \
+        double (*f)(double) = atomic_load_explicit(&p, memory_order_acquire);                      \
+        if (!f) {                                                                                  \
+            *(void **)&f = resolve(#name);                                                         \
+            atomic_store_explicit(&p, f, memory_order_release);                                    \
+        }                                                                                          \
+        return f(x);                                                                               \
     }
 
-#define LAZY2(name)                                                                            \
-    double name(double x, double y)                                                            \
-    {                                                                                          \
-        static _Atomic(double (*)(double, double)) p;                                          \
-        double (*f)(double, double) = atomic_load_explicit(&p, memory_order_acquire);          \
-        if (!f) {                                                                              \
-            *(void **)&f = resolve(#name);                                                     \
-            atomic_store_explicit(&p, f, memory_order_release);                                \
-        }                                                                                      \
-        return f(x, y);                                                                        \
+#define LAZY2(name)                                                                                \
+    double name(double x, double y)                                                                \
+    {                                                                                              \
+        static _Atomic(double (*)(double, double)) p;                                              \
+        double (*f)(double, double) = atomic_load_explicit(&p, memory_order_acquire);              \
+        if (!f) {                                                                                  \
+            *(void **)&f = resolve(#name);                                                         \
+            atomic_store_explicit(&p, f, memory_order_release);                                    \
+        }                                                                                          \
+        return f(x, y);                                                                            \
     }
 
 /* Every function of libm that the binary imports (`nm -D --undefined-only

@@ -98,8 +98,8 @@ static void put_str(const char *s) { put_text(s, strlen(s)); }
 
 static void print_message(const char *msg, size_t len, bool json)
 {
-    bool ours = len > 0 && msg[0] == '{' && strlen(msg) == len &&
-                strstr(msg, "\"service\":") && strstr(msg, "\"text\":");
+    bool ours = len > 0 && msg[0] == '{' && strlen(msg) == len && strstr(msg, "\"service\":") &&
+                strstr(msg, "\"text\":");
     if (json) {
         if (ours) {
             fwrite(msg, 1, len, stdout);

@@ -31,7 +31,7 @@ static const struct {
     lsvc_level lv;
     const char *name;
 } levels[] = {
-    {LSVC_LOG_DEBUG, "debug"}, {LSVC_LOG_INFO, "info"}, {LSVC_LOG_NOTICE, "notice"},
+    {LSVC_LOG_DEBUG, "debug"},     {LSVC_LOG_INFO, "info"},   {LSVC_LOG_NOTICE, "notice"},
     {LSVC_LOG_WARNING, "warning"}, {LSVC_LOG_ERROR, "error"},
 };
 

@@ -53,8 +53,7 @@ static int open_append(const char *path)
 {
 #ifdef _WIN32
     wchar_t *w = lsvc_wide(path);
-    int fd = w ? _wopen(w, _O_WRONLY | _O_CREAT | _O_APPEND | _O_BINARY, _S_IREAD | _S_IWRITE)
-               : -1;
+    int fd = w ? _wopen(w, _O_WRONLY | _O_CREAT | _O_APPEND | _O_BINARY, _S_IREAD | _S_IWRITE) : -1;
     free(w);
     return fd;
 #else
@@ -208,9 +207,21 @@ int lsvc_parse_size(const char *s, uint64_t *out)
     uint64_t mul = 1;
     switch (*end) {
     case '\0': break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024ull * 1024 * 1024; end++; break;
+    case 'k':
+    case 'K':
+        mul = 1024;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        mul = 1024 * 1024;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        mul = 1024ull * 1024 * 1024;
+        end++;
+        break;
     default: return -1;
     }
     if (*end || (v && v > UINT64_MAX / mul))

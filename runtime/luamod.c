@@ -123,8 +123,10 @@ static int ctx_log(lua_State *L)
     int lv = lsvc_level_from_name(lvname);
     if (lv < 0)
         return luaL_argerror(L, 2,
-                             lua_pushfstring(L, "unknown level '%s' (debug, info, notice, "
-                                                "warning, error)", lvname));
+                             lua_pushfstring(L,
+                                             "unknown level '%s' (debug, info, notice, "
+                                             "warning, error)",
+                                             lvname));
     luaL_checkany(L, 3);
     int n = lua_gettop(L);
     if (n == 3) {
@@ -153,10 +155,10 @@ static int ctx_exit(lua_State *L)
 }
 
 static const luaL_Reg ctx_methods[] = {
-    {"sleep", ctx_sleep},       {"progress", ctx_progress}, {"status", ctx_status},
-    {"state", ctx_state},       {"stopping", ctx_stopping}, {"reloading", ctx_reloading},
-    {"log", ctx_log},           {"exit", ctx_exit},         {"spawn", ctx_spawn},
-    {"queue", ctx_queue},       {"await", ctx_await},       {NULL, NULL},
+    {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"status", ctx_status},
+    {"state", ctx_state}, {"stopping", ctx_stopping}, {"reloading", ctx_reloading},
+    {"log", ctx_log},     {"exit", ctx_exit},         {"spawn", ctx_spawn},
+    {"queue", ctx_queue}, {"await", ctx_await},       {NULL, NULL},
 };
 
 void lsvc_push_ctx(lua_State *L, lsvc_service *svc)

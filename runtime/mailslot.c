@@ -111,17 +111,11 @@ static reader *check_reader(lua_State *L)
 
 /* The worker must give the service up: a stop, a reload winding the old
  * run down, or the watchdog's interrupt. */
-static bool must_return(lua_State *L)
-{
-    return lsvc_task_must_return(L);
-}
+static bool must_return(lua_State *L) { return lsvc_task_must_return(L); }
 
 /* The task's own coroutine (run, start, stop, a control handler), where a
  * yield goes to the scheduler; not a coroutine of the script's own. */
-static bool on_task(lua_State *L)
-{
-    return lsvc_task_can_wait(L);
-}
+static bool on_task(lua_State *L) { return lsvc_task_can_wait(L); }
 
 static int read_k(lua_State *L, int status, lua_KContext kctx);
 
@@ -148,8 +142,8 @@ static int read_slices(lua_State *L, uint64_t due, bool first)
         if (on_task(L) && lsvc_slot_wait_fd(r->slot) >= 0)
             slice = 0; /* only look: the loop waits (below) */
         size_t len = 0;
-        lsvc_slot_rc rc = lsvc_slot_read(r->slot, r->buf, LSVC_SLOT_MAX, &len, slice, err,
-                                         sizeof err);
+        lsvc_slot_rc rc =
+            lsvc_slot_read(r->slot, r->buf, LSVC_SLOT_MAX, &len, slice, err, sizeof err);
         if (rc == LSVC_SLOT_OK) {
             lua_pushlstring(L, r->buf, len);
             return 1;
@@ -264,8 +258,8 @@ static const luaL_Reg reader_methods[] = {{"read", r_read}, {"close", r_close}, 
 static const luaL_Reg writer_methods[] = {{"write", w_write}, {"close", w_close}, {NULL, NULL}};
 static const luaL_Reg fns[] = {{"create", l_create}, {"open", l_open}, {NULL, NULL}};
 
-static void metatable(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction close, lua_CFunction tostring)
+static void metatable(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction close,
+                      lua_CFunction tostring)
 {
     if (luaL_newmetatable(L, name)) {
         lua_newtable(L);

@@ -108,8 +108,7 @@ static int cmd_status(int argc, char **argv)
     char unit_svc[128];
     if (lsvc_parse_name_json("status", argc, argv, &name, &json) != 0)
         return 2;
-    return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc)
-                                   : NULL,
+    return lsvc_client_status(name ? lsvc_unit_service_name(name, unit_svc, sizeof unit_svc) : NULL,
                               json);
 }
 

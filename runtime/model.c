@@ -9,8 +9,8 @@
 #include "pure.h"
 
 static const char *const state_names[] = {
-    NULL, "STOPPED", "START_PENDING", "STOP_PENDING", "RUNNING",
-    "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED",
+    NULL,      "STOPPED",          "START_PENDING", "STOP_PENDING",
+    "RUNNING", "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED",
 };
 
 const char *lsvc_state_name(lsvc_state s)
@@ -28,8 +28,8 @@ int lsvc_state_from_name(const char *name)
 
 bool lsvc_state_is_pending(lsvc_state s)
 {
-    return s == LSVC_START_PENDING || s == LSVC_STOP_PENDING ||
-           s == LSVC_PAUSE_PENDING || s == LSVC_CONTINUE_PENDING;
+    return s == LSVC_START_PENDING || s == LSVC_STOP_PENDING || s == LSVC_PAUSE_PENDING ||
+           s == LSVC_CONTINUE_PENDING;
 }
 
 static const struct {
@@ -125,12 +125,10 @@ bool lsvc_transition_valid(lsvc_state from, lsvc_state to)
     switch (from) {
     case LSVC_STOPPED: return to == LSVC_START_PENDING;
     case LSVC_START_PENDING: return to == LSVC_RUNNING || to == LSVC_STOP_PENDING;
-    case LSVC_RUNNING:
-        return to == LSVC_STOP_PENDING || to == LSVC_PAUSE_PENDING;
+    case LSVC_RUNNING: return to == LSVC_STOP_PENDING || to == LSVC_PAUSE_PENDING;
     case LSVC_PAUSE_PENDING:
         return to == LSVC_PAUSED || to == LSVC_RUNNING || to == LSVC_STOP_PENDING;
-    case LSVC_PAUSED:
-        return to == LSVC_CONTINUE_PENDING || to == LSVC_STOP_PENDING;
+    case LSVC_PAUSED: return to == LSVC_CONTINUE_PENDING || to == LSVC_STOP_PENDING;
     case LSVC_CONTINUE_PENDING:
         return to == LSVC_RUNNING || to == LSVC_PAUSED || to == LSVC_STOP_PENDING;
     case LSVC_STOP_PENDING: return false;
@@ -146,8 +144,7 @@ bool lsvc_transition_valid(lsvc_state from, lsvc_state to)
  * service does not accept is 1052. Pause/continue
  * while the other one is pending is 1061 too: the service cannot take it yet.
  */
-uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code,
-                            bool user_handled)
+uint32_t lsvc_control_check(lsvc_state state, uint32_t accepted, uint32_t code, bool user_handled)
 {
     if (state == LSVC_STOPPED)
         return LSVC_ERROR_SERVICE_NOT_ACTIVE;
@@ -255,9 +252,8 @@ void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, con
         memcpy(&d3, p + 6, 2);
         const unsigned char *d4 = p + 8;
         snprintf(ev->power_setting, sizeof ev->power_setting,
-                 "{%08X-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", (unsigned)d1,
-                 (unsigned)d2, (unsigned)d3, d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6],
-                 d4[7]);
+                 "{%08X-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", (unsigned)d1, (unsigned)d2,
+                 (unsigned)d3, d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]);
         memcpy(&len, p + 16, 4);
         if (len > sizeof ev->power_data)
             len = sizeof ev->power_data; /* settings are a DWORD or a GUID */

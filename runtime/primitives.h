@@ -37,7 +37,7 @@ void lsvc_queue_destroy(lsvc_queue *q);
 #define LSVC_QUEUE_MAX 1024u
 /* 0; -1 on ENOMEM; -2 when LSVC_QUEUE_MAX controls wait already */
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev);
-bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev);       /* non-blocking */
+bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev); /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */
 bool lsvc_queue_pending(lsvc_queue *q);

@@ -139,8 +139,7 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_getfield(L, info, "accepts");
     lua_getfield(L, info, "stop_timeout");
     lsvc_service_configure(svc, first ? lua_tostring(L, -4) : NULL, lua_tostring(L, -3),
-                           (uint32_t)lua_tointeger(L, -2), user,
-                           (uint32_t)lua_tointeger(L, -1));
+                           (uint32_t)lua_tointeger(L, -2), user, (uint32_t)lua_tointeger(L, -1));
     lua_pop(L, 4);
     lua_getfield(L, info, "watchdog");
     lua_getfield(L, info, "description");
@@ -269,10 +268,10 @@ int lsvc_reload_poll(lsvc_worker *w)
         return LSVC_WATCH_NONE;
     }
     const char *r = lua_tostring(L, -1);
-    int res = !r                            ? LSVC_WATCH_NONE
-              : strcmp(r, "changed") == 0   ? LSVC_WATCH_CHANGED
-              : strcmp(r, "writing") == 0   ? LSVC_WATCH_WRITING
-                                            : LSVC_WATCH_SETTLING;
+    int res = !r                          ? LSVC_WATCH_NONE
+              : strcmp(r, "changed") == 0 ? LSVC_WATCH_CHANGED
+              : strcmp(r, "writing") == 0 ? LSVC_WATCH_WRITING
+                                          : LSVC_WATCH_SETTLING;
     lua_pop(L, 1);
     /* settling or held: the next look asks the loader even if the files
      * look the same to stat (a writer's close changes nothing stat sees) */
@@ -441,10 +440,7 @@ bool lsvc_reload_interrupted(lsvc_worker *w, lsvc_victim victim)
     return false;
 }
 
-static void on_watch_timer(uv_timer_t *t)
-{
-    (void)t; /* wakes the loop: the next turn looks */
-}
+static void on_watch_timer(uv_timer_t *t) { (void)t; /* wakes the loop: the next turn looks */ }
 
 /* Look at the watched files when due, and arm the timer for the next look. */
 static void watch(lsvc_worker *w)

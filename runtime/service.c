@@ -165,8 +165,8 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
 {
     uint32_t code = in->code;
     pthread_mutex_lock(&svc->mu);
-    uint32_t err = lsvc_control_check(svc->status.state, svc->accepts, code,
-                                      user_handled(svc, code));
+    uint32_t err =
+        lsvc_control_check(svc->status.state, svc->accepts, code, user_handled(svc, code));
     if (err != LSVC_NO_ERROR || code == LSVC_CTRL_INTERROGATE) {
         /* INTERROGATE: report the current status again */
         unlock_and_report(svc, err == LSVC_NO_ERROR);
@@ -294,7 +294,8 @@ const char *lsvc_deadline_name(lsvc_deadline kind, uint32_t code)
     switch (kind) {
     case LSVC_DEADLINE_START: return "start";
     case LSVC_DEADLINE_STOP: return "stop";
-    case LSVC_DEADLINE_CONTROL: return lsvc_control_name(code) ? lsvc_control_name(code) : "control";
+    case LSVC_DEADLINE_CONTROL:
+        return lsvc_control_name(code) ? lsvc_control_name(code) : "control";
     case LSVC_DEADLINE_RELOAD: return "reload";
     case LSVC_DEADLINE_FINAL: return "stop after interrupt";
     case LSVC_DEADLINE_HANDLER: return "handler";

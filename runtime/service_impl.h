@@ -45,7 +45,7 @@ struct lsvc_service {
     bool stop_requested;
     uint32_t stop_code; /* STOP, SHUTDOWN or PRESHUTDOWN */
     bool abandoned;
-    bool worker_ended;        /* its thread is about to return (nothing left to free) */
+    bool worker_ended; /* its thread is about to return (nothing left to free) */
     bool stopped_reported;
     bool loaded, load_failed;
     lsvc_gate gate;

@@ -27,10 +27,10 @@ typedef struct binding {
     char service[128];
     char slot[96];
     lsvc_slot_writer *w;
-    int last_state;    /* last state posted, for log lines and to skip checkpoints */
+    int last_state; /* last state posted, for log lines and to skip checkpoints */
     lsvc_slot_rc last_rc;
-    char *buf;         /* LSVC_SLOT_MAX bytes, the message being built */
-    bool started;      /* the host let the service start: posts go out */
+    char *buf;    /* LSVC_SLOT_MAX bytes, the message being built */
+    bool started; /* the host let the service start: posts go out */
     struct binding *next;
 } binding;
 
@@ -195,14 +195,15 @@ static void slot_state(lsvc_service *svc, const lsvc_status *st)
     bool news = false;
     pthread_mutex_lock(&mu);
     binding *b = find_svc(svc);
-    if (b && b->started && b->last_state != (int)st->state) { /* a checkpoint alone is no state change */
+    if (b && b->started &&
+        b->last_state != (int)st->state) { /* a checkpoint alone is no state change */
         b->last_state = (int)st->state;
         char text[256];
         state_text(st, text, sizeof text);
         bool failed = st->state == LSVC_STOPPED && st->exit.win32 != LSVC_NO_ERROR;
-        size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
-                                         lsvc_state_name(st->state), failed ? "error" : "info",
-                                         text, "state");
+        size_t n =
+            lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service, lsvc_state_name(st->state),
+                                  failed ? "error" : "info", text, "state");
         news = post(b, n, err, sizeof err);
         memcpy(name, b->service, sizeof name);
         memcpy(slot, b->slot, sizeof slot);
@@ -241,8 +242,8 @@ static void slot_log(lsvc_level lv, const char *service, const char *text)
             continue;
         const char *state = lsvc_state_name((lsvc_state)b->last_state);
         size_t n = lsvc_status_slot_json(b->buf, LSVC_SLOT_MAX, b->service,
-                                         state ? state : "START_PENDING", lsvc_level_name(lv),
-                                         text, "log");
+                                         state ? state : "START_PENDING", lsvc_level_name(lv), text,
+                                         "log");
         news = post(b, n, err, sizeof err);
         memcpy(slot, b->slot, sizeof slot);
         break;

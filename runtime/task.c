@@ -155,10 +155,7 @@ struct lsvc_fdwait {
     lsvc_task *t;
 };
 
-static void free_fdwait(uv_handle_t *h)
-{
-    free((struct lsvc_fdwait *)h);
-}
+static void free_fdwait(uv_handle_t *h) { free((struct lsvc_fdwait *)h); }
 
 static void fdwait_done(lsvc_task *t)
 {
@@ -204,10 +201,7 @@ lsvc_task *lsvc_task_new(lsvc_worker *w, lua_State *from, lsvc_task_kind kind, i
     return t;
 }
 
-static void free_task(uv_handle_t *h)
-{
-    free(container_of((uv_timer_t *)h, lsvc_task, timer));
-}
+static void free_task(uv_handle_t *h) { free(container_of((uv_timer_t *)h, lsvc_task, timer)); }
 
 void lsvc_task_end(lsvc_task *t)
 {
@@ -298,7 +292,8 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     }
     const char *msg = lsvc_worker_error_text(L, -1);
     luaL_traceback(L, t->co, msg, 0);
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what, lua_tostring(L, -1));
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
+             lua_tostring(L, -1));
     lua_pop(L, 3);
     return LSVC_TASK_FAILED;
 }
@@ -393,8 +388,8 @@ static void check_can_wait(lua_State *L, const char *what)
 
 /* Suspend the current task (L is its coroutine or one it resumed) until
  * woken; ms < 0: no timer. Continues with k. */
-static int suspend_as(lua_State *L, lsvc_wait wait, double ms, lsvc_woke woke,
-                      lua_KContext kctx, lua_KFunction k)
+static int suspend_as(lua_State *L, lsvc_wait wait, double ms, lsvc_woke woke, lua_KContext kctx,
+                      lua_KFunction k)
 {
     lsvc_worker *w = lsvc_worker_of(L);
     lsvc_task *t = w->current;
@@ -692,10 +687,7 @@ int lsvc_ctx_spawn(lua_State *L)
 
 /* ---- queues ------------------------------------------------------------------------ */
 
-static lsvc_waitq *check_queue(lua_State *L, int i)
-{
-    return luaL_checkudata(L, i, QUEUE_MT);
-}
+static lsvc_waitq *check_queue(lua_State *L, int i) { return luaL_checkudata(L, i, QUEUE_MT); }
 
 /* q(...): push the values; a task waiting in q:get takes them. Any code
  * of the service may push: a luv callback, a task, a handler. */

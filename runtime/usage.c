@@ -25,35 +25,53 @@ typedef struct usage_verb {
     usage_opt opts[16];   /* ends at a NULL name */
 } usage_verb;
 
-#define OPT_LOG_LEVEL {"--log-level", "LEVEL", "debug, info, notice, warning or error (default info)"}
-#define OPT_LOG_FILE                                                                          \
-    {"--log-file", "PATH",                                                                    \
-     "the log's lines to PATH (appended) instead of stderr; reopened on SIGHUP, for an "      \
-     "outside logrotate"}
-#define OPT_LOG_MAX_SIZE                                                                      \
-    {"--log-max-size", "SIZE",                                                                \
-     "rotate PATH before a line would take it past SIZE (bytes, or 512k, 10M, 1G): PATH "     \
-     "becomes PATH.1, PATH.1 PATH.2, ... (default: never)"}
-#define OPT_LOG_KEEP                                                                          \
-    {"--log-keep", "N", "rotated files kept, PATH.1 to PATH.N (0-1000, default 5)"}
-#define OPT_INSECURE                                                                          \
-    {"--allow-insecure-script", NULL,                                                         \
-     "load scripts (and their directories) that others than their owner, root or "           \
-     "Administrators could change"}
-#define OPT_JSON(what) {"--json", NULL, what}
+#define OPT_LOG_LEVEL                                                                              \
+    {                                                                                              \
+        "--log-level", "LEVEL", "debug, info, notice, warning or error (default info)"             \
+    }
+#define OPT_LOG_FILE                                                                               \
+    {                                                                                              \
+        "--log-file", "PATH",                                                                      \
+            "the log's lines to PATH (appended) instead of stderr; reopened on SIGHUP, for an "    \
+            "outside logrotate"                                                                    \
+    }
+#define OPT_LOG_MAX_SIZE                                                                           \
+    {                                                                                              \
+        "--log-max-size", "SIZE",                                                                  \
+            "rotate PATH before a line would take it past SIZE (bytes, or 512k, 10M, 1G): PATH "   \
+            "becomes PATH.1, PATH.1 PATH.2, ... (default: never)"                                  \
+    }
+#define OPT_LOG_KEEP                                                                               \
+    {                                                                                              \
+        "--log-keep", "N", "rotated files kept, PATH.1 to PATH.N (0-1000, default 5)"              \
+    }
+#define OPT_INSECURE                                                                               \
+    {                                                                                              \
+        "--allow-insecure-script", NULL,                                                           \
+            "load scripts (and their directories) that others than their owner, root or "          \
+            "Administrators could change"                                                          \
+    }
+#define OPT_JSON(what)                                                                             \
+    {                                                                                              \
+        "--json", NULL, what                                                                       \
+    }
 
 static const usage_verb verbs[] = {
     {"run",
      "[--log-level LEVEL] [--log-file PATH [--log-max-size SIZE] [--log-keep N]] [--no-watch] "
      "[--watch-interval MS] [--allow-insecure-script] SCRIPT... [-- ARGS]",
      "host services in the foreground (ARGS: the start arguments)",
-     {OPT_LOG_LEVEL, OPT_LOG_FILE, OPT_LOG_MAX_SIZE, OPT_LOG_KEEP,
+     {OPT_LOG_LEVEL,
+      OPT_LOG_FILE,
+      OPT_LOG_MAX_SIZE,
+      OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts: no hot reload (reload NAME still works)"},
       {"--watch-interval", "MS",
        "look at the scripts every MS ms (10-60000), polling even where the system tells of "
        "changes (default 100)"},
       OPT_INSECURE}},
-    {"check", "[--strict] [--json] [--allow-insecure-script] SCRIPT...",
+    {"check",
+     "[--strict] [--json] [--allow-insecure-script] SCRIPT...",
      "validate scripts without starting them (no state lines; exit 2: an error, 1: warnings "
      "under --strict)",
      {{"--strict", NULL, "warnings (a field the contract lacks, a handler never called) fail"},
@@ -76,11 +94,13 @@ static const usage_verb verbs[] = {
       {"--preshutdown-timeout", "MS", "how long PRESHUTDOWN may take"},
       {"--restart-on-failure", "MS", "restart MS ms after each of the first three failures"},
       {"--log-file", "PATH", "append the service's log lines to PATH"},
-      OPT_LOG_MAX_SIZE, OPT_LOG_KEEP,
+      OPT_LOG_MAX_SIZE,
+      OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts for hot edits"}}},
     {"uninstall", "NAME", "stop it (waiting) and delete it", {{0}}},
     {"start", "NAME [ARGS...]", "start, waiting for RUNNING (ARGS: the start arguments)", {{0}}},
-    {"stop|pause|continue|reload|interrogate", "NAME",
+    {"stop|pause|continue|reload|interrogate",
+     "NAME",
      "send a control (reload: PARAMCHANGE), waiting for the state it leads to",
      {{0}}},
 #else
@@ -97,24 +117,33 @@ static const usage_verb verbs[] = {
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
       {"--restart-on-failure", NULL, "Restart=on-failure"},
-      OPT_LOG_FILE, OPT_LOG_MAX_SIZE, OPT_LOG_KEEP}},
-    {"uninstall", "NAME --systemd [--user] [--unit-dir DIR]", "stop, disable and remove it",
+      OPT_LOG_FILE,
+      OPT_LOG_MAX_SIZE,
+      OPT_LOG_KEEP}},
+    {"uninstall",
+     "NAME --systemd [--user] [--unit-dir DIR]",
+     "stop, disable and remove it",
      {{"--systemd", NULL, "a systemd unit (required)"},
       {"--user", NULL, "a user unit"},
       {"--unit-dir", "DIR", "the unit is in DIR (systemd is not asked to stop it)"}}},
     {"start", "NAME", "start an installed systemd unit", {{0}}},
-    {"stop|pause|continue|reload|interrogate", "NAME",
+    {"stop|pause|continue|reload|interrogate",
+     "NAME",
      "send a control to a running service (reload: PARAMCHANGE; stop, reload: through "
      "systemctl for an installed unit)",
      {{0}}},
 #endif
     {"control", "NAME CODE", "send a control: CODE is 128-255 or a control name", {{0}}},
-    {"status", "[NAME] [--json]", "state, accepted controls, exit codes: one line per service",
+    {"status",
+     "[NAME] [--json]",
+     "state, accepted controls, exit codes: one line per service",
      {OPT_JSON("one JSON object per service instead")}},
 #ifndef _WIN32
     {"new", "NAME", "write NAME.lua, a service to start from", {{0}}},
 #endif
-    {"listen", "SLOT [--json]", "print a mailslot's messages until Ctrl+C",
+    {"listen",
+     "SLOT [--json]",
+     "print a mailslot's messages until Ctrl+C",
      {OPT_JSON("print each message as received (JSON) instead of a line")}},
     {"version", "", "print the version", {{0}}},
     {"help", "[VERB]", "this text, or a verb's options (also: luasvc VERB --help)", {{0}}},

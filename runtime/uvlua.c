@@ -55,7 +55,8 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
         return n;
     }
     if (!lsvc_worker_is_exit(L, -1))
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what, lua_tostring(L, -1));
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
+                 lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!nested && lsvc_service_interrupted(w->svc))
         lsvc_worker_interrupted(w, LSVC_VICTIM_OTHER);
@@ -192,10 +193,7 @@ static void close_handles(lsvc_worker *w, bool processes_too)
     lua_settop(L, list - 1);
 }
 
-static void on_grace(uv_timer_t *t)
-{
-    (void)t; /* wakes the loop */
-}
+static void on_grace(uv_timer_t *t) { (void)t; /* wakes the loop */ }
 
 /* Run the loop until no child of the script is left unreaped, or ms. */
 static void wait_children(lsvc_worker *w, uv_timer_t *timer, uint32_t ms)

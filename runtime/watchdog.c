@@ -40,7 +40,8 @@ static uint64_t check(lsvc_service *svc, uint64_t now, bool *abandon)
     }
     if (!svc->interrupted_ns)
         return svc->deadline_ns;
-    uint64_t rehook = svc->irq_sent_ns + REHOOK_NS, give_up = svc->interrupted_ns + ABANDON_AFTER_NS;
+    uint64_t rehook = svc->irq_sent_ns + REHOOK_NS,
+             give_up = svc->interrupted_ns + ABANDON_AFTER_NS;
     return rehook < give_up ? rehook : give_up;
 }
 

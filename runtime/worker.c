@@ -37,27 +37,18 @@
 
 #include "worker.h"
 
-#define FINAL_STOP_MS 400u  /* stop's budget after an interrupt */
-#define GRACE_MIN_MS 100u   /* children's time between SIGTERM and SIGKILL ... */
-#define GRACE_MAX_MS 2000u  /* ... within what is left of stop_timeout */
+#define FINAL_STOP_MS 400u /* stop's budget after an interrupt */
+#define GRACE_MIN_MS 100u  /* children's time between SIGTERM and SIGKILL ... */
+#define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout */
 
 int luaopen_lfs(lua_State *L);
 int luaopen_cjson(lua_State *L);
 
-lsvc_worker *lsvc_worker_of(lua_State *L)
-{
-    return *(lsvc_worker **)lua_getextraspace(L);
-}
+lsvc_worker *lsvc_worker_of(lua_State *L) { return *(lsvc_worker **)lua_getextraspace(L); }
 
-lsvc_service *lsvc_worker_service(lua_State *L)
-{
-    return lsvc_worker_of(L)->svc;
-}
+lsvc_service *lsvc_worker_service(lua_State *L) { return lsvc_worker_of(L)->svc; }
 
-static uint64_t ms_from_now(uint32_t ms)
-{
-    return lsvc_now_ns() + (uint64_t)ms * 1000000u;
-}
+static uint64_t ms_from_now(uint32_t ms) { return lsvc_now_ns() + (uint64_t)ms * 1000000u; }
 
 /* ---- the interrupt --------------------------------------------------------- */
 
@@ -112,10 +103,11 @@ void lsvc_worker_interrupted(lsvc_worker *w, lsvc_victim victim)
         /* a handler ran (or waited) past handler_timeout: it ends, the
          * service goes on, the next control is delivered */
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
-                 "%s did not finish within handler_timeout (%u ms): interrupted",
-                 w->handler_what, w->handler_timeout_ms);
+                 "%s did not finish within handler_timeout (%u ms): interrupted", w->handler_what,
+                 w->handler_timeout_ms);
         if (victim == LSVC_VICTIM_MAIN || victim == LSVC_VICTIM_OTHER)
-            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "(the code running then was interrupted)");
+            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
+                     "(the code running then was interrupted)");
         if (w->handler) {
             lsvc_event ev = w->handler_ev;
             lsvc_task_end(w->handler);
@@ -194,8 +186,8 @@ void lsvc_worker_broken(lsvc_worker *w, const char *what, const char *field)
     lua_State *L = w->L;
     if (!w->broken) {
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
-                 "reading %s.%s raised an error: %s; the service stops (exit code %u)", what,
-                 field, lsvc_worker_error_text(L, -1), (unsigned)LSVC_EXIT_LOAD_ERROR);
+                 "reading %s.%s raised an error: %s; the service stops (exit code %u)", what, field,
+                 lsvc_worker_error_text(L, -1), (unsigned)LSVC_EXIT_LOAD_ERROR);
         lua_pop(L, 1);
         w->broken = true;
         w->failed = true;
@@ -249,8 +241,7 @@ static int os_exit(lua_State *L)
     if (w->loading)
         return luaL_error(L, "os.exit at the top level of a script: refused (it would stop the "
                              "service while loading; return the script's table)");
-    lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "os.exit(%d): the service stops",
-             (int)code);
+    lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "os.exit(%d): the service stops", (int)code);
     lsvc_worker_exit(w, (uint32_t)code);
     lua_rawgetp(L, LUA_REGISTRYINDEX, &exit_key);
     return lua_error(L);
@@ -551,10 +542,7 @@ static void schedule(lsvc_worker *w, bool deliver, bool (*done)(lsvc_worker *))
     }
 }
 
-static bool main_done(lsvc_worker *w)
-{
-    return !w->main;
-}
+static bool main_done(lsvc_worker *w) { return !w->main; }
 
 static bool run_done(lsvc_worker *w)
 {
@@ -817,12 +805,15 @@ static void worker_free(lsvc_worker *w)
 static void *worker_main(void *arg)
 {
     lsvc_service *svc = arg;
-    lsvc_worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF,
-                     .loader_ref = LUA_NOREF, .new_info_ref = LUA_NOREF};
+    lsvc_worker w = {.svc = svc,
+                     .script_ref = LUA_NOREF,
+                     .ctx_ref = LUA_NOREF,
+                     .loader_ref = LUA_NOREF,
+                     .new_info_ref = LUA_NOREF};
     if (!worker_init(&w)) {
         lsvc_service_loaded(svc, false);
-        lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
-                                                  LSVC_EXIT_LOAD_ERROR});
+        lsvc_service_set_stopped(
+            svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR, LSVC_EXIT_LOAD_ERROR});
         lsvc_service_worker_ended(svc);
         return NULL;
     }

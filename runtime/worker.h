@@ -154,21 +154,21 @@ typedef struct lsvc_waitq lsvc_waitq; /* task.c: a queue's C side */
 typedef struct lsvc_task {
     struct lsvc_worker *w;
     struct lua_State *co;
-    int ref;                /* keeps co alive in the registry */
+    int ref; /* keeps co alive in the registry */
     lsvc_task_kind kind;
-    bool winds_down;        /* its waits end early at a stop (run, controls, tasks
+    bool winds_down; /* its waits end early at a stop (run, controls, tasks
                              * spawned before the stop); stop's own waits hold */
     lsvc_wait wait;
     lsvc_woke woke;
-    bool held;              /* run's sleep came due while PAUSED */
-    bool queued;            /* on the ready list */
-    lsvc_waitq *waiting_on; /* LSVC_WAIT_QUEUE: the queue */
+    bool held;                  /* run's sleep came due while PAUSED */
+    bool queued;                /* on the ready list */
+    lsvc_waitq *waiting_on;     /* LSVC_WAIT_QUEUE: the queue */
     struct lsvc_fdwait *fdwait; /* LSVC_WAIT_FD: the poll handle */
-    uv_timer_t timer;       /* data NULL: the loop's own handles are not luv's */
+    uv_timer_t timer;           /* data NULL: the loop's own handles are not luv's */
     bool timer_init;
-    uint64_t due_ns;        /* the timer's wait ends then, not before */
-    uint64_t ready_turn;    /* the turn it became ready in */
-    char what[40];          /* "run", "pause", "controls[200]", "task 3" */
+    uint64_t due_ns;                 /* the timer's wait ends then, not before */
+    uint64_t ready_turn;             /* the turn it became ready in */
+    char what[40];                   /* "run", "pause", "controls[200]", "task 3" */
     struct lsvc_task *prev, *next;   /* every live task */
     struct lsvc_task *rprev, *rnext; /* the ready list */
 } lsvc_task;
@@ -197,18 +197,18 @@ struct lsvc_worker {
     uv_timer_t watch_timer; /* the watch's next look (poll interval, settle) */
     int script_ref, ctx_ref;
     lsvc_phase phase;
-    bool deliver;           /* controls are taken from the queue */
+    bool deliver; /* controls are taken from the queue */
 
-    lsvc_task *main;        /* start, then run, then stop */
-    lsvc_task *handler;     /* the control being handled, one at a time */
+    lsvc_task *main;    /* start, then run, then stop */
+    lsvc_task *handler; /* the control being handled, one at a time */
     lsvc_event handler_ev;
-    char handler_what[40];  /* its name, for messages after it ended */
-    bool handler_fresh;     /* not resumed yet: its control's latency is due */
-    lsvc_task *tasks;       /* every live task */
+    char handler_what[40]; /* its name, for messages after it ended */
+    bool handler_fresh;    /* not resumed yet: its control's latency is due */
+    lsvc_task *tasks;      /* every live task */
     lsvc_task *ready_head, *ready_tail;
-    uint64_t turn;          /* the scheduler's turns, counted */
-    bool in_loop;           /* the scheduler's uv_run is running (its callbacks) */
-    unsigned spawned;       /* ctx:spawn's counter, for names */
+    uint64_t turn;    /* the scheduler's turns, counted */
+    bool in_loop;     /* the scheduler's uv_run is running (its callbacks) */
+    unsigned spawned; /* ctx:spawn's counter, for names */
 
     /* the running Lua: the task being resumed (NULL in a luv callback or
      * between tasks), the lua_State executing now (the interrupt's signal
@@ -217,31 +217,31 @@ struct lsvc_worker {
     lsvc_task *current;
     struct lua_State *volatile running;
     bool chain_ok;
-    bool suspending;        /* a wait is yielding up to the scheduler */
+    bool suspending; /* a wait is yielding up to the scheduler */
 
     bool paused;
-    bool stop_seen;         /* the winding tasks were told of the stop */
-    bool failed;            /* start or run raised an error */
-    bool forced;            /* interrupted past a deadline */
-    bool exit_set;          /* ctx:exit was called */
+    bool stop_seen; /* the winding tasks were told of the stop */
+    bool failed;    /* start or run raised an error */
+    bool forced;    /* interrupted past a deadline */
+    bool exit_set;  /* ctx:exit was called */
     uint32_t exit_code;
-    bool broken;            /* reading the script's table raised: it stops (code 2) */
-    bool loading;           /* a version's top level runs (os.exit refuses there) */
+    bool broken;  /* reading the script's table raised: it stops (code 2) */
+    bool loading; /* a version's top level runs (os.exit refuses there) */
 
-    lsvc_alloc alloc;       /* the state's allocator: memory_limit (alloc.c) */
+    lsvc_alloc alloc;            /* the state's allocator: memory_limit (alloc.c) */
     uint32_t handler_timeout_ms; /* the script's handler_timeout */
 
     /* hot reload (reload.c, lua/loader.lua) */
     int loader_ref;
-    int new_info_ref;       /* the validated new version, until it takes over */
+    int new_info_ref; /* the validated new version, until it takes over */
     lsvc_reload_phase reload_phase;
-    bool reload_pending;    /* a change or a PARAMCHANGE asked for one */
-    bool settling;          /* a change was seen; the loader decides when it is stable */
+    bool reload_pending;          /* a change or a PARAMCHANGE asked for one */
+    bool settling;                /* a change was seen; the loader decides when it is stable */
     struct lsvc_watched *watched; /* the files of the version in place, as last seen */
     size_t nwatched;
-    bool fs_notified;       /* fswatch.c tells of changes: no timed polls */
-    uint64_t next_poll_ns;  /* 0: none due */
-    bool reload_told;       /* the front end was told a reload began */
+    bool fs_notified;      /* fswatch.c tells of changes: no timed polls */
+    uint64_t next_poll_ns; /* 0: none due */
+    bool reload_told;      /* the front end was told a reload began */
 };
 
 /* ---- worker.c ---- */

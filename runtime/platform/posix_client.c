@@ -38,8 +38,8 @@ int lsvc_client_control(const char *name, int code)
     unsigned werr;
     int off = 0;
     if (sscanf(out, "ERR %u %n", &werr, &off) == 1 && off > 0)
-        fprintf(stderr, "luasvc: %s %d to '%s' refused: error %u: %s\n",
-                ctl ? ctl : "control", code, name, werr, out + off);
+        fprintf(stderr, "luasvc: %s %d to '%s' refused: error %u: %s\n", ctl ? ctl : "control",
+                code, name, werr, out + off);
     else
         fprintf(stderr, "luasvc: unexpected reply from '%s': %s\n", name, out);
     return 1;
@@ -105,8 +105,8 @@ static int show(const char *dir, const char *name, bool json, bool quiet_missing
     field(j, "service_exit_code", sse, sizeof sse);
     field(j, "checkpoint", cp, sizeof cp);
     field(j, "wait_hint", wh, sizeof wh);
-    printf("%-20s %-16s pid %-7s accepts %-28s exit %s/%s", name, state, pid,
-           acc[0] ? acc : "-", w32, sse);
+    printf("%-20s %-16s pid %-7s accepts %-28s exit %s/%s", name, state, pid, acc[0] ? acc : "-",
+           w32, sse);
     if (strstr(state, "PENDING"))
         printf("  checkpoint %s wait %s ms", cp, wh);
     char text[300];

@@ -50,8 +50,8 @@ static void console_signal(lsvc_host *h, int sig)
         uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE);
         accepted = accepted || rc == LSVC_NO_ERROR;
         if (rc != LSVC_NO_ERROR && rc != LSVC_ERROR_SERVICE_NOT_ACTIVE)
-            lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
-                     "SIGHUP: paramchange refused: %u %s", rc, lsvc_win32_message(rc));
+            lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "SIGHUP: paramchange refused: %u %s",
+                     rc, lsvc_win32_message(rc));
     }
     lsvc_systemd_signal(console_sd, sig, false, accepted);
 }
@@ -118,8 +118,7 @@ int lsvc_console_os_serve(lsvc_host *h)
     int rc = lsvc_endpoint_start(console_ep, &console_sigs, console_signal);
     if (rc == 0)
         return 0;
-    lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start the control endpoint's thread: %s",
-             strerror(rc));
+    lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start the control endpoint's thread: %s", strerror(rc));
     lsvc_console_stop_all(h, strsignal(SIGTERM));
     return 1;
 }

@@ -58,8 +58,8 @@ static int check_dir_private(const char *dir, char *err, size_t errlen)
     }
     if (st.st_mode & 077) {
         snprintf(err, errlen,
-                 "runtime directory %s is open to other users (mode %03o); chmod 700 it",
-                 dir, (unsigned)(st.st_mode & 0777));
+                 "runtime directory %s is open to other users (mode %03o); chmod 700 it", dir,
+                 (unsigned)(st.st_mode & 0777));
         return -1;
     }
     return 0;
@@ -392,8 +392,8 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
         client_end(e, oldest, true);
         slot = oldest;
     }
-    *slot = (client){.fd = fd, .svc = i,
-                     .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
+    *slot = (client){
+        .fd = fd, .svc = i, .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
     return true;
 }
 
@@ -660,8 +660,8 @@ static bool probe_alive(const struct sockaddr_un *sa)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return false;
-    bool alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 ||
-                 errno == EAGAIN || errno == EINPROGRESS;
+    bool alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN ||
+                 errno == EINPROGRESS;
     close(fd);
     return alive;
 }
@@ -734,8 +734,10 @@ int lsvc_endpoint_request(const char *dir, const char *name, const char *req, ch
         if (send_errno && send_errno != ETIMEDOUT)
             snprintf(err, errlen, "send to %s: %s", sa.sun_path, strerror(send_errno));
         else if (timed_out || send_errno)
-            snprintf(err, errlen, "no reply from service '%s' at %s within %d ms (its host "
-                     "stopped or hung?)", name, sa.sun_path, LSVC_CLIENT_TIMEOUT_MS);
+            snprintf(err, errlen,
+                     "no reply from service '%s' at %s within %d ms (its host "
+                     "stopped or hung?)",
+                     name, sa.sun_path, LSVC_CLIENT_TIMEOUT_MS);
         else
             snprintf(err, errlen, "no reply from service '%s' at %s", name, sa.sun_path);
         return LSVC_CLIENT_ERROR;

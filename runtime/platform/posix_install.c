@@ -206,16 +206,13 @@ static int put_quoted(FILE *f, const char *s, bool vars)
 }
 
 /* One ExecStart= word. */
-static int put_word(FILE *f, const char *s)
-{
-    return put_quoted(f, s, true);
-}
+static int put_word(FILE *f, const char *s) { return put_quoted(f, s, true); }
 
 /* What `luasvc install` was asked. */
 typedef struct install_opts {
     const char *script, *dir, *name, *description, *account;
     const char *log_file, *log_max_size, *log_keep; /* passed on to `luasvc run` */
-    char log_path[PATH_MAX];                         /* log_file made absolute */
+    char log_path[PATH_MAX];                        /* log_file made absolute */
     bool systemd, user, restart;
 } install_opts;
 
@@ -321,8 +318,7 @@ static int install_parse(int argc, char **argv, install_opts *o)
         else if (a[0] == '-')
             return lsvc_usage_error("install", "unknown option '%s'", a);
         else if (o->script)
-            return lsvc_usage_error("install", "one SCRIPT only (got '%s' and '%s')", o->script,
-                                    a);
+            return lsvc_usage_error("install", "one SCRIPT only (got '%s' and '%s')", o->script, a);
         else
             o->script = a;
     }
@@ -483,12 +479,13 @@ static void unit_rundir(const install_opts *o, const char *name, char *buf, size
 static int unit_text(FILE *f, const install_opts *o, const char *name, const char *self,
                      const char *script, const lsvc_service_info *info)
 {
-    const char *desc = o->description ? o->description
-                       : info->description[0] ? info->description
+    const char *desc = o->description          ? o->description
+                       : info->description[0]  ? info->description
                        : info->display_name[0] ? info->display_name
                                                : info->name;
-    fprintf(f, "# %s.service - written by luasvc install; remove with\n"
-               "#   luasvc uninstall %s --systemd%s\n%s%s\n",
+    fprintf(f,
+            "# %s.service - written by luasvc install; remove with\n"
+            "#   luasvc uninstall %s --systemd%s\n%s%s\n",
             name, name, o->user ? " --user" : "", MARKER, info->name);
     char rundir[300];
     unit_rundir(o, name, rundir, sizeof rundir);
@@ -520,8 +517,9 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
             return -1;
     if ((fputc(' ', f), put_word(f, script)) != 0)
         return -1;
-    fprintf(f, "\nExecReload=/bin/kill -HUP $MAINPID\n"
-               "TimeoutStopSec=%ums\n",
+    fprintf(f,
+            "\nExecReload=/bin/kill -HUP $MAINPID\n"
+            "TimeoutStopSec=%ums\n",
             info->stop_timeout_ms + STOP_MARGIN_MS);
     if (info->watchdog_ms)
         fprintf(f, "WatchdogSec=%ums\n", info->watchdog_ms);
@@ -560,8 +558,8 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
  * with O_EXCL | O_NOFOLLOW, which never follows a symlink, and fails if one
  * appears again. rename() replaces path itself, never what it points to.
  */
-static int unit_write(const char *path, const install_opts *o, const char *name,
-                      const char *self, const char *script, const lsvc_service_info *info)
+static int unit_write(const char *path, const install_opts *o, const char *name, const char *self,
+                      const char *script, const lsvc_service_info *info)
 {
     char tmp[PATH_MAX + 300];
     snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
@@ -596,8 +594,7 @@ static int unit_write(const char *path, const install_opts *o, const char *name,
 
 /* The script's absolute path and this binary's, and what the script
  * declares (it must load). 0, or the exit status after saying why. */
-static int install_resolve(const install_opts *o, char *script, char *self,
-                           lsvc_service_info *info)
+static int install_resolve(const install_opts *o, char *script, char *self, lsvc_service_info *info)
 {
     if (!realpath(o->script, script)) {
         fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", o->script, strerror(errno));
@@ -629,7 +626,8 @@ static int install_reload(const install_opts *o, const char *name)
     const char *u = o->user ? " --user" : "";
     if (o->dir) {
         printf("not reloading systemd: --unit-dir given; run systemctl%s daemon-reload when the "
-               "directory is one of its unit paths\n", u);
+               "directory is one of its unit paths\n",
+               u);
         return 0;
     }
     int rc = systemctl(o->user, "daemon-reload", NULL, false);
@@ -662,8 +660,10 @@ int lsvc_install_main(int argc, char **argv)
         bool ours = unit_is_ours(old);
         fclose(old);
         if (!ours) {
-            fprintf(stderr, "luasvc install: %s exists and was not written by luasvc; "
-                            "not replacing it\n", path);
+            fprintf(stderr,
+                    "luasvc install: %s exists and was not written by luasvc; "
+                    "not replacing it\n",
+                    path);
             return 1;
         }
     }
@@ -685,8 +685,7 @@ int lsvc_uninstall_main(int argc, char **argv)
             if (i + 1 >= argc || !argv[i + 1][0])
                 return lsvc_usage_error("uninstall", "--unit-dir needs a value");
             dir_opt = argv[++i];
-        }
-        else if (argv[i][0] == '-' || name)
+        } else if (argv[i][0] == '-' || name)
             return lsvc_usage_error("uninstall", "unexpected argument '%s'", argv[i]);
         else
             name = argv[i];

@@ -43,8 +43,8 @@
 #define HDR 'M' /* the one-byte header of every message */
 
 struct lsvc_slot {
-    int fd;         /* listening */
-    int *conns;     /* accepted writers */
+    int fd;                        /* listening */
+    int *conns;                    /* accepted writers */
     size_t nconns, capconns, next; /* next: where the round robin goes on */
     unsigned since_accept;         /* messages taken since new writers were looked for */
     struct sockaddr_un sa;
@@ -96,8 +96,10 @@ static int slot_path(const char *name, bool create_dir, struct sockaddr_un *sa, 
                      size_t errlen)
 {
     if (!lsvc_name_valid(name)) {
-        snprintf(err, errlen, "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
-                              "control characters)", name);
+        snprintf(err, errlen,
+                 "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
+                 "control characters)",
+                 name);
         return -1;
     }
     char dir[200];
@@ -335,18 +337,22 @@ static lsvc_slot_rc recv_one(lsvc_slot *s, char *buf, size_t cap, size_t *len)
     return LSVC_SLOT_TIMEOUT;
 }
 
-lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
-                            uint32_t timeout_ms, char *err, size_t errlen)
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len, uint32_t timeout_ms,
+                            char *err, size_t errlen)
 {
     uint64_t due = lsvc_now_ns() + (uint64_t)timeout_ms * 1000000u;
     for (;;) {
         lsvc_slot_rc rc = take(s, buf, cap, len);
         if (rc == LSVC_SLOT_TRUNCATED)
-            snprintf(err, errlen, "a message of %zu bytes, over the %zu a message may have, "
-                     "was dropped", *len, cap);
+            snprintf(err, errlen,
+                     "a message of %zu bytes, over the %zu a message may have, "
+                     "was dropped",
+                     *len, cap);
         else if (rc == LSVC_SLOT_MALFORMED)
-            snprintf(err, errlen, "a message of %zu bytes without the slot's header (not from "
-                     "a mailslot writer) was dropped", *len);
+            snprintf(err, errlen,
+                     "a message of %zu bytes without the slot's header (not from "
+                     "a mailslot writer) was dropped",
+                     *len);
         if (rc != LSVC_SLOT_TIMEOUT)
             return rc;
         uint64_t now = lsvc_now_ns();
@@ -417,8 +423,7 @@ lsvc_slot_writer *lsvc_slot_open(const char *name, char *err, size_t errlen)
     return w;
 }
 
-static lsvc_slot_rc errno_write(lsvc_slot_writer *w, int e, size_t len, char *err,
-                                size_t errlen)
+static lsvc_slot_rc errno_write(lsvc_slot_writer *w, int e, size_t len, char *err, size_t errlen)
 {
     switch (e) {
     case ENOENT:
@@ -443,9 +448,7 @@ static lsvc_slot_rc errno_write(lsvc_slot_writer *w, int e, size_t len, char *er
         snprintf(err, errlen, "message of %zu bytes exceeds the %d-byte slot limit", len,
                  LSVC_SLOT_MAX);
         return LSVC_SLOT_TOOLARGE;
-    default:
-        snprintf(err, errlen, "slot %s: %s", w->name, strerror(e));
-        return LSVC_SLOT_ERROR;
+    default: snprintf(err, errlen, "slot %s: %s", w->name, strerror(e)); return LSVC_SLOT_ERROR;
     }
 }
 

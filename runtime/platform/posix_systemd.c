@@ -71,8 +71,8 @@ struct lsvc_systemd {
 static void sd_send(lsvc_systemd *sd, const char *msg)
 {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = strlen(msg)};
-    struct msghdr mh = {.msg_name = &sd->addr, .msg_namelen = sd->addrlen, .msg_iov = &iov,
-                        .msg_iovlen = 1};
+    struct msghdr mh = {
+        .msg_name = &sd->addr, .msg_namelen = sd->addrlen, .msg_iov = &iov, .msg_iovlen = 1};
     ssize_t r;
     do
         r = sendmsg(sd->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -121,8 +121,8 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
     size_t idx = lsvc_service_index(svc);
     lsvc_status prev = sd->last[idx];
     sd->last[idx] = *st;
-    bool progress = st->state == prev.state && st->checkpoint != prev.checkpoint &&
-                    st->checkpoint > 0;
+    bool progress =
+        st->state == prev.state && st->checkpoint != prev.checkpoint && st->checkpoint > 0;
 
     if (st->state == LSVC_RUNNING)
         sd->seen_running[idx] = true;
@@ -147,8 +147,8 @@ void lsvc_systemd_report(lsvc_systemd *sd, lsvc_service *svc, const lsvc_status 
     if (progress && (st->state == LSVC_START_PENDING || st->state == LSVC_STOP_PENDING))
         lsvc_buf_printf(&b, "EXTEND_TIMEOUT_USEC=%llu\n",
                         (unsigned long long)st->wait_hint * 1000ull);
-    if (st->state == LSVC_STOPPED && (st->exit.win32 == LSVC_ERROR_TIMEOUT ||
-                                      st->exit.win32 == LSVC_ERROR_PROCESS_ABORTED))
+    if (st->state == LSVC_STOPPED &&
+        (st->exit.win32 == LSVC_ERROR_TIMEOUT || st->exit.win32 == LSVC_ERROR_PROCESS_ABORTED))
         lsvc_buf_printf(&b, "ERRNO=%d\n", ETIMEDOUT); /* forced past a deadline */
     status_line(sd, &b);
     pthread_mutex_unlock(&sd->mu);

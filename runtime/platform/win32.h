@@ -36,8 +36,8 @@ void lsvc_win32_error_text(uint32_t code, char *buf, size_t len);
 /* win32_client.c, the families' common kit (see the file): errors printed
  * as "luasvc: WHAT: error N: text", each returning 1 */
 int lsvc_win32_fail_code(const char *what, DWORD err);
-int lsvc_win32_fail(const char *what); /* GetLastError() */
-SC_HANDLE lsvc_win32_open_scm(DWORD access);                             /* NULL: printed */
+int lsvc_win32_fail(const char *what);       /* GetLastError() */
+SC_HANDLE lsvc_win32_open_scm(DWORD access); /* NULL: printed */
 SC_HANDLE lsvc_win32_open_service(SC_HANDLE scm, const char *name, DWORD access); /* same */
 bool lsvc_win32_query(SC_HANDLE h, SERVICE_STATUS_PROCESS *ss);
 const char *lsvc_win32_state_name(DWORD s); /* "UNKNOWN" for none */

@@ -19,8 +19,8 @@
 
 /* What lets a principal change a file, or add, remove or replace a
  * directory's entries. */
-#define WRITE_RIGHTS                                                                  \
-    (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER | \
+#define WRITE_RIGHTS                                                                               \
+    (FILE_WRITE_DATA | FILE_APPEND_DATA | FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER |            \
      GENERIC_WRITE | GENERIC_ALL)
 
 static bool trusted(PSID sid, PSID me)
@@ -100,8 +100,8 @@ void lsvc_win32_file_problem(const char *what, const char *path, char *buf, size
     PACL dacl = NULL;
     PSID owner = NULL;
     DWORD rc = GetNamedSecurityInfoW(w, SE_FILE_OBJECT,
-                                     OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-                                     &owner, NULL, &dacl, NULL, &sd);
+                                     OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
+                                     NULL, &dacl, NULL, &sd);
     free(w);
     if (rc != ERROR_SUCCESS)
         return; /* missing or unreadable: loading it reports what is wrong */

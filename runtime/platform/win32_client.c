@@ -24,14 +24,14 @@
 void lsvc_win32_error_text(uint32_t code, char *buf, size_t len)
 {
     wchar_t w[512];
-    DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                             code, 0, w, sizeof w / sizeof w[0], NULL);
+    DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code,
+                             0, w, sizeof w / sizeof w[0], NULL);
     char *s = n ? lsvc_utf8(w) : NULL;
     snprintf(buf, len, "%s", s ? s : lsvc_win32_message(code));
     free(s);
     size_t k = strlen(buf);
-    while (k && (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == ' ' ||
-                 buf[k - 1] == '.'))
+    while (k &&
+           (buf[k - 1] == '\n' || buf[k - 1] == '\r' || buf[k - 1] == ' ' || buf[k - 1] == '.'))
         buf[--k] = '\0';
 }
 
@@ -122,8 +122,8 @@ int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_S
         }
         ULONGLONG patience = (ULONGLONG)ss->dwWaitHint + 5000;
         if (GetTickCount64() - since > patience) {
-            fprintf(stderr, "luasvc: %s: no progress within the wait hint (%lu ms) in %s\n",
-                    name, (unsigned long)ss->dwWaitHint, lsvc_win32_state_name(ss->dwCurrentState));
+            fprintf(stderr, "luasvc: %s: no progress within the wait hint (%lu ms) in %s\n", name,
+                    (unsigned long)ss->dwWaitHint, lsvc_win32_state_name(ss->dwCurrentState));
             return 1;
         }
         Sleep(POLL_MS);
@@ -131,8 +131,8 @@ int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_S
     if (ss->dwCurrentState == SERVICE_STOPPED)
         lsvc_win32_print_exit(name, ss);
     else
-        fprintf(stderr, "luasvc: %s: %s instead of %s\n", name, lsvc_win32_state_name(ss->dwCurrentState),
-                lsvc_win32_state_name(target));
+        fprintf(stderr, "luasvc: %s: %s instead of %s\n", name,
+                lsvc_win32_state_name(ss->dwCurrentState), lsvc_win32_state_name(target));
     return 1;
 }
 
@@ -151,7 +151,7 @@ int lsvc_win32_client(const char *cmd, int argc, char **argv)
         if (argc < 1 || (cmd[0] == 'u' && argc != 1))
             return lsvc_usage_error(cmd, "%s", argc < 1 ? "no NAME given" : "one NAME");
         return cmd[0] == 'u' ? lsvc_win32_uninstall(argv[0])
-                              : lsvc_win32_start(argv[0], argc - 1, argv + 1);
+                             : lsvc_win32_start(argv[0], argc - 1, argv + 1);
     }
     if (strcmp(cmd, "control") == 0) {
         if (argc != 2)

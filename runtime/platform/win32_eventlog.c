@@ -44,8 +44,8 @@ uint32_t lsvc_win32_eventlog_register(const char *name, const wchar_t *exe)
     if (!k)
         return ERROR_INVALID_NAME;
     HKEY key;
-    LSTATUS rc = RegCreateKeyExW(HKEY_LOCAL_MACHINE, k, 0, NULL, 0, KEY_SET_VALUE, NULL, &key,
-                                 NULL);
+    LSTATUS rc =
+        RegCreateKeyExW(HKEY_LOCAL_MACHINE, k, 0, NULL, 0, KEY_SET_VALUE, NULL, &key, NULL);
     free(k);
     if (rc != ERROR_SUCCESS)
         return (uint32_t)rc;
@@ -73,7 +73,7 @@ uint32_t lsvc_win32_eventlog_unregister(const char *name)
 static struct source {
     char *name; /* the service's name, UTF-8 */
     HANDLE h;
-} *g_sources;
+} * g_sources;
 static int g_nsources;
 
 /* Any thread. Lines of a service the process does not host (or of none)

@@ -18,10 +18,10 @@
 static void append_quoted(wchar_t *out, size_t cap, const wchar_t *s)
 {
     size_t n = wcslen(out);
-#define PUT(c)                \
-    do {                      \
-        if (n + 1 < cap)      \
-            out[n++] = (c);   \
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (n + 1 < cap)                                                                           \
+            out[n++] = (c);                                                                        \
     } while (0)
     if (n)
         PUT(L' ');
@@ -113,8 +113,7 @@ static int install_option(install_opts *o, const char *a, const char *v)
         if (!*v || *end || n < 0 || n > 1000)
             return lsvc_usage_error("install", "--log-keep needs a number of files in 0..1000");
         o->log_keep = v;
-    }
-    else if (strcmp(a, "--account") == 0)
+    } else if (strcmp(a, "--account") == 0)
         o->account = v;
     else if (strcmp(a, "--password") == 0)
         o->password = v;
@@ -191,7 +190,8 @@ static int install_parse(int argc, char **argv, install_opts *o)
 static int install_load(const install_opts *o, lsvc_service_info *info)
 {
     if (lsvc_console_inspect(o->nscripts, o->scripts, info)) {
-        fprintf(stderr, "luasvc install: the script does not load (see above); nothing installed\n");
+        fprintf(stderr,
+                "luasvc install: the script does not load (see above); nothing installed\n");
         return 1;
     }
     if (o->name) {
@@ -372,7 +372,8 @@ int lsvc_win32_uninstall(const char *name)
             rc = lsvc_win32_fail("QueryServiceStatusEx");
         } else if (ss.dwCurrentState != SERVICE_STOPPED) {
             SERVICE_STATUS s;
-            if (ss.dwCurrentState != SERVICE_STOP_PENDING && !ControlService(h, SERVICE_CONTROL_STOP, &s))
+            if (ss.dwCurrentState != SERVICE_STOP_PENDING &&
+                !ControlService(h, SERVICE_CONTROL_STOP, &s))
                 rc = lsvc_win32_fail("stopping it");
             else if (lsvc_win32_wait_state(h, name, SERVICE_STOPPED, &ss) == 0)
                 lsvc_win32_print_exit(name, &ss);

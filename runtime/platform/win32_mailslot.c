@@ -32,8 +32,8 @@ struct lsvc_slot_writer {
 static void error_text(DWORD code, char *buf, size_t len)
 {
     wchar_t w[512];
-    DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL,
-                             code, 0, w, sizeof w / sizeof w[0], NULL);
+    DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code,
+                             0, w, sizeof w / sizeof w[0], NULL);
     while (n && (w[n - 1] == L'\n' || w[n - 1] == L'\r' || w[n - 1] == L' '))
         w[--n] = 0;
     char *u = n ? lsvc_utf8(w) : NULL;
@@ -48,8 +48,10 @@ static void error_text(DWORD code, char *buf, size_t len)
 static wchar_t *slot_path(const char *name, char *err, size_t errlen)
 {
     if (!lsvc_name_valid(name)) {
-        snprintf(err, errlen, "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
-                              "control characters)", name);
+        snprintf(err, errlen,
+                 "invalid slot name '%s' (1-80 characters, no '/', '\\' or "
+                 "control characters)",
+                 name);
         return NULL;
     }
     char path[128];
@@ -94,8 +96,8 @@ lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *r
     return s;
 }
 
-lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len,
-                            uint32_t timeout_ms, char *err, size_t errlen)
+lsvc_slot_rc lsvc_slot_read(lsvc_slot *s, char *buf, size_t cap, size_t *len, uint32_t timeout_ms,
+                            char *err, size_t errlen)
 {
     if (!SetMailslotInfo(s->h, timeout_ms)) {
         char text[300];

@@ -26,7 +26,6 @@
 
 #include "win32.h"
 
-
 typedef struct scm_entry {
     wchar_t *wname;
     char *script;
@@ -59,8 +58,8 @@ static void set_status(scm_entry *e, const lsvc_status *st)
     };
     lsvc_service *svc = atomic_load(&e->svc);
     if (!SetServiceStatus(e->handle, &ss))
-        lsvc_log(LSVC_LOG_ERROR, svc ? lsvc_service_name(svc) : NULL,
-                 "SetServiceStatus: error %lu", (unsigned long)GetLastError());
+        lsvc_log(LSVC_LOG_ERROR, svc ? lsvc_service_name(svc) : NULL, "SetServiceStatus: error %lu",
+                 (unsigned long)GetLastError());
 }
 
 /* The lifecycle line of a report, for the log file and the event log:
@@ -72,8 +71,8 @@ static void log_report(lsvc_service *svc, const lsvc_status *st, bool changed)
     if (st->state == LSVC_STOPPED && st->exit.win32 != LSVC_NO_ERROR)
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "%s",
                  lsvc_exit_text(st->exit, NULL, text, sizeof text));
-    else if (changed && (st->state == LSVC_RUNNING || st->state == LSVC_PAUSED ||
-                         st->state == LSVC_STOPPED))
+    else if (changed &&
+             (st->state == LSVC_RUNNING || st->state == LSVC_PAUSED || st->state == LSVC_STOPPED))
         lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s", lsvc_state_name(st->state));
 }
 
@@ -214,11 +213,11 @@ int lsvc_win32_service_main(int argc, char **argv)
 {
     const char *log_file = NULL, *log_max = NULL, *log_keep = NULL;
     for (;;) {
-        const char **v = argc < 2                                    ? NULL
-                         : strcmp(argv[0], "--log-file") == 0       ? &log_file
-                         : strcmp(argv[0], "--log-max-size") == 0   ? &log_max
-                         : strcmp(argv[0], "--log-keep") == 0       ? &log_keep
-                                                                     : NULL;
+        const char **v = argc < 2                                 ? NULL
+                         : strcmp(argv[0], "--log-file") == 0     ? &log_file
+                         : strcmp(argv[0], "--log-max-size") == 0 ? &log_max
+                         : strcmp(argv[0], "--log-keep") == 0     ? &log_keep
+                                                                  : NULL;
         if (v) {
             *v = argv[1];
             argc -= 2;

@@ -29,8 +29,8 @@ static void script_of(SC_HANDLE h, const wchar_t *wname, char *buf, size_t len)
      * user32 and gdi32 behind it) into every service process at start. */
     typedef LPWSTR *(WINAPI * argv_fn)(LPCWSTR, int *);
     HMODULE shell32 = LoadLibraryW(L"shell32.dll");
-    argv_fn to_argv = shell32 ? (argv_fn)(void (*)(void))GetProcAddress(shell32, "CommandLineToArgvW")
-                              : NULL;
+    argv_fn to_argv =
+        shell32 ? (argv_fn)(void (*)(void))GetProcAddress(shell32, "CommandLineToArgvW") : NULL;
     wchar_t **av = to_argv ? to_argv(cfg->lpBinaryPathName, &n) : NULL;
     int i = 2; /* past the options win32_scm.c takes */
     while (av && i < n && wcsncmp(av[i], L"--", 2) == 0)
@@ -232,8 +232,9 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
         return 0;
     }
     printf("%-20s %-16s pid %-7lu accepts %-28s exit %lu/%lu", name,
-           lsvc_win32_state_name(ss.dwCurrentState), (unsigned long)ss.dwProcessId, acc[0] ? acc : "-",
-           (unsigned long)ss.dwWin32ExitCode, (unsigned long)ss.dwServiceSpecificExitCode);
+           lsvc_win32_state_name(ss.dwCurrentState), (unsigned long)ss.dwProcessId,
+           acc[0] ? acc : "-", (unsigned long)ss.dwWin32ExitCode,
+           (unsigned long)ss.dwServiceSpecificExitCode);
     if (lsvc_state_is_pending((lsvc_state)ss.dwCurrentState))
         printf("  checkpoint %lu wait %lu ms", (unsigned long)ss.dwCheckPoint,
                (unsigned long)ss.dwWaitHint);
@@ -256,9 +257,9 @@ int lsvc_win32_status(const char *name, bool json)
                               &need, &count, &resume, NULL);
         BYTE *buf = malloc(need + 1);
         resume = 0;
-        if (!buf || !EnumServicesStatusExW(scm, SC_ENUM_PROCESS_INFO, SERVICE_WIN32,
-                                           SERVICE_STATE_ALL, buf, need, &need, &count, &resume,
-                                           NULL)) {
+        if (!buf ||
+            !EnumServicesStatusExW(scm, SC_ENUM_PROCESS_INFO, SERVICE_WIN32, SERVICE_STATE_ALL, buf,
+                                   need, &need, &count, &resume, NULL)) {
             rc = lsvc_win32_fail("EnumServicesStatusEx");
         } else {
             ENUM_SERVICE_STATUS_PROCESSW *e = (ENUM_SERVICE_STATUS_PROCESSW *)buf;

@@ -138,8 +138,8 @@ int lsvc_win32_stat(const char *path, struct lsvc_stat *st)
                   ((fi.dwFileAttributes & FILE_ATTRIBUTE_READONLY) ? 0 : 0200);
     st->st_size = (int64_t)(((uint64_t)fi.nFileSizeHigh << 32) | fi.nFileSizeLow);
     st->st_ino = ((uint64_t)fi.nFileIndexHigh << 32) | fi.nFileIndexLow;
-    uint64_t mt = ((uint64_t)fi.ftLastWriteTime.dwHighDateTime << 32) |
-                  fi.ftLastWriteTime.dwLowDateTime;
+    uint64_t mt =
+        ((uint64_t)fi.ftLastWriteTime.dwHighDateTime << 32) | fi.ftLastWriteTime.dwLowDateTime;
     uint64_t ct = basic ? (uint64_t)bi.ChangeTime.QuadPart : mt;
     st->st_mtim.tv_sec = (time_t)(mt / 10000000u);
     st->st_mtim.tv_nsec = (long)(mt % 10000000u) * 100;

@@ -22,7 +22,10 @@ static int run(lua_State *L, const char *chunk, char *err, size_t errlen)
     int rc = luaL_loadstring(L, chunk);
     if (rc == LUA_OK)
         rc = lua_pcall(L, 0, 0, 0);
-    snprintf(err, errlen, "%s", rc == LUA_OK ? "" : lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    snprintf(err, errlen, "%s",
+             rc == LUA_OK          ? ""
+             : lua_tostring(L, -1) ? lua_tostring(L, -1)
+                                   : "?");
     if (rc != LUA_OK)
         lua_pop(L, 1);
     return rc;
@@ -63,9 +66,9 @@ int main(void)
     a.limit = 0;
     a.stopping = false;
     unsigned refused = a.refused;
-    CHECK_EQ(run(L, "local t = {} for i = 1, 1e5 do t[i] = ('x'):rep(64) .. i end", err,
-                 sizeof err),
-             LUA_OK);
+    CHECK_EQ(
+        run(L, "local t = {} for i = 1, 1e5 do t[i] = ('x'):rep(64) .. i end", err, sizeof err),
+        LUA_OK);
     CHECK_EQ(a.refused, refused);
     lua_close(L);
     CHECK_EQ(a.used, 0); /* every byte given back, and counted */

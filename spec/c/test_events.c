@@ -105,9 +105,8 @@ int main(void)
     CHECK(wait_output("session 5 3\n"));
 
     /* PBT_POWERSETTINGCHANGE, GUID_ACDC_POWER_SOURCE = 1 (on battery) */
-    unsigned char pbs[24] = {0x59, 0x9A, 0x3E, 0x5D, 0xD5, 0xE9, 0x00, 0x4B,
-                             0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48,
-                             4,    0,    0,    0,    1,    0,    0,    0};
+    unsigned char pbs[24] = {0x59, 0x9A, 0x3E, 0x5D, 0xD5, 0xE9, 0x00, 0x4B, 0xA6, 0xBD, 0xFF, 0x34,
+                             0xFF, 0x51, 0x65, 0x48, 4,    0,    0,    0,    1,    0,    0,    0};
     lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, LSVC_PBT_POWERSETTINGCHANGE, pbs);
     CHECK(lsvc_service_control_event(svc, &ev) == LSVC_NO_ERROR);
     CHECK(wait_output("power 32787 {5D3E9A59-E9D5-4B00-A6BD-FF34FF516548} 4 1\n"));

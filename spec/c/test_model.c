@@ -15,7 +15,7 @@
 
 #define ALL_STATES_N 7
 static const lsvc_state all_states[ALL_STATES_N] = {
-    LSVC_STOPPED, LSVC_START_PENDING, LSVC_STOP_PENDING, LSVC_RUNNING,
+    LSVC_STOPPED,          LSVC_START_PENDING, LSVC_STOP_PENDING, LSVC_RUNNING,
     LSVC_CONTINUE_PENDING, LSVC_PAUSE_PENDING, LSVC_PAUSED,
 };
 
@@ -24,9 +24,9 @@ static const struct {
     const char *name;
     uint32_t bit; /* accepted-controls bit it needs, 0 for none */
 } named_controls[] = {
-    {1, "stop", 0x001},         {2, "pause", 0x002},          {3, "continue", 0x002},
-    {4, "interrogate", 0},      {5, "shutdown", 0x004},       {6, "paramchange", 0x008},
-    {13, "powerevent", 0x040},  {14, "sessionchange", 0x080}, {15, "preshutdown", 0x100},
+    {1, "stop", 0x001},        {2, "pause", 0x002},          {3, "continue", 0x002},
+    {4, "interrogate", 0},     {5, "shutdown", 0x004},       {6, "paramchange", 0x008},
+    {13, "powerevent", 0x040}, {14, "sessionchange", 0x080}, {15, "preshutdown", 0x100},
 };
 #define N_NAMED (sizeof named_controls / sizeof named_controls[0])
 
@@ -34,8 +34,8 @@ static const struct {
     uint32_t bit;
     const char *name;
 } accept_bits[] = {
-    {0x001, "stop"},       {0x002, "pause_continue"}, {0x004, "shutdown"},
-    {0x008, "paramchange"}, {0x040, "powerevent"},    {0x080, "sessionchange"},
+    {0x001, "stop"},        {0x002, "pause_continue"}, {0x004, "shutdown"},
+    {0x008, "paramchange"}, {0x040, "powerevent"},     {0x080, "sessionchange"},
     {0x100, "preshutdown"},
 };
 #define N_ACCEPT (sizeof accept_bits / sizeof accept_bits[0])
@@ -55,8 +55,8 @@ static bool is_named(uint32_t code)
 static void test_states(void)
 {
     static const char *const names[] = {
-        NULL, "STOPPED", "START_PENDING", "STOP_PENDING", "RUNNING",
-        "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED",
+        NULL,      "STOPPED",          "START_PENDING", "STOP_PENDING",
+        "RUNNING", "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED",
     };
     CHECK_EQ(LSVC_STOPPED, 1);
     CHECK_EQ(LSVC_START_PENDING, 2);
@@ -305,8 +305,8 @@ static void test_control_check(void)
                 uint32_t r = lsvc_control_check(all_states[si], ACCEPT_ALL, c, uh);
                 checks++;
                 if (r != 0 && r != 87 && r != 1052 && r != 1061 && r != 1062)
-                    FAILF("lsvc_control_check(%d, all, %u, %d) = %u", (int)all_states[si], c,
-                          uh, r);
+                    FAILF("lsvc_control_check(%d, all, %u, %d) = %u", (int)all_states[si], c, uh,
+                          r);
             }
 }
 
@@ -333,17 +333,21 @@ static void test_transitions(void)
     /* valid[from][to], states 1-7 */
     static const bool valid[8][8] = {
         [LSVC_STOPPED] = {[LSVC_START_PENDING] = true},
-        [LSVC_START_PENDING] = {[LSVC_STOPPED] = true, [LSVC_RUNNING] = true,
-                                [LSVC_STOP_PENDING] = true},
+        [LSVC_START_PENDING] =
+            {[LSVC_STOPPED] = true, [LSVC_RUNNING] = true, [LSVC_STOP_PENDING] = true},
         [LSVC_STOP_PENDING] = {[LSVC_STOPPED] = true},
-        [LSVC_RUNNING] = {[LSVC_STOPPED] = true, [LSVC_STOP_PENDING] = true,
-                          [LSVC_PAUSE_PENDING] = true},
-        [LSVC_CONTINUE_PENDING] = {[LSVC_STOPPED] = true, [LSVC_RUNNING] = true,
-                                   [LSVC_PAUSED] = true, [LSVC_STOP_PENDING] = true},
-        [LSVC_PAUSE_PENDING] = {[LSVC_STOPPED] = true, [LSVC_PAUSED] = true,
-                                [LSVC_RUNNING] = true, [LSVC_STOP_PENDING] = true},
-        [LSVC_PAUSED] = {[LSVC_STOPPED] = true, [LSVC_CONTINUE_PENDING] = true,
-                         [LSVC_STOP_PENDING] = true},
+        [LSVC_RUNNING] =
+            {[LSVC_STOPPED] = true, [LSVC_STOP_PENDING] = true, [LSVC_PAUSE_PENDING] = true},
+        [LSVC_CONTINUE_PENDING] = {[LSVC_STOPPED] = true,
+                                   [LSVC_RUNNING] = true,
+                                   [LSVC_PAUSED] = true,
+                                   [LSVC_STOP_PENDING] = true},
+        [LSVC_PAUSE_PENDING] = {[LSVC_STOPPED] = true,
+                                [LSVC_PAUSED] = true,
+                                [LSVC_RUNNING] = true,
+                                [LSVC_STOP_PENDING] = true},
+        [LSVC_PAUSED] =
+            {[LSVC_STOPPED] = true, [LSVC_CONTINUE_PENDING] = true, [LSVC_STOP_PENDING] = true},
     };
     for (int f = 0; f <= 9; f++)
         for (int t = 0; t <= 9; t++) {
@@ -363,8 +367,8 @@ static void test_transitions(void)
         if (s != LSVC_START_PENDING)
             CHECK(!lsvc_transition_valid(LSVC_STOPPED, s));
     }
-    CHECK(!lsvc_transition_valid(LSVC_RUNNING, LSVC_PAUSED));  /* via PAUSE_PENDING */
-    CHECK(!lsvc_transition_valid(LSVC_PAUSED, LSVC_RUNNING));  /* via CONTINUE_PENDING */
+    CHECK(!lsvc_transition_valid(LSVC_RUNNING, LSVC_PAUSED)); /* via PAUSE_PENDING */
+    CHECK(!lsvc_transition_valid(LSVC_PAUSED, LSVC_RUNNING)); /* via CONTINUE_PENDING */
     CHECK(!lsvc_transition_valid(LSVC_STOP_PENDING, LSVC_RUNNING));
     CHECK(!lsvc_transition_valid(LSVC_START_PENDING, LSVC_PAUSED));
 
@@ -401,8 +405,8 @@ static void test_exit_status(void)
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 3}), 3);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 42}), 42);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 255}), 255);
-    CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 0}), 1);     /* a failure is never 0 */
-    CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 256}), 1);   /* low byte 0: still a failure */
+    CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 0}), 1);   /* a failure is never 0 */
+    CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 256}), 1); /* low byte 0: still a failure */
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 0x1ff}), 255);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, 0x12345607}), 7);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1066, UINT32_MAX}), 255);
@@ -412,10 +416,11 @@ static void test_exit_status(void)
     CHECK_EQ(lsvc_exit_status((lsvc_exit){87, 0}), 1);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){1460, 0}), 1);
     CHECK_EQ(lsvc_exit_status((lsvc_exit){UINT32_MAX, UINT32_MAX}), 1);
-    CHECK_EQ(lsvc_exit_status((lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
-                                          LSVC_EXIT_SCRIPT_ERROR}), 1);
-    CHECK_EQ(lsvc_exit_status((lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR,
-                                          LSVC_EXIT_LOAD_ERROR}), 2);
+    CHECK_EQ(
+        lsvc_exit_status((lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR, LSVC_EXIT_SCRIPT_ERROR}),
+        1);
+    CHECK_EQ(lsvc_exit_status((lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR, LSVC_EXIT_LOAD_ERROR}),
+             2);
     for (uint32_t w = 0; w < 2000; w += 7)
         for (uint32_t ss = 0; ss < 600; ss += 13) {
             int r = lsvc_exit_status((lsvc_exit){w, ss});
@@ -537,11 +542,11 @@ static void test_json_str(void)
     EXPECT_JSON("\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xe2\x82\xac\xf0\x9f\x98\x80\"");
     /* Not UTF-8: each bad byte becomes U+FFFD, so the JSON stays valid. */
     EXPECT_JSON("a\xff", "\"a\\ufffd\"");
-    EXPECT_JSON("\x80x", "\"\\ufffdx\"");                  /* a stray continuation */
-    EXPECT_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");         /* overlong '/' */
-    EXPECT_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* a surrogate */
+    EXPECT_JSON("\x80x", "\"\\ufffdx\"");                                /* a stray continuation */
+    EXPECT_JSON("\xc0\xaf", "\"\\ufffd\\ufffd\"");                       /* overlong '/' */
+    EXPECT_JSON("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");            /* a surrogate */
     EXPECT_JSON("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* past U+10FFFF */
-    EXPECT_JSON("\xe2\x82", "\"\\ufffd\\ufffd\"");         /* cut short */
+    EXPECT_JSON("\xe2\x82", "\"\\ufffd\\ufffd\"");                       /* cut short */
 
     /* No control character survives unescaped. */
     for (int c = 1; c < 0x20; c++) {
@@ -569,7 +574,13 @@ static void test_json_str(void)
      * full length; the buffer holds a NUL-terminated prefix of the full
      * output. */
     static const char *const inputs[] = {
-        "", "abc", "a\"b\\c\nd\te\x01", "\"\"\"\"", "\\\\\\", "\n\n\n", "\x1f\x1f",
+        "",
+        "abc",
+        "a\"b\\c\nd\te\x01",
+        "\"\"\"\"",
+        "\\\\\\",
+        "\n\n\n",
+        "\x1f\x1f",
         "long name with several words and \"quotes\" and \\backslashes\\",
         "my svc \xc3\xa9",
     };
@@ -597,8 +608,8 @@ static void test_json_str(void)
             } else {
                 size_t got = strlen(buf), want = flen < len - 1 ? flen : len - 1;
                 if (got != want || memcmp(buf, full, got) != 0)
-                    FAILF("input %zu len %zu: [%s] is not the %zu-byte prefix of [%s]", k, len,
-                          buf, want, full);
+                    FAILF("input %zu len %zu: [%s] is not the %zu-byte prefix of [%s]", k, len, buf,
+                          want, full);
             }
             free(buf);
         }
@@ -711,9 +722,8 @@ static void test_event_from_scm(void)
 
     /* POWERBROADCAST_SETTING for GUID_ACDC_POWER_SOURCE
      * {5D3E9A59-E9D5-4B00-A6BD-FF34FF516548}, DataLength 4, Data = 1 (DC) */
-    unsigned char pbs[24] = {0x59, 0x9A, 0x3E, 0x5D, 0xD5, 0xE9, 0x00, 0x4B,
-                             0xA6, 0xBD, 0xFF, 0x34, 0xFF, 0x51, 0x65, 0x48,
-                             4,    0,    0,    0,    1,    0,    0,    0};
+    unsigned char pbs[24] = {0x59, 0x9A, 0x3E, 0x5D, 0xD5, 0xE9, 0x00, 0x4B, 0xA6, 0xBD, 0xFF, 0x34,
+                             0xFF, 0x51, 0x65, 0x48, 4,    0,    0,    0,    1,    0,    0,    0};
     lsvc_event_from_scm(&ev, LSVC_CTRL_POWEREVENT, LSVC_PBT_POWERSETTINGCHANGE, pbs);
     CHECK_STR(ev.power_setting, "{5D3E9A59-E9D5-4B00-A6BD-FF34FF516548}");
     CHECK_EQ(ev.power_data_len, 4);

@@ -237,8 +237,8 @@ static void test_lengths(void)
         ERR_N(s, (size_t)n);
     }
     /* Whole requests at and past LSVC_PROTO_MAX, newline last. */
-    static const size_t totals[] = {LSVC_PROTO_MAX - 1, LSVC_PROTO_MAX, LSVC_PROTO_MAX + 1,
-                                    600, 4096};
+    static const size_t totals[] = {LSVC_PROTO_MAX - 1, LSVC_PROTO_MAX, LSVC_PROTO_MAX + 1, 600,
+                                    4096};
     for (size_t i = 0; i < sizeof totals / sizeof totals[0]; i++) {
         size_t t = totals[i];
         memcpy(s, "STATUS ", 7);

@@ -288,7 +288,7 @@ static void test_wait_threads(void)
 {
     wait_for_thread(true, 10000);
     wait_for_thread(false, 10000);
-    wait_for_thread(true, 0);  /* forever: the ctest timeout catches a hang */
+    wait_for_thread(true, 0); /* forever: the ctest timeout catches a hang */
     wait_for_thread(false, 0);
 }
 

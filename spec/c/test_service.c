@@ -28,10 +28,9 @@ static void on_report(lsvc_service *svc, const lsvc_status *st, void *ud)
     nreports++;
 }
 
-static const uint32_t ALL_ACCEPTS = LSVC_ACCEPT_STOP | LSVC_ACCEPT_PAUSE_CONTINUE |
-                                    LSVC_ACCEPT_SHUTDOWN | LSVC_ACCEPT_PARAMCHANGE |
-                                    LSVC_ACCEPT_POWEREVENT | LSVC_ACCEPT_SESSIONCHANGE |
-                                    LSVC_ACCEPT_PRESHUTDOWN;
+static const uint32_t ALL_ACCEPTS =
+    LSVC_ACCEPT_STOP | LSVC_ACCEPT_PAUSE_CONTINUE | LSVC_ACCEPT_SHUTDOWN | LSVC_ACCEPT_PARAMCHANGE |
+    LSVC_ACCEPT_POWEREVENT | LSVC_ACCEPT_SESSIONCHANGE | LSVC_ACCEPT_PRESHUTDOWN;
 
 static lsvc_host *host;
 
@@ -219,8 +218,7 @@ static void test_stopped_once_and_progress(void)
         CHECK_EQ(st.exit.service_specific, 7);
         CHECK_EQ(st.controls_accepted, 0);
         if (nreports != 1)
-            FAILF("from %s: %d reports of STOPPED, want 1", lsvc_state_name(STATES[s]),
-                  nreports);
+            FAILF("from %s: %d reports of STOPPED, want 1", lsvc_state_name(STATES[s]), nreports);
         CHECK_EQ(lsvc_service_control(svc, LSVC_CTRL_STOP), LSVC_ERROR_SERVICE_NOT_ACTIVE);
         lsvc_service_free(svc);
     }
