@@ -437,12 +437,20 @@ static bool under_tmp(const char *path)
 }
 
 /* What PrivateTmp= would hide from the service ("the script", ...), or
- * NULL when nothing: the script, or (a user unit) the runtime directory
- * with the endpoint and systemd's notify socket. */
+ * NULL when nothing: the script, the binary ExecStart= runs (a build
+ * directory under /tmp), the log file, or (a user unit) the runtime
+ * directory with the endpoint and systemd's notify socket. */
 static const char *tmp_hides(const install_opts *o, const char *script)
 {
     if (under_tmp(script))
         return "the script";
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        if (under_tmp(self))
+            return "the luasvc binary";
+    }
     if (o->log_file && under_tmp(o->log_path))
         return "the log file";
     if (o->user && under_tmp(getenv("XDG_RUNTIME_DIR")))

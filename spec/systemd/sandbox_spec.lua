@@ -55,6 +55,10 @@ local function drop_in(unit, log)
   assert(rc == 0, out)
 end
 
+-- A checkout (so the binary and the examples) under /tmp or /var/tmp:
+-- install leaves PrivateTmp= out, which would hide them.
+local TMP_REPO = (H.bin:match("^/tmp/") or H.bin:match("^/var/tmp/")) and true or false
+
 local function proc_status(pid, key)
   return (H.read("/proc/" .. pid .. "/status") or ""):match("\n" .. key .. ":%s*([^\n]*)")
 end
@@ -70,7 +74,7 @@ local function assert_sandboxed(pid)
   local mounts = H.read("/proc/" .. pid .. "/mountinfo")
   local root_opts = mounts:match("%d+ %d+ %S+ %S+ / (%S+)")
   assert.matches("^ro", root_opts)
-  assert.matches("systemd%-private%-[^\n]* /tmp ", mounts)
+  if not TMP_REPO then assert.matches("systemd%-private%-[^\n]* /tmp ", mounts) end
 end
 
 local function cleanup()
@@ -121,7 +125,7 @@ describe("install's arguments for the sandbox", function()
     local unit = H.read(d .. "/heartbeat.service")
     for _, l in ipairs(USER_SET) do assert.is_true(has_line(unit, l), l .. " in\n" .. unit) end
     for _, l in ipairs(SYSTEM_ONLY) do assert.is_true(has_line(unit, l), l .. " in\n" .. unit) end
-    assert.is_true(has_line(unit, "PrivateTmp=yes"), unit)
+    assert.is_true(TMP_REPO or has_line(unit, "PrivateTmp=yes"), unit)
     assert.is_true(has_line(unit, "RuntimeDirectory=luasvc"), unit)
     assert.is_nil(unit:find("User=", 1, true))
 
@@ -157,7 +161,7 @@ describe("the examples under the sandbox", function()
     installed[#installed + 1] = { name = "heartbeat" }
     local unit = H.read(unit_dir .. "/heartbeat.service")
     assert.is_true(has_line(unit, "ProtectSystem=strict"), unit)
-    assert.is_true(has_line(unit, "PrivateTmp=yes"), unit)
+    assert.is_true(TMP_REPO or has_line(unit, "PrivateTmp=yes"), unit)
     local log = H.tmpdir() .. "/service.log"
     drop_in("heartbeat", log)
 
@@ -229,7 +233,7 @@ describe("the examples under the sandbox", function()
       assert.matches('"run" "--log-file" "' .. dir .. '/ticker.log" "--log-max-size" "2k" ' ..
         '"--log-keep" "3" "' .. script .. '"', unit, 1, true)
       assert.is_true(has_line(unit, 'ReadWritePaths=-"' .. dir .. '"'), unit)
-      assert.is_true(has_line(unit, "PrivateTmp=yes"), unit)
+      assert.is_true(TMP_REPO or has_line(unit, "PrivateTmp=yes"), unit)
       local log = H.tmpdir() .. "/stderr.log"
       drop_in("ticker", log)
       rc, out = lsvc("start", "ticker")
