@@ -5,13 +5,7 @@
 local json = require "dkjson"
 local system = require "system"
 
--- A script in a fresh private directory; returns its path.
-local function script(text, name)
-  local d = H.tmpdir()
-  local path = d .. "/" .. (name or "svc.lua")
-  H.write(path, text)
-  return path, d
-end
+local script = H.script
 
 local RUN = [[
 function S.run(ctx) while ctx:sleep(1000) do end end

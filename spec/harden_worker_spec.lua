@@ -3,12 +3,7 @@
 -- that never ends, memory without limit, a flood of controls, an edit
 -- whose top level hangs or leaves traces.
 
-local function script(text, name)
-  local d = H.tmpdir()
-  local path = d .. "/" .. (name or "svc.lua")
-  H.write(path, text)
-  return path, d
-end
+local script = H.script
 
 -- A sibling that must keep running whatever its neighbour does.
 local SIBLING = [[

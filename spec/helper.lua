@@ -38,6 +38,15 @@ function H.write(path, text)
   f:close()
 end
 
+-- A script in a fresh private directory (name: its file name, default
+-- svc.lua); returns its path and the directory.
+function H.script(text, name)
+  local d = H.tmpdir()
+  local path = d .. "/" .. (name or "svc.lua")
+  H.write(path, text)
+  return path, d
+end
+
 function H.sh(cmd)
   local p = io.popen(cmd .. " 2>&1")
   local out = p:read("a")

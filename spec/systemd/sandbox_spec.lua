@@ -10,20 +10,8 @@ local system = require "system"
 local in_harness = os.getenv("SYSTEMD_HARNESS_DIR") ~= nil
 local examples = (os.getenv("PWD") or ".") .. "/examples/"
 
-local function lsvc(...)
-  local args = {}
-  for _, a in ipairs({ ... }) do args[#args + 1] = H.q(a) end
-  return H.sh(H.q(H.bin) .. " " .. table.concat(args, " "))
-end
-
-local function sctl(...)
-  return H.sh("systemctl --user " .. table.concat({ ... }, " "))
-end
-
-local function show(unit, prop)
-  local _, out = sctl("show", H.q(unit .. ".service"), "-p", prop, "--value")
-  return (out:gsub("%s+$", ""))
-end
+local SD = require "spec.support.systemd"
+local lsvc, sctl, show = SD.lsvc, SD.sctl, SD.show
 
 local unit_dir = (os.getenv("XDG_CONFIG_HOME") or "") .. "/systemd/user"
 local installed = {}

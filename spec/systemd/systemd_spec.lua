@@ -7,21 +7,8 @@ local system = require "system"
 
 local in_harness = os.getenv("SYSTEMD_HARNESS_DIR") ~= nil
 
--- Run luasvc with the harness's environment (its default runtime dir).
-local function lsvc(...)
-  local args = {}
-  for _, a in ipairs({ ... }) do args[#args + 1] = H.q(a) end
-  return H.sh(H.q(H.bin) .. " " .. table.concat(args, " "))
-end
-
-local function sctl(...)
-  return H.sh("systemctl --user " .. table.concat({ ... }, " "))
-end
-
-local function show(unit, prop)
-  local _, out = sctl("show", H.q(unit .. ".service"), "-p", prop, "--value")
-  return (out:gsub("%s+$", ""))
-end
+local SD = require "spec.support.systemd"
+local lsvc, sctl, show = SD.lsvc, SD.sctl, SD.show
 
 local function wait_prop(unit, prop, want, timeout, log)
   return H.wait_for(function() return show(unit, prop) == want end, timeout or 5,
