@@ -637,10 +637,8 @@ static bool worker_init(lsvc_worker *w)
     lua_setfield(L, -2, "luasvc");
     lua_pushcfunction(L, luaopen_lfs);
     lua_setfield(L, -2, "lfs");
-#ifdef LSVC_HAVE_CJSON /* lua-cjson, where the build has it */
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
-#endif
     lua_setwarnf(L, lsvc_lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc_uvlua_open(w);
