@@ -73,6 +73,7 @@ int lsvc_reload_setup(lsvc_worker *w)
         return -1;
     }
     w->loader_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    w->load_handles_ref = LUA_NOREF;
     return 0;
 }
 
@@ -150,6 +151,7 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_pop(L, 1);
     lua_getfield(L, info, "handler_timeout");
     w->handler_timeout_ms = (uint32_t)lua_tointeger(L, -1);
+    lsvc_service_slice_timeout(svc, w->handler_timeout_ms); /* luv callbacks, tasks */
     lua_getfield(L, info, "memory_limit");
     w->alloc.limit = (size_t)lua_tointeger(L, -1); /* 0: none */
     lua_pop(L, 2);
@@ -288,6 +290,27 @@ static uint64_t reload_deadline(lsvc_worker *w)
     return lsvc_now_ns() + (uint64_t)lsvc_service_stop_timeout(w->svc) * 1000000u;
 }
 
+/* A refused version's children: SIGTERM, then SIGKILL this much later. */
+static uint32_t refused_grace_ms(lsvc_worker *w)
+{
+    uint32_t ms = lsvc_service_stop_timeout(w->svc);
+    return ms < 100u ? 100u : ms > 2000u ? 2000u : ms;
+}
+
+/* The new version is refused (or adopted: close false): the handles its
+ * top level opened are closed, or from now on the running version's. */
+static void drop_load_handles(lsvc_worker *w, bool close)
+{
+    if (w->load_handles_ref == LUA_NOREF)
+        return;
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->load_handles_ref);
+    if (close)
+        lsvc_uvlua_close_refused(w, -1, refused_grace_ms(w));
+    lua_pop(w->L, 1);
+    luaL_unref(w->L, LUA_REGISTRYINDEX, w->load_handles_ref);
+    w->load_handles_ref = LUA_NOREF;
+}
+
 static void reload_failed(lsvc_worker *w, const char *err)
 {
     lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
@@ -311,7 +334,8 @@ static void begin_winding(lsvc_worker *w)
 /* Load the new version under handler_timeout: a top level that does not
  * end in time is interrupted and refused. A refused version leaves no
  * trace: the loader puts back what its top level changed (globals,
- * package.loaded, the libraries' tables), and the hook is put back here. */
+ * package.loaded, the libraries' tables), the hook is put back here, and
+ * the luv handles its top level opened are closed (its children ended). */
 static bool load_new(lsvc_worker *w, char *err, size_t errlen)
 {
     lua_State *L = w->L;
@@ -320,7 +344,13 @@ static bool load_new(lsvc_worker *w, char *err, size_t errlen)
     uint32_t ms = w->handler_timeout_ms ? w->handler_timeout_ms : lsvc_service_stop_timeout(w->svc);
     lsvc_service_set_deadline(w->svc, lsvc_now_ns() + (uint64_t)ms * 1000000u,
                               LSVC_DEADLINE_RELOAD);
+    lsvc_uvlua_mark(w);
+    int mark = lua_gettop(L);
     bool ok = lsvc_reload_load(w, false, err, errlen);
+    lsvc_uvlua_opened_since(w, mark);
+    lua_pushvalue(L, mark);
+    w->load_handles_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_remove(L, mark);
     if (lsvc_service_interrupted(w->svc)) {
         if (ok)
             lua_pop(L, 1);
@@ -334,6 +364,7 @@ static bool load_new(lsvc_worker *w, char *err, size_t errlen)
     if (!ok) {
         lsvc_reload_rollback(w);
         lua_sethook(L, hook, mask, count);
+        drop_load_handles(w, true);
     }
     return ok;
 }
@@ -377,6 +408,7 @@ void lsvc_reload_cancel(lsvc_worker *w, const char *err)
         w->new_info_ref = LUA_NOREF;
         lsvc_reload_rollback(w);
     }
+    drop_load_handles(w, true);
     w->reload_phase = LSVC_RELOAD_IDLE;
     if (err)
         reload_failed(w, err);
@@ -391,6 +423,7 @@ static void finish_reload(lsvc_worker *w)
     lua_pop(w->L, 1);
     luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
     w->new_info_ref = LUA_NOREF;
+    drop_load_handles(w, false);
     w->reload_phase = LSVC_RELOAD_IDLE;
     unsigned reloads = lsvc_service_reload_result(w->svc, NULL);
     lsvc_worker_restore_deadline(w);

@@ -270,9 +270,22 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     w->chain_ok = true;
     w->suspending = false;
     int nres = 0;
+    bool slice = t->kind == LSVC_TASK_SPAWNED; /* handlers have their own deadline */
+    if (slice)
+        lsvc_service_slice_begin(w->svc);
     int rc = lua_resume(t->co, w->L, nargs, &nres);
+    bool overran = slice && lsvc_service_slice_end(w->svc);
     w->running = NULL;
     w->current = NULL;
+    if (overran && (rc == LUA_OK || rc == LUA_YIELD)) {
+        /* it ran past handler_timeout and yet returned or yielded: it ends */
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends",
+                 t->what, w->handler_timeout_ms);
+        if (rc == LUA_YIELD)
+            lua_pop(t->co, nres);
+        return LSVC_TASK_FAILED;
+    }
     if (rc == LUA_YIELD) {
         lua_pop(t->co, nres);
         if (!w->suspending) { /* a bare coroutine.yield(): again at the next turn */
@@ -292,8 +305,13 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     }
     const char *msg = lsvc_worker_error_text(L, -1);
     luaL_traceback(L, t->co, msg, 0);
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
-             lua_tostring(L, -1));
+    if (overran)
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends: %s",
+                 t->what, w->handler_timeout_ms, lua_tostring(L, -1));
+    else
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
+                 lua_tostring(L, -1));
     lua_pop(L, 3);
     return LSVC_TASK_FAILED;
 }

@@ -6,11 +6,13 @@
  *
  *   worker.c   the thread's life by phase (load, start, run, stop, close)
  *              and one turn of the scheduler
- *   task.c     tasks, waits (ctx:sleep, queues, ctx:await), ctx:spawn,
+ *   task.c     tasks, waits (ctx:sleep, queues, ctx:await), ctx:spawn
+ *              (each resume of a spawned task a slice of handler_timeout),
  *              the coroutine library's resume/wrap that let a wait cross
  *              a script's own coroutines, the interrupt hook
  *   uvlua.c    luv bound to the worker's loop: the protected call every
- *              luv callback goes through, closing every handle at STOPPED
+ *              luv callback goes through (a slice of handler_timeout),
+ *              closing every handle at STOPPED, and a refused version's
  *   reload.c   loading a script, the watch, the reload state machine
  *
  * and what the engine's other files (luamod.c, mailslot.c, fileguard.c,
@@ -228,6 +230,9 @@ struct lsvc_worker {
     bool broken;  /* reading the script's table raised: it stops (code 2) */
     bool loading; /* a version's top level runs (os.exit refuses there) */
 
+    uv_timer_t reap_timer; /* a refused version's children: SIGKILL (uvlua.c) */
+    bool reap_timer_init;
+
     lsvc_alloc alloc;            /* the state's allocator: memory_limit (alloc.c) */
     uint32_t handler_timeout_ms; /* the script's handler_timeout */
 
@@ -239,6 +244,7 @@ struct lsvc_worker {
     bool settling;                /* a change was seen; the loader decides when it is stable */
     struct lsvc_watched *watched; /* the files of the version in place, as last seen */
     size_t nwatched;
+    int load_handles_ref;  /* the handles the new version's top level opened */
     bool fs_notified;      /* fswatch.c tells of changes: no timed polls */
     uint64_t next_poll_ns; /* 0: none due */
     bool reload_told;      /* the front end was told a reload began */
@@ -323,6 +329,14 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what);
 /* STOPPED is near: close every handle, SIGTERM then (after grace_ms)
  * SIGKILL children, run the loop until every close callback fired. */
 void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms);
+/* Push a mark: the script's handles now. Replace the mark at idx with the
+ * list of the handles opened since. Close each handle of such a list (a
+ * refused version's): none of its callbacks runs again; a running child
+ * gets SIGTERM, SIGKILL after grace_ms, and its handle closes once it is
+ * reaped. Nothing waits: the loop goes on meanwhile. */
+void lsvc_uvlua_mark(lsvc_worker *w);
+void lsvc_uvlua_opened_since(lsvc_worker *w, int mark);
+void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms);
 
 /* ---- reload.c: the reload state machine ---- */
 /* One step, at each turn while running: take up a change or a
