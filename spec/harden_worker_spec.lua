@@ -329,6 +329,78 @@ while true do end
   end)
 end)
 
+describe("while a new version's top level loads", function()
+  after_each(H.cleanup)
+
+  it("controls keep going to the running version; then it is adopted, or refused on timeout", function()
+    local version = [[
+local S = { name = "slowload", handler_timeout = %d }
+MARK = %q
+%s
+S.controls = { [128] = function(ctx) ctx:log("info", "V:%%s", MARK) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]]
+    local path, d = script(string.format(version, 10000, "v1", ""), "slowload.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "slowload", "RUNNING")
+    -- v2: changes a global, then spins 1.5 s of CPU in its top level
+    local spin = string.format([[
+local f = io.open(%q, "w") f:close()
+local t0 = os.clock()
+while os.clock() - t0 < %s do end
+]], d .. "/loading", "1.5")
+    H.write(path, string.format(version, 1000, "v2", spin))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_log(p, "V:", 5)
+    local log = H.log(p)
+    assert.truthy(log:find("V:v1", 1, true), log) -- the old version, untouched by v2's MARK
+    assert.falsy(log:find("reloaded", 1, true), "answered only after the load: " .. log)
+    H.wait_log(p, "reloaded", 10)
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_log(p, "V:v2", 5)
+    -- v3 never ends: refused after 1000 ms of its own time, controls answered meanwhile
+    os.remove(d .. "/loading")
+    H.write(path, string.format(version, 1000, "v3", spin:gsub("< 1.5", "< 1e9")))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    local before = H.count(p, "V:v2")
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_for(function() return H.count(p, "V:v2") > before end, 5, "v2 to answer; log:\n" .. H.log(p))
+    assert.falsy(H.log(p):find("reload refused", 1, true), H.log(p))
+    H.wait_log(p, "reload refused, the running version goes on: .*did not finish within handler_timeout %(1000 ms%)", 10)
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_for(function() return H.count(p, "V:v2") > before + 1 end, 5, "v2 to answer; log:\n" .. H.log(p))
+    assert.falsy(H.log(p):find("V:v3", 1, true), H.log(p))
+    assert.equal(0, (H.client(p, "stop", "slowload")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("while a new version's top level loads (2)", function()
+  after_each(H.cleanup)
+
+  it("a handler that waits holds the load; a stop drops it at once", function()
+    local path, d = script([[
+local S = { name = "slowload2", handler_timeout = 20000 }
+S.controls = { [128] = function(ctx) ctx:sleep(200) ctx:log("info", "WAITED:%s", tostring(MARK)) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "slowload2.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "slowload2", "RUNNING")
+    H.write(path, string.format('MARK = "v2"\nlocal f = io.open(%q, "w") f:close()\nwhile true do end\n', d .. "/loading"))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    assert.equal(0, (H.client(p, "control", "slowload2", "128")))
+    H.wait_log(p, "WAITED:nil", 5)
+    local t0 = require("system").monotime()
+    assert.equal(0, (H.client(p, "stop", "slowload2")))
+    assert.equal(0, H.wait_exit(p, 5))
+    assert.truthy(require("system").monotime() - t0 < 3, "the stop waited for the load")
+    assert.falsy(H.log(p):find("reloaded", 1, true), H.log(p))
+  end)
+end)
+
 describe("a refused edit's luv handles", function()
   after_each(H.cleanup)
 
