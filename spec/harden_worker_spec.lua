@@ -1,7 +1,8 @@
 -- harden_worker_spec.lua - what a script cannot do to its host or its
--- sibling services through the worker: a strict table, os.exit, a handler
--- that never ends, memory without limit, a flood of controls, an edit
--- whose top level hangs or leaves traces.
+-- sibling services through the worker: a strict table, os.exit, a handler,
+-- luv callback or task that never ends, memory without limit, a flood of
+-- controls, an edit whose top level is slow, hangs, leaves traces or
+-- leaves luv handles and children behind.
 
 local script = H.script
 
