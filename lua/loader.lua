@@ -14,6 +14,12 @@ nil, message and guard.name_valid(name); sig(file) -> signature | nil):
   L.commit(info)   the new version is in place: watch its files from now on
   L.rollback()     the new version was refused: after load (its reload failed,
                    its top level was interrupted), or a load that failed
+  L.pause(), L.unpause()
+      A hot reload's load runs as a coroutine that the runtime suspends
+      when a control arrives, so that the running version handles it:
+      pause() puts back what the top level changed so far (kept aside),
+      unpause() takes the world as the running version left it and puts
+      the top level's changes back in place before it goes on.
       A refused version leaves no trace: what its top level changed in the
       global table, package, package.loaded and the standard libraries'
       tables (os, string, ...) is put back as it was.
@@ -162,6 +168,7 @@ return function(contract, guard, sig, path)
   local candidate = nil  -- signatures seen at the last poll, while settling
   local attempted = nil  -- signatures of the last version tried and refused
   local saved = nil      -- package.loaded entries replaced by a load
+  local stash = nil      -- a paused load's changes: { table, key, old, new }
 
   -- What was loaded before any script (the standard libraries, luasvc,
   -- lfs) is never the script's own: no need to look for it on disk.
@@ -204,7 +211,7 @@ return function(contract, guard, sig, path)
     passed = {}
     local ok, err = secure(path)
     if not ok then return nil, err end
-    undo = nil
+    undo, stash = nil, nil
     before = not first and take_snapshot() or nil
     saved = {}
     for name in pairs(own_modules()) do
@@ -250,8 +257,28 @@ return function(contract, guard, sig, path)
     candidate = nil
   end
 
+  function L.pause()
+    if not before then return end
+    local list = changes(before)
+    for _, c in ipairs(list) do
+      if c[2] == nil then c[4] = getmt(c[1]) else c[4] = rawget_(c[1], c[2]) end
+    end
+    put_back(list)
+    stash, before = list, nil
+  end
+
+  function L.unpause()
+    if not stash then return end
+    before = take_snapshot()
+    for _, c in ipairs(stash) do
+      if c[2] == nil then setmt(c[1], c[4]) else rawset_(c[1], c[2], c[4]) end
+    end
+    stash = nil
+  end
+
   function L.rollback()
     -- a load cut short (interrupted): everything since it began
+    stash = nil -- paused: its changes are aside already
     if before then put_back(changes(before)) before = nil end
     if undo then put_back(undo) undo = nil end
     if not saved then return end

@@ -5,9 +5,10 @@
  * calls it and applies what a version declares to the service; the
  * loader checks what it loads with fileguard.c. The reload state machine
  * is here too: a change (or a PARAMCHANGE) is taken up between controls;
- * the new version loads beside the old one, its reload(ctx, previous) runs
+ * the new version loads beside the old one (controls that arrive meanwhile
+ * pause the load and go to the old one), its reload(ctx, previous) runs
  * as the handler, then the old run winds down and the new run starts
- * (LSVC_RELOAD_IDLE -> HOOK -> WINDING -> IDLE).
+ * (LSVC_RELOAD_IDLE -> LOADING -> HOOK -> WINDING -> IDLE).
  * Worker thread only (it calls into the service's Lua state).
  */
 #include <errno.h>
@@ -57,7 +58,7 @@ int lsvc_reload_setup(lsvc_worker *w)
     lsvc_service *svc = w->svc;
     /* loader.lua and contract.lua each return a function */
     if (luaL_loadbuffer(L, (const char *)lsvc_lua_loader, lsvc_lua_loader_len,
-                        "=[luasvc loader]") != LUA_OK ||
+                        LSVC_LOADER_SOURCE) != LUA_OK ||
         lua_pcall(L, 0, 1, 0) != LUA_OK ||
         luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
                         "=[luasvc contract]") != LUA_OK ||
@@ -73,6 +74,7 @@ int lsvc_reload_setup(lsvc_worker *w)
         return -1;
     }
     w->loader_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    w->load_handles_ref = w->load_mark_ref = w->load_co_ref = LUA_NOREF;
     return 0;
 }
 
@@ -150,6 +152,7 @@ void lsvc_reload_apply(lsvc_worker *w, int info, bool first)
     lua_pop(L, 1);
     lua_getfield(L, info, "handler_timeout");
     w->handler_timeout_ms = (uint32_t)lua_tointeger(L, -1);
+    lsvc_service_slice_timeout(svc, w->handler_timeout_ms); /* luv callbacks, tasks */
     lua_getfield(L, info, "memory_limit");
     w->alloc.limit = (size_t)lua_tointeger(L, -1); /* 0: none */
     lua_pop(L, 2);
@@ -288,6 +291,27 @@ static uint64_t reload_deadline(lsvc_worker *w)
     return lsvc_now_ns() + (uint64_t)lsvc_service_stop_timeout(w->svc) * 1000000u;
 }
 
+/* A refused version's children: SIGTERM, then SIGKILL this much later. */
+static uint32_t refused_grace_ms(lsvc_worker *w)
+{
+    uint32_t ms = lsvc_service_stop_timeout(w->svc);
+    return ms < 100u ? 100u : ms > 2000u ? 2000u : ms;
+}
+
+/* The new version is refused (or adopted: close false): the handles its
+ * top level opened are closed, or from now on the running version's. */
+static void drop_load_handles(lsvc_worker *w, bool close)
+{
+    if (w->load_handles_ref == LUA_NOREF)
+        return;
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->load_handles_ref);
+    if (close)
+        lsvc_uvlua_close_refused(w, -1, refused_grace_ms(w));
+    lua_pop(w->L, 1);
+    luaL_unref(w->L, LUA_REGISTRYINDEX, w->load_handles_ref);
+    w->load_handles_ref = LUA_NOREF;
+}
+
 static void reload_failed(lsvc_worker *w, const char *err)
 {
     lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
@@ -305,48 +329,78 @@ static void begin_winding(lsvc_worker *w)
     lsvc_task_wind_all(w);
 }
 
-/* Load and validate the new version beside the old one, run its
- * reload(ctx, previous), then wind the old run down. Controls wait in the
- * queue until the new code is in place. */
-/* Load the new version under handler_timeout: a top level that does not
- * end in time is interrupted and refused. A refused version leaves no
- * trace: the loader puts back what its top level changed (globals,
- * package.loaded, the libraries' tables), and the hook is put back here. */
-static bool load_new(lsvc_worker *w, char *err, size_t errlen)
+/* ---- loading the new version ---------------------------------------------
+ * Beside the old one, under handler_timeout: a top level that does not end
+ * in time is interrupted and refused. It runs as a coroutine (load_co):
+ * when a control arrives the hook (task.c) yields it where it can, the
+ * loader puts its changes aside (pause), the running version handles the
+ * controls waiting, then the load goes on (unpause) with what was left of
+ * its time. A refused version leaves no trace: the loader puts back what
+ * its top level changed (globals, package.loaded, the libraries' tables),
+ * the state's hook is put back, and the luv handles its top level opened
+ * are closed (its children ended). */
+
+static void call_loader(lsvc_worker *w, const char *fn)
 {
-    lua_State *L = w->L;
-    lua_Hook hook = lua_gethook(L);
-    int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-    uint32_t ms = w->handler_timeout_ms ? w->handler_timeout_ms : lsvc_service_stop_timeout(w->svc);
-    lsvc_service_set_deadline(w->svc, lsvc_now_ns() + (uint64_t)ms * 1000000u,
-                              LSVC_DEADLINE_RELOAD);
-    bool ok = lsvc_reload_load(w, false, err, errlen);
-    if (lsvc_service_interrupted(w->svc)) {
-        if (ok)
-            lua_pop(L, 1);
-        ok = false;
-        snprintf(err, errlen,
-                 "%s: its top level did not finish within handler_timeout (%u ms): interrupted",
-                 lsvc_service_script(w->svc), ms);
-        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    push_loader_fn(w, fn);
+    if (lua_pcall(w->L, 0, 0, 0) != LUA_OK) {
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "internal: %s: %s", fn,
+                 lua_tostring(w->L, -1));
+        lua_pop(w->L, 1);
     }
-    lsvc_worker_restore_deadline(w);
-    if (!ok) {
-        lsvc_reload_rollback(w);
-        lua_sethook(L, hook, mask, count);
-    }
-    return ok;
 }
 
-static void begin_reload(lsvc_worker *w)
+/* The handles opened since the mark join the new version's list. */
+static void take_load_handles(lsvc_worker *w)
 {
-    char err[2048];
-    w->reload_pending = false;
-    lsvc_worker_tell_reloading(w, true);
-    if (!load_new(w, err, sizeof err)) {
-        reload_failed(w, err);
+    lua_State *L = w->L;
+    if (w->load_mark_ref == LUA_NOREF)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->load_mark_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, w->load_mark_ref);
+    w->load_mark_ref = LUA_NOREF;
+    lsvc_uvlua_opened_since(w, -1);
+    if (w->load_handles_ref == LUA_NOREF) {
+        w->load_handles_ref = luaL_ref(L, LUA_REGISTRYINDEX);
         return;
     }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, w->load_handles_ref);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -2), k = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_rawseti(L, -2, ++k);
+    }
+    lua_pop(L, 2);
+}
+
+static void mark_handles(lsvc_worker *w)
+{
+    lsvc_uvlua_mark(w);
+    w->load_mark_ref = luaL_ref(w->L, LUA_REGISTRYINDEX);
+}
+
+static void end_load_co(lsvc_worker *w)
+{
+    luaL_unref(w->L, LUA_REGISTRYINDEX, w->load_co_ref);
+    w->load_co_ref = LUA_NOREF;
+    w->load_co = NULL;
+    w->load_paused = false;
+}
+
+static void refuse(lsvc_worker *w, const char *err)
+{
+    lua_State *L = w->L;
+    lsvc_reload_rollback(w);
+    lua_sethook(L, w->load_hook, w->load_hook_mask, w->load_hook_count);
+    drop_load_handles(w, true);
+    w->reload_phase = LSVC_RELOAD_IDLE;
+    reload_failed(w, err);
+}
+
+/* The new version is loaded and checked (its info on top): its
+ * reload(ctx, previous) runs as the handler, or the old run winds down. */
+static void loaded(lsvc_worker *w)
+{
     lua_State *L = w->L;
     w->new_info_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->new_info_ref);
@@ -368,8 +422,123 @@ static void begin_reload(lsvc_worker *w)
     lsvc_service_set_deadline(w->svc, reload_deadline(w), LSVC_DEADLINE_RELOAD);
 }
 
+/* loader.load returned (rc LUA_OK, nres results on co) or raised. */
+static void load_ended(lsvc_worker *w, int rc, int nres)
+{
+    lua_State *L = w->L, *co = w->load_co;
+    char err[2048];
+    bool ok = false;
+    if (rc == LUA_OK) {
+        lua_xmove(co, L, nres);
+        lua_settop(L, lua_gettop(L) - nres + 2); /* info | nil, message */
+        ok = !lua_isnil(L, -2);
+        if (!ok)
+            snprintf(err, sizeof err, "%s",
+                     lua_tostring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        lua_pop(L, ok ? 1 : 2);
+    } else {
+        lua_xmove(co, L, 1);
+        snprintf(err, sizeof err, "%s", lsvc_worker_error_text(L, -1));
+        lua_pop(L, 2);
+    }
+    if (ok)
+        lsvc_task_adopt_hook(w, co);
+    end_load_co(w);
+    if (lsvc_service_interrupted(w->svc)) {
+        if (ok)
+            lua_pop(L, 1);
+        ok = false;
+        snprintf(err, sizeof err,
+                 "%s: its top level did not finish within handler_timeout (%u ms): interrupted",
+                 lsvc_service_script(w->svc), w->load_ms);
+        lsvc_worker_ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
+    }
+    lsvc_worker_restore_deadline(w);
+    if (!ok) {
+        refuse(w, err);
+        return;
+    }
+    loaded(w);
+}
+
+/* Run the top level on until it ends, or a control pauses it. */
+static void load_step(lsvc_worker *w)
+{
+    lua_State *L = w->L, *co = w->load_co;
+    if (w->load_paused) {
+        w->load_paused = false;
+        call_loader(w, "unpause");
+        mark_handles(w);
+    }
+    uint64_t t0 = lsvc_now_ns();
+    lsvc_service_set_deadline(w->svc, t0 + w->load_left_ns, LSVC_DEADLINE_RELOAD);
+    int rc, nres = 0;
+    w->loading = true;
+    w->load_running = true;
+    do {
+        w->running = co;
+        w->chain_ok = true;
+        w->suspending = false;
+        rc = lua_resume(co, L, w->load_nargs, &nres);
+        w->load_nargs = 0;
+        if (rc == LUA_YIELD && !w->suspending)
+            lua_pop(co, nres); /* the top level's own coroutine.yield(): it goes on */
+    } while (rc == LUA_YIELD && !w->suspending);
+    w->running = NULL;
+    w->loading = false;
+    w->load_running = false;
+    w->suspending = false;
+    take_load_handles(w);
+    if (rc == LUA_YIELD && lsvc_service_interrupted(w->svc)) {
+        lua_pop(co, nres); /* its deadline passed just as it paused */
+        lua_pushliteral(co, "interrupted");
+        rc = LUA_ERRRUN;
+    }
+    if (rc != LUA_YIELD) {
+        load_ended(w, rc, nres);
+        return;
+    }
+    /* paused: the controls waiting go to the running version meanwhile */
+    lua_pop(co, nres);
+    uint64_t used = lsvc_now_ns() - t0;
+    w->load_left_ns = used < w->load_left_ns ? w->load_left_ns - used : 1000000u;
+    w->load_paused = true;
+    call_loader(w, "pause");
+    lsvc_worker_restore_deadline(w);
+}
+
+static void begin_reload(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    w->reload_pending = false;
+    lsvc_worker_tell_reloading(w, true);
+    w->load_hook = lua_gethook(L);
+    w->load_hook_mask = lua_gethookmask(L);
+    w->load_hook_count = lua_gethookcount(L);
+    w->load_ms = w->handler_timeout_ms ? w->handler_timeout_ms : lsvc_service_stop_timeout(w->svc);
+    w->load_left_ns = (uint64_t)w->load_ms * 1000000u;
+    mark_handles(w);
+    lua_State *co = lua_newthread(L);
+    w->load_co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    w->load_co = co;
+    push_loader_fn(w, "load");
+    lua_pushboolean(L, 0);
+    lua_pushstring(L, lsvc_service_name(w->svc));
+    lua_xmove(L, co, 3);
+    w->load_nargs = 2;
+    lsvc_task_slice_load(co);
+    w->reload_phase = LSVC_RELOAD_LOADING;
+    load_step(w);
+}
+
 void lsvc_reload_cancel(lsvc_worker *w, const char *err)
 {
+    if (w->reload_phase == LSVC_RELOAD_LOADING) { /* paused: its changes are aside */
+        end_load_co(w);
+        take_load_handles(w);
+        lsvc_reload_rollback(w);
+        lua_sethook(w->L, w->load_hook, w->load_hook_mask, w->load_hook_count);
+    }
     if (w->reload_phase == LSVC_RELOAD_HOOK && w->handler)
         lsvc_task_end(w->handler);
     if (w->new_info_ref != LUA_NOREF) {
@@ -377,6 +546,7 @@ void lsvc_reload_cancel(lsvc_worker *w, const char *err)
         w->new_info_ref = LUA_NOREF;
         lsvc_reload_rollback(w);
     }
+    drop_load_handles(w, true);
     w->reload_phase = LSVC_RELOAD_IDLE;
     if (err)
         reload_failed(w, err);
@@ -391,6 +561,7 @@ static void finish_reload(lsvc_worker *w)
     lua_pop(w->L, 1);
     luaL_unref(w->L, LUA_REGISTRYINDEX, w->new_info_ref);
     w->new_info_ref = LUA_NOREF;
+    drop_load_handles(w, false);
     w->reload_phase = LSVC_RELOAD_IDLE;
     unsigned reloads = lsvc_service_reload_result(w->svc, NULL);
     lsvc_worker_restore_deadline(w);
@@ -486,6 +657,14 @@ void lsvc_reload_begin_watch(lsvc_worker *w)
 
 bool lsvc_reload_step(lsvc_worker *w)
 {
+    if (w->reload_phase == LSVC_RELOAD_LOADING) {
+        /* paused: the controls waiting go first, one handler at a time */
+        if (!w->deliver || w->handler || lsvc_queue_len(lsvc_service_queue(w->svc)) > 0 ||
+            lsvc_service_stopping(w->svc))
+            return false;
+        load_step(w);
+        return true;
+    }
     if (!w->deliver || w->reload_phase != LSVC_RELOAD_IDLE || w->phase != LSVC_PHASE_RUN ||
         lsvc_service_stopping(w->svc))
         return false;

@@ -630,6 +630,39 @@ bool lsvc_service_worker_ending(lsvc_service *svc)
     return abandoned;
 }
 
+void lsvc_service_slice_timeout(lsvc_service *svc, uint32_t ms)
+{
+    atomic_store_explicit(&svc->slice_ms, ms, memory_order_relaxed);
+}
+
+void lsvc_service_slice_begin(lsvc_service *svc)
+{
+    uint32_t ms = atomic_load_explicit(&svc->slice_ms, memory_order_relaxed);
+    if (!ms || !svc->host)
+        return;
+    uint64_t due = (lsvc_now_ns() + (uint64_t)ms * 1000000u) | 1u;
+    atomic_store(&svc->slice_due_ns, due);
+    /* the watchdog stores its next look (0 while it looks) after reading
+     * every slice: it has seen this one, or this reads when it will look */
+    uint64_t look = atomic_load(&svc->host->wd_next_ns);
+    if (!look || look > due)
+        lsvc_watchdog_kick(svc->host);
+}
+
+bool lsvc_service_slice_end(lsvc_service *svc)
+{
+    if (atomic_fetch_and(&svc->slice_due_ns, ~(uint64_t)1) != LSVC_SLICE_OVERRUN)
+        return false;
+    /* interrupted: answered here, under mu, so after the watchdog raised it */
+    pthread_mutex_lock(&svc->mu);
+    atomic_store(&svc->slice_due_ns, 0);
+    atomic_store(&svc->interrupt, 0);
+    svc->interrupted_ns = 0;
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_watchdog_kick(svc->host);
+    return true;
+}
+
 void lsvc_service_stamp_heartbeat(lsvc_service *svc)
 {
     atomic_store_explicit(&svc->heartbeat_ns, lsvc_now_ns(), memory_order_relaxed);

@@ -15,6 +15,9 @@ typedef enum lsvc_gate {
     LSVC_GATE_ABORT, /* another script failed (or a check): do not start */
 } lsvc_gate;
 
+/* slice_due_ns of a slice the watchdog interrupted (odd: still running) */
+#define LSVC_SLICE_OVERRUN UINT64_MAX
+
 struct lsvc_service {
     /* set before the worker starts, then read-only */
     lsvc_service_opts opts; /* opts.script: the service's own copy */
@@ -64,6 +67,15 @@ struct lsvc_service {
     _Atomic uint64_t heartbeat_ns;
     /* set by fswatch.c: a watched file may have changed */
     atomic_bool fs_kicked;
+    /* the slice: one entry of the worker into Lua (a luv callback, a
+     * spawned task's resume), due within slice_ms (handler_timeout).
+     * slice_due_ns: due | 1 while it runs, due & ~1 once it returned, 0
+     * before the first, LSVC_SLICE_OVERRUN once the watchdog interrupted
+     * it (it alone swaps a running slice for that, under mu); slice_seen:
+     * the watchdog's, the value it saw at its last look */
+    _Atomic uint64_t slice_due_ns;
+    _Atomic uint32_t slice_ms;
+    uint64_t slice_seen;
 
     lsvc_queue queue;
     pthread_t thread;
@@ -75,6 +87,9 @@ struct lsvc_host {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
     pthread_cond_t wd_cv;
+    /* the watchdog looks again by then (0: not before a kick), for a slice
+     * to know whether it must kick it (lsvc_service_slice_begin) */
+    _Atomic uint64_t wd_next_ns;
     lsvc_service **svcs;
     size_t n;
     bool quitting;

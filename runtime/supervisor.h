@@ -182,6 +182,14 @@ void lsvc_service_bind_irq(lsvc_service *svc, void (*fn)(void *), void *ud);
 /* The worker is ending: unbind the interrupt. true when the watchdog has
  * abandoned the worker (it must then free nothing others may read). */
 bool lsvc_service_worker_ending(lsvc_service *svc);
+/* A slice: one entry into Lua that must return within ms (handler_timeout;
+ * 0: none): a luv callback, a spawned task's resume. Begin and end cost a
+ * clock read and a few atomics; the watchdog is kicked only when it would
+ * not look in time. end: true when the watchdog interrupted the slice (the
+ * interrupt is answered then). Worker only; slices do not nest. */
+void lsvc_service_slice_timeout(lsvc_service *svc, uint32_t ms);
+void lsvc_service_slice_begin(lsvc_service *svc);
+bool lsvc_service_slice_end(lsvc_service *svc);
 /* Each turn of the scheduler (never in the hook: a Lua loop that never
  * yields must look dead to lsvc_service_heartbeat). */
 void lsvc_service_stamp_heartbeat(lsvc_service *svc);

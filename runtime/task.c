@@ -46,6 +46,7 @@
 #define PERMANENT_HOOK 0
 #endif
 #define HOOK_COUNT 1000
+#define LOAD_COUNT 1000 /* a loading top level looks for controls this often */
 #define INTERRUPT_MASK (LUA_MASKCOUNT | LUA_MASKLINE)
 
 #define QUEUE_MT "luasvc.Queue"
@@ -67,6 +68,22 @@ static void hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
         luaL_error(L, "interrupted by the luasvc watchdog: a deadline passed");
     }
+    if (w->load_running) {
+        /* a new version's top level: a control waits, the load pauses
+         * (through the script's own coroutines, as a wait does), in the
+         * script's code (the loader's own keeps its snapshots whole) */
+        if (lsvc_queue_pending(lsvc_service_queue(w->svc)) && w->chain_ok && lua_isyieldable(L) &&
+            (ar->event == LUA_HOOKCOUNT || ar->event == LUA_HOOKLINE) && lua_getinfo(L, "S", ar) &&
+            strcmp(ar->source, LSVC_LOADER_SOURCE) != 0) {
+            lua_sethook(L, hook, LUA_MASKCOUNT, LOAD_COUNT);
+            w->suspending = true;
+            lua_yield(L, 0); /* a hook's yield: the hook returns, then L yields */
+            return;
+        }
+        if (lua_gethookmask(L) != LUA_MASKCOUNT || lua_gethookcount(L) != LOAD_COUNT)
+            lua_sethook(L, hook, LUA_MASKCOUNT, LOAD_COUNT);
+        return;
+    }
 #if PERMANENT_HOOK
     if (ar->event == LUA_HOOKLINE || lua_gethookcount(L) != HOOK_COUNT)
         lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
@@ -85,6 +102,32 @@ static void hook_running(void *ud)
     lua_State *L = w->running;
     if (L)
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
+}
+
+void lsvc_task_slice_load(lua_State *co) { lua_sethook(co, hook, LUA_MASKCOUNT, LOAD_COUNT); }
+
+void lsvc_task_adopt_hook(lsvc_worker *w, lua_State *co)
+{
+    lua_Hook h = lua_gethook(co);
+    if (!h || h == hook)
+        return; /* none, or the runtime's */
+    /* the debug library's (its function is kept per thread): for L too */
+    lua_State *L = w->L;
+    int top = lua_gettop(L);
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "debug") == LUA_TTABLE &&
+        lua_getfield(L, -1, "gethook") == LUA_TFUNCTION) {
+        lua_pushthread(co);
+        lua_xmove(co, L, 1);
+        if (lua_pcall(L, 1, 3, 0) == LUA_OK && lua_isfunction(L, -3)) {
+            lua_rawgetp(L, LUA_REGISTRYINDEX, &sethook_key);
+            lua_pushthread(L);
+            lua_rotate(L, -5, 2); /* sethook, L, f, mask, count */
+            if (lua_pcall(L, 4, 0, 0) != LUA_OK)
+                lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, top);
 }
 
 /* After a coroutine returned into L with the flag set: the error goes on
@@ -270,9 +313,22 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     w->chain_ok = true;
     w->suspending = false;
     int nres = 0;
+    bool slice = t->kind == LSVC_TASK_SPAWNED; /* handlers have their own deadline */
+    if (slice)
+        lsvc_service_slice_begin(w->svc);
     int rc = lua_resume(t->co, w->L, nargs, &nres);
+    bool overran = slice && lsvc_service_slice_end(w->svc);
     w->running = NULL;
     w->current = NULL;
+    if (overran && (rc == LUA_OK || rc == LUA_YIELD)) {
+        /* it ran past handler_timeout and yet returned or yielded: it ends */
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends",
+                 t->what, w->handler_timeout_ms);
+        if (rc == LUA_YIELD)
+            lua_pop(t->co, nres);
+        return LSVC_TASK_FAILED;
+    }
     if (rc == LUA_YIELD) {
         lua_pop(t->co, nres);
         if (!w->suspending) { /* a bare coroutine.yield(): again at the next turn */
@@ -292,8 +348,13 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     }
     const char *msg = lsvc_worker_error_text(L, -1);
     luaL_traceback(L, t->co, msg, 0);
-    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
-             lua_tostring(L, -1));
+    if (overran)
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends: %s",
+                 t->what, w->handler_timeout_ms, lua_tostring(L, -1));
+    else
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
+                 lua_tostring(L, -1));
     lua_pop(L, 3);
     return LSVC_TASK_FAILED;
 }

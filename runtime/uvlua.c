@@ -8,15 +8,22 @@
  * traceback, an error logged as "error in a luv callback: ...", the same
  * interrupt as a handler (a callback that spins past a deadline is
  * interrupted; what the deadline was for is then settled as for a task).
+ * Each call is a slice of handler_timeout (lsvc_service_slice_begin): one
+ * that runs past it is interrupted, logged with its traceback, and that
+ * call ends; its handle stays, and the loop goes on.
  * Callbacks run on the worker's main Lua state between the scheduler's
  * turns; they cannot wait (use ctx:spawn for sequential code).
  *
  * The loop is the runtime's: uv.run and uv.loop_close raise; uv.walk shows
  * the script's handles only (the runtime's own have data NULL). At STOPPED
  * every handle is closed and children are ended (lsvc_uvlua_close_all).
+ * The handles a refused version's top level opened are closed when it is
+ * refused, its children sent SIGTERM, then SIGKILL, and reaped; none of
+ * its callbacks runs again (lsvc_uvlua_close_refused).
  * Worker thread only.
  */
 #include <signal.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -45,16 +52,24 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
     lua_State *prev = w->running;
     bool nested = w->current != NULL || prev != NULL; /* called back inside a task's call */
     w->running = L;
+    if (!nested)
+        lsvc_service_slice_begin(w->svc); /* handler_timeout */
     int rc = lua_pcall(L, nargs, nresults, base);
+    bool overran = !nested && lsvc_service_slice_end(w->svc);
     w->running = prev;
     lua_remove(L, base);
+    if (overran) /* the call ends; its handle stays */
+        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                 "%s ran past handler_timeout (%u ms): interrupted%s%s", what,
+                 w->handler_timeout_ms, rc == LUA_OK ? "" : ": ",
+                 rc == LUA_OK ? "" : lua_tostring(L, -1));
     if (rc == LUA_OK) {
         int n = nresults == LUA_MULTRET ? lua_gettop(L) - base + 1 : nresults;
         if (!nested && n == 0)
             lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
         return n;
     }
-    if (!lsvc_worker_is_exit(L, -1))
+    if (!overran && !lsvc_worker_is_exit(L, -1))
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
                  lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -109,9 +124,14 @@ static int safe_walk(lua_State *L)
     return 0;
 }
 
+static char luv_key; /* registry: the module, once opened */
+
 static int open_luv(lua_State *L)
 {
     lsvc_worker *w = lsvc_worker_of(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &luv_key) == LUA_TTABLE)
+        return 1; /* opened already (by a version refused since) */
+    lua_pop(L, 1);
     luv_set_loop(w->L, &w->loop); /* callbacks run on the main state */
     luv_set_callback(w->L, cb_pcall);
     luaopen_luv(L);
@@ -121,6 +141,8 @@ static int open_luv(lua_State *L)
     lua_setfield(L, -2, "loop_close");
     lua_pushcfunction(L, safe_walk);
     lua_setfield(L, -2, "walk");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &luv_key);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_pushvalue(L, -2);
     lua_setfield(L, -2, "luv"); /* one instance, whoever requires it */
@@ -139,12 +161,11 @@ void lsvc_uvlua_open(lsvc_worker *w)
 
 /* ---- closing at STOPPED ------------------------------------------------------ */
 
+/* (package.loaded.luv may have gone with a refused version's rollback) */
 static bool luv_opened(lsvc_worker *w)
 {
-    luaL_getsubtable(w->L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-    lua_getfield(w->L, -1, "luv");
-    bool open = !lua_isnil(w->L, -1);
-    lua_pop(w->L, 2);
+    bool open = lua_rawgetp(w->L, LUA_REGISTRYINDEX, &luv_key) != LUA_TNIL;
+    lua_pop(w->L, 1);
     return open;
 }
 
@@ -170,8 +191,23 @@ static unsigned signal_children(lsvc_worker *w, int sig)
     return k.live;
 }
 
-/* handle:close() for each of the script's handles (luv's own close
- * callback frees what it holds); processes only once reaped unless all. */
+/* handle:close() for the handle (luv's userdata) on top of the stack,
+ * popped: luv's own close callback frees what it holds. */
+static void close_top(lsvc_worker *w, const char *what)
+{
+    lua_getfield(w->L, -1, "close");
+    lua_insert(w->L, -2);
+    lsvc_uvlua_pcall(w, 1, 0, what);
+}
+
+static uv_handle_t *handle_at(lua_State *L, int idx)
+{
+    uv_handle_t **ud = lua_touserdata(L, idx);
+    return ud ? *ud : NULL;
+}
+
+/* handle:close() for each of the script's handles; processes only once
+ * reaped unless all. */
 static void close_handles(lsvc_worker *w, bool processes_too)
 {
     lua_State *L = w->L;
@@ -180,15 +216,13 @@ static void close_handles(lsvc_worker *w, bool processes_too)
     lua_Integer n = (lua_Integer)lua_rawlen(L, list);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, list, i);
-        uv_handle_t **ud = lua_touserdata(L, -1);
-        uv_handle_t *h = ud ? *ud : NULL;
-        if (!h || (h->type == UV_PROCESS && uv_is_active(h) && !processes_too)) {
+        uv_handle_t *h = handle_at(L, -1);
+        if (!h || uv_is_closing(h) ||
+            (h->type == UV_PROCESS && uv_is_active(h) && !processes_too)) {
             lua_pop(L, 1);
             continue;
         }
-        lua_getfield(L, -1, "close");
-        lua_insert(L, -2);
-        lsvc_uvlua_pcall(w, 1, 0, "closing a handle at stop");
+        close_top(w, "closing a handle at stop");
     }
     lua_settop(L, list - 1);
 }
@@ -208,6 +242,10 @@ static void wait_children(lsvc_worker *w, uv_timer_t *timer, uint32_t ms)
 
 void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms)
 {
+    if (w->reap_timer_init) {
+        uv_close((uv_handle_t *)&w->reap_timer, NULL);
+        w->reap_timer_init = false;
+    }
     if (!luv_opened(w))
         return;
     close_handles(w, false);
@@ -221,4 +259,104 @@ void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms)
         }
     }
     close_handles(w, true);
+}
+
+/* ---- a refused version's handles ---------------------------------------------- */
+
+void lsvc_uvlua_mark(lsvc_worker *w)
+{
+    lua_State *L = w->L;
+    push_handles(w, L);
+    lua_newtable(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -2);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -3);
+    }
+    lua_remove(L, -2);
+}
+
+void lsvc_uvlua_opened_since(lsvc_worker *w, int mark)
+{
+    lua_State *L = w->L;
+    mark = lua_absindex(L, mark);
+    push_handles(w, L);
+    lua_newtable(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -2), k = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -2, i);
+        if (lua_rawget(L, mark) == LUA_TNIL) {
+            lua_rawgeti(L, -3, i);
+            lua_rawseti(L, -3, ++k);
+        }
+        lua_pop(L, 1);
+    }
+    lua_replace(L, mark);
+    lua_pop(L, 1);
+}
+
+/* A refused version's child exited (libuv reaped it): its handle closes. */
+static void refused_exit(uv_process_t *p, int64_t status, int sig)
+{
+    (void)status;
+    (void)sig;
+    lsvc_worker *w = (lsvc_worker *)((char *)p->loop - offsetof(lsvc_worker, loop));
+    luv_handle_t *d = p->data;
+    if (uv_is_closing((uv_handle_t *)p) || !d || d->ref == LUA_NOREF)
+        return;
+    lua_rawgeti(w->L, LUA_REGISTRYINDEX, d->ref);
+    close_top(w, "closing a refused version's handle");
+}
+
+static void kill_refused(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (h->type == UV_PROCESS && h->data && uv_is_active(h) &&
+        ((uv_process_t *)h)->exit_cb == refused_exit)
+        uv_process_kill((uv_process_t *)h, SIGKILL);
+}
+
+static void on_reap_timer(uv_timer_t *t)
+{
+    lsvc_worker *w = (lsvc_worker *)((char *)t - offsetof(lsvc_worker, reap_timer));
+    uv_walk(&w->loop, kill_refused, NULL);
+}
+
+void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms)
+{
+    lua_State *L = w->L;
+    list = lua_absindex(L, list);
+    bool children = false;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, list, i);
+        uv_handle_t *h = handle_at(L, -1);
+        luv_handle_t *d = h ? h->data : NULL;
+        if (!d || uv_is_closing(h)) {
+            lua_pop(L, 1);
+            continue;
+        }
+        for (int c = 0; c < 2; c++) { /* none of the refused version's code runs again */
+            luaL_unref(L, LUA_REGISTRYINDEX, d->callbacks[c]);
+            d->callbacks[c] = LUA_NOREF;
+        }
+        if (h->type == UV_PROCESS && uv_is_active(h)) {
+            ((uv_process_t *)h)->exit_cb = refused_exit; /* closed once reaped */
+            uv_process_kill((uv_process_t *)h, SIGTERM);
+            children = true;
+            lua_pop(L, 1);
+            continue;
+        }
+        close_top(w, "closing a refused version's handle");
+    }
+    if (!children)
+        return;
+    if (!w->reap_timer_init) {
+        uv_timer_init(&w->loop, &w->reap_timer);
+        w->reap_timer.data = NULL; /* the runtime's own */
+        w->reap_timer_init = true;
+    }
+    uv_update_time(&w->loop);
+    uv_timer_start(&w->reap_timer, on_reap_timer, grace_ms, 0); /* then SIGKILL */
 }

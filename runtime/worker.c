@@ -480,7 +480,8 @@ void lsvc_worker_deliver(lsvc_worker *w)
                 run_task(w, w->handler);
             continue;
         }
-        if (!w->deliver || w->reload_phase != LSVC_RELOAD_IDLE ||
+        if (!w->deliver ||
+            (w->reload_phase != LSVC_RELOAD_IDLE && w->reload_phase != LSVC_RELOAD_LOADING) ||
             !lsvc_queue_pop(lsvc_service_queue(w->svc), &ev))
             return;
         dispatch(w, &ev);

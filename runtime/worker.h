@@ -6,12 +6,17 @@
  *
  *   worker.c   the thread's life by phase (load, start, run, stop, close)
  *              and one turn of the scheduler
- *   task.c     tasks, waits (ctx:sleep, queues, ctx:await), ctx:spawn,
+ *   task.c     tasks, waits (ctx:sleep, queues, ctx:await), ctx:spawn
+ *              (each resume of a spawned task a slice of handler_timeout),
  *              the coroutine library's resume/wrap that let a wait cross
- *              a script's own coroutines, the interrupt hook
+ *              a script's own coroutines, the interrupt hook (which
+ *              also pauses a loading top level when a control waits)
  *   uvlua.c    luv bound to the worker's loop: the protected call every
- *              luv callback goes through, closing every handle at STOPPED
- *   reload.c   loading a script, the watch, the reload state machine
+ *              luv callback goes through (a slice of handler_timeout),
+ *              closing every handle at STOPPED, and a refused version's
+ *              handles when it is refused
+ *   reload.c   loading a script, the watch, the reload state machine (a
+ *              new version's top level as a coroutine, paused for controls)
  *
  * and what the engine's other files (luamod.c, mailslot.c, fileguard.c,
  * fswatch.c, luawarn.c, status_slot.c) provide each other. engine.h is the
@@ -27,6 +32,7 @@
 /* ==== what the engine's files call of each other ==== */
 
 struct lua_State;
+struct lua_Debug;
 typedef struct lsvc_worker lsvc_worker;
 
 lsvc_worker *lsvc_worker_of(struct lua_State *L);
@@ -48,6 +54,8 @@ int lsvc_task_wait_fd(struct lua_State *L, int fd, double ms, intptr_t kctx,
 
 /* ---- reload.c: loading and hot-reloading a script (worker thread) ------ */
 
+/* The chunk name of lua/loader.lua (a load never pauses in its code). */
+#define LSVC_LOADER_SOURCE "=[luasvc loader]"
 /* a look's outcome; WRITING: a writer is at work (fswatch.c), hold */
 enum { LSVC_WATCH_NONE, LSVC_WATCH_SETTLING, LSVC_WATCH_CHANGED, LSVC_WATCH_WRITING };
 
@@ -185,6 +193,8 @@ typedef enum lsvc_phase {
 /* The reload state machine (reload.c). */
 typedef enum lsvc_reload_phase {
     LSVC_RELOAD_IDLE,
+    LSVC_RELOAD_LOADING, /* the new version's top level runs, paused while
+                          * the running version handles a control */
     LSVC_RELOAD_HOOK,    /* the new version's reload(ctx, previous) runs */
     LSVC_RELOAD_WINDING, /* the old run is asked to return: ctx:reloading() */
 } lsvc_reload_phase;
@@ -228,6 +238,9 @@ struct lsvc_worker {
     bool broken;  /* reading the script's table raised: it stops (code 2) */
     bool loading; /* a version's top level runs (os.exit refuses there) */
 
+    uv_timer_t reap_timer; /* a refused version's children: SIGKILL (uvlua.c) */
+    bool reap_timer_init;
+
     lsvc_alloc alloc;            /* the state's allocator: memory_limit (alloc.c) */
     uint32_t handler_timeout_ms; /* the script's handler_timeout */
 
@@ -239,6 +252,18 @@ struct lsvc_worker {
     bool settling;                /* a change was seen; the loader decides when it is stable */
     struct lsvc_watched *watched; /* the files of the version in place, as last seen */
     size_t nwatched;
+    int load_handles_ref;  /* the handles the new version's top level opened */
+    /* LOADING: the top level as a coroutine (load_co, kept by load_co_ref),
+     * resumed by reload.c; load_running while it runs (the hook pauses it
+     * there when a control waits); its budget left of handler_timeout */
+    struct lua_State *load_co;
+    int load_co_ref, load_nargs, load_mark_ref;
+    bool load_running, load_paused;
+    uint64_t load_left_ns;
+    uint32_t load_ms;
+    void (*load_hook)(struct lua_State *,
+                      struct lua_Debug *); /* the state's, put back on refusal */
+    int load_hook_mask, load_hook_count;
     bool fs_notified;      /* fswatch.c tells of changes: no timed polls */
     uint64_t next_poll_ns; /* 0: none due */
     bool reload_told;      /* the front end was told a reload began */
@@ -308,6 +333,14 @@ void lsvc_task_unhold(lsvc_worker *w);
 /* The interrupt hook (the thread's own, see interrupt.c), and the
  * coroutine library's resume and wrap that keep track of `running`. */
 void lsvc_task_open(lsvc_worker *w);
+/* A new version's top level (co) is about to load: the hook looks every
+ * so many instructions whether a control waits, and then yields co up to
+ * reload.c where a yield can get there (not inside a C call: require, a
+ * sort's comparator; it looks again later). */
+void lsvc_task_slice_load(struct lua_State *co);
+/* The loaded version's top level set a hook of its own (debug.sethook)
+ * on co: the state takes it, as if the top level had run there. */
+void lsvc_task_adopt_hook(lsvc_worker *w, struct lua_State *co);
 /* ctx:spawn, ctx:queue, ctx:await for luamod.c */
 int lsvc_ctx_spawn(struct lua_State *L);
 int lsvc_ctx_queue(struct lua_State *L);
@@ -323,10 +356,20 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what);
 /* STOPPED is near: close every handle, SIGTERM then (after grace_ms)
  * SIGKILL children, run the loop until every close callback fired. */
 void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms);
+/* Push a mark: the script's handles now. Replace the mark at idx with the
+ * list of the handles opened since. Close each handle of such a list (a
+ * refused version's): none of its callbacks runs again; a running child
+ * gets SIGTERM, SIGKILL after grace_ms, and its handle closes once it is
+ * reaped. Nothing waits: the loop goes on meanwhile. */
+void lsvc_uvlua_mark(lsvc_worker *w);
+void lsvc_uvlua_opened_since(lsvc_worker *w, int mark);
+void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms);
 
 /* ---- reload.c: the reload state machine ---- */
 /* One step, at each turn while running: take up a change or a
- * PARAMCHANGE's reload when the service can. true: something started. */
+ * PARAMCHANGE's reload when the service can, or go on loading a version
+ * that the controls waiting paused (once they are handled). true:
+ * something started or went on. */
 bool lsvc_reload_step(lsvc_worker *w);
 /* The reload's handler task (the new version's reload) ended. */
 void lsvc_reload_hook_done(lsvc_worker *w, bool ok);

@@ -1,7 +1,8 @@
 -- harden_worker_spec.lua - what a script cannot do to its host or its
--- sibling services through the worker: a strict table, os.exit, a handler
--- that never ends, memory without limit, a flood of controls, an edit
--- whose top level hangs or leaves traces.
+-- sibling services through the worker: a strict table, os.exit, a handler,
+-- luv callback or task that never ends, memory without limit, a flood of
+-- controls, an edit whose top level is slow, hangs, leaves traces or
+-- leaves luv handles and children behind.
 
 local script = H.script
 
@@ -89,6 +90,83 @@ return S
     assert.truthy(log:find("controls[129] did not finish within handler_timeout (300 ms): interrupted", 1, true), log)
     assert.equal("RUNNING", H.status(p, "slowh").state)
     assert.equal(0, (H.client(p, "stop", "slowh")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+
+  it("interrupts a luv callback that spins past it, also under its own pcall; its handle stays", function()
+    local path = script([[
+local uv = require "luv"
+local S = { name = "spincb", handler_timeout = 300 }
+local calls, ticks = 0, 0
+S.controls = { [128] = function(ctx) ctx:log("info", "NEXT:%d", ticks) end,
+               [129] = function(ctx) ctx:log("info", "TICKS:%d", ticks) end }
+function S.start(ctx)
+  local spin = uv.new_timer()
+  spin:start(50, 50, function()
+    calls = calls + 1
+    if calls == 1 then ctx:log("info", "SPIN:1") while true do end
+    elseif calls == 2 then while true do pcall(function() while true do end end) end
+    elseif calls == 3 then ctx:log("info", "CB:again:%d", #(function() local n = {} uv.walk(function(h) n[#n + 1] = h end) return n end)())
+    end
+  end)
+  local other = uv.new_timer()
+  other:start(20, 20, function() ticks = ticks + 1 end)
+end
+function S.run(ctx) while ctx:sleep(50) do end end
+return S
+]], "spincb.lua")
+    local p = H.start({ scripts = { path } })
+    H.wait_log(p, "SPIN:1", 5)
+    -- sent while the callback spins: delivered once it is interrupted
+    assert.equal(0, (H.client(p, "control", "spincb", "128")))
+    H.wait_log(p, "NEXT:", 5)
+    H.wait_log(p, "CB:again:2", 5)
+    local log = H.log(p)
+    local _, n = log:gsub("a luv callback ran past handler_timeout %(300 ms%): interrupted: interrupted by the luasvc watchdog", "")
+    assert.equal(2, n, log)
+    assert.truthy(log:find("stack traceback:", 1, true), log)
+    -- the other callbacks go on
+    local before = tonumber(log:match("NEXT:(%d+)"))
+    H.wait_for(function()
+      H.client(p, "control", "spincb", "129")
+      local t = -1
+      for v in H.log(p):gmatch("TICKS:(%d+)") do t = tonumber(v) end
+      return t > before + 2
+    end, 5, "ticks to go on")
+    assert.equal("RUNNING", H.status(p, "spincb").state)
+    assert.equal(0, (H.client(p, "stop", "spincb")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+
+  it("interrupts a spawned task that runs past it without yielding: it ends, the service goes on", function()
+    local path = script([[
+local S = { name = "spintask", handler_timeout = 300 }
+local ticks = 0
+S.controls = {
+  [128] = function(ctx) ctx:spawn(function() ctx:log("info", "TASK:spin") while true do pcall(function() while true do end end) end end) end,
+  [129] = function(ctx) ctx:log("info", "NEXT:%d", ticks) end,
+}
+function S.run(ctx) while ctx:sleep(20) do ticks = ticks + 1 end end
+return S
+]], "spintask.lua")
+    local p = H.start({ scripts = { path } })
+    H.wait_state(p, "spintask", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "spintask", "128")))
+    H.wait_log(p, "TASK:spin", 5)
+    assert.equal(0, (H.client(p, "control", "spintask", "129")))
+    H.wait_log(p, "NEXT:", 5)
+    local log = H.log(p)
+    assert.truthy(log:find("task 1 ran past handler_timeout (300 ms) without yielding: interrupted; it ends: ", 1, true), log)
+    assert.truthy(log:find("stack traceback:", 1, true), log)
+    local first = tonumber(log:match("NEXT:(%d+)"))
+    H.wait_for(function()
+      H.client(p, "control", "spintask", "129")
+      local t = -1
+      for v in H.log(p):gmatch("NEXT:(%d+)") do t = tonumber(v) end
+      return t > first + 2
+    end, 5, "run to go on")
+    assert.equal("RUNNING", H.status(p, "spintask").state)
+    assert.equal(0, (H.client(p, "stop", "spintask")))
     assert.equal(0, H.wait_exit(p, 5))
   end)
 
@@ -248,6 +326,146 @@ while true do end
     assert.equal(0, (H.client(p, "control", "edited", "128")))
     H.wait_for(function() return H.count(p, "V:v1:nil:true:true") >= 2 end, 5, "v1 untouched; log:\n" .. H.log(p))
     assert.equal(0, (H.client(p, "stop", "edited")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("while a new version's top level loads", function()
+  after_each(H.cleanup)
+
+  it("controls keep going to the running version; then it is adopted, or refused on timeout", function()
+    local version = [[
+local S = { name = "slowload", handler_timeout = %d }
+MARK = %q
+%s
+S.controls = { [128] = function(ctx) ctx:log("info", "V:%%s", MARK) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]]
+    local path, d = script(string.format(version, 10000, "v1", ""), "slowload.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "slowload", "RUNNING")
+    -- v2: changes a global, then spins 1.5 s of CPU in its top level
+    local spin = string.format([[
+local f = io.open(%q, "w") f:close()
+local t0 = os.clock()
+while os.clock() - t0 < %s do end
+]], d .. "/loading", "1.5")
+    H.write(path, string.format(version, 1000, "v2", spin))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_log(p, "V:", 5)
+    local log = H.log(p)
+    assert.truthy(log:find("V:v1", 1, true), log) -- the old version, untouched by v2's MARK
+    assert.falsy(log:find("reloaded", 1, true), "answered only after the load: " .. log)
+    H.wait_log(p, "reloaded", 10)
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_log(p, "V:v2", 5)
+    -- v3 never ends: refused after 1000 ms of its own time, controls answered meanwhile
+    os.remove(d .. "/loading")
+    H.write(path, string.format(version, 1000, "v3", spin:gsub("< 1.5", "< 1e9")))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    local before = H.count(p, "V:v2")
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_for(function() return H.count(p, "V:v2") > before end, 5, "v2 to answer; log:\n" .. H.log(p))
+    assert.falsy(H.log(p):find("reload refused", 1, true), H.log(p))
+    H.wait_log(p, "reload refused, the running version goes on: .*did not finish within handler_timeout %(1000 ms%)", 10)
+    assert.equal(0, (H.client(p, "control", "slowload", "128")))
+    H.wait_for(function() return H.count(p, "V:v2") > before + 1 end, 5, "v2 to answer; log:\n" .. H.log(p))
+    assert.falsy(H.log(p):find("V:v3", 1, true), H.log(p))
+    assert.equal(0, (H.client(p, "stop", "slowload")))
+    assert.equal(0, H.wait_exit(p, 5))
+  end)
+end)
+
+describe("while a new version's top level loads (2)", function()
+  after_each(H.cleanup)
+
+  it("a handler that waits holds the load; a stop drops it at once", function()
+    local path, d = script([[
+local S = { name = "slowload2", handler_timeout = 20000 }
+S.controls = { [128] = function(ctx) ctx:sleep(200) ctx:log("info", "WAITED:%s", tostring(MARK)) end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "slowload2.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "slowload2", "RUNNING")
+    H.write(path, string.format('MARK = "v2"\nlocal f = io.open(%q, "w") f:close()\nwhile true do end\n', d .. "/loading"))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    assert.equal(0, (H.client(p, "control", "slowload2", "128")))
+    H.wait_log(p, "WAITED:nil", 5)
+    local t0 = require("system").monotime()
+    assert.equal(0, (H.client(p, "stop", "slowload2")))
+    assert.equal(0, H.wait_exit(p, 5))
+    assert.truthy(require("system").monotime() - t0 < 3, "the stop waited for the load")
+    assert.falsy(H.log(p):find("reloaded", 1, true), H.log(p))
+  end)
+end)
+
+describe("a refused edit's luv handles", function()
+  after_each(H.cleanup)
+
+  it("are closed and its children ended, whichever way it is refused; the running version's stay", function()
+    local path, d = script([[
+local uv = require "luv"
+local S = { name = "refusedh", handler_timeout = 500 }
+S.controls = { [128] = function(ctx)
+  local n = 0
+  uv.walk(function() n = n + 1 end)
+  ctx:log("info", "HANDLES:%d:%s", n, tostring(KEEP:is_active()))
+end }
+function S.start(ctx) KEEP = uv.new_timer() KEEP:start(60000, 60000, function() end) end
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "refusedh.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "refusedh", "RUNNING")
+    local function handles()
+      local before = H.count(p, "HANDLES:")
+      assert.equal(0, (H.client(p, "control", "refusedh", "128")))
+      H.wait_for(function() return H.count(p, "HANDLES:") > before end, 5, "HANDLES; log:\n" .. H.log(p))
+      local last
+      for v in H.log(p):gmatch("HANDLES:(%d+:%a+)") do last = v end
+      return last
+    end
+    assert.equal("1:true", handles())
+    local opens = string.format([[
+local uv = require "luv"
+local D = %q
+local function mark(name) local f = io.open(D .. "/" .. name, "a") f:write("x") f:close() end
+local t = uv.new_timer()
+t:start(0, 1, function() mark("fired") end)
+local server = uv.new_pipe(false)
+server:bind(D .. "/refused.sock")
+server:listen(8, function() mark("accepted") end)
+local child = uv.spawn("sleep", { args = { "30" } }, function() mark("exited") end)
+local f = io.open(D .. "/pid", "w") f:write(tostring(child:get_pid())) f:close()
+]], d)
+    local failures = {
+      'error("bad edit")\n',
+      'return { name = "refusedh", handler_timeout = -1, run = function() end }\n',
+      'while true do end\n',
+    }
+    local pids = {}
+    finally(function() -- on failure, no child is left behind
+      for _, pid in ipairs(pids) do os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+    end)
+    for i, failure in ipairs(failures) do
+      os.remove(d .. "/pid")
+      os.remove(d .. "/refused.sock")
+      H.write(path, opens .. failure)
+      H.wait_for(function() return H.count(p, "reload refused") >= i end, 10, "refusal " .. i .. "; log:\n" .. H.log(p))
+      local pid = H.wait_for(function() return tonumber(H.read(d .. "/pid")) end, 5, "the child's pid")
+      pids[#pids + 1] = pid
+      H.wait_for(function() return os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= true end, 5,
+        "the refused version's child (" .. pid .. ") to be ended and reaped; log:\n" .. H.log(p))
+      assert.equal("1:true", handles())
+    end
+    assert.is_nil(H.read(d .. "/fired"), "a refused version's timer fired")
+    assert.is_nil(H.read(d .. "/exited"), "a refused version's exit callback ran")
+    assert.truthy(H.alive(p))
+    assert.equal("RUNNING", H.status(p, "refusedh").state)
+    assert.equal(0, (H.client(p, "stop", "refusedh")))
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
