@@ -246,7 +246,8 @@ static void console_ready(lsvc_host *h, size_t failed, void *ud)
 
 /*
  * Run (or check) the scripts. While the workers make their Lua states and
- * load, this thread does the platform's part (the endpoint's sockets);
+ * load, this thread opens the log's output and does the platform's part
+ * (the endpoint's sockets);
  * then the watchdog's thread starts (a deadline set before it runs is
  * seen when it does): on two cores, no third thread runs beside a loading
  * worker. The last to be done, this thread or a worker, names the
@@ -273,6 +274,9 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
         lsvc_host_on_ready(h, console_ready, &start);
     if (rc != 0 || start_workers(h) != 0)
         return rc ? rc : 1;
+    /* The log's output, which the workers' first line (START_PENDING)
+     * would otherwise open on their way to RUNNING. */
+    lsvc_log_prepare();
     lsvc_console_os_loading(h, check_only);
     if (lsvc_watchdog_start(h) != 0)
         return 1;
