@@ -111,7 +111,7 @@ void lsvc_host_loaded(lsvc_host *h)
     bool last = h->ready && h->loads_pending && --h->loads_pending == 0;
     pthread_mutex_unlock(&h->mu);
     if (last)
-        lsvc_host_prepare(h); /* unless the front end has: not waited for */
+        lsvc_host_prepare(h); /* unless the front end has (or is at it: then until it is done) */
     ready_count_down(h);
 }
 
