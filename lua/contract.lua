@@ -3,7 +3,8 @@ contract.lua - checks a service script's table against the script contract
 (v1) and returns what the runtime needs from it. Compiled into the binary;
 runs in the service's own Lua state on its worker thread.
 
-Returns a function(script, path, name_valid) -> info, raising
+The chunk is called with the accepts table (name -> bit, as
+luasvc.accepts). Returns a function(script, path, name_valid) -> info, raising
 "path:line: message" for every violation. name_valid(name) -> true | nil,
 rule is the runtime's name rule (util.c), shared with the C side. The
 line is found by looking for the offending key in the source; when it cannot be found the message names the file alone.
@@ -18,7 +19,10 @@ warning; `luasvc check` collects it) and into info.warnings as
 script's own and never warned about.
 ]]
 
-local luasvc = require "luasvc"
+-- The accepts names and their bits (luasvc.accepts), given by the runtime
+-- (reload.c): a script that does not require "luasvc" never pays for
+-- opening it.
+local ACCEPTS = ...
 
 local HANDLERS = {
   "start", "run", "stop", "pause", "continue", "shutdown", "preshutdown",
@@ -172,11 +176,11 @@ return function(script, path, name_valid)
   local mask = 0
   local accepts = script.accepts or DEFAULT_ACCEPTS
   for i, a in ipairs(accepts) do
-    local bit = luasvc.accepts[a]
+    local bit = ACCEPTS[a]
     if not bit then
       lines = lines or read_lines(path)
       local known = {}
-      for n in pairs(luasvc.accepts) do known[#known + 1] = n end
+      for n in pairs(ACCEPTS) do known[#known + 1] = n end
       table.sort(known)
       fail(type(a) == "string" and find_line(lines, '["\']' .. esc(a) .. '["\']') or key_line("accepts"),
         "unknown accepts entry %s (#%d); known: %s", type(a) == "string" and ("'" .. a .. "'") or tostring(a), i,

@@ -231,6 +231,15 @@ typedef struct console_start {
     size_t failed;
 } console_start;
 
+/* The front end's preparation (lsvc_host_on_ready): the platform's part
+ * (the endpoint's sockets, bound under temporary names). On this thread,
+ * or on the last worker to load when it gets there first. */
+static void console_prepare(lsvc_host *h, void *ud)
+{
+    console_start *s = ud;
+    lsvc_console_os_loading(h, s->check_only);
+}
+
 /* The host's ready (lsvc_host_on_ready): every script has loaded and the
  * endpoint's sockets are bound. On the last thread to get there, most
  * often the last worker to load: it names the endpoint's sockets and
@@ -246,11 +255,13 @@ static void console_ready(lsvc_host *h, size_t failed, void *ud)
 
 /*
  * Run (or check) the scripts. While the workers make their Lua states and
- * load, this thread does the platform's part (the endpoint's sockets);
- * then the watchdog's thread starts (a deadline set before it runs is
- * seen when it does): on two cores, no third thread runs beside a loading
- * worker. The last to be done, this thread or a worker, names the
- * endpoint and releases the services (console_ready).
+ * load, this thread opens the log's output and does the platform's part
+ * (console_prepare: unless the last worker to load gets there first, as
+ * when the workers took the CPU this thread was on); then the watchdog's
+ * thread starts (a deadline set before it runs is seen when it does): on
+ * two cores, no third thread runs beside a loading worker. The last to be
+ * done, this thread or a worker, names the endpoint and releases the
+ * services (console_ready).
  */
 int lsvc_console_run(const char *verb, int argc, char **argv)
 {
@@ -270,13 +281,15 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     int rc = h ? lsvc_console_os_begin(h, check_only) : 1;
     console_start start = {.check_only = check_only};
     if (h)
-        lsvc_host_on_ready(h, console_ready, &start);
+        lsvc_host_on_ready(h, console_prepare, console_ready, &start);
     if (rc != 0 || start_workers(h) != 0)
         return rc ? rc : 1;
-    lsvc_console_os_loading(h, check_only);
+    /* The log's output, which the workers' first line (START_PENDING)
+     * would otherwise open on their way to RUNNING. */
+    lsvc_log_prepare();
+    lsvc_host_prepare(h);
     if (lsvc_watchdog_start(h) != 0)
         return 1;
-    lsvc_host_prepared(h);
     lsvc_host_wait_ready(h);
     size_t failed = start.failed;
     if (failed || check_only) {

@@ -15,6 +15,7 @@ lsvc_host *lsvc_host_new(void)
     if (!h)
         return NULL;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->prepare_mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     if (lsvc_cond_init(&h->wd_cv) != 0) {
         free(h);
@@ -55,12 +56,15 @@ size_t lsvc_host_wait_loaded(lsvc_host *h)
     return failed;
 }
 
-void lsvc_host_on_ready(lsvc_host *h, void (*ready)(lsvc_host *, size_t, void *), void *ud)
+void lsvc_host_on_ready(lsvc_host *h, void (*prepare)(lsvc_host *, void *),
+                        void (*ready)(lsvc_host *, size_t, void *), void *ud)
 {
     pthread_mutex_lock(&h->mu);
+    h->prepare = prepare;
     h->ready = ready;
     h->ready_ud = ud;
     h->ready_pending = h->n + 1;
+    h->loads_pending = h->n;
     h->ready_done = false;
     pthread_mutex_unlock(&h->mu);
 }
@@ -87,9 +91,29 @@ static void ready_count_down(lsvc_host *h)
     pthread_mutex_unlock(&h->mu);
 }
 
-void lsvc_host_prepared(lsvc_host *h) { ready_count_down(h); }
+/* The front end's preparation, once, on the first thread to ask: its
+ * token then counts down. */
+void lsvc_host_prepare(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->prepare_mu);
+    bool first = !h->prepared;
+    if (first && h->prepare)
+        h->prepare(h, h->ready_ud);
+    h->prepared = true;
+    pthread_mutex_unlock(&h->prepare_mu);
+    if (first)
+        ready_count_down(h);
+}
 
-void lsvc_host_loaded(lsvc_host *h) { ready_count_down(h); }
+void lsvc_host_loaded(lsvc_host *h)
+{
+    pthread_mutex_lock(&h->mu);
+    bool last = h->ready && h->loads_pending && --h->loads_pending == 0;
+    pthread_mutex_unlock(&h->mu);
+    if (last)
+        lsvc_host_prepare(h); /* unless the front end has (or is at it: then until it is done) */
+    ready_count_down(h);
+}
 
 void lsvc_host_wait_ready(lsvc_host *h)
 {

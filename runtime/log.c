@@ -119,6 +119,13 @@ static void out_open(void)
 }
 #endif
 
+void lsvc_log_prepare(void)
+{
+#ifndef _WIN32
+    pthread_once(&out_once, out_open);
+#endif
+}
+
 static atomic_ulong dropped;  /* lines not written since the last one that was */
 static atomic_bool cut_short; /* a write wrote part of its lines: start afresh */
 

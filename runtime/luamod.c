@@ -186,6 +186,17 @@ static int l_now(lua_State *L)
 
 static const luaL_Reg module_fns[] = {{"now", l_now}, {NULL, NULL}};
 
+void lsvc_push_accepts(lua_State *L)
+{
+    lua_newtable(L);
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if (lsvc_accept_name(bit)) {
+            lua_pushinteger(L, bit);
+            lua_setfield(L, -2, lsvc_accept_name(bit));
+        }
+    }
+}
+
 int lsvc_open_luasvc(lua_State *L)
 {
     luaL_newlib(L, module_fns);
@@ -205,13 +216,7 @@ int lsvc_open_luasvc(lua_State *L)
         }
     }
     lua_setfield(L, -2, "controls");
-    lua_newtable(L);
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if (lsvc_accept_name(bit)) {
-            lua_pushinteger(L, bit);
-            lua_setfield(L, -2, lsvc_accept_name(bit));
-        }
-    }
+    lsvc_push_accepts(L);
     lua_setfield(L, -2, "accepts");
     lsvc_open_mailslot(L); /* mailslot.c */
     lua_setfield(L, -2, "mailslot");

@@ -93,6 +93,10 @@ void lsvc_log_set_level(lsvc_level lv);
 void lsvc_log_set_journal(bool on); /* "<N>" priority prefixes for journald */
 void lsvc_log(lsvc_level lv, const char *service, const char *fmt, ...) LSVC_PRINTF(3, 4);
 void lsvc_log_text(lsvc_level lv, const char *service, const char *text);
+/* Make ready what the first line written to stderr needs (on POSIX the
+ * non-blocking reopening of fd 2, a path lookup in /proc); else the first
+ * line does it. Any thread, any number of times. */
+void lsvc_log_prepare(void);
 /* Further destinations for log lines, registered from above (the Windows
  * event log, a service's status_slot): a sink is called on the logging
  * thread with each line at max_level or more severe, the text as given (a

@@ -56,13 +56,15 @@ int lsvc_reload_setup(lsvc_worker *w)
 {
     lua_State *L = w->L;
     lsvc_service *svc = w->svc;
-    /* loader.lua and contract.lua each return a function */
+    /* loader.lua and contract.lua each return a function; contract.lua's
+     * chunk is given luasvc.accepts' table (a script that does not
+     * require "luasvc" never opens it) */
     if (luaL_loadbuffer(L, (const char *)lsvc_lua_loader, lsvc_lua_loader_len,
                         LSVC_LOADER_SOURCE) != LUA_OK ||
         lua_pcall(L, 0, 1, 0) != LUA_OK ||
         luaL_loadbuffer(L, (const char *)lsvc_lua_contract, lsvc_lua_contract_len,
                         "=[luasvc contract]") != LUA_OK ||
-        lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        (lsvc_push_accepts(L), lua_pcall(L, 1, 1, 0) != LUA_OK)) {
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc), "internal: %s", lua_tostring(L, -1));
         return -1;
     }

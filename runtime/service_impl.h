@@ -97,10 +97,14 @@ struct lsvc_host {
     bool wd_started;
     /* lsvc_host_on_ready: the front end's part of a start, and what is
      * still to come before it runs (every load, the front end's token) */
+    void (*prepare)(lsvc_host *h, void *ud);
     void (*ready)(lsvc_host *h, size_t failed, void *ud);
     void *ready_ud;
     size_t ready_pending;
+    size_t loads_pending;
     bool ready_done;
+    pthread_mutex_t prepare_mu; /* held while prepare runs: a second caller waits */
+    bool prepared;
 };
 
 #endif

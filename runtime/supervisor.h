@@ -213,13 +213,18 @@ size_t lsvc_host_wait_loaded(lsvc_host *h);
 void lsvc_host_release(lsvc_host *h, bool go); /* go=false: abort the starts */
 /* The start barrier without a hand-over: ready(h, failed, ud) (what must
  * be open before RUNNING, then lsvc_host_release) runs once, on whichever
- * thread ends the last of the loads and the front end's preparation
- * (lsvc_host_prepared), most often the last worker to load, which then
- * passes its own gate at once. Set before the workers start; the front
- * end learns the outcome with lsvc_host_wait_ready. Without it, the front
- * end waits (lsvc_host_wait_loaded) and releases. */
-void lsvc_host_on_ready(lsvc_host *h, void (*ready)(lsvc_host *, size_t, void *), void *ud);
-void lsvc_host_prepared(lsvc_host *h);
+ * thread ends the last of the loads and the front end's preparation,
+ * most often the last worker to load, which then passes its own gate at
+ * once. The preparation, prepare(h, ud), runs once: on the front end's
+ * thread (lsvc_host_prepare), or on the last worker to load when that
+ * gets there first (on a busy machine the front end's thread may not run
+ * for a while after it started the workers; the start does not wait for
+ * it). Set before the workers start; the front end learns the outcome
+ * with lsvc_host_wait_ready. Without it, the front end waits
+ * (lsvc_host_wait_loaded) and releases. */
+void lsvc_host_on_ready(lsvc_host *h, void (*prepare)(lsvc_host *, void *),
+                        void (*ready)(lsvc_host *, size_t, void *), void *ud);
+void lsvc_host_prepare(lsvc_host *h);
 void lsvc_host_loaded(lsvc_host *h); /* a worker's load ended, well or not */
 void lsvc_host_wait_ready(lsvc_host *h);
 void lsvc_host_wait_stopped(lsvc_host *h);

@@ -104,6 +104,8 @@ lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc);
 /* ---- luamod.c: the luasvc module and ctx (worker thread only) ---------- */
 
 int lsvc_open_luasvc(struct lua_State *L);
+/* A new table of the accepts names and their bits (luasvc.accepts). */
+void lsvc_push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
 

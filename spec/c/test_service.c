@@ -4,7 +4,8 @@
  * pending state it enters, what it queues and reports), every pending
  * state's resolutions, STOPPED reported once, and reports numbered in the
  * order of the changes. The worker's side (which handler runs) is the
- * specs' business; this is the table the front ends rely on.
+ * specs' business; this is the table the front ends rely on. Also the
+ * host's start barrier: who runs the front end's preparation and ready.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,6 +263,55 @@ static void test_report_order(void)
     lsvc_service_free(svc);
 }
 
+/* The start barrier (lsvc_host_on_ready): the front end's preparation
+ * runs once, on the front end's thread or on the last load when that
+ * comes first (a front end's thread that is not running must not hold the
+ * start back); ready runs once, after both. */
+static int prepares, readies;
+static size_t ready_failed;
+
+static void on_prepare(lsvc_host *h, void *ud)
+{
+    (void)h;
+    (void)ud;
+    prepares++;
+}
+
+static void on_ready(lsvc_host *h, size_t failed, void *ud)
+{
+    (void)h;
+    (void)ud;
+    readies++;
+    ready_failed = failed;
+}
+
+static lsvc_host *prepare_hosts[2]; /* no lsvc_host_free: a host lives as long as its process */
+
+static void test_host_prepare(bool front_end_first)
+{
+    lsvc_host *h = prepare_hosts[front_end_first] = lsvc_host_new();
+    lsvc_service_opts o = {.script = "t.lua"};
+    lsvc_service *a = lsvc_service_new(h, &o), *b = lsvc_service_new(h, &o);
+    CHECK(lsvc_host_add(h, a) == 0 && lsvc_host_add(h, b) == 0);
+    prepares = readies = 0;
+    lsvc_host_on_ready(h, on_prepare, on_ready, NULL);
+    if (front_end_first) {
+        lsvc_host_prepare(h);
+        CHECK_EQ(prepares, 1);
+    }
+    lsvc_service_loaded(a, true);
+    CHECK_EQ(prepares, front_end_first ? 1 : 0); /* not the last load: not its business */
+    CHECK_EQ(readies, 0);
+    lsvc_service_loaded(b, false);
+    CHECK_EQ(prepares, 1); /* the last load prepared, when the front end had not */
+    CHECK_EQ(readies, 1);
+    CHECK_EQ(ready_failed, 1);
+    lsvc_host_prepare(h); /* the front end, late: nothing more */
+    CHECK_EQ(prepares, 1);
+    CHECK_EQ(readies, 1);
+    lsvc_host_wait_ready(h); /* ready has run: at once */
+}
+
 int main(void)
 {
     host = lsvc_host_new();
@@ -270,5 +320,7 @@ int main(void)
     test_pending_resolutions();
     test_stopped_once_and_progress();
     test_report_order();
+    test_host_prepare(true);
+    test_host_prepare(false);
     return CHECK_EXIT("test_service");
 }
