@@ -21,7 +21,7 @@
 /* dir, if it holds the definitions: its real path in out. */
 static bool types_in(const char *dir, char *out, size_t outlen)
 {
-    char file[PATH_MAX + 32];
+    char file[PATH_MAX + 96]; /* dir may be find_types's PATH_MAX + 64 */
     snprintf(file, sizeof file, "%s/luasvc.lua", dir);
     char real[PATH_MAX];
     if (access(file, R_OK) != 0 || !realpath(dir, real))
