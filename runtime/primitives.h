@@ -27,6 +27,7 @@ typedef struct lsvc_queue {
     unsigned wakeups; /* wakes without an event (deadline, shutdown) */
     lsvc_queue_waker waker;
     void *waker_ud;
+    unsigned waking; /* calls of the waker under way (outside the mutex) */
     atomic_size_t pending; /* len, readable without the mutex (a hint) */
 } lsvc_queue;
 
@@ -37,6 +38,10 @@ void lsvc_queue_destroy(lsvc_queue *q);
 #define LSVC_QUEUE_MAX 1024u
 /* 0; -1 on ENOMEM; -2 when LSVC_QUEUE_MAX controls wait already */
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev);
+/* The same without the wake, for a caller that holds a lock the woken
+ * consumer takes: it calls lsvc_queue_notify once that lock is released. */
+int lsvc_queue_push_quiet(lsvc_queue *q, const lsvc_event *ev);
+void lsvc_queue_notify(lsvc_queue *q);
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev); /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */

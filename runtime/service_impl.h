@@ -80,6 +80,7 @@ struct lsvc_host {
     bool quitting;
     pthread_t wd_thread;
     bool wd_started;
+    uint64_t wd_next; /* when the sleeping watchdog looks again; 0: when kicked */
     /* lsvc_host_on_ready: the front end's part of a start, and what is
      * still to come before it runs (every load, the front end's token) */
     void (*ready)(lsvc_host *h, size_t failed, void *ud);

@@ -51,6 +51,7 @@ static void *watchdog_main(void *arg)
     pthread_mutex_lock(&h->mu);
     while (!h->quitting) {
         uint64_t now = lsvc_now_ns(), next = 0;
+        h->wd_next = 0; /* a kick while it looks (h->mu let go below) counts */
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
             bool abandon = false;
@@ -70,6 +71,7 @@ static void *watchdog_main(void *arg)
                 pthread_mutex_lock(&h->mu);
             }
         }
+        h->wd_next = next;
         lsvc_cond_wait_until(&h->wd_cv, &h->mu, next); /* next 0: until kicked */
     }
     pthread_mutex_unlock(&h->mu);
@@ -90,5 +92,19 @@ void lsvc_watchdog_kick(lsvc_host *h)
         return;
     pthread_mutex_lock(&h->mu);
     pthread_cond_broadcast(&h->wd_cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* A deadline at at_ns was set: the watchdog is woken only when it would
+ * not look by then anyway (a handler's deadline, set before each handler,
+ * mostly falls after the one the watchdog already sleeps until: it looks
+ * then and sleeps again until the new one). */
+void lsvc_watchdog_kick_by(lsvc_host *h, uint64_t at_ns)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    if (!h->wd_next || at_ns < h->wd_next)
+        pthread_cond_broadcast(&h->wd_cv);
     pthread_mutex_unlock(&h->mu);
 }
