@@ -15,8 +15,9 @@
 
 /* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
 
-/* The consumer's wake-up: called under the queue's mutex after each push
- * and wake, so it must be bounded and take no lock (uv_async_send). */
+/* The consumer's wake-up: called after each push (a quiet one: at
+ * lsvc_queue_notify) and wake, once the queue's mutex is released; it must
+ * be bounded (worker.c: a write to the loop's eventfd, uv_async_send). */
 typedef void (*lsvc_queue_waker)(void *ud);
 
 typedef struct lsvc_queue {

@@ -3,7 +3,7 @@
  * thread) and its worker (the one consumer). Push never blocks for long: a
  * mutex held for a copy, growth by doubling up to LSVC_QUEUE_MAX controls,
  * past which a push is refused (-2). Nothing pushed is ever dropped.
- * The worker wakes through its waker (uv_async_send on its loop), called
+ * The worker wakes through its waker (worker.c: its loop's wake), called
  * once the mutex is released, so that the woken worker does not find it
  * held (on one CPU it would run at once, block on it and hand the CPU
  * back); a call under way is counted (waking) and lsvc_queue_set_waker
