@@ -75,12 +75,14 @@ struct lsvc_host {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
     pthread_cond_t wd_cv;
+    /* the watchdog looks again by then (0: not before a kick), for a
+     * deadline set to know whether it must kick it (lsvc_watchdog_kick_by) */
+    _Atomic uint64_t wd_next_ns;
     lsvc_service **svcs;
     size_t n;
     bool quitting;
     pthread_t wd_thread;
     bool wd_started;
-    uint64_t wd_next; /* when the sleeping watchdog looks again; 0: when kicked */
     /* lsvc_host_on_ready: the front end's part of a start, and what is
      * still to come before it runs (every load, the front end's token) */
     void (*ready)(lsvc_host *h, size_t failed, void *ud);

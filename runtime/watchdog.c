@@ -50,8 +50,8 @@ static void *watchdog_main(void *arg)
     lsvc_host *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->quitting) {
+        atomic_store(&h->wd_next_ns, 0); /* looking: a deadline set now kicks */
         uint64_t now = lsvc_now_ns(), next = 0;
-        h->wd_next = 0; /* a kick while it looks (h->mu let go below) counts */
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
             bool abandon = false;
@@ -71,7 +71,7 @@ static void *watchdog_main(void *arg)
                 pthread_mutex_lock(&h->mu);
             }
         }
-        h->wd_next = next;
+        atomic_store(&h->wd_next_ns, next);
         lsvc_cond_wait_until(&h->wd_cv, &h->mu, next); /* next 0: until kicked */
     }
     pthread_mutex_unlock(&h->mu);
@@ -103,8 +103,10 @@ void lsvc_watchdog_kick_by(lsvc_host *h, uint64_t at_ns)
 {
     if (!h)
         return;
-    pthread_mutex_lock(&h->mu);
-    if (!h->wd_next || at_ns < h->wd_next)
-        pthread_cond_broadcast(&h->wd_cv);
-    pthread_mutex_unlock(&h->mu);
+    /* the deadline was stored (under svc->mu) before this reads: the
+     * watchdog stores its next look (0 while it looks) after reading every
+     * deadline, so it has seen this one or looks by the time read here */
+    uint64_t look = atomic_load(&h->wd_next_ns);
+    if (!look || look > at_ns)
+        lsvc_watchdog_kick(h);
 }
