@@ -15,8 +15,9 @@
 
 /* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
 
-/* The consumer's wake-up: called under the queue's mutex after each push
- * and wake, so it must be bounded and take no lock (uv_async_send). */
+/* The consumer's wake-up: called after each push (a quiet one: at
+ * lsvc_queue_notify) and wake, once the queue's mutex is released; it must
+ * be bounded (worker.c: a write to the loop's eventfd, uv_async_send). */
 typedef void (*lsvc_queue_waker)(void *ud);
 
 typedef struct lsvc_queue {
@@ -27,6 +28,7 @@ typedef struct lsvc_queue {
     unsigned wakeups; /* wakes without an event (deadline, shutdown) */
     lsvc_queue_waker waker;
     void *waker_ud;
+    unsigned waking; /* calls of the waker under way (outside the mutex) */
     atomic_size_t pending; /* len, readable without the mutex (a hint) */
 } lsvc_queue;
 
@@ -37,6 +39,10 @@ void lsvc_queue_destroy(lsvc_queue *q);
 #define LSVC_QUEUE_MAX 1024u
 /* 0; -1 on ENOMEM; -2 when LSVC_QUEUE_MAX controls wait already */
 int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev);
+/* The same without the wake, for a caller that holds a lock the woken
+ * consumer takes: it calls lsvc_queue_notify once that lock is released. */
+int lsvc_queue_push_quiet(lsvc_queue *q, const lsvc_event *ev);
+void lsvc_queue_notify(lsvc_queue *q);
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev); /* non-blocking */
 size_t lsvc_queue_len(lsvc_queue *q);
 /* Anything queued? Without the mutex: a hint for the consumer's fast path. */

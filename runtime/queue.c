@@ -3,8 +3,11 @@
  * thread) and its worker (the one consumer). Push never blocks for long: a
  * mutex held for a copy, growth by doubling up to LSVC_QUEUE_MAX controls,
  * past which a push is refused (-2). Nothing pushed is ever dropped.
- * The worker wakes through its waker (uv_async_send on its loop), called
- * under the mutex so that it is never called once the worker removed it.
+ * The worker wakes through its waker (worker.c: its loop's wake), called
+ * once the mutex is released, so that the woken worker does not find it
+ * held (on one CPU it would run at once, block on it and hand the CPU
+ * back); a call under way is counted (waking) and lsvc_queue_set_waker
+ * waits it out, so the waker is never called once the worker removed it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,25 +48,61 @@ static int grow(lsvc_queue *q)
     return 0;
 }
 
-int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
+/* Under q->mu, which it releases: signal the waiter and call the waker. */
+static void wake_unlock(lsvc_queue *q)
 {
+    pthread_cond_signal(&q->cv);
+    lsvc_queue_waker fn = q->waker;
+    void *ud = q->waker_ud;
+    if (!fn) {
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
+    q->waking++;
+    pthread_mutex_unlock(&q->mu);
+    fn(ud);
     pthread_mutex_lock(&q->mu);
-    if (q->len >= LSVC_QUEUE_MAX) {
-        pthread_mutex_unlock(&q->mu);
+    if (--q->waking == 0)
+        pthread_cond_broadcast(&q->cv); /* lsvc_queue_set_waker may wait for it */
+    pthread_mutex_unlock(&q->mu);
+}
+
+static int push(lsvc_queue *q, const lsvc_event *ev)
+{
+    if (q->len >= LSVC_QUEUE_MAX)
         return -2;
-    }
-    if (q->len == q->cap && grow(q) != 0) {
-        pthread_mutex_unlock(&q->mu);
+    if (q->len == q->cap && grow(q) != 0)
         return -1;
-    }
     q->buf[(q->head + q->len) % q->cap] = *ev;
     q->len++;
     atomic_store_explicit(&q->pending, q->len, memory_order_relaxed);
-    pthread_cond_signal(&q->cv);
-    if (q->waker)
-        q->waker(q->waker_ud);
-    pthread_mutex_unlock(&q->mu);
     return 0;
+}
+
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = push(q, ev);
+    if (rc != 0) {
+        pthread_mutex_unlock(&q->mu);
+        return rc;
+    }
+    wake_unlock(q);
+    return 0;
+}
+
+int lsvc_queue_push_quiet(lsvc_queue *q, const lsvc_event *ev)
+{
+    pthread_mutex_lock(&q->mu);
+    int rc = push(q, ev);
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
+void lsvc_queue_notify(lsvc_queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    wake_unlock(q);
 }
 
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev)
@@ -97,15 +136,14 @@ void lsvc_queue_wake(lsvc_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->wakeups++;
-    pthread_cond_signal(&q->cv);
-    if (q->waker)
-        q->waker(q->waker_ud);
-    pthread_mutex_unlock(&q->mu);
+    wake_unlock(q);
 }
 
 void lsvc_queue_set_waker(lsvc_queue *q, lsvc_queue_waker fn, void *ud)
 {
     pthread_mutex_lock(&q->mu);
+    while (q->waking > 0) /* a call of the old waker under way */
+        pthread_cond_wait(&q->cv, &q->mu);
     q->waker = fn;
     q->waker_ud = ud;
     pthread_mutex_unlock(&q->mu);

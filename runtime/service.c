@@ -181,11 +181,10 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
         unlock_and_report(svc, true);
         return LSVC_NO_ERROR;
     }
-    int qrc = lsvc_queue_push(&svc->queue, &ev);
-    if (qrc != 0 && (code == LSVC_CTRL_STOP || code == LSVC_CTRL_SHUTDOWN)) {
-        /* a stop needs no queue slot: the worker sees stop_requested */
-        lsvc_queue_wake(&svc->queue);
-    } else if (qrc != 0) {
+    /* The worker is woken below, once svc->mu is released: it takes it at
+     * once. A stop needs no queue slot: the worker sees stop_requested. */
+    int qrc = lsvc_queue_push_quiet(&svc->queue, &ev);
+    if (qrc != 0 && code != LSVC_CTRL_STOP && code != LSVC_CTRL_SHUTDOWN) {
         pthread_mutex_unlock(&svc->mu);
         /* -2: LSVC_QUEUE_MAX controls wait already; -1: out of memory */
         return qrc == -2 ? LSVC_ERROR_NOT_ENOUGH_QUOTA : LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
@@ -199,9 +198,13 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
         arm(svc, ev.arrived_ns + (uint64_t)svc->stop_timeout_ms * 1000000u, LSVC_DEADLINE_CONTROL,
             code);
     }
-    unlock_and_report(svc, pending != 0);
-    if (pending)
+    lsvc_status snap = snapshot(svc);
+    pthread_mutex_unlock(&svc->mu);
+    lsvc_queue_notify(&svc->queue);
+    if (pending) {
+        report(svc, &snap);
         lsvc_watchdog_kick(svc->host);
+    }
     return LSVC_NO_ERROR;
 }
 
@@ -352,7 +355,7 @@ bool lsvc_service_set_deadline_if_none(lsvc_service *svc, uint64_t at_ns, lsvc_d
     }
     pthread_mutex_unlock(&svc->mu);
     if (none)
-        lsvc_watchdog_kick(svc->host);
+        lsvc_watchdog_kick_by(svc->host, at_ns);
     return none;
 }
 

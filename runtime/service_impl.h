@@ -88,7 +88,8 @@ struct lsvc_host {
     pthread_cond_t cv; /* signalled when a service reaches STOPPED or loads */
     pthread_cond_t wd_cv;
     /* the watchdog looks again by then (0: not before a kick), for a slice
-     * to know whether it must kick it (lsvc_service_slice_begin) */
+     * begun or a deadline set to know whether it must kick it
+     * (lsvc_service_slice_begin, lsvc_watchdog_kick_by) */
     _Atomic uint64_t wd_next_ns;
     lsvc_service **svcs;
     size_t n;

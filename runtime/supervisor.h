@@ -202,6 +202,7 @@ bool lsvc_service_take_fs_kick(lsvc_service *svc);
 
 int lsvc_watchdog_start(lsvc_host *host);
 void lsvc_watchdog_kick(lsvc_host *host); /* deadlines changed */
+void lsvc_watchdog_kick_by(lsvc_host *host, uint64_t at_ns); /* a deadline was set */
 
 /* ---- host.c: the services of one process (any thread) ------------------ */
 

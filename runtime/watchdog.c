@@ -87,7 +87,7 @@ static void *watchdog_main(void *arg)
     lsvc_host *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->quitting) {
-        atomic_store(&h->wd_next_ns, 0); /* looking: a slice begun now kicks */
+        atomic_store(&h->wd_next_ns, 0); /* looking: a slice begun or a deadline set now kicks */
         uint64_t now = lsvc_now_ns(), next = 0;
         for (size_t i = 0; i < h->n; i++) {
             lsvc_service *svc = h->svcs[i];
@@ -132,4 +132,20 @@ void lsvc_watchdog_kick(lsvc_host *h)
     pthread_mutex_lock(&h->mu);
     pthread_cond_broadcast(&h->wd_cv);
     pthread_mutex_unlock(&h->mu);
+}
+
+/* A deadline at at_ns was set: the watchdog is woken only when it would
+ * not look by then anyway (a handler's deadline, set before each handler,
+ * mostly falls after the one the watchdog already sleeps until: it looks
+ * then and sleeps again until the new one). */
+void lsvc_watchdog_kick_by(lsvc_host *h, uint64_t at_ns)
+{
+    if (!h)
+        return;
+    /* the deadline was stored (under svc->mu) before this reads: the
+     * watchdog stores its next look (0 while it looks) after reading every
+     * deadline, so it has seen this one or looks by the time read here */
+    uint64_t look = atomic_load(&h->wd_next_ns);
+    if (!look || look > at_ns)
+        lsvc_watchdog_kick(h);
 }

@@ -7,7 +7,7 @@
  * once run has returned; then it closes every handle the script left
  * open, ends its children, and reports STOPPED.
  *
- * What wakes the loop: the uv_async_t `wake` (a control was queued, the fs
+ * What wakes the loop: its `wake` (a control was queued, the fs
  * watch's kick, the watchdog's interrupt, the systemd notifier asking for
  * a heartbeat), a task's timer (ctx:sleep, a queue's timeout), the watch's
  * timer, and the script's own luv handles.
@@ -30,6 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#include <unistd.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -556,9 +560,8 @@ static bool run_done(lsvc_worker *w)
 /* A control was queued (or the watch, the watchdog, the notifier woke
  * the loop): controls go ahead of the callbacks still due in this
  * iteration of the loop; the turn after it looks at everything else. */
-static void on_wake(uv_async_t *a)
+static void on_wake(lsvc_worker *w)
 {
-    lsvc_worker *w = (lsvc_worker *)((char *)a - offsetof(lsvc_worker, wake));
     if (w->phase == LSVC_PHASE_RUN && !w->current)
         lsvc_worker_deliver(w);
 }
@@ -569,11 +572,69 @@ void lsvc_worker_between_callbacks(lsvc_worker *w)
         lsvc_worker_deliver(w);
 }
 
+/* The loop's wake (the queue's waker, any thread). On Linux an eventfd
+ * under a uv_poll_t: with libuv 1.44 (Debian 12's) a uv_async_send has
+ * the woken loop spin, then yield, until the sender's write() returns,
+ * which on a VM costs about 30 us on top of the wake itself (the poll's
+ * callback runs as soon as the thread does). Elsewhere a uv_async_t. */
+static lsvc_worker *of_wake(void *h) { return (lsvc_worker *)((char *)h - offsetof(lsvc_worker, wake)); }
+
+#ifdef __linux__
+static void on_wake_fd(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    lsvc_worker *w = of_wake(h);
+    uint64_t n;
+    while (read(w->wake.fd, &n, sizeof n) < 0 && errno == EINTR)
+        ;
+    on_wake(w);
+}
+
+static int wake_init(lsvc_worker *w)
+{
+    w->wake.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake.fd < 0)
+        return -1;
+    if (uv_poll_init(&w->loop, &w->wake.h, w->wake.fd) != 0) {
+        close(w->wake.fd);
+        return -1;
+    }
+    w->wake.h.data = NULL; /* the runtime's own handles: data NULL (uvlua.c) */
+    uv_poll_start(&w->wake.h, UV_READABLE, on_wake_fd);
+    return 0;
+}
+
+static void wake_loop(void *ud)
+{
+    lsvc_worker *w = ud;
+    uint64_t one = 1; /* never EAGAIN: the loop reads the count back to 0 */
+    while (write(w->wake.fd, &one, sizeof one) < 0 && errno == EINTR)
+        ;
+}
+
+static void close_wake_fd(uv_handle_t *h) { close(of_wake(h)->wake.fd); }
+
+static void wake_close(lsvc_worker *w) { uv_close((uv_handle_t *)&w->wake.h, close_wake_fd); }
+#else
+static void on_wake_async(uv_async_t *a) { on_wake(of_wake(a)); }
+
+static int wake_init(lsvc_worker *w)
+{
+    if (uv_async_init(&w->loop, &w->wake, on_wake_async) != 0)
+        return -1;
+    w->wake.data = NULL; /* the runtime's own handles: data NULL (uvlua.c) */
+    return 0;
+}
+
 static void wake_loop(void *ud)
 {
     lsvc_worker *w = ud;
     uv_async_send(&w->wake);
 }
+
+static void wake_close(lsvc_worker *w) { uv_close((uv_handle_t *)&w->wake, NULL); }
+#endif
 
 /* The state's allocator: memory_limit holds while the script's Lua runs
  * (under a protected call: a refusal is a Lua error there); the runtime's
@@ -604,7 +665,7 @@ static int on_panic(lua_State *L)
     return 0;
 }
 
-/* The Lua state and the loop; START_PENDING. false: out of memory. */
+/* The Lua state and the loop; START_PENDING. false: out of memory (or fds). */
 static bool worker_init(lsvc_worker *w)
 {
     lsvc_service *svc = w->svc;
@@ -612,12 +673,15 @@ static bool worker_init(lsvc_worker *w)
     lua_State *L = lua_newstate(worker_alloc, w);
     if (L)
         lua_atpanic(L, on_panic);
-    if (!L || uv_loop_init(&w->loop) != 0) {
+    bool loop = uv_loop_init(&w->loop) == 0;
+    if (!L || !loop || wake_init(w) != 0) {
         if (L)
             lua_close(L);
+        if (loop)
+            uv_loop_close(&w->loop);
         lsvc_service_set_state(svc, LSVC_START_PENDING, LSVC_START_WAIT_HINT_MS);
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(svc),
-                 "cannot create a Lua state or loop: out of memory");
+                 "cannot create a Lua state or loop: out of memory (or descriptors)");
         return false;
     }
     w->L = L;
@@ -626,8 +690,6 @@ static bool worker_init(lsvc_worker *w)
      * (phase_load), which saves a start a few incremental steps. */
     lua_gc(L, LUA_GCSTOP);
     *(lsvc_worker **)lua_getextraspace(L) = w; /* copied into every coroutine */
-    uv_async_init(&w->loop, &w->wake, on_wake);
-    w->wake.data = NULL; /* the runtime's own handles: data NULL (uvlua.c) */
     uv_timer_init(&w->loop, &w->watch_timer);
     w->watch_timer.data = NULL;
     lsvc_queue_set_waker(lsvc_service_queue(svc), wake_loop, w);
@@ -768,7 +830,7 @@ static void phase_close(lsvc_worker *w)
     lsvc_service_set_deadline(w->svc, ms_from_now(grace + 2000u), LSVC_DEADLINE_FINAL);
     lsvc_uvlua_close_all(w, grace);
     lsvc_queue_set_waker(lsvc_service_queue(w->svc), NULL, NULL);
-    uv_close((uv_handle_t *)&w->wake, NULL);
+    wake_close(w);
     uv_close((uv_handle_t *)&w->watch_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     if (lsvc_service_interrupted(w->svc))

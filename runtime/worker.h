@@ -205,7 +205,16 @@ struct lsvc_worker {
     lsvc_service *svc;
     struct lua_State *L;
     uv_loop_t loop;
-    uv_async_t wake;        /* controls, the fs watch's kick, the watchdog, the notifier */
+    /* the loop's wake from other threads: controls, the fs watch's kick,
+     * the watchdog, the notifier (worker.c: why an eventfd on Linux) */
+#ifdef __linux__
+    struct {
+        uv_poll_t h;
+        int fd;
+    } wake;
+#else
+    uv_async_t wake;
+#endif
     uv_timer_t watch_timer; /* the watch's next look (poll interval, settle) */
     int script_ref, ctx_ref;
     lsvc_phase phase;

@@ -283,24 +283,26 @@ static void reply_err(int fd, uint32_t code, const char *text)
 }
 
 /* Reply "OK <status json>": the JSON at whatever length it takes (every
- * string of it may be escaped to six times its size). */
+ * string of it may be escaped to six times its size), in one send (the
+ * client wakes once). */
 static void reply_status(int fd, lsvc_service *svc)
 {
-    char small[4096], *json = small;
-    size_t need = lsvc_status_json(svc, small, sizeof small);
-    if (need >= sizeof small) {
-        json = malloc(need + 1);
-        if (!json) {
+    char small[4096], *line = small;
+    size_t need = lsvc_status_json(svc, small + 3, sizeof small - 4); /* "OK " ... "\n" */
+    if (need >= sizeof small - 4) {
+        line = malloc(need + 5);
+        if (!line) {
             reply_err(fd, 8, "Not enough memory resources are available to process this command.");
             return;
         }
-        lsvc_status_json(svc, json, need + 1);
+        size_t again = lsvc_status_json(svc, line + 3, need + 1); /* it may have changed */
+        need = again < need ? again : need;
     }
-    reply(fd, "OK ");
-    reply(fd, json);
-    reply(fd, "\n");
-    if (json != small)
-        free(json);
+    memcpy(line, "OK ", 3);
+    memcpy(line + 3 + need, "\n", 2);
+    reply(fd, line);
+    if (line != small)
+        free(line);
 }
 
 /* The peer may use the endpoint: the host's own user or root. */
@@ -370,6 +372,25 @@ static void client_end(lsvc_endpoint *e, client *c, bool answer_it)
     c->fd = -1;
 }
 
+/* Read what client c sent; answer once it is a whole line, or all it will
+ * send, or as much as a request may be. */
+static void client_read(lsvc_endpoint *e, client *c)
+{
+    for (;;) {
+        ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (r > 0)
+            c->len += (size_t)r;
+        if (r <= 0 || memchr(c->buf, '\n', c->len) || c->len == sizeof c->buf) {
+            client_end(e, c, true);
+            return;
+        }
+    }
+}
+
 /* Take a connection on listener i into a free slot. false: accept failed
  * with no connection to take (or out of descriptors). */
 static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
@@ -394,26 +415,8 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
     }
     *slot = (client){
         .fd = fd, .svc = i, .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
+    client_read(e, slot); /* the request is mostly there already: no poll for it */
     return true;
-}
-
-/* Read what client c sent; answer once it is a whole line, or all it will
- * send, or as much as a request may be. */
-static void client_read(lsvc_endpoint *e, client *c)
-{
-    for (;;) {
-        ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (r > 0)
-            c->len += (size_t)r;
-        if (r <= 0 || memchr(c->buf, '\n', c->len) || c->len == sizeof c->buf) {
-            client_end(e, c, true);
-            return;
-        }
-    }
 }
 
 /* Temporary sockets (lsvc_endpoint_prepare) left by hosts that died while

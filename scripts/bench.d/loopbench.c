@@ -5,7 +5,7 @@
  *       CONNS keep-alive connections to 127.0.0.1:PORT, each sending
  *       "GET /health HTTP/1.1" again as soon as the previous answer (a
  *       Content-Length body) is in, for SECONDS after a 0.5 s warm-up.
- *       Prints "rps= errors=".
+ *       Prints "rps= errors= total=" (total: every answer, the warm-up's too).
  *   loopbench stopclose PORT PID
  *       One keep-alive connection and one request answered, then SIGTERM
  *       to PID; time until the connection reads EOF. Prints "ms=".
@@ -101,7 +101,7 @@ static int http(int port, int nconn, double seconds)
     }
     uint64_t start = now_ns(), warm = start + 500000000u;
     uint64_t end = warm + (uint64_t)(seconds * 1e9);
-    long done = 0, errors = 0;
+    long done = 0, total = 0, errors = 0;
     struct epoll_event evs[64];
     for (uint64_t t = start; t < end; t = now_ns()) {
         int n = epoll_wait(ep, evs, 64, 100);
@@ -120,6 +120,7 @@ static int http(int port, int nconn, double seconds)
                 a = 1;
             }
             for (int k = 0; k < a; k++) {
+                total++;
                 if (now_ns() >= warm)
                     done++;
                 if (write(c->fd, REQ, sizeof REQ - 1) < 0)
@@ -127,7 +128,7 @@ static int http(int port, int nconn, double seconds)
             }
         }
     }
-    printf("rps=%.0f errors=%ld\n", (double)done / seconds, errors);
+    printf("rps=%.0f errors=%ld total=%ld\n", (double)done / seconds, errors, total);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * test_queue.c - unit tests of queue.c: FIFO order, growth, wrap-around,
- * lsvc_queue_wait (push, wake, deadline) and many producers against one
- * consumer.
+ * lsvc_queue_wait (push, wake, deadline), many producers against one
+ * consumer, and the waker: called with the mutex released, and never
+ * once lsvc_queue_set_waker has removed it.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -413,6 +414,87 @@ static void test_bound(void)
     lsvc_queue_destroy(&q);
 }
 
+/* ---- the waker ------------------------------------------------------------- */
+
+typedef struct waker_probe {
+    lsvc_queue *q;
+    int calls, free_calls; /* calls that found the queue's mutex free */
+    atomic_bool inside, release, removed;
+} waker_probe;
+
+static void probe_waker(void *ud)
+{
+    waker_probe *p = ud;
+    p->calls++;
+    if (pthread_mutex_trylock(&p->q->mu) == 0) {
+        p->free_calls++;
+        pthread_mutex_unlock(&p->q->mu);
+    }
+    atomic_store(&p->inside, true);
+    while (!atomic_load(&p->release))
+        sched_yield();
+    atomic_store(&p->inside, false);
+}
+
+static void *push_one(void *arg)
+{
+    waker_probe *p = arg;
+    lsvc_event in = ev_of(7, 0);
+    CHECK_EQ(lsvc_queue_push(p->q, &in), 0);
+    return NULL;
+}
+
+static void *remove_waker(void *arg)
+{
+    waker_probe *p = arg;
+    lsvc_queue_set_waker(p->q, NULL, NULL);
+    atomic_store(&p->removed, true);
+    return NULL;
+}
+
+/* A woken consumer that takes the mutex at once must find it free (on one
+ * CPU it would otherwise block and hand the CPU back); and removing the
+ * waker waits for a call of it under way (the worker closes the loop the
+ * waker wakes right after). */
+static void test_waker(void)
+{
+    lsvc_queue q;
+    CHECK_EQ(lsvc_queue_init(&q), 0);
+    waker_probe p = {.q = &q};
+    atomic_store(&p.release, true);
+    lsvc_queue_set_waker(&q, probe_waker, &p);
+    lsvc_event in = ev_of(1, 0), out;
+    CHECK_EQ(lsvc_queue_push(&q, &in), 0);
+    lsvc_queue_wake(&q);
+    CHECK_EQ(lsvc_queue_push_quiet(&q, &in), 0);
+    CHECK_EQ(p.calls, 2); /* the quiet push wakes nobody ... */
+    lsvc_queue_notify(&q);
+    CHECK_EQ(p.calls, 3); /* ... until told */
+    CHECK_EQ(p.free_calls, 3);
+    while (lsvc_queue_pop(&q, &out))
+        ;
+
+    atomic_store(&p.release, false);
+    pthread_t pusher, remover;
+    CHECK_EQ(pthread_create(&pusher, NULL, push_one, &p), 0);
+    uint64_t deadline = lsvc_now_ns() + 5000 * MS;
+    while (!atomic_load(&p.inside) && lsvc_now_ns() < deadline)
+        sched_yield();
+    CHECK(atomic_load(&p.inside));
+    CHECK_EQ(pthread_create(&remover, NULL, remove_waker, &p), 0);
+    /* while the call lasts (50 ms here), the removal does not return */
+    uint64_t until = lsvc_now_ns() + 50 * MS;
+    while (lsvc_now_ns() < until && !atomic_load(&p.removed))
+        sched_yield();
+    CHECK(!atomic_load(&p.removed));
+    atomic_store(&p.release, true);
+    pthread_join(pusher, NULL);
+    pthread_join(remover, NULL);
+    CHECK(atomic_load(&p.removed));
+    CHECK_EQ(p.calls, 4);
+    lsvc_queue_destroy(&q);
+}
+
 int main(void)
 {
     test_fifo();
@@ -422,5 +504,6 @@ int main(void)
     test_wait_deadline();
     test_wait_threads();
     test_producers();
+    test_waker();
     return CHECK_EXIT("test_queue");
 }
