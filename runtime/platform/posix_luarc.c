@@ -21,7 +21,7 @@
 /* dir, if it holds the definitions: its real path in out. */
 static bool types_in(const char *dir, char *out, size_t outlen)
 {
-    char file[PATH_MAX + 32];
+    char file[PATH_MAX + 80]; /* find_types passes up to PATH_MAX + 63 */
     snprintf(file, sizeof file, "%s/luasvc.lua", dir);
     char real[PATH_MAX];
     if (access(file, R_OK) != 0 || !realpath(dir, real))
