@@ -25,7 +25,8 @@ lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h);
 lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, size_t errlen);
 /* Catch the signals in set for the host (before any thread starts): from
  * now on they reach the endpoint's thread, once it runs; SIGPIPE is made
- * harmless (writes fail with EPIPE). Nothing is blocked or ignored, so
+ * harmless (writes fail with EPIPE). Takes the endpoint's reserve
+ * descriptor too, before any script can leak them all. Nothing is blocked or ignored, so
  * children start with an empty mask and default dispositions. 0 or -1. */
 int lsvc_signals_catch(const sigset_t *set);
 /* A signal taken by the endpoint thread, for the host. */
