@@ -377,6 +377,39 @@ return S
     assert.equal(0, H.wait_exit(p, 10), H.log(p))
     assert.truthy(H.log(p):find("STOP:called", 1, true), H.log(p))
   end)
+
+  it("while loading cannot take the endpoint of a running host of the same name", function()
+    local a = H.start({ scripts = { H.fixtures .. "basic.lua" } })
+    local pid_a = H.wait_state(a, "basic", "RUNNING").pid
+    -- a second "basic" whose top level waits until its host has bound the
+    -- socket it will rename (lsvc_endpoint_prepare), then leaks every
+    -- descriptor: the probe of the live endpoint has none left
+    local path = script([[
+local rt = os.getenv("LUASVC_RUNTIME_DIR")
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+local deadline = os.time() + 5
+repeat
+  local f, _, code = io.open(rt .. "/.luasvc-" .. pid .. "-0.tmp")
+  if f then f:close() end
+until f or code ~= 2 or os.time() > deadline
+local kept = {}
+while true do
+  local f = io.open("/dev/null")
+  if not f then break end
+  kept[#kept + 1] = f
+end
+local S = { name = "basic" }
+function S.run(ctx) while ctx:sleep(1000) do end end
+return S
+]], "second.lua")
+    local b = H.start({ prefix = "prlimit --nofile=256:256", scripts = { path }, rt = a.rt })
+    assert.are_not.equal(0, H.wait_exit(b, 10), H.log(b))
+    assert.truthy(H.log(b):find("cannot tell whether service 'basic' is already running", 1, true), H.log(b))
+    local st = H.status(a, "basic")
+    assert.are.equal(pid_a, st and st.pid, "the endpoint is the first host's")
+    H.kill(a, "TERM")
+    assert.equal(0, H.wait_exit(a, 5), H.log(a))
+  end)
 end)
 
 describe("children of a service", function()

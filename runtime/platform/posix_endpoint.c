@@ -27,7 +27,7 @@
 
 #include "posix.h"
 
-static bool probe_alive(const struct sockaddr_un *sa);
+static bool probe_alive(const struct sockaddr_un *sa, int *cannot);
 
 struct lsvc_endpoint {
     lsvc_host *host;
@@ -151,6 +151,19 @@ fail:
     return NULL;
 }
 
+/* The error of a start that finds a live endpoint at sa, or cannot tell
+ * (cannot: the errno of the probe; a script that took every descriptor). */
+static void already_running(const char *name, const struct sockaddr_un *sa, int cannot, char *err,
+                            size_t errlen)
+{
+    if (cannot)
+        snprintf(err, errlen,
+                 "cannot tell whether service '%s' is already running (endpoint %s): %s", name,
+                 sa->sun_path, strerror(cannot));
+    else
+        snprintf(err, errlen, "service '%s' is already running (endpoint %s)", name, sa->sun_path);
+}
+
 /* Give prepared socket i its name sa. 0: done; 1: not done, bind as ever
  * (renameat2 without replacing unsupported here, or the temporary socket
  * went away); -1: err set (the service is already running). */
@@ -171,9 +184,10 @@ static int place_prepared(lsvc_endpoint *e, size_t i, const struct sockaddr_un *
         if (errno != EEXIST || attempt > 0)
             break;
         /* Someone's socket is there: alive, or left by a crashed host? */
-        if (probe_alive(sa)) {
-            snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                     lsvc_service_name(lsvc_host_service(e->host, i)), sa->sun_path);
+        int cannot;
+        if (probe_alive(sa, &cannot)) {
+            already_running(lsvc_service_name(lsvc_host_service(e->host, i)), sa, cannot, err,
+                            errlen);
             return -1;
         }
         unlink(sa->sun_path);
@@ -231,10 +245,11 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
                 goto fail_umask;
             }
             /* Someone's socket is there: alive, or left by a crashed host? */
-            if (probe_alive(&sa)) {
+            int cannot;
+            if (probe_alive(&sa, &cannot)) {
                 close(fd);
-                snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                         lsvc_service_name(lsvc_host_service(h, i)), sa.sun_path);
+                already_running(lsvc_service_name(lsvc_host_service(h, i)), &sa, cannot, err,
+                                errlen);
                 goto fail_umask;
             }
             unlink(sa.sun_path);
@@ -684,12 +699,16 @@ static int connect_by(int fd, const struct sockaddr_un *sa, uint64_t deadline_ns
 }
 
 /* Is a live host's listener at sa? Never waits: a full backlog (a stopped
- * host) is a listener too. */
-static bool probe_alive(const struct sockaddr_un *sa)
+ * host) is a listener too. Without a socket to probe with (out of
+ * descriptors: *cannot, the errno), it may be: never taken over then. */
+static bool probe_alive(const struct sockaddr_un *sa, int *cannot)
 {
+    *cannot = 0;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false;
+    if (fd < 0) {
+        *cannot = errno;
+        return true;
+    }
     bool alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN ||
                  errno == EINPROGRESS;
     close(fd);
