@@ -81,8 +81,7 @@ static void field(const char *json, const char *key, char *buf, size_t len)
 /* The status of service name at dir: one line, or its JSON object. unit:
  * the installed unit whose own runtime directory dir is (its name is the
  * one to address it by), or NULL. */
-static int show(const char *dir, const char *name, bool json, bool quiet_missing,
-                const char *unit)
+static int show(const char *dir, const char *name, bool json, bool quiet_missing, const char *unit)
 {
     char err[512], req[LSVC_PROTO_MAX + 1], out[65536];
     snprintf(req, sizeof req, "STATUS %s\n", name);

@@ -115,8 +115,7 @@ static void marker_value(const char *line, size_t skip, char *buf, size_t len)
 /* Whether the unit file at path is luasvc's; then (optionally) its
  * service name and its own runtime directory ("" when it uses the shared
  * one). */
-static bool unit_markers(const char *path, char *svc, size_t svclen, char *rundir,
-                         size_t rundirlen)
+static bool unit_markers(const char *path, char *svc, size_t svclen, char *rundir, size_t rundirlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
