@@ -1,7 +1,8 @@
 -- harden_spec.lua - what a hostile script, client or sink cannot do to a
 -- host: names that read as options, forged log lines, invalid JSON, a
--- stderr nobody reads, silent clients, a stopped host, children with the
--- host's signal state, code others can change, altered messages.
+-- stderr nobody reads, silent clients, a stopped host, a script that leaks
+-- descriptors, children with the host's signal state, code others can
+-- change, altered messages.
 local json = require "dkjson"
 local system = require "system"
 
@@ -320,6 +321,94 @@ describe("clients", function()
     assert.equal(2, rc, out)
     assert.truthy(out:find("service 'basic' is already running", 1, true), out)
     assert.is_true(dt < 8, "the second host took " .. dt .. " s to give up")
+  end)
+end)
+
+describe("a script that leaks descriptors", function()
+  after_each(H.cleanup)
+
+  -- Opens files until the process has no descriptor left, and keeps them.
+  local LEAKER = [[
+local S = { name = "leaker" }
+local kept = {}
+function S.run(ctx)
+  while true do
+    local f, err = io.open("/dev/null")
+    if not f then
+      ctx:log("info", "LEAKED %d: %s", #kept, err)
+      break
+    end
+    kept[#kept + 1] = f
+  end
+  while ctx:sleep(1000) do end
+end
+return S
+]]
+
+  -- every client call within a deadline well below the client's own (5 s)
+  local function quick(p, ...)
+    local t0 = system.monotime()
+    local rc, out = H.client(p, ...)
+    local dt = system.monotime() - t0
+    assert.equal(0, rc, table.concat({ ... }, " ") .. ": " .. out .. "\nlog:\n" .. H.log(p))
+    assert.is_true(dt < 3, table.concat({ ... }, " ") .. " took " .. dt .. " s")
+    return out
+  end
+
+  it("until EMFILE refuses no control, neither its siblings' nor its own stop", function()
+    local p = H.start({ prefix = "prlimit --nofile=256:256", scripts = { script(LEAKER, "leaker.lua"),
+      H.fixtures .. "basic.lua" } })
+    H.wait_log(p, "LEAKED %d+: [^\n]*Too many open files", 10)
+    for _ = 1, 3 do quick(p, "control", "basic", "200") end
+    H.wait_for(function() return select(2, H.log(p):gsub("CTL:200", "")) == 3 end, 5, "three controls 200")
+    local out = quick(p, "status", "--json")
+    local states = {}
+    for line in out:gmatch("[^\n]+") do
+      local st = json.decode(line)
+      states[st.name] = st.state
+    end
+    assert.same({ basic = "RUNNING", leaker = "RUNNING" }, states)
+    quick(p, "stop", "basic")
+    H.wait_for(function()
+      local st = json.decode(quick(p, "status", "basic", "--json"))
+      return st.state == "STOPPED"
+    end, 5, "basic to stop")
+    quick(p, "stop", "leaker")
+    assert.equal(0, H.wait_exit(p, 10), H.log(p))
+    assert.truthy(H.log(p):find("STOP:called", 1, true), H.log(p))
+  end)
+
+  it("while loading cannot take the endpoint of a running host of the same name", function()
+    local a = H.start({ scripts = { H.fixtures .. "basic.lua" } })
+    local pid_a = H.wait_state(a, "basic", "RUNNING").pid
+    -- a second "basic" whose top level waits until its host has bound the
+    -- socket it will rename (lsvc_endpoint_prepare), then leaks every
+    -- descriptor: the probe of the live endpoint has none left
+    local path = script([[
+local rt = os.getenv("LUASVC_RUNTIME_DIR")
+local pid = io.open("/proc/self/stat"):read("l"):match("^%d+")
+local deadline = os.time() + 5
+repeat
+  local f, _, code = io.open(rt .. "/.luasvc-" .. pid .. "-0.tmp")
+  if f then f:close() end
+until f or code ~= 2 or os.time() > deadline
+local kept = {}
+while true do
+  local f = io.open("/dev/null")
+  if not f then break end
+  kept[#kept + 1] = f
+end
+local S = { name = "basic" }
+function S.run(ctx) while ctx:sleep(1000) do end end
+return S
+]], "second.lua")
+    local b = H.start({ prefix = "prlimit --nofile=256:256", scripts = { path }, rt = a.rt })
+    assert.are_not.equal(0, H.wait_exit(b, 10), H.log(b))
+    assert.truthy(H.log(b):find("cannot tell whether service 'basic' is already running", 1, true), H.log(b))
+    local st = H.status(a, "basic")
+    assert.are.equal(pid_a, st and st.pid, "the endpoint is the first host's")
+    H.kill(a, "TERM")
+    assert.equal(0, H.wait_exit(a, 5), H.log(a))
   end)
 end)
 

@@ -25,7 +25,8 @@ lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h);
 lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, size_t errlen);
 /* Catch the signals in set for the host (before any thread starts): from
  * now on they reach the endpoint's thread, once it runs; SIGPIPE is made
- * harmless (writes fail with EPIPE). Nothing is blocked or ignored, so
+ * harmless (writes fail with EPIPE). Takes the endpoint's reserve
+ * descriptor too, before any script can leak them all. Nothing is blocked or ignored, so
  * children start with an empty mask and default dispositions. 0 or -1. */
 int lsvc_signals_catch(const sigset_t *set);
 /* A signal taken by the endpoint thread, for the host. */
@@ -69,6 +70,12 @@ int lsvc_unit_systemctl(const char *name, const char *verb);
  * a runtime directory of its own (install --user-account) also points
  * this client there (LUASVC_RUNTIME_DIR, unless already set). */
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
+/* Each installed unit of luasvc's with a runtime directory of its own
+ * (install --user-account), as `status NAME` would find it: fn(unit, dir,
+ * arg), by unit name, the user's units before the system's (a unit of both
+ * once). None when LUASVC_RUNTIME_DIR is set. */
+typedef void (*lsvc_unit_rundir_fn)(const char *unit, const char *dir, void *arg);
+void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg);
 
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);

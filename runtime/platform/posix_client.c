@@ -3,6 +3,7 @@
  * pause, continue, reload and status, through a host's control endpoint.
  * Runs in the luasvc client process (main thread).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,10 @@ static void field(const char *json, const char *key, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-static int show(const char *dir, const char *name, bool json, bool quiet_missing)
+/* The status of service name at dir: one line, or its JSON object. unit:
+ * the installed unit whose own runtime directory dir is (its name is the
+ * one to address it by), or NULL. */
+static int show(const char *dir, const char *name, bool json, bool quiet_missing, const char *unit)
 {
     char err[512], req[LSVC_PROTO_MAX + 1], out[65536];
     snprintf(req, sizeof req, "STATUS %s\n", name);
@@ -94,7 +98,10 @@ static int show(const char *dir, const char *name, bool json, bool quiet_missing
     }
     const char *j = out + 3;
     if (json) {
-        printf("%s\n", j);
+        if (unit && j[0] == '{') /* unit names need no escape */
+            printf("{\"unit\":\"%s\",%s\n", unit, j + 1);
+        else
+            printf("%s\n", j);
         return 0;
     }
     char state[32], pid[16], acc[256], w32[16], sse[16], cp[16], wh[16];
@@ -113,8 +120,63 @@ static int show(const char *dir, const char *name, bool json, bool quiet_missing
     field(j, "status_text", text, sizeof text);
     if (text[0] && strcmp(text, "null") != 0)
         printf("  (%s)", text);
+    if (unit) /* last: the status text is the script's */
+        printf("  unit %s", unit);
     printf("\n");
     return 0;
+}
+
+/*
+ * status without a NAME: the services of the runtime directory, then
+ * those of installed units with a directory of their own (install
+ * --user-account), each directory once. A unit's directory that cannot
+ * be read (another user's) or is gone is passed over; a stale socket in
+ * it (its host gone) is, as in the runtime directory.
+ */
+typedef struct listing {
+    bool json;
+    int rc;
+    char **dirs; /* real paths of the directories listed */
+    size_t ndirs;
+} listing;
+
+/* Whether dir was listed already (or cannot be); else noted as listed. */
+static bool listed_before(listing *ls, const char *dir)
+{
+    char real[PATH_MAX];
+    if (!realpath(dir, real))
+        return true;
+    for (size_t i = 0; i < ls->ndirs; i++)
+        if (strcmp(ls->dirs[i], real) == 0)
+            return true;
+    char **grown = realloc(ls->dirs, (ls->ndirs + 1) * sizeof *grown);
+    if (!grown)
+        return false;
+    ls->dirs = grown;
+    if ((ls->dirs[ls->ndirs] = strdup(real)))
+        ls->ndirs++;
+    return false;
+}
+
+static int list_dir(listing *ls, const char *dir, const char *unit)
+{
+    char **names;
+    size_t n;
+    if (lsvc_endpoint_list(dir, &names, &n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        ls->rc |= show(dir, names[i], ls->json, true, unit);
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+static void on_unit_rundir(const char *unit, const char *dir, void *arg)
+{
+    listing *ls = arg;
+    if (!listed_before(ls, dir))
+        list_dir(ls, dir, unit);
 }
 
 int lsvc_client_status(const char *name, bool json)
@@ -129,19 +191,17 @@ int lsvc_client_status(const char *name, bool json)
             fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
             return 2;
         }
-        return show(dir, name, json, false);
+        return show(dir, name, json, false, NULL);
     }
-    char **names;
-    size_t n;
-    if (lsvc_endpoint_list(dir, &names, &n) != 0) {
+    listing ls = {.json = json};
+    if (!listed_before(&ls, dir) && list_dir(&ls, dir, NULL) != 0) {
         fprintf(stderr, "luasvc: cannot list %s\n", dir);
-        return 1;
+        ls.rc = 1;
+    } else {
+        lsvc_unit_rundirs(on_unit_rundir, &ls);
     }
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        rc |= show(dir, names[i], json, true);
-        free(names[i]);
-    }
-    free(names);
-    return rc;
+    for (size_t i = 0; i < ls.ndirs; i++)
+        free(ls.dirs[i]);
+    free(ls.dirs);
+    return ls.rc;
 }

@@ -27,7 +27,7 @@
 
 #include "posix.h"
 
-static bool probe_alive(const struct sockaddr_un *sa);
+static bool probe_alive(const struct sockaddr_un *sa, int *cannot);
 
 struct lsvc_endpoint {
     lsvc_host *host;
@@ -151,6 +151,19 @@ fail:
     return NULL;
 }
 
+/* The error of a start that finds a live endpoint at sa, or cannot tell
+ * (cannot: the errno of the probe; a script that took every descriptor). */
+static void already_running(const char *name, const struct sockaddr_un *sa, int cannot, char *err,
+                            size_t errlen)
+{
+    if (cannot)
+        snprintf(err, errlen,
+                 "cannot tell whether service '%s' is already running (endpoint %s): %s", name,
+                 sa->sun_path, strerror(cannot));
+    else
+        snprintf(err, errlen, "service '%s' is already running (endpoint %s)", name, sa->sun_path);
+}
+
 /* Give prepared socket i its name sa. 0: done; 1: not done, bind as ever
  * (renameat2 without replacing unsupported here, or the temporary socket
  * went away); -1: err set (the service is already running). */
@@ -171,9 +184,10 @@ static int place_prepared(lsvc_endpoint *e, size_t i, const struct sockaddr_un *
         if (errno != EEXIST || attempt > 0)
             break;
         /* Someone's socket is there: alive, or left by a crashed host? */
-        if (probe_alive(sa)) {
-            snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                     lsvc_service_name(lsvc_host_service(e->host, i)), sa->sun_path);
+        int cannot;
+        if (probe_alive(sa, &cannot)) {
+            already_running(lsvc_service_name(lsvc_host_service(e->host, i)), sa, cannot, err,
+                            errlen);
             return -1;
         }
         unlink(sa->sun_path);
@@ -231,10 +245,11 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
                 goto fail_umask;
             }
             /* Someone's socket is there: alive, or left by a crashed host? */
-            if (probe_alive(&sa)) {
+            int cannot;
+            if (probe_alive(&sa, &cannot)) {
                 close(fd);
-                snprintf(err, errlen, "service '%s' is already running (endpoint %s)",
-                         lsvc_service_name(lsvc_host_service(h, i)), sa.sun_path);
+                already_running(lsvc_service_name(lsvc_host_service(h, i)), &sa, cannot, err,
+                                errlen);
                 goto fail_umask;
             }
             unlink(sa.sun_path);
@@ -463,6 +478,12 @@ static void sweep_temporaries(void)
  */
 static int sig_pipe[2] = {-1, -1};
 
+/* The endpoint's reserve descriptor (endpoint_main): the main thread's
+ * before the endpoint's thread starts, then that thread's alone. */
+static int spare_fd = -1;
+
+static int take_spare(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
 static void on_host_signal(int sig)
 {
     int saved = errno;
@@ -478,6 +499,8 @@ int lsvc_signals_catch(const sigset_t *set)
 {
     if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         return -1;
+    if (spare_fd < 0)
+        spare_fd = take_spare(); /* before any thread can leak descriptors */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_flags = SA_RESTART;
@@ -510,9 +533,18 @@ static void take_signals(lsvc_endpoint *e)
 /*
  * The endpoint's loop: listeners, the wake pipe, the signals and the
  * clients being read, in one poll; nothing in it waits on a client, so a
- * signal is acted on at once whatever clients do. A listener whose accept
- * fails for want of descriptors (a script that leaks them) rests for a
- * moment instead of spinning.
+ * signal is acted on at once whatever clients do.
+ *
+ * Out of descriptors (a script that leaks them: they share the process),
+ * accept fails while the client waits. The loop keeps one descriptor in
+ * reserve (/dev/null): it gives it up to take that client, who is read
+ * and answered as any other (a request needs no descriptor but the
+ * client's), and takes it back once a descriptor is free again, the
+ * client's when it is closed. Meanwhile a listener whose accept fails
+ * rests for a moment instead of spinning, and is polled again as soon as
+ * the reserve is back. Lost to a leaking thread, the reserve is looked
+ * for again at each turn; until then listeners only rest. The reserve is
+ * first taken by lsvc_signals_catch, before any script runs.
  */
 static void *endpoint_main(void *arg)
 {
@@ -522,6 +554,8 @@ static void *endpoint_main(void *arg)
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
     client *cl = malloc(MAX_CLIENTS * sizeof *cl);
+    int spare = spare_fd >= 0 ? spare_fd : take_spare();
+    spare_fd = -1;
     if (!p || !rest || !cl)
         goto out;
     for (size_t k = 0; k < MAX_CLIENTS; k++)
@@ -529,6 +563,8 @@ static void *endpoint_main(void *arg)
     for (size_t i = 0; i < n; i++) /* accept takes what is there, never waits */
         fcntl(e->fds[i], F_SETFL, fcntl(e->fds[i], F_GETFL) | O_NONBLOCK);
     for (;;) {
+        if (spare < 0 && (spare = take_spare()) >= 0)
+            memset(rest, 0, n * sizeof *rest); /* back: the listeners may take one each */
         uint64_t now = lsvc_now_ns(), next = 0;
         for (size_t i = 0; i < n; i++) {
             bool resting = rest[i] > now;
@@ -563,18 +599,27 @@ static void *endpoint_main(void *arg)
         for (size_t i = 0; i < n; i++) {
             if (!(p[i].revents & POLLIN))
                 continue;
-            for (int burst = 0; burst < 16; burst++) /* a few at a time: the others wait */
-                if (!client_accept(e, cl, i)) {
-                    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                        rest[i] = now + 100000000ull;
-                    break;
+            for (int burst = 0; burst < 16; burst++) { /* a few at a time: the others wait */
+                if (client_accept(e, cl, i))
+                    continue;
+                if ((errno == EMFILE || errno == ENFILE) && spare >= 0) {
+                    close(spare); /* the reserve, for this client */
+                    spare = -1;
+                    if (client_accept(e, cl, i))
+                        continue;
                 }
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                    rest[i] = now + 100000000ull;
+                break;
+            }
         }
     }
 out:
     for (size_t k = 0; cl && k < MAX_CLIENTS; k++)
         if (cl[k].fd >= 0)
             close(cl[k].fd);
+    if (spare >= 0)
+        close(spare);
     free(cl);
     free(rest);
     free(p);
@@ -657,12 +702,16 @@ static int connect_by(int fd, const struct sockaddr_un *sa, uint64_t deadline_ns
 }
 
 /* Is a live host's listener at sa? Never waits: a full backlog (a stopped
- * host) is a listener too. */
-static bool probe_alive(const struct sockaddr_un *sa)
+ * host) is a listener too. Without a socket to probe with (out of
+ * descriptors: *cannot, the errno), it may be: never taken over then. */
+static bool probe_alive(const struct sockaddr_un *sa, int *cannot)
 {
+    *cannot = 0;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return false;
+    if (fd < 0) {
+        *cannot = errno;
+        return true;
+    }
     bool alive = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0 || errno == EAGAIN ||
                  errno == EINPROGRESS;
     close(fd);

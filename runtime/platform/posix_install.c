@@ -12,6 +12,7 @@
  * unit gets the sandbox below (hardening[]). Main thread of a client only.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -111,6 +112,31 @@ static void marker_value(const char *line, size_t skip, char *buf, size_t len)
     buf[n] = '\0';
 }
 
+/* Whether the unit file at path is luasvc's; then (optionally) its
+ * service name and its own runtime directory ("" when it uses the shared
+ * one). */
+static bool unit_markers(const char *path, char *svc, size_t svclen, char *rundir, size_t rundirlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[1024];
+    bool ours = false;
+    if (rundir)
+        rundir[0] = '\0';
+    /* the markers are in the comment block that opens the unit */
+    while (fgets(line, sizeof line, f) && line[0] == '#') {
+        if (strncmp(line, MARKER, strlen(MARKER)) == 0) {
+            ours = true;
+            if (svc)
+                marker_value(line, strlen(MARKER), svc, svclen);
+        } else if (rundir && strncmp(line, RUNDIR_MARKER, strlen(RUNDIR_MARKER)) == 0)
+            marker_value(line, strlen(RUNDIR_MARKER), rundir, rundirlen);
+    }
+    fclose(f);
+    return ours;
+}
+
 /* Find NAME.service written by luasvc: the user's units first, then the
  * system's. Fills path, user, and (optionally) the service name and the
  * unit's own runtime directory ("" when it uses the shared one). */
@@ -126,29 +152,87 @@ static bool unit_find(const char *name, char *path, size_t len, bool *user, char
         int n = snprintf(path, len, "%s/%s.service", dir, name);
         if (n < 0 || (size_t)n >= len)
             continue;
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        char line[1024];
-        bool ours = false;
-        if (rundir)
-            rundir[0] = '\0';
-        /* the markers are in the comment block that opens the unit */
-        while (fgets(line, sizeof line, f) && line[0] == '#') {
-            if (strncmp(line, MARKER, strlen(MARKER)) == 0) {
-                ours = true;
-                if (svc)
-                    marker_value(line, strlen(MARKER), svc, svclen);
-            } else if (rundir && strncmp(line, RUNDIR_MARKER, strlen(RUNDIR_MARKER)) == 0)
-                marker_value(line, strlen(RUNDIR_MARKER), rundir, rundirlen);
-        }
-        fclose(f);
-        if (ours) {
+        if (unit_markers(path, svc, svclen, rundir, rundirlen)) {
             *user = u;
             return true;
         }
     }
     return false;
+}
+
+/* The path of a unit's own runtime directory (its marker's rundir): %t is
+ * /run for the system manager, $XDG_RUNTIME_DIR for a user's. false when
+ * there is none to look in: no marker, LUASVC_RUNTIME_DIR set (the client
+ * looks there only), no %t, or a marker that leaves %t. */
+static bool unit_rundir_path(bool user, const char *rundir, char *out, size_t len)
+{
+    const char *rt = user ? getenv("XDG_RUNTIME_DIR") : "/run";
+    const char *env = getenv("LUASVC_RUNTIME_DIR");
+    if (!rundir[0] || !rt || !*rt || (env && *env) || strstr(rundir, ".."))
+        return false;
+    int n = snprintf(out, len, "%s/%s", rt, rundir);
+    return n > 0 && (size_t)n < len;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg)
+{
+    char **seen = NULL; /* units of luasvc's already found: the user's shadow the system's */
+    size_t nseen = 0;
+    for (int u = 1; u >= 0; u--) {
+        char dir[PATH_MAX];
+        if (unit_dir(u, NULL, dir, sizeof dir) != 0)
+            continue;
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        char **units = NULL;
+        size_t nunits = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            size_t l = strlen(de->d_name);
+            if (l <= 8 || strcmp(de->d_name + l - 8, ".service") != 0)
+                continue;
+            char **grown = realloc(units, (nunits + 1) * sizeof *units);
+            if (!grown)
+                break;
+            units = grown;
+            if ((units[nunits] = strndup(de->d_name, l - 8)))
+                nunits++;
+        }
+        closedir(d);
+        if (nunits)
+            qsort(units, nunits, sizeof *units, cmp_str); /* a stable listing */
+        for (size_t i = 0; i < nunits; i++) {
+            char path[PATH_MAX + 300], rundir[256], rdpath[PATH_MAX];
+            bool dup = false;
+            for (size_t k = 0; k < nseen && !dup; k++)
+                dup = strcmp(seen[k], units[i]) == 0;
+            int n = snprintf(path, sizeof path, "%s/%s.service", dir, units[i]);
+            if (dup || !unit_name_valid(units[i]) || n < 0 || (size_t)n >= sizeof path ||
+                !unit_markers(path, NULL, 0, rundir, sizeof rundir)) {
+                free(units[i]);
+                continue;
+            }
+            char **grown = realloc(seen, (nseen + 1) * sizeof *seen);
+            if (!grown) {
+                free(units[i]);
+                continue;
+            }
+            seen = grown;
+            seen[nseen++] = units[i];
+            if (unit_rundir_path(u, rundir, rdpath, sizeof rdpath))
+                fn(units[i], rdpath, arg);
+        }
+        free(units);
+    }
+    for (size_t k = 0; k < nseen; k++)
+        free(seen[k]);
+    free(seen);
 }
 
 int lsvc_unit_systemctl(const char *name, const char *verb)
@@ -167,20 +251,13 @@ int lsvc_unit_systemctl(const char *name, const char *verb)
 
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)
 {
-    char path[PATH_MAX], rundir[256];
+    char path[PATH_MAX], rundir[256], dir[PATH_MAX];
     bool user;
     if (!unit_find(name, path, sizeof path, &user, buf, len, rundir, sizeof rundir) || !buf[0])
         return name;
-    /* A unit with a runtime directory of its own has its endpoint there:
-     * %t is /run for the system manager, $XDG_RUNTIME_DIR for a user's. */
-    const char *rt = user ? getenv("XDG_RUNTIME_DIR") : "/run";
-    const char *env = getenv("LUASVC_RUNTIME_DIR");
-    if (rundir[0] && rt && *rt && !(env && *env) && !strstr(rundir, "..")) {
-        char dir[PATH_MAX];
-        int n = snprintf(dir, sizeof dir, "%s/%s", rt, rundir);
-        if (n > 0 && (size_t)n < sizeof dir)
-            setenv("LUASVC_RUNTIME_DIR", dir, 1);
-    }
+    /* A unit with a runtime directory of its own has its endpoint there. */
+    if (unit_rundir_path(user, rundir, dir, sizeof dir))
+        setenv("LUASVC_RUNTIME_DIR", dir, 1);
     return buf;
 }
 

@@ -337,6 +337,22 @@ echo "with PrivateDevices: $(systemctl --user show -p ExecMainStatus --value hea
         rc, out = lsvc("status", name)
         assert.are.equal(0, rc, out)
         assert.matches("heartbeat%s+RUNNING", out)
+        -- and lists it without a NAME, by the unit's name, once
+        rc, out = lsvc("status")
+        assert.are.equal(0, rc, out)
+        local function count(text, s)
+          local n, at = 0, 1
+          while true do
+            at = text:find(s, at, true)
+            if not at then return n end
+            n, at = n + 1, at + 1
+          end
+        end
+        assert.are.equal(1, count(out, "  unit " .. name .. "\n"), out)
+        assert.matches("heartbeat%s+RUNNING[^\n]*  unit ", out)
+        rc, out = lsvc("status", "--json")
+        assert.are.equal(0, rc, out)
+        assert.are.equal(1, count(out, '{"unit":"' .. name .. '","name":"heartbeat"'), out)
         rc, out = lsvc("control", name, "200")
         assert.are.equal(0, rc, out)
         H.wait_for(function() return (H.read(log) or ""):find("control 200:", 1, true) end, 5,

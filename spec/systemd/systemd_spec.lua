@@ -1,8 +1,9 @@
 -- systemd_spec.lua - luasvc under a real systemd (Type=notify), end to end:
 -- install, start, status text, user controls, pause/continue, reload,
--- hot reload, slow and hung starts, the watchdog, exit codes, stop and
--- uninstall. Runs inside scripts/systemd-harness (a throw-away user
--- manager in private namespaces), which ctest starts; run alone it skips.
+-- hot reload, slow and hung starts, the watchdog, a script that leaks
+-- every descriptor, exit codes, stop and uninstall. Runs inside
+-- scripts/systemd-harness (a throw-away user manager in private
+-- namespaces), which ctest starts; run alone it skips.
 local system = require "system"
 
 local in_harness = os.getenv("SYSTEMD_HARNESS_DIR") ~= nil
@@ -261,6 +262,45 @@ S.controls = { [200] = function(ctx) ctx:log("info", "HANG"); while true do end 
     rc, out = lsvc("control", name, "200")
     assert.are.equal(0, rc, out)
     wait_prop(name, "Result", "watchdog", 10, log)
+  end)
+
+  it("takes controls, pings the watchdog and stops when the script leaks every descriptor", function()
+    local name = "lsvcspec-leak"
+    local _, log = install(name, script(name, [[
+local kept = {}
+function S.run(ctx)
+  while true do
+    local f, err = io.open("/dev/null")
+    if not f then ctx:log("info", "LEAKED %d: %s", #kept, err); break end
+    kept[#kept + 1] = f
+  end
+  while ctx:sleep(50) do end
+end
+S.controls = { [200] = function(ctx, code) ctx:log("info", "CTL:%d", code) end }]],
+      "watchdog = 1000"), "LimitNOFILE=256\n")
+    local rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    local pid = show(name, "MainPID")
+    H.wait_for(function() return (H.read(log) or ""):find("LEAKED %d+: [^\n]*Too many open files") end, 5,
+      "the script to run out of descriptors")
+    for _ = 1, 3 do
+      rc, out = lsvc("control", name, "200")
+      assert.are.equal(0, rc, out .. (H.read(log) or ""))
+    end
+    H.wait_for(function() return select(2, (H.read(log) or ""):gsub("CTL:200", "")) == 3 end, 5, "3 controls")
+    rc, out = lsvc("status", name)
+    assert.are.equal(0, rc, out)
+    assert.matches("RUNNING", out)
+    -- 2.5 watchdog periods out of descriptors: the pings still arrive
+    local t_end = system.monotime() + 2.5
+    while system.monotime() < t_end do
+      assert.are.equal("active", show(name, "ActiveState"))
+      system.sleep(0.1)
+    end
+    assert.are.equal(pid, show(name, "MainPID"))
+    rc, out = lsvc("stop", name)
+    assert.are.equal(0, rc, out)
+    assert.are.equal("success", show(name, "Result"))
   end)
 
   it("ends a failing start with the service's exit code", function()
