@@ -410,6 +410,18 @@ return S
     H.kill(a, "TERM")
     assert.equal(0, H.wait_exit(a, 5), H.log(a))
   end)
+
+  it("under a descriptor limit below its client table still takes controls and signals", function()
+    -- poll() refuses more entries than RLIMIT_NOFILE: the endpoint polls
+    -- only the clients it has (it used to pass its whole table, and its
+    -- thread ended: no control, no SIGTERM)
+    local p = H.start({ prefix = "prlimit --nofile=32:32", scripts = { H.fixtures .. "basic.lua" } })
+    H.wait_state(p, "basic", "RUNNING")
+    quick(p, "control", "basic", "200")
+    H.wait_log(p, "CTL:200", 5)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p, 5), H.log(p))
+  end)
 end)
 
 describe("children of a service", function()

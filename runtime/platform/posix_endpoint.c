@@ -554,6 +554,8 @@ static void *endpoint_main(void *arg)
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
     client *cl = malloc(MAX_CLIENTS * sizeof *cl);
+    size_t at[MAX_CLIENTS]; /* poll entry n + 2 + j is client at[j] */
+    bool poll_failed = false;
     int spare = spare_fd >= 0 ? spare_fd : take_spare();
     spare_fd = -1;
     if (!p || !rest || !cl)
@@ -574,24 +576,38 @@ static void *endpoint_main(void *arg)
         }
         p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
         p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
+        /* only the clients there: poll refuses more entries than
+         * RLIMIT_NOFILE (EINVAL), and each entry here is an open descriptor */
+        size_t used = n + 2;
         for (size_t k = 0; k < MAX_CLIENTS; k++) {
-            p[n + 2 + k] = (struct pollfd){.fd = cl[k].fd, .events = POLLIN};
-            if (cl[k].fd >= 0 && (!next || cl[k].deadline_ns < next))
+            if (cl[k].fd < 0)
+                continue;
+            at[used - n - 2] = k;
+            p[used++] = (struct pollfd){.fd = cl[k].fd, .events = POLLIN};
+            if (!next || cl[k].deadline_ns < next)
                 next = cl[k].deadline_ns;
         }
         int timeout = !next ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
-        if (poll(p, np, timeout) < 0) {
+        if (poll(p, used, timeout) < 0) {
             if (errno == EINTR)
                 continue;
-            break;
+            /* never gives up: a host without its endpoint takes no control
+             * and no signal (the limit lowered under it, say) */
+            if (!poll_failed)
+                lsvc_log(LSVC_LOG_ERROR, NULL, "endpoint: poll: %s; trying again", strerror(errno));
+            poll_failed = true;
+            struct timespec pause = {0, 100000000};
+            nanosleep(&pause, NULL);
+            continue;
         }
+        poll_failed = false;
         if (p[n].revents)
             break;
         if (p[n + 1].revents & POLLIN)
             take_signals(e);
-        for (size_t k = 0; k < MAX_CLIENTS; k++)
-            if (cl[k].fd >= 0 && p[n + 2 + k].revents)
-                client_read(e, &cl[k]);
+        for (size_t j = n + 2; j < used; j++)
+            if (p[j].revents)
+                client_read(e, &cl[at[j - n - 2]]);
         now = lsvc_now_ns();
         for (size_t k = 0; k < MAX_CLIENTS; k++)
             if (cl[k].fd >= 0 && cl[k].deadline_ns <= now)
