@@ -339,8 +339,8 @@ static void begin_winding(lsvc_worker *w)
  * controls waiting, then the load goes on (unpause) with what was left of
  * its time. A refused version leaves no trace: the loader puts back what
  * its top level changed (globals, package.loaded, the libraries' tables),
- * the state's hook is put back, and the luv handles its top level opened
- * are closed (its children ended). */
+ * the state's hook is put back, and the luv handles its top level and its
+ * reload() opened are closed (its children ended). */
 
 static void call_loader(lsvc_worker *w, const char *fn)
 {
@@ -572,6 +572,10 @@ static void finish_reload(lsvc_worker *w)
     lsvc_worker_start_run(w);
     lsvc_worker_tell_reloading(w, false);
 }
+
+void lsvc_reload_hook_resuming(lsvc_worker *w) { mark_handles(w); }
+
+void lsvc_reload_hook_resumed(lsvc_worker *w) { take_load_handles(w); }
 
 void lsvc_reload_hook_done(lsvc_worker *w, bool ok)
 {

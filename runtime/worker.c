@@ -450,7 +450,12 @@ static void dispatch(lsvc_worker *w, const lsvc_event *ev)
 static void run_task(lsvc_worker *w, lsvc_task *t)
 {
     bool is_handler = t == w->handler, is_main = t == w->main;
+    bool new_reload = is_handler && w->reload_phase == LSVC_RELOAD_HOOK;
+    if (new_reload)
+        lsvc_reload_hook_resuming(w);
     lsvc_task_result r = lsvc_task_resume(t);
+    if (new_reload)
+        lsvc_reload_hook_resumed(w);
     if (r == LSVC_TASK_YIELDED)
         return;
     bool interrupted = r == LSVC_TASK_FAILED && lsvc_service_interrupted(w->svc);

@@ -382,6 +382,11 @@ void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms);
  * that the controls waiting paused (once they are handled). true:
  * something started or went on. */
 bool lsvc_reload_step(lsvc_worker *w);
+/* Around each resume of the reload's handler task (the new version's
+ * reload): the luv handles it opened join the new version's, closed if
+ * the version is refused. */
+void lsvc_reload_hook_resuming(lsvc_worker *w);
+void lsvc_reload_hook_resumed(lsvc_worker *w);
 /* The reload's handler task (the new version's reload) ended. */
 void lsvc_reload_hook_done(lsvc_worker *w, bool ok);
 /* The old run returned while winding down. */

@@ -445,6 +445,8 @@ local f = io.open(D .. "/pid", "w") f:write(tostring(child:get_pid())) f:close()
       'error("bad edit")\n',
       'return { name = "refusedh", handler_timeout = -1, run = function() end }\n',
       'while true do end\n',
+      -- its reload() opens them (across a wait) and fails
+      'REFUSE_IN_RELOAD',
     }
     local pids = {}
     finally(function() -- on failure, no child is left behind
@@ -453,13 +455,25 @@ local f = io.open(D .. "/pid", "w") f:write(tostring(child:get_pid())) f:close()
     for i, failure in ipairs(failures) do
       os.remove(d .. "/pid")
       os.remove(d .. "/refused.sock")
-      H.write(path, opens .. failure)
+      if failure == "REFUSE_IN_RELOAD" then
+        H.write(path, "local function open_all()\n" .. opens .. "\nend\n" .. [[
+return { name = "refusedh", run = function(ctx) while ctx:sleep(20) do end end,
+  reload = function(ctx) open_all() ctx:sleep(30) open_all = nil error("bad reload") end }
+]])
+      else
+        H.write(path, opens .. failure)
+      end
       H.wait_for(function() return H.count(p, "reload refused") >= i end, 10, "refusal " .. i .. "; log:\n" .. H.log(p))
       local pid = H.wait_for(function() return tonumber(H.read(d .. "/pid")) end, 5, "the child's pid")
       pids[#pids + 1] = pid
       H.wait_for(function() return os.execute("kill -0 " .. pid .. " 2>/dev/null") ~= true end, 5,
         "the refused version's child (" .. pid .. ") to be ended and reaped; log:\n" .. H.log(p))
       assert.equal("1:true", handles())
+      if failure == "REFUSE_IN_RELOAD" then
+        -- its 1 ms timer fired while reload() waited; closed now, it fires no more
+        os.remove(d .. "/fired")
+        assert.equal("1:true", handles())
+      end
     end
     assert.is_nil(H.read(d .. "/fired"), "a refused version's timer fired")
     assert.is_nil(H.read(d .. "/exited"), "a refused version's exit callback ran")
