@@ -17,6 +17,18 @@ local function wait_prop(unit, prop, want, timeout, log)
     (log and ("; service log:\n" .. (H.read(log) or "")) or ""))
 end
 
+-- The unit stays active with the same main process for SECONDS (a
+-- watchdog that missed its pings would have ended it): it checks that
+-- nothing happens, so it watches the whole time.
+local function stays_active(unit, pid, seconds)
+  local t_end = system.monotime() + seconds
+  while system.monotime() < t_end do
+    assert.are.equal("active", show(unit, "ActiveState"))
+    system.sleep(0.1)
+  end
+  assert.are.equal(pid, show(unit, "MainPID"))
+end
+
 local unit_dir = (os.getenv("XDG_CONFIG_HOME") or "") .. "/systemd/user"
 local installed = {}
 
@@ -253,12 +265,7 @@ S.controls = { [200] = function(ctx) ctx:log("info", "HANG"); while true do end 
     assert.are.equal(0, rc, out)
     local pid = show(name, "MainPID")
     -- alive for 2.5 watchdog periods: the pings arrive
-    local t_end = system.monotime() + 2.5
-    while system.monotime() < t_end do
-      assert.are.equal("active", show(name, "ActiveState"))
-      system.sleep(0.1)
-    end
-    assert.are.equal(pid, show(name, "MainPID"))
+    stays_active(name, pid, 2.5)
     rc, out = lsvc("control", name, "200")
     assert.are.equal(0, rc, out)
     wait_prop(name, "Result", "watchdog", 10, log)
@@ -292,12 +299,7 @@ S.controls = { [200] = function(ctx, code) ctx:log("info", "CTL:%d", code) end }
     assert.are.equal(0, rc, out)
     assert.matches("RUNNING", out)
     -- 2.5 watchdog periods out of descriptors: the pings still arrive
-    local t_end = system.monotime() + 2.5
-    while system.monotime() < t_end do
-      assert.are.equal("active", show(name, "ActiveState"))
-      system.sleep(0.1)
-    end
-    assert.are.equal(pid, show(name, "MainPID"))
+    stays_active(name, pid, 2.5)
     rc, out = lsvc("stop", name)
     assert.are.equal(0, rc, out)
     assert.are.equal("success", show(name, "Result"))
