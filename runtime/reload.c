@@ -535,12 +535,14 @@ static void begin_reload(lsvc_worker *w)
 
 void lsvc_reload_cancel(lsvc_worker *w, const char *err)
 {
+    bool begun = w->reload_phase != LSVC_RELOAD_IDLE;
     if (w->reload_phase == LSVC_RELOAD_LOADING) { /* paused: its changes are aside */
         end_load_co(w);
         take_load_handles(w);
         lsvc_reload_rollback(w);
-        lua_sethook(w->L, w->load_hook, w->load_hook_mask, w->load_hook_count);
     }
+    if (begun) /* the state's hook, also when the new top level's was adopted */
+        lua_sethook(w->L, w->load_hook, w->load_hook_mask, w->load_hook_count);
     if (w->reload_phase == LSVC_RELOAD_HOOK && w->handler)
         lsvc_task_end(w->handler);
     if (w->new_info_ref != LUA_NOREF) {
@@ -665,7 +667,8 @@ bool lsvc_reload_step(lsvc_worker *w)
 {
     if (w->reload_phase == LSVC_RELOAD_LOADING) {
         /* paused: the controls waiting go first, one handler at a time */
-        if (!w->deliver || w->handler || lsvc_queue_len(lsvc_service_queue(w->svc)) > 0 ||
+        if (!w->load_co || !w->deliver || w->handler ||
+            lsvc_queue_len(lsvc_service_queue(w->svc)) > 0 ||
             lsvc_service_stopping(w->svc))
             return false;
         load_step(w);

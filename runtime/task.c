@@ -59,6 +59,16 @@ static char xpcall_key;  /* registry: the base library's own xpcall */
 
 /* ---- the interrupt hook ------------------------------------------------ */
 
+/* Whether the function running is the runtime's own Lua (loader.lua,
+ * contract.lua): its chunk names "=[luasvc ...]", or "=?" once stripped
+ * (luac -s keeps no source name). A script's own code comes from files
+ * ("@path") or its own load() calls; a stripped chunk of the script's own
+ * only counts as the runtime's here, which is never unsafe. */
+static bool runtime_code(const char *source)
+{
+    return strcmp(source, "=?") == 0 || strncmp(source, "=[luasvc ", 9) == 0;
+}
+
 static void hook(lua_State *L, lua_Debug *ar)
 {
     lsvc_worker *w = lsvc_worker_of(L);
@@ -74,7 +84,7 @@ static void hook(lua_State *L, lua_Debug *ar)
          * script's code (the loader's own keeps its snapshots whole) */
         if (lsvc_queue_pending(lsvc_service_queue(w->svc)) && w->chain_ok && lua_isyieldable(L) &&
             (ar->event == LUA_HOOKCOUNT || ar->event == LUA_HOOKLINE) && lua_getinfo(L, "S", ar) &&
-            strcmp(ar->source, LSVC_LOADER_SOURCE) != 0) {
+            !runtime_code(ar->source)) {
             lua_sethook(L, hook, LUA_MASKCOUNT, LOAD_COUNT);
             w->suspending = true;
             lua_yield(L, 0); /* a hook's yield: the hook returns, then L yields */
@@ -327,6 +337,7 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
                  t->what, w->handler_timeout_ms);
         if (rc == LUA_YIELD)
             lua_pop(t->co, nres);
+        w->suspending = false; /* its wait is not taken up */
         return LSVC_TASK_FAILED;
     }
     if (rc == LUA_YIELD) {

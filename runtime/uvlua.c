@@ -326,6 +326,9 @@ static void on_reap_timer(uv_timer_t *t)
 void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms)
 {
     lua_State *L = w->L;
+    /* a close is a call into the script's luv: a control waiting is not
+     * delivered from inside it (the reload being refused is half undone) */
+    w->closing_refused = true;
     list = lua_absindex(L, list);
     bool children = false;
     lua_Integer n = (lua_Integer)lua_rawlen(L, list);
@@ -350,6 +353,7 @@ void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms)
         }
         close_top(w, "closing a refused version's handle");
     }
+    w->closing_refused = false;
     if (!children)
         return;
     if (!w->reap_timer_init) {

@@ -573,7 +573,8 @@ static void on_wake(lsvc_worker *w)
 
 void lsvc_worker_between_callbacks(lsvc_worker *w)
 {
-    if (w->phase == LSVC_PHASE_RUN && !w->handler && lsvc_queue_pending(lsvc_service_queue(w->svc)))
+    if (w->phase == LSVC_PHASE_RUN && !w->handler && !w->closing_refused &&
+        lsvc_queue_pending(lsvc_service_queue(w->svc)))
         lsvc_worker_deliver(w);
 }
 

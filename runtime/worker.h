@@ -270,6 +270,8 @@ struct lsvc_worker {
     struct lua_State *load_co;
     int load_co_ref, load_nargs, load_mark_ref;
     bool load_running, load_paused;
+    bool closing_refused; /* a refused version's handles are being closed:
+                           * no control is delivered from inside */
     uint64_t load_left_ns;
     uint32_t load_ms;
     void (*load_hook)(struct lua_State *,

@@ -573,3 +573,90 @@ return S
     assert.equal(0, H.wait_exit(p, 5))
   end)
 end)
+
+describe("a refused new version", function()
+  after_each(H.cleanup)
+
+  it("delivers no control while its handles close (it crashed the host)", function()
+    local path, d = script([[
+local S = { name = "closing", handler_timeout = 1000 }
+S.controls = { [128] = function(ctx) ctx:log("info", "V1:128") end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "closing.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "closing", "RUNNING")
+    -- a handle, then a spin no pause can reach (a comparator is a C call's):
+    -- refused at its deadline, its timer closed while control 128 waits
+    H.write(path, string.format([[
+local t = require("luv").new_timer()
+local f = io.open(%q, "w") f:close()
+table.sort({ 3, 2, 1 }, function() while true do end end)
+]], d .. "/loading"))
+    H.wait_for(function() return H.read(d .. "/loading") end, 10, "the top level to run")
+    assert.equal(0, (H.client(p, "control", "closing", "128")))
+    H.wait_log(p, "reload refused", 10)
+    H.wait_log(p, "V1:128", 5)
+    assert.truthy(H.alive(p), H.log(p))
+    assert.equal(0, (H.client(p, "stop", "closing")))
+    assert.equal(0, H.wait_exit(p, 5), H.log(p))
+  end)
+
+  it("never pauses inside the loader's own code: the running version's globals stay its own", function()
+    -- a long snapshot (3000 keys in utf8): a pause inside it mixed the
+    -- globals before and after the pause handler, and the refusal put
+    -- back a STATE the running version had changed since
+    local path = script([[
+local S = { name = "snap", accepts = { "stop", "pause_continue", "paramchange" } }
+STATE = "running"
+for i = 1, 3000 do utf8["k" .. i] = i end
+function S.pause(ctx) STATE = "paused" end
+function S.continue(ctx) STATE = "running" end
+S.controls = {
+  [128] = function(ctx) ctx:log("info", "STATE:%s", STATE) end,
+  [129] = function(ctx) local t0 = os.clock() while os.clock() - t0 < 0.3 do end end,
+}
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "snap.lua")
+    local p = H.start({ scripts = { path }, options = { "--no-watch" } })
+    H.wait_state(p, "snap", "RUNNING")
+    H.write(path, 'error("bad edit")\n')
+    -- while 129 spins, the reload and then the pause queue behind it
+    assert.equal(0, (H.client(p, "control", "snap", "129")))
+    assert.equal(0, (H.client(p, "reload", "snap")))
+    assert.equal(0, (H.client(p, "pause", "snap")))
+    H.wait_log(p, "reload refused", 10)
+    H.wait_state(p, "snap", "PAUSED")
+    assert.equal(0, (H.client(p, "control", "snap", "128")))
+    H.wait_log(p, "STATE:", 5)
+    assert.truthy(H.log(p):find("STATE:paused", 1, true), H.log(p))
+    assert.equal(0, (H.client(p, "stop", "snap")))
+    assert.equal(0, H.wait_exit(p, 5), H.log(p))
+  end)
+
+  it("whose reload() fails leaves no debug hook of its own behind", function()
+    local path = script([[
+local S = { name = "hooked" }
+S.controls = { [128] = function(ctx)
+  for _ = 1, 1000 do end
+  ctx:log("info", "HOOKED:%s", tostring(HOOKED))
+end }
+function S.run(ctx) while ctx:sleep(20) do end end
+return S
+]], "hooked.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "hooked", "RUNNING")
+    H.write(path, [[
+debug.sethook(function() HOOKED = (HOOKED or 0) + 1 end, "", 100)
+return { name = "hooked", run = function(ctx) while ctx:sleep(20) do end end,
+  reload = function(ctx) error("bad reload") end }
+]])
+    H.wait_log(p, "reload refused", 10)
+    assert.equal(0, (H.client(p, "control", "hooked", "128")))
+    H.wait_log(p, "HOOKED:", 5)
+    assert.truthy(H.log(p):find("HOOKED:nil", 1, true), H.log(p))
+    assert.equal(0, (H.client(p, "stop", "hooked")))
+    assert.equal(0, H.wait_exit(p, 5), H.log(p))
+  end)
+end)
