@@ -598,6 +598,10 @@ static void *endpoint_main(void *arg)
             poll_failed = true;
             struct timespec pause = {0, 100000000};
             nanosleep(&pause, NULL);
+            char b;
+            if (read(e->wake[0], &b, 1) == 1) /* both pipes are non-blocking */
+                break;
+            take_signals(e);
             continue;
         }
         poll_failed = false;
