@@ -546,6 +546,73 @@ static void take_signals(lsvc_endpoint *e)
  * for again at each turn; until then listeners only rest. The reserve is
  * first taken by lsvc_signals_catch, before any script runs.
  */
+/* The poll entries of a turn: the listeners not resting, the wake pipe,
+ * the signals, then only the clients there (poll refuses more entries
+ * than RLIMIT_NOFILE, EINVAL; each entry here is an open descriptor): entry
+ * n + 2 + j is client at[j]. Returns how many; *next is the earliest time
+ * something is due (a listener's rest, a client's deadline), 0 for none. */
+static size_t poll_entries(lsvc_endpoint *e, size_t n, const uint64_t *rest, const client *cl,
+                           struct pollfd *p, size_t *at, uint64_t now, uint64_t *next)
+{
+    *next = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool resting = rest[i] > now;
+        p[i] = (struct pollfd){.fd = resting ? -1 : e->fds[i], .events = POLLIN};
+        if (resting && (!*next || rest[i] < *next))
+            *next = rest[i];
+    }
+    p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
+    p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
+    size_t used = n + 2;
+    for (size_t k = 0; k < MAX_CLIENTS; k++) {
+        if (cl[k].fd < 0)
+            continue;
+        at[used - n - 2] = k;
+        p[used++] = (struct pollfd){.fd = cl[k].fd, .events = POLLIN};
+        if (!*next || cl[k].deadline_ns < *next)
+            *next = cl[k].deadline_ns;
+    }
+    return used;
+}
+
+/* poll failed (not EINTR): never give up, a host without its endpoint
+ * takes no control and no signal (the limit lowered under it, say); the
+ * wake pipe and the signals are still read (both non-blocking). Returns
+ * true when the endpoint is asked to end. */
+static bool poll_failed(lsvc_endpoint *e, bool *told)
+{
+    if (!*told)
+        lsvc_log(LSVC_LOG_ERROR, NULL, "endpoint: poll: %s; trying again", strerror(errno));
+    *told = true;
+    struct timespec pause = {0, 100000000};
+    nanosleep(&pause, NULL);
+    char b;
+    if (read(e->wake[0], &b, 1) == 1)
+        return true;
+    take_signals(e);
+    return false;
+}
+
+/* A few clients of listener i at a time (the others wait); out of
+ * descriptors, the reserve goes to the client, or the listener rests. */
+static void accept_burst(lsvc_endpoint *e, client *cl, size_t i, int *spare, uint64_t *rest,
+                         uint64_t now)
+{
+    for (int burst = 0; burst < 16; burst++) {
+        if (client_accept(e, cl, i))
+            continue;
+        if ((errno == EMFILE || errno == ENFILE) && *spare >= 0) {
+            close(*spare); /* the reserve, for this client */
+            *spare = -1;
+            if (client_accept(e, cl, i))
+                continue;
+        }
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+            rest[i] = now + 100000000ull;
+        return;
+    }
+}
+
 static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
@@ -554,8 +621,8 @@ static void *endpoint_main(void *arg)
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
     client *cl = malloc(MAX_CLIENTS * sizeof *cl);
-    size_t at[MAX_CLIENTS]; /* poll entry n + 2 + j is client at[j] */
-    bool poll_failed = false;
+    size_t at[MAX_CLIENTS];
+    bool told = false; /* a failing poll was logged */
     int spare = spare_fd >= 0 ? spare_fd : take_spare();
     spare_fd = -1;
     if (!p || !rest || !cl)
@@ -567,44 +634,15 @@ static void *endpoint_main(void *arg)
     for (;;) {
         if (spare < 0 && (spare = take_spare()) >= 0)
             memset(rest, 0, n * sizeof *rest); /* back: the listeners may take one each */
-        uint64_t now = lsvc_now_ns(), next = 0;
-        for (size_t i = 0; i < n; i++) {
-            bool resting = rest[i] > now;
-            p[i] = (struct pollfd){.fd = resting ? -1 : e->fds[i], .events = POLLIN};
-            if (resting && (!next || rest[i] < next))
-                next = rest[i];
-        }
-        p[n] = (struct pollfd){.fd = e->wake[0], .events = POLLIN};
-        p[n + 1] = (struct pollfd){.fd = e->sigfd, .events = POLLIN};
-        /* only the clients there: poll refuses more entries than
-         * RLIMIT_NOFILE (EINVAL), and each entry here is an open descriptor */
-        size_t used = n + 2;
-        for (size_t k = 0; k < MAX_CLIENTS; k++) {
-            if (cl[k].fd < 0)
-                continue;
-            at[used - n - 2] = k;
-            p[used++] = (struct pollfd){.fd = cl[k].fd, .events = POLLIN};
-            if (!next || cl[k].deadline_ns < next)
-                next = cl[k].deadline_ns;
-        }
+        uint64_t now = lsvc_now_ns(), next;
+        size_t used = poll_entries(e, n, rest, cl, p, at, now, &next);
         int timeout = !next ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
         if (poll(p, used, timeout) < 0) {
-            if (errno == EINTR)
-                continue;
-            /* never gives up: a host without its endpoint takes no control
-             * and no signal (the limit lowered under it, say) */
-            if (!poll_failed)
-                lsvc_log(LSVC_LOG_ERROR, NULL, "endpoint: poll: %s; trying again", strerror(errno));
-            poll_failed = true;
-            struct timespec pause = {0, 100000000};
-            nanosleep(&pause, NULL);
-            char b;
-            if (read(e->wake[0], &b, 1) == 1) /* both pipes are non-blocking */
+            if (errno != EINTR && poll_failed(e, &told))
                 break;
-            take_signals(e);
             continue;
         }
-        poll_failed = false;
+        told = false;
         if (p[n].revents)
             break;
         if (p[n + 1].revents & POLLIN)
@@ -616,23 +654,9 @@ static void *endpoint_main(void *arg)
         for (size_t k = 0; k < MAX_CLIENTS; k++)
             if (cl[k].fd >= 0 && cl[k].deadline_ns <= now)
                 client_end(e, &cl[k], true); /* its time is up: answer what came */
-        for (size_t i = 0; i < n; i++) {
-            if (!(p[i].revents & POLLIN))
-                continue;
-            for (int burst = 0; burst < 16; burst++) { /* a few at a time: the others wait */
-                if (client_accept(e, cl, i))
-                    continue;
-                if ((errno == EMFILE || errno == ENFILE) && spare >= 0) {
-                    close(spare); /* the reserve, for this client */
-                    spare = -1;
-                    if (client_accept(e, cl, i))
-                        continue;
-                }
-                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-                    rest[i] = now + 100000000ull;
-                break;
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            if (p[i].revents & POLLIN)
+                accept_burst(e, cl, i, &spare, rest, now);
     }
 out:
     for (size_t k = 0; cl && k < MAX_CLIENTS; k++)
