@@ -165,7 +165,11 @@ describe("the event loop", function()
     assert.truthy(log:find("STOP:child exited code=0 signal=15 progress=true", 1, true), log)
     assert.truthy(log:find("did not exit within %d+ ms of SIGTERM: killed"), log)
     -- reaped before STOPPED was reported: no such process, not even a zombie
-    for _, pid in ipairs(children) do assert.is_false(pid_alive(pid), pid) end
+    for i, pid in ipairs(children) do
+      local stat = H.read("/proc/" .. pid .. "/stat") or "gone"
+      assert.is_false(pid_alive(pid), ({ "awaited", "stubborn", "left" })[i] .. " child " .. pid ..
+        " (/proc stat: " .. stat .. ") after STOPPED; log:\n" .. H.log(p))
+    end
     assert.is_true(H.alive(p))
     H.kill(p, "TERM")
     assert.equal(0, H.wait_exit(p))
