@@ -79,18 +79,6 @@ static int push(lsvc_queue *q, const lsvc_event *ev)
     return 0;
 }
 
-int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
-{
-    pthread_mutex_lock(&q->mu);
-    int rc = push(q, ev);
-    if (rc != 0) {
-        pthread_mutex_unlock(&q->mu);
-        return rc;
-    }
-    wake_unlock(q);
-    return 0;
-}
-
 int lsvc_queue_push_quiet(lsvc_queue *q, const lsvc_event *ev)
 {
     pthread_mutex_lock(&q->mu);
@@ -103,6 +91,14 @@ void lsvc_queue_notify(lsvc_queue *q)
 {
     pthread_mutex_lock(&q->mu);
     wake_unlock(q);
+}
+
+int lsvc_queue_push(lsvc_queue *q, const lsvc_event *ev)
+{
+    int rc = lsvc_queue_push_quiet(q, ev);
+    if (rc == 0)
+        lsvc_queue_notify(q);
+    return rc;
 }
 
 bool lsvc_queue_pop(lsvc_queue *q, lsvc_event *ev)

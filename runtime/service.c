@@ -645,11 +645,7 @@ void lsvc_service_slice_begin(lsvc_service *svc)
         return;
     uint64_t due = (lsvc_now_ns() + (uint64_t)ms * 1000000u) | 1u;
     atomic_store(&svc->slice_due_ns, due);
-    /* the watchdog stores its next look (0 while it looks) after reading
-     * every slice: it has seen this one, or this reads when it will look */
-    uint64_t look = atomic_load(&svc->host->wd_next_ns);
-    if (!look || look > due)
-        lsvc_watchdog_kick(svc->host);
+    lsvc_watchdog_kick_by(svc->host, due); /* the watchdog reads slices as deadlines */
 }
 
 bool lsvc_service_slice_end(lsvc_service *svc)
