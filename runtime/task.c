@@ -300,6 +300,15 @@ static void record_latency(lsvc_worker *w, const lsvc_event *ev)
     lsvc_service_count_delivery(w->svc, ev->arrived_ns);
 }
 
+/* A spawned task's resume ran past handler_timeout: it ends (err: its
+ * error with the traceback, or NULL when it returned or yielded anyway). */
+static void log_overran(lsvc_worker *w, const lsvc_task *t, const char *err)
+{
+    lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+             "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends%s%s",
+             t->what, w->handler_timeout_ms, err ? ": " : "", err ? err : "");
+}
+
 lsvc_task_result lsvc_task_resume(lsvc_task *t)
 {
     lsvc_worker *w = t->w;
@@ -332,9 +341,7 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     w->current = NULL;
     if (overran && (rc == LUA_OK || rc == LUA_YIELD)) {
         /* it ran past handler_timeout and yet returned or yielded: it ends */
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
-                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends",
-                 t->what, w->handler_timeout_ms);
+        log_overran(w, t, NULL);
         if (rc == LUA_YIELD)
             lua_pop(t->co, nres);
         w->suspending = false; /* its wait is not taken up */
@@ -360,9 +367,7 @@ lsvc_task_result lsvc_task_resume(lsvc_task *t)
     const char *msg = lsvc_worker_error_text(L, -1);
     luaL_traceback(L, t->co, msg, 0);
     if (overran)
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
-                 "%s ran past handler_timeout (%u ms) without yielding: interrupted; it ends: %s",
-                 t->what, w->handler_timeout_ms, lua_tostring(L, -1));
+        log_overran(w, t, lua_tostring(L, -1));
     else
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", t->what,
                  lua_tostring(L, -1));
