@@ -200,11 +200,14 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
     }
     lsvc_status snap = snapshot(svc);
     pthread_mutex_unlock(&svc->mu);
-    lsvc_queue_notify(&svc->queue);
-    if (pending) {
+    /* a pending state is reported before the worker is woken: woken first,
+     * it could reach the state after it (STOPPED) and be reported first,
+     * and the pending one, older, would then be dropped (report) */
+    if (pending)
         report(svc, &snap);
+    lsvc_queue_notify(&svc->queue);
+    if (pending)
         lsvc_watchdog_kick(svc->host);
-    }
     return LSVC_NO_ERROR;
 }
 
