@@ -1,5 +1,5 @@
 --[[
-help_spec.lua - the command line's one table (runtime/usage.c): `luasvc
+help_spec.lua - the command line's one table (runtime/front/usage.c): `luasvc
 help`, `luasvc help VERB`, `luasvc VERB --help` and `luasvc --help` print
 from it; each verb's synopsis names exactly the options it lists; the
 console's parser takes exactly those; the README's command reference

@@ -213,7 +213,7 @@ describe("the API reference", function()
   end)
 
   it("names the POSIX slots' socket type as the code makes them", function()
-    local kind = assert(H.read("runtime/platform/posix_mailslot.c"):match("socket%(AF_UNIX, (SOCK_%u+)"))
+    local kind = assert(H.read("runtime/primitives/posix_mailslot.c"):match("socket%(AF_UNIX, (SOCK_%u+)"))
     local doc
     for _, e in ipairs(dofile("lua/api.lua").module) do
       if e.name == "luasvc.mailslot" then doc = e.doc end

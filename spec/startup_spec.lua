@@ -1,6 +1,6 @@
 -- startup_spec.lua - what a start opens and what it leaves for a script's
 -- first use: the preloaded modules (lfs, cjson, luv), and on Linux the C
--- library's libm (runtime/lazymath.c).
+-- library's libm (runtime/primitives/lazymath.c).
 local F = H.fixtures
 
 local function run_fixture()

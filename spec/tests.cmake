@@ -41,7 +41,7 @@ endforeach()
 
 if(LUASVC_FUZZ)
   # The parser and what it calls, instrumented for coverage.
-  add_executable(fuzz_proto spec/fuzz/fuzz_proto.c runtime/proto.c runtime/util.c runtime/model.c)
+  add_executable(fuzz_proto spec/fuzz/fuzz_proto.c runtime/pure/proto.c runtime/pure/util.c runtime/pure/model.c)
   target_include_directories(fuzz_proto PRIVATE runtime)
   target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)

@@ -12,7 +12,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "primitives.h"
+#include "primitives/primitives.h"
 
 #include "check.h"
 

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "primitives.h"
+#include "primitives/primitives.h"
 
 #include "check.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pure.h"
+#include "pure/pure.h"
 
 #include "check.h"
 

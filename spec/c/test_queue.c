@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "primitives.h"
+#include "primitives/primitives.h"
 
 #include "check.h"
 

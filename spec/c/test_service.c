@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include "check.h"
 

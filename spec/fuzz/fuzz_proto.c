@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pure.h"
+#include "pure/pure.h"
 
 #define REQUIRE(cond)                                                          \
     do {                                                                       \

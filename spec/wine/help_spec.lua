@@ -1,5 +1,5 @@
 --[[
-help_spec.lua - luasvc.exe's command line table (runtime/usage.c, the
+help_spec.lua - luasvc.exe's command line table (runtime/front/usage.c, the
 Windows verbs): `help`, `help VERB` and `VERB --help` agree, and the
 README's Windows command reference ("### Managing services") has every
 verb and option of the table, and no other.

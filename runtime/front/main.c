@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "frontend.h"
-#include "platform/posix.h"
+#include "posix/posix.h"
 
 static const char template_text[] =
     "-- %s.lua: a luasvc service. Run it with: luasvc run %s.lua\n"

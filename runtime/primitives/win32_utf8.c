@@ -10,8 +10,7 @@
 #include <wchar.h>
 #include <windows.h>
 
-#include "win32.h"
-#include "win32_posix.h"
+#include "win32_prim.h"
 
 wchar_t *lsvc_wide(const char *s)
 {

@@ -25,7 +25,7 @@
 #ifdef _WIN32
 #include <io.h>
 #include <windows.h>
-#include "platform/win32_utf8.h"
+#include "win32_utf8.h"
 #endif
 
 struct lsvc_logfile {

@@ -8,7 +8,7 @@
 #ifndef LSVC_ENGINE_H
 #define LSVC_ENGINE_H
 
-#include "supervisor.h"
+#include "../supervisor/supervisor.h"
 
 /* ---- worker.c: the per-service thread that owns the lua_State ---------- */
 

@@ -9,7 +9,7 @@
 #ifndef LSVC_SUPERVISOR_H
 #define LSVC_SUPERVISOR_H
 
-#include "primitives.h"
+#include "../primitives/primitives.h"
 
 /* ---- service.c: one hosted service, its status and its control handler --- */
 
@@ -159,6 +159,38 @@ void lsvc_service_tell_reloading(lsvc_service *svc, bool begin);
 /* A control reached its handler (or was settled without one): the
  * latency from its arrival and the count, for `status --json`. */
 void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns);
+
+/* What the engine publishes of itself (the worker, at each turn of its
+ * scheduler; atomics, no lock): read by status --json, ctx:stats() and
+ * the host's /metrics. */
+typedef struct lsvc_gauges {
+    uint64_t lua_bytes; /* the Lua state's memory now */
+    uint32_t tasks;     /* live tasks (run, handlers, ctx:spawn, a load) */
+    uint32_t children;  /* live child processes of the service */
+} lsvc_gauges;
+void lsvc_service_set_gauges(lsvc_service *svc, const lsvc_gauges *g);
+
+/* Control latency (arrival at the control handler to the Lua handler's
+ * entry) as a histogram: counts per bucket, each bucket's upper bound in
+ * lsvc_latency_bounds_s (seconds; the last is +Inf). */
+#define LSVC_LATENCY_BUCKETS 10
+extern const double lsvc_latency_bounds_s[LSVC_LATENCY_BUCKETS];
+/* Everything a service's numbers say, read together (any thread). */
+typedef struct lsvc_service_stats {
+    char name[128];
+    lsvc_status status;
+    char status_text[256];
+    uint64_t controls_delivered;
+    uint64_t last_latency_ns;
+    uint64_t latency_sum_ns;
+    uint64_t latency_buckets[LSVC_LATENCY_BUCKETS]; /* not cumulative */
+    unsigned reloads;       /* hot reloads taken up */
+    unsigned reload_errors; /* reloads refused */
+    char last_reload_error[1024];
+    uint64_t created_ns; /* lsvc_now_ns when the service was created */
+    lsvc_gauges gauges;
+} lsvc_service_stats;
+void lsvc_service_get_stats(lsvc_service *svc, lsvc_service_stats *out);
 
 /* The deadline as the watchdog holds it, and the stop, read together. */
 typedef struct lsvc_deadline_info {

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "platform/posix.h"
+#include "posix.h"
 
 /* dir, if it holds the definitions: its real path in out. */
 static bool types_in(const char *dir, char *out, size_t outlen)

@@ -9,6 +9,7 @@
  * The set_state/progress functions are for the worker thread.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     svc->host = host;
     svc->status.state = LSVC_STOPPED;
     svc->stop_timeout_ms = LSVC_STOP_TIMEOUT_DEFAULT_MS;
+    svc->created_ns = lsvc_now_ns();
     atomic_init(&svc->interrupt, 0);
     pthread_mutex_init(&svc->mu, NULL);
     pthread_mutex_init(&svc->report_mu, NULL);
@@ -421,6 +423,7 @@ unsigned lsvc_service_reload_result(lsvc_service *svc, const char *error)
     pthread_mutex_lock(&svc->mu);
     if (error) {
         snprintf(svc->last_reload_error, sizeof svc->last_reload_error, "%s", error);
+        svc->reload_errors++;
     } else {
         svc->reloads++;
         svc->last_reload_error[0] = '\0';
@@ -586,10 +589,46 @@ void lsvc_service_tell_reloading(lsvc_service *svc, bool begin)
         svc->opts.reloading(svc, begin, svc->opts.report_ud);
 }
 
+const double lsvc_latency_bounds_s[LSVC_LATENCY_BUCKETS] = {
+    0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.1, 1.0, INFINITY};
+
+void lsvc_service_set_gauges(lsvc_service *svc, const lsvc_gauges *g)
+{
+    atomic_store_explicit(&svc->g_lua_bytes, g->lua_bytes, memory_order_relaxed);
+    atomic_store_explicit(&svc->g_tasks, g->tasks, memory_order_relaxed);
+    atomic_store_explicit(&svc->g_children, g->children, memory_order_relaxed);
+}
+
+void lsvc_service_get_stats(lsvc_service *svc, lsvc_service_stats *out)
+{
+    pthread_mutex_lock(&svc->mu);
+    memcpy(out->name, svc->name, sizeof out->name);
+    out->status = svc->status;
+    memcpy(out->status_text, svc->status_text, sizeof out->status_text);
+    out->controls_delivered = svc->controls_delivered;
+    out->last_latency_ns = svc->last_latency_ns;
+    out->latency_sum_ns = svc->latency_sum_ns;
+    memcpy(out->latency_buckets, svc->latency_buckets, sizeof out->latency_buckets);
+    out->reloads = svc->reloads;
+    out->reload_errors = svc->reload_errors;
+    memcpy(out->last_reload_error, svc->last_reload_error, sizeof out->last_reload_error);
+    out->created_ns = svc->created_ns;
+    pthread_mutex_unlock(&svc->mu);
+    out->gauges.lua_bytes = atomic_load_explicit(&svc->g_lua_bytes, memory_order_relaxed);
+    out->gauges.tasks = atomic_load_explicit(&svc->g_tasks, memory_order_relaxed);
+    out->gauges.children = atomic_load_explicit(&svc->g_children, memory_order_relaxed);
+}
+
 void lsvc_service_count_delivery(lsvc_service *svc, uint64_t arrived_ns)
 {
     pthread_mutex_lock(&svc->mu);
-    svc->last_latency_ns = lsvc_now_ns() - arrived_ns;
+    uint64_t lat = lsvc_now_ns() - arrived_ns;
+    size_t b = 0;
+    while (b + 1 < LSVC_LATENCY_BUCKETS && (double)lat > lsvc_latency_bounds_s[b] * 1e9)
+        b++;
+    svc->last_latency_ns = lat;
+    svc->latency_sum_ns += lat;
+    svc->latency_buckets[b]++;
     svc->controls_delivered++;
     pthread_mutex_unlock(&svc->mu);
 }

@@ -12,7 +12,7 @@
 #include <windows.h>
 
 #include "../frontend.h"
-#include "win32_utf8.h" /* lsvc_wide, lsvc_utf8 */
+#include "../../primitives/win32_prim.h" /* lsvc_wide, lsvc_utf8 */
 
 /* ---- win32_scm.c: the process the SCM starts (main thread) ---- */
 /* argv: NAME SCRIPT [NAME SCRIPT]... as written by `luasvc install`. */

@@ -250,6 +250,7 @@ lsvc_task *lsvc_task_new(lsvc_worker *w, lua_State *from, lsvc_task_kind kind, i
     if (w->tasks)
         w->tasks->prev = t;
     w->tasks = t;
+    w->ntasks++;
     ready_push(t);
     return t;
 }
@@ -271,6 +272,7 @@ void lsvc_task_end(lsvc_task *t)
         w->tasks = t->next;
     if (t->next)
         t->next->prev = t->prev;
+    w->ntasks--;
     if (w->main == t)
         w->main = NULL;
     if (w->handler == t)

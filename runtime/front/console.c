@@ -5,7 +5,7 @@
  * Status changes are log lines; the process exit status is 0 after clean
  * stops. What differs between platforms (signals or the Ctrl handler, the
  * control endpoint, systemd) is the platform's half, lsvc_console_os_* in
- * platform/posix_console.c and platform/win32_console.c.
+ * posix/posix_console.c and win32/win32_console.c.
  *
  * Threads: main (parse, start, wait, exit); the report callback runs on
  * whichever thread changed a status; lsvc_console_stop_all on the thread

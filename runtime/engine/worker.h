@@ -230,6 +230,7 @@ struct lsvc_worker {
     uint64_t turn;    /* the scheduler's turns, counted */
     bool in_loop;     /* the scheduler's uv_run is running (its callbacks) */
     unsigned spawned; /* ctx:spawn's counter, for names */
+    unsigned ntasks;  /* live tasks (lsvc_service_set_gauges) */
 
     /* the running Lua: the task being resumed (NULL in a luv callback or
      * between tasks), the lua_State executing now (the interrupt's signal

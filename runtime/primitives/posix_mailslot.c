@@ -35,7 +35,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../primitives.h"
+#include "primitives.h"
 
 /* Room for a few 64 KiB messages in flight from one writer. */
 #define SLOT_SNDBUF (4 * (LSVC_SLOT_MAX + 4096))

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <windows.h>
 
-#include "../primitives.h"
+#include "primitives.h"
 #include "win32_utf8.h"
 
 struct lsvc_slot {

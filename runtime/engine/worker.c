@@ -508,6 +508,7 @@ static bool turn(lsvc_worker *w)
         lsvc_worker_interrupted(w, LSVC_VICTIM_NONE);
     else
         lsvc_service_stamp_heartbeat(svc);
+    lsvc_service_set_gauges(svc, &(lsvc_gauges){.lua_bytes = w->alloc.used, .tasks = w->ntasks});
     if (w->forced && w->deliver) {
         w->deliver = false; /* past the deadline: no more handlers */
         size_t dropped = 0;

@@ -1,9 +1,9 @@
 /*
  * frontend.h - the top layer: what the front ends of both platforms
  * share: the foreground host (console.c, with its platform half in
- * platform/posix_console.c or platform/win32_console.c), the verbs check
+ * posix/posix_console.c or win32/win32_console.c), the verbs check
  * and listen, and the command line's table (usage.c). Each platform's own
- * front ends add platform/posix.h or platform/win32.h. Includes engine.h
+ * front ends add posix/posix.h or win32/win32.h. Includes engine.h
  * only. Main thread, unless a function says otherwise.
  */
 #ifndef LUASVC_FRONTEND_H
@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "engine.h"
+#include "../engine/engine.h"
 
 /* ---- check.c: `luasvc check` (main thread) ---- */
 

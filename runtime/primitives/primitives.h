@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "pure.h"
+#include "../pure/pure.h"
 
 /* ---- queue.c: FIFO of controls, many producers, one consumer (any thread) - */
 
@@ -153,7 +153,7 @@ void lsvc_logfile_close(lsvc_logfile *lf);
 /* "1048576", "512k", "10M", "1G": 0, or -1 if not a size. */
 int lsvc_parse_size(const char *s, uint64_t *out);
 
-/* ---- platform/posix_mailslot.c, platform/win32_mailslot.c: mailslots -----
+/* ---- posix_mailslot.c, win32_mailslot.c: mailslots -----
  * A slot is a named, one-reader message channel: Windows mailslots
  * (\\.\mailslot\NAME), on POSIX AF_UNIX datagram sockets under
  * RUNTIME_DIR/slots/NAME. A reader is used by one thread at a time; a
@@ -178,7 +178,7 @@ typedef struct lsvc_slot lsvc_slot;               /* a reader */
 typedef struct lsvc_slot_writer lsvc_slot_writer; /* a writer */
 
 /* A slot's name follows the name rule of services (lsvc_name_valid). */
-/* platform/posix_mailslot.c or platform/win32_mailslot.c: */
+/* posix_mailslot.c or win32_mailslot.c: */
 /* group: NULL for an owner-only slot, else a group allowed to write (POSIX). */
 lsvc_slot *lsvc_slot_create(const char *name, const char *group, lsvc_slot_rc *rc, char *err,
                             size_t errlen);
@@ -200,7 +200,7 @@ lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, c
 void lsvc_slot_writer_close(lsvc_slot_writer *w);
 
 #ifndef _WIN32
-/* platform/posix_mailslot.c: resolve (and create, mode 0700) the runtime
+/* posix_mailslot.c: resolve (and create, mode 0700) the runtime
  * directory: $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else
  * /run/luasvc. 0, or -1 with the message in err. Any thread. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);

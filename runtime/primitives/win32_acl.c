@@ -15,7 +15,7 @@
 #include <aclapi.h>
 #include <sddl.h>
 
-#include "win32.h"
+#include "win32_prim.h"
 
 /* What lets a principal change a file, or add, remove or replace a
  * directory's entries. */

@@ -54,6 +54,10 @@ struct lsvc_service {
     lsvc_gate gate;
     uint64_t last_latency_ns; /* control arrival to handler entry */
     uint64_t controls_delivered;
+    uint64_t latency_sum_ns;
+    uint64_t latency_buckets[LSVC_LATENCY_BUCKETS];
+    uint64_t created_ns;
+    unsigned reload_errors;       /* reloads refused */
     unsigned reloads;             /* hot reloads taken up */
     char last_reload_error[1024]; /* "" after a good reload */
 
@@ -67,6 +71,9 @@ struct lsvc_service {
     _Atomic uint64_t heartbeat_ns;
     /* set by fswatch.c: a watched file may have changed */
     atomic_bool fs_kicked;
+    /* the engine's gauges (lsvc_service_set_gauges): the worker writes */
+    _Atomic uint64_t g_lua_bytes;
+    _Atomic uint32_t g_tasks, g_children;
     /* the slice: one entry of the worker into Lua (a luv callback, a
      * spawned task's resume), due within slice_ms (handler_timeout).
      * slice_due_ns: due | 1 while it runs, due & ~1 once it returned, 0

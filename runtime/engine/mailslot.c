@@ -1,6 +1,6 @@
 /*
  * mailslot.c - luasvc.mailslot: mailslots for scripts, over the platform's
- * slots (platform/posix_mailslot.c, platform/win32_mailslot.c).
+ * slots (posix_mailslot.c, win32_mailslot.c).
  *
  *   luasvc.mailslot.create(name [, {group = G}]) -> reader
  *   reader:read([timeout_ms]) -> message | nil, "timeout" | nil, "stopping"
