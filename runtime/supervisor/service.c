@@ -79,6 +79,7 @@ static void enter(lsvc_service *svc, lsvc_state st, uint32_t wait_hint)
     svc->status.checkpoint = 0;
     svc->status.wait_hint = wait_hint;
     svc->status.controls_accepted = reported_mask(st, svc->accepts);
+    svc->moved_ns = lsvc_now_ns();
 }
 
 /* Under mu: the watchdog's next deadline (at_ns 0: none). */
@@ -265,6 +266,7 @@ bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
     }
     svc->status.checkpoint++;
     svc->status.wait_hint = wait_hint;
+    svc->moved_ns = lsvc_now_ns();
     /* While starting, progress is what keeps the start alive: the next
      * checkpoint is due within the wait hint, as the SCM expects. */
     if (st == LSVC_START_PENDING)
@@ -613,6 +615,7 @@ void lsvc_service_get_stats(lsvc_service *svc, lsvc_service_stats *out)
     out->reload_errors = svc->reload_errors;
     memcpy(out->last_reload_error, svc->last_reload_error, sizeof out->last_reload_error);
     out->created_ns = svc->created_ns;
+    out->moved_ns = svc->moved_ns;
     pthread_mutex_unlock(&svc->mu);
     out->gauges.lua_bytes = atomic_load_explicit(&svc->g_lua_bytes, memory_order_relaxed);
     out->gauges.tasks = atomic_load_explicit(&svc->g_tasks, memory_order_relaxed);

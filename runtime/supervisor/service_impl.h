@@ -57,6 +57,7 @@ struct lsvc_service {
     uint64_t latency_sum_ns;
     uint64_t latency_buckets[LSVC_LATENCY_BUCKETS];
     uint64_t created_ns;
+    uint64_t moved_ns; /* the last state change or checkpoint; 0: none yet */
     unsigned reload_errors;       /* reloads refused */
     unsigned reloads;             /* hot reloads taken up */
     char last_reload_error[1024]; /* "" after a good reload */

@@ -188,6 +188,9 @@ typedef struct lsvc_service_stats {
     unsigned reload_errors; /* reloads refused */
     char last_reload_error[1024];
     uint64_t created_ns; /* lsvc_now_ns when the service was created */
+    /* lsvc_now_ns when the status last moved (a state entered, a
+     * checkpoint); 0 until the service's first state (it has not begun) */
+    uint64_t moved_ns;
     lsvc_gauges gauges;
 } lsvc_service_stats;
 void lsvc_service_get_stats(lsvc_service *svc, lsvc_service_stats *out);
