@@ -30,6 +30,7 @@ typedef struct console_opts {
     uint64_t log_max;     /* --log-max-size (0: never rotate) */
     unsigned log_keep;    /* --log-keep */
     bool log_rotation_set;
+    const char *metrics; /* --metrics ADDR:PORT: the health and metrics endpoint */
 } console_opts;
 
 #define LOG_KEEP_DEFAULT 5
@@ -84,6 +85,12 @@ static int parse_option(const char *verb, int argc, char **argv, int *i, console
                                     LOG_KEEP_MAX);
         o->log_keep = (unsigned)n;
         o->log_rotation_set = true;
+    } else if (strcmp(a, "--metrics") == 0) {
+        char err[256];
+        if (!v || lsvc_metrics_check_addr(v, err, sizeof err) != 0)
+            return lsvc_usage_error(verb, "--metrics needs ADDR:PORT: %s",
+                                    v ? err : "none given");
+        o->metrics = v;
     }
     return 0;
 }
@@ -271,6 +278,12 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
         return 2;
     if (open_log_file(verb, &o) != 0)
         return 1;
+    char err[512];
+    lsvc_metrics *metrics = o.metrics ? lsvc_metrics_open(o.metrics, err, sizeof err) : NULL;
+    if (o.metrics && !metrics) {
+        fprintf(stderr, "luasvc %s: --metrics %s\n", verb, err);
+        return 1;
+    }
     if (check_only) {
         o.watch_ms = 0;
         if (!o.level_set) /* the states of a load that starts nothing are not news */
@@ -290,16 +303,24 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     lsvc_host_prepare(h);
     if (lsvc_watchdog_start(h) != 0)
         return 1;
+    /* Served from the start, so that a probe learns START_PENDING too. */
+    int mrc = lsvc_metrics_start(metrics, h);
+    if (mrc != 0)
+        lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start the metrics thread: %s", strerror(mrc));
     lsvc_host_wait_ready(h);
     size_t failed = start.failed;
     if (failed || check_only) {
         abort_all(h);
+        lsvc_metrics_close(metrics);
         finish(h);
         return report_checked(h, failed);
     }
-    int serve_rc = lsvc_console_os_serve(h);
+    int serve_rc = mrc ? 1 : lsvc_console_os_serve(h);
+    if (mrc)
+        lsvc_console_stop_all(h, "no metrics thread");
     lsvc_host_wait_stopped(h);
     int status = serve_rc ? serve_rc : lsvc_host_exit_status(h);
+    lsvc_metrics_close(metrics);
     finish(h);
     return status;
 }

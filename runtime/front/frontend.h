@@ -53,6 +53,27 @@ size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out);
  * worker; never touches Lua. */
 void lsvc_console_stop_all(lsvc_host *h, const char *why);
 
+/* ---- metrics.c: the host's health and metrics endpoint over HTTP
+ * (`luasvc run --metrics ADDR:PORT`), served on a thread of its own ---- */
+
+typedef struct lsvc_metrics lsvc_metrics;
+/* Whether addr is ADDR:PORT as --metrics takes it (an IPv4 address,
+ * localhost or [IPv6]; PORT 0-65535, 0: any free port): 0, or -1 with
+ * the reason in err. Any thread. */
+int lsvc_metrics_check_addr(const char *addr, char *err, size_t errlen);
+/* Bind and listen on addr (main thread): NULL with the reason in err. */
+lsvc_metrics *lsvc_metrics_open(const char *addr, char *err, size_t errlen);
+/* Serve h's services on the endpoint's own thread (logs where): 0 or an
+ * errno. m NULL: nothing. */
+int lsvc_metrics_start(lsvc_metrics *m, lsvc_host *h);
+/* Stop the thread, close every socket; m NULL: nothing. Main thread. */
+void lsvc_metrics_close(lsvc_metrics *m);
+/* GET /metrics's body: n services' stats in the Prometheus text format. */
+void lsvc_metrics_render(lsvc_buf *b, const lsvc_service_stats *s, size_t n);
+/* GET /healthz's body; returns 200 when every service is where it was
+ * asked to be, else 503. now_ns: lsvc_now_ns(). */
+int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint64_t now_ns);
+
 /* ---- the platform's half of the console (posix_console.c,
  * win32_console.c), called by console.c in this order ---- */
 

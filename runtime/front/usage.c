@@ -59,7 +59,7 @@ typedef struct usage_verb {
 static const usage_verb verbs[] = {
     {"run",
      "[--log-level LEVEL] [--log-file PATH [--log-max-size SIZE] [--log-keep N]] [--no-watch] "
-     "[--watch-interval MS] [--allow-insecure-script] SCRIPT... [-- ARGS]",
+     "[--watch-interval MS] [--allow-insecure-script] [--metrics ADDR:PORT] SCRIPT... [-- ARGS]",
      "host services in the foreground (ARGS: the start arguments)",
      {OPT_LOG_LEVEL,
       OPT_LOG_FILE,
@@ -69,7 +69,11 @@ static const usage_verb verbs[] = {
       {"--watch-interval", "MS",
        "look at the scripts every MS ms (10-60000), polling even where the system tells of "
        "changes (default 100)"},
-      OPT_INSECURE}},
+      OPT_INSECURE,
+      {"--metrics", "ADDR:PORT",
+       "serve GET /healthz (200, or 503 and why) and GET /metrics (Prometheus) over HTTP on "
+       "ADDR:PORT (127.0.0.1:9100, [::1]:9100, 0.0.0.0:9100 for every interface; port 0: any "
+       "free one, logged); off by default"}}},
     {"check",
      "[--strict] [--json] [--allow-insecure-script] SCRIPT...",
      "validate scripts without starting them (no state lines; exit 2: an error, 1: warnings "

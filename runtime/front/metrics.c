@@ -1,0 +1,943 @@
+/*
+ * metrics.c - the host's own health and metrics endpoint, `luasvc run
+ * --metrics ADDR:PORT` (off by default): a small HTTP/1.1 server on a
+ * thread of its own, plain sockets and poll (WSAPoll on Windows).
+ *
+ *   GET /healthz   200 while every service is where it was asked to be,
+ *                  503 otherwise; the body says, service by service, why
+ *                  (lsvc_metrics_health: the rule is written there)
+ *   GET /metrics   the services' numbers in the Prometheus text exposition
+ *                  format 0.0.4 (lsvc_metrics_render)
+ *   HEAD of both; any other method 405, any other path 404.
+ *
+ * It reads the services only through lsvc_service_get_stats (a copy
+ * under the service's mutex): it never runs Lua and never waits on a
+ * worker. One request per connection (Connection: close). Bounded in
+ * every way a client could hold it: at most METRICS_MAX_CONNS connections
+ * (the oldest still sending its request makes room for a new one), the
+ * request head within METRICS_HEAD_MAX bytes (its first line within
+ * METRICS_LINE_MAX: 413; else 431) and METRICS_READ_MS, a whole
+ * connection within METRICS_CONN_MS, nonblocking sockets throughout; a
+ * malformed request gets 400 at the first byte that shows it.
+ *
+ * Threads: lsvc_metrics_open, _start and _close on the main thread (the
+ * console's); the server on its own; lsvc_metrics_check_addr,
+ * lsvc_metrics_render and lsvc_metrics_health on any thread.
+ */
+#ifndef _WIN32
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#include <ws2tcpip.h>
+typedef SOCKET sock_t;
+#define BAD_SOCK INVALID_SOCKET
+#define sock_close closesocket
+#define SEND_FLAGS 0
+#define SHUT_WR SD_SEND
+static int sock_errno(void) { return WSAGetLastError(); }
+static bool would_block(int e) { return e == WSAEWOULDBLOCK || e == WSAEINTR; }
+static bool out_of_fds(int e) { return e == WSAEMFILE || e == WSAENOBUFS; }
+#else
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+typedef int sock_t;
+#define BAD_SOCK (-1)
+#define sock_close close
+#define SEND_FLAGS MSG_NOSIGNAL /* a client gone: EPIPE, never SIGPIPE */
+static int sock_errno(void) { return errno; }
+static bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK || e == EINTR; }
+static bool out_of_fds(int e) { return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM; }
+#endif
+
+#include "frontend.h"
+
+#define METRICS_MAX_CONNS 32
+#define METRICS_HEAD_MAX 8192   /* request line and headers */
+#define METRICS_LINE_MAX 2048   /* the request line */
+#define METRICS_READ_MS 5000    /* accept to the request's end */
+#define METRICS_CONN_MS 10000   /* accept to close, the answer's sending included */
+#define METRICS_LINGER_MS 1000  /* after the answer: what the client still sends, read away */
+#define METRICS_DRAIN_MAX 262144
+#define METRICS_BACKOFF_MS 100  /* out of descriptors: accept again after this */
+#define MS 1000000ull
+
+/* What a request's head has shown so far (http_feed). */
+typedef struct http_parse {
+    size_t off;     /* the complete lines up to here are checked */
+    bool have_line; /* the request line was among them */
+    int status;     /* what the request line asks for: 200, 404, 405, 505 */
+    bool head_only; /* HEAD */
+    bool metrics;   /* /metrics (else /healthz) */
+} http_parse;
+
+typedef enum conn_phase { CONN_FREE, CONN_READ, CONN_WRITE, CONN_DRAIN } conn_phase;
+
+typedef struct metrics_conn {
+    conn_phase phase;
+    sock_t fd;
+    uint64_t since_ns, due_ns; /* accepted; the current phase's end */
+    char *in;                  /* METRICS_HEAD_MAX + 1 */
+    size_t in_len, drained;
+    http_parse http; /* the request's head as read so far */
+    char *out;       /* the whole answer */
+    size_t out_len, out_off;
+} metrics_conn;
+
+struct lsvc_metrics {
+    sock_t listen_fd;
+    char where[80]; /* "127.0.0.1:9100", as bound */
+    lsvc_host *host;
+#ifdef _WIN32
+    sock_t wake_rd; /* a UDP socket connected to itself: WSAPoll polls sockets only */
+#else
+    int wake_rd, wake_wr;
+#endif
+    pthread_t thread;
+    bool started;
+    atomic_bool quit;
+    uint64_t accept_after_ns; /* out of descriptors: not before this */
+    metrics_conn conns[METRICS_MAX_CONNS];
+};
+
+/* ---- ADDR:PORT -------------------------------------------------------- */
+
+/* "ADDR:PORT" as a socket address: 0, or -1 with the reason in err. */
+static int parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *salen, char *err,
+                      size_t errlen)
+{
+    const char *colon = strrchr(s, ':');
+    char host[64];
+    const char *h = s;
+    size_t hlen = colon ? (size_t)(colon - s) : 0;
+    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') { /* [IPv6] */
+        h = s + 1;
+        hlen -= 2;
+    }
+    if (!colon || hlen == 0 || hlen >= sizeof host) {
+        snprintf(err, errlen, "'%s' is not ADDR:PORT (127.0.0.1:9100, [::1]:9100, 0.0.0.0:9100)",
+                 s);
+        return -1;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    char *end = NULL;
+    errno = 0;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || errno || port < 0 || port > 65535 || colon[1] == '-' ||
+        colon[1] == '+' || colon[1] == ' ') {
+        snprintf(err, errlen, "bad port '%s' in '%s': 1-65535, or 0 for any free port", colon + 1,
+                 s);
+        return -1;
+    }
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    memset(sa, 0, sizeof *sa);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)sa;
+    if (h == s && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *salen = sizeof *v4;
+    } else if (h != s && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *salen = sizeof *v6;
+    } else {
+        snprintf(err, errlen,
+                 "bad address '%s' in '%s': an IPv4 address, localhost, or an IPv6 address in "
+                 "brackets ([::1])",
+                 host, s);
+        return -1;
+    }
+    return 0;
+}
+
+int lsvc_metrics_check_addr(const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    return parse_addr(addr, &sa, &salen, err, errlen);
+}
+
+/* sa as "ADDR:PORT" ("[ADDR]:PORT" for IPv6). */
+static void addr_text(const struct sockaddr_storage *sa, char *buf, size_t len)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    if (sa->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, (void *)&v6->sin6_addr, a, sizeof a);
+        snprintf(buf, len, "[%s]:%u", a, ntohs(v6->sin6_port));
+    } else {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, (void *)&v4->sin_addr, a, sizeof a);
+        snprintf(buf, len, "%s:%u", a, ntohs(v4->sin_port));
+    }
+}
+
+/* ---- what the answers say (pure, any thread) --------------------------- */
+
+/* A label value or HELP text, escaped as the exposition format wants:
+ * backslash and newline, and in a label value the double quote too. */
+static void put_escaped(lsvc_buf *b, const char *s, bool label)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            lsvc_buf_add(b, "\\\\");
+        else if (*s == '\n')
+            lsvc_buf_add(b, "\\n");
+        else if (*s == '"' && label)
+            lsvc_buf_add(b, "\\\"");
+        else
+            lsvc_buf_printf(b, "%c", *s);
+    }
+}
+
+/* One family's head: # HELP and # TYPE. */
+static void family(lsvc_buf *b, const char *name, const char *type, const char *help)
+{
+    lsvc_buf_printf(b, "# HELP %s ", name);
+    put_escaped(b, help, false);
+    lsvc_buf_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+/* name{service="NAME"[,le="LE"]} */
+static void series(lsvc_buf *b, const char *name, const lsvc_service_stats *s, const char *le)
+{
+    lsvc_buf_printf(b, "%s{service=\"", name);
+    put_escaped(b, s->name, true);
+    if (le)
+        lsvc_buf_printf(b, "\",le=\"%s", le);
+    lsvc_buf_add(b, "\"} ");
+}
+
+typedef struct metric_def {
+    const char *name, *type, *help;
+    uint64_t (*value)(const lsvc_service_stats *s);
+} metric_def;
+
+static uint64_t v_state(const lsvc_service_stats *s) { return (uint64_t)s->status.state; }
+static uint64_t v_controls(const lsvc_service_stats *s) { return s->controls_delivered; }
+static uint64_t v_reloads(const lsvc_service_stats *s) { return s->reloads; }
+static uint64_t v_reload_errors(const lsvc_service_stats *s) { return s->reload_errors; }
+static uint64_t v_lua_bytes(const lsvc_service_stats *s) { return s->gauges.lua_bytes; }
+static uint64_t v_tasks(const lsvc_service_stats *s) { return s->gauges.tasks; }
+static uint64_t v_children(const lsvc_service_stats *s) { return s->gauges.children; }
+
+static const metric_def metric_defs[] = {
+    {"luasvc_service_state", "gauge",
+     "The service's state, numbered as the Windows SCM does: 1 STOPPED, 2 START_PENDING, "
+     "3 STOP_PENDING, 4 RUNNING, 5 CONTINUE_PENDING, 6 PAUSE_PENDING, 7 PAUSED.",
+     v_state},
+    {"luasvc_controls_total", "counter",
+     "Controls delivered to the service's handlers (or settled without one).", v_controls},
+    {"luasvc_reloads_total", "counter", "Hot reloads the service took up.", v_reloads},
+    {"luasvc_reload_errors_total", "counter",
+     "Reloads refused (the new version failed to load or its reload() failed).",
+     v_reload_errors},
+    {"luasvc_lua_memory_bytes", "gauge", "Memory of the service's Lua state.", v_lua_bytes},
+    {"luasvc_tasks", "gauge", "Live tasks of the service (run, handlers, spawned tasks, a load).",
+     v_tasks},
+    {"luasvc_children", "gauge", "Live child processes of the service.", v_children},
+};
+#define NMETRICS (sizeof metric_defs / sizeof metric_defs[0])
+
+/* luasvc_control_latency_seconds: the supervisor's buckets made
+ * cumulative, as Prometheus's histograms are. */
+static void latency_histogram(lsvc_buf *b, const lsvc_service_stats *s, size_t n)
+{
+    const char *name = "luasvc_control_latency_seconds";
+    family(b, name, "histogram",
+           "Time from a control's arrival at the control handler to its Lua handler's start.");
+    for (size_t k = 0; k < n; k++) {
+        uint64_t cum = 0;
+        for (size_t i = 0; i < LSVC_LATENCY_BUCKETS; i++) {
+            char le[32];
+            double bound = lsvc_latency_bounds_s[i];
+            if (i + 1 == LSVC_LATENCY_BUCKETS) /* the supervisor's last bound is +Inf */
+                snprintf(le, sizeof le, "+Inf");
+            else
+                snprintf(le, sizeof le, "%g", bound);
+            cum += s[k].latency_buckets[i];
+            series(b, "luasvc_control_latency_seconds_bucket", &s[k], le);
+            lsvc_buf_printf(b, "%llu\n", (unsigned long long)cum);
+        }
+        series(b, "luasvc_control_latency_seconds_sum", &s[k], NULL);
+        lsvc_buf_printf(b, "%.9f\n", (double)s[k].latency_sum_ns / 1e9);
+        series(b, "luasvc_control_latency_seconds_count", &s[k], NULL);
+        lsvc_buf_printf(b, "%llu\n", (unsigned long long)cum);
+    }
+}
+
+void lsvc_metrics_render(lsvc_buf *b, const lsvc_service_stats *s, size_t n)
+{
+    for (size_t m = 0; m < NMETRICS; m++) {
+        const metric_def *d = &metric_defs[m];
+        family(b, d->name, d->type, d->help);
+        for (size_t k = 0; k < n; k++) {
+            series(b, d->name, &s[k], NULL);
+            lsvc_buf_printf(b, "%llu\n", (unsigned long long)d->value(&s[k]));
+        }
+        if (m == 1) /* after the controls' count, their latency */
+            latency_histogram(b, s, n);
+    }
+}
+
+/*
+ * Is the service where it was asked to be? RUNNING and PAUSED are (a
+ * pause is asked for, and a liveness probe must not restart a paused
+ * service); STOPPED is when it ended cleanly (asked to stop, or its run
+ * returned), not with an error; START_PENDING and STOP_PENDING are not
+ * (not serving yet, or going away: a readiness probe takes it out);
+ * PAUSE_PENDING and CONTINUE_PENDING are on their way to where they were
+ * asked to be while within their wait hint, and stuck past it. A service
+ * that has not begun (its script still loading) is not. When not, why
+ * says so in full ("STOPPED with error 1067: ...", "STOP_PENDING for
+ * 12 ms").
+ */
+static bool where_asked(const lsvc_service_stats *s, uint64_t now_ns, char *why, size_t len)
+{
+    const lsvc_status *st = &s->status;
+    uint64_t in_ms = s->moved_ns && now_ns > s->moved_ns ? (now_ns - s->moved_ns) / MS : 0;
+    why[0] = '\0';
+    switch (st->state) {
+    case LSVC_RUNNING:
+    case LSVC_PAUSED:
+        return true;
+    case LSVC_STOPPED:
+        if (!s->moved_ns) {
+            snprintf(why, len, "not started yet (its script loading)");
+            return false;
+        }
+        if (st->exit.win32 == LSVC_NO_ERROR)
+            return true;
+        lsvc_exit_text(st->exit, NULL, why, len);
+        return false;
+    case LSVC_START_PENDING:
+        snprintf(why, len, "START_PENDING for %llu ms (checkpoint %u)", (unsigned long long)in_ms,
+                 st->checkpoint);
+        return false;
+    case LSVC_STOP_PENDING:
+        snprintf(why, len, "STOP_PENDING for %llu ms", (unsigned long long)in_ms);
+        return false;
+    default:
+        if (in_ms <= st->wait_hint)
+            return true;
+        snprintf(why, len, "%s for %llu ms, past its wait hint of %u ms",
+                 lsvc_state_name(st->state), (unsigned long long)in_ms, st->wait_hint);
+        return false;
+    }
+}
+
+int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint64_t now_ns)
+{
+    size_t bad = 0;
+    char why[LSVC_EXIT_TEXT_MAX];
+    for (size_t k = 0; k < n; k++)
+        bad += !where_asked(&s[k], now_ns, why, sizeof why);
+    if (bad)
+        lsvc_buf_printf(b, "unhealthy: %zu of %zu service%s not where %s asked to be\n", bad, n,
+                        n == 1 ? " is" : "s are", bad == 1 ? "it was" : "they were");
+    else
+        lsvc_buf_printf(b, "ok: %s where %s asked to be\n",
+                        n == 1 ? "the service is" : "every service is", n == 1 ? "it was" : "they were");
+    for (size_t k = 0; k < n; k++) {
+        bool ok = where_asked(&s[k], now_ns, why, sizeof why);
+        lsvc_buf_printf(b, "%s: %s\n", s[k].name, ok ? lsvc_state_name(s[k].status.state) : why);
+    }
+    return bad ? 503 : 200;
+}
+
+/* ---- reading a request --------------------------------------------------- */
+
+
+/* RFC 9110's tchar: what a method or a header's name is made of. */
+static bool is_tchar(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* The request line in[0..n) (no CR or LF): the status it asks for, or 400. */
+static int request_line(http_parse *p, const char *in, size_t n)
+{
+    size_t i = 0, m, t;
+    while (i < n && is_tchar((unsigned char)in[i]))
+        i++;
+    m = i;
+    if (m == 0 || i >= n || in[i] != ' ')
+        return 400;
+    t = ++i;
+    while (i < n && in[i] > ' ' && in[i] < 0x7f)
+        i++;
+    if (i == t || in[t] != '/' || i >= n || in[i] != ' ')
+        return 400;
+    size_t plen = t;
+    while (plen < i && in[plen] != '?')
+        plen++;
+    plen -= t;
+    const char *v = in + i + 1;
+    size_t vlen = n - i - 1;
+    if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
+        v[7] < '0' || v[7] > '9')
+        return 400;
+    p->head_only = m == 4 && memcmp(in, "HEAD", 4) == 0;
+    p->metrics = plen == 8 && memcmp(in + t, "/metrics", 8) == 0;
+    bool healthz = plen == 8 && memcmp(in + t, "/healthz", 8) == 0;
+    if (v[5] != '1')
+        return 505;
+    if (!p->head_only && !(m == 3 && memcmp(in, "GET", 3) == 0))
+        return 405;
+    return p->metrics || healthz ? 200 : 404;
+}
+
+/* A header line in[0..n) (no CR or LF): 0, or 400. */
+static int header_line(const char *in, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)in[i]))
+        i++;
+    if (i == 0 || i >= n || in[i] != ':') /* also obs-fold: a line starting with a space */
+        return 400;
+    for (i++; i < n; i++)
+        if (((unsigned char)in[i] < ' ' && in[i] != '\t') || in[i] == 0x7f)
+            return 400;
+    return 0;
+}
+
+/* Whether in[0..n), a request line not yet ended, could still be one:
+ * garbage is answered at the first byte that shows it, not at a timeout. */
+static bool plausible_start(const char *in, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)in[i]))
+        i++;
+    if (i == n)
+        return i <= 16;
+    if (in[i] != ' ' || i == 0)
+        return false;
+    for (i++; i < n; i++)
+        if ((unsigned char)in[i] < ' ' && in[i] != '\r')
+            return false;
+    return true;
+}
+
+/*
+ * Go on reading the request head in[0..len) (the first p->off bytes were
+ * checked before). Returns 0 while it may go on, else the status to
+ * answer with: the request line's (200, 404, 405, 505) once the head has
+ * ended, or as soon as it is wrong 400, 413 (the request line too long)
+ * or 431 (the head too long).
+ */
+static int http_feed(http_parse *p, const char *in, size_t len)
+{
+    for (;;) {
+        /* an empty line before the request line is skipped (RFC 9112 2.2) */
+        while (!p->have_line && p->off < len && (in[p->off] == '\r' || in[p->off] == '\n') &&
+               p->off < 4)
+            p->off++;
+        const char *nl = memchr(in + p->off, '\n', len - p->off);
+        if (!nl) {
+            if (!p->have_line)
+                return len - p->off > METRICS_LINE_MAX ? 413
+                       : plausible_start(in + p->off, len - p->off) ? 0
+                                                                    : 400;
+            return len >= METRICS_HEAD_MAX ? 431 : 0;
+        }
+        size_t n = (size_t)(nl - (in + p->off));
+        if (n && in[p->off + n - 1] == '\r')
+            n--;
+        if (memchr(in + p->off, '\r', n))
+            return 400; /* a CR inside a line */
+        if (!p->have_line) {
+            if (n > METRICS_LINE_MAX)
+                return 413;
+            p->status = request_line(p, in + p->off, n);
+            if (p->status == 400)
+                return 400;
+            p->have_line = true;
+        } else if (n == 0) {
+            return p->status; /* the head has ended */
+        } else if (header_line(in + p->off, n) != 0) {
+            return 400;
+        }
+        p->off = (size_t)(nl - in) + 1;
+    }
+}
+
+/* ---- the server ---------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Error";
+    }
+}
+
+/* A page's body into b (cap 0: measured); its status. */
+static int page(lsvc_buf *b, bool metrics, const lsvc_service_stats *s, size_t n, uint64_t now)
+{
+    if (metrics) {
+        lsvc_metrics_render(b, s, n);
+        return 200;
+    }
+    return lsvc_metrics_health(b, s, n, now);
+}
+
+/* The whole answer to status (200: the page asked for) into c->out. The
+ * stats are read once, so that the body measured is the body written. */
+static void answer(lsvc_metrics *m, metrics_conn *c, int status, const http_parse *p)
+{
+    size_t n = status == 200 ? lsvc_host_count(m->host) : 0;
+    lsvc_service_stats *s = n ? calloc(n, sizeof *s) : NULL;
+    if (n && !s)
+        status = 500, n = 0;
+    for (size_t k = 0; k < n; k++)
+        lsvc_service_get_stats(lsvc_host_service(m->host, k), &s[k]);
+    uint64_t now = lsvc_now_ns();
+    bool page_body = status == 200;
+    lsvc_buf measure = lsvc_buf_init(NULL, 0);
+    if (page_body)
+        status = page(&measure, p->metrics, s, n, now);
+    else
+        lsvc_buf_printf(&measure, "%d %s\n", status, reason(status));
+    size_t body = measure.len, cap = body + 512;
+    c->out = malloc(cap);
+    c->out_len = c->out_off = 0;
+    if (c->out) {
+        lsvc_buf b = lsvc_buf_init(c->out, cap);
+        lsvc_buf_printf(&b,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain; %scharset=utf-8\r\n"
+                        "Content-Length: %zu\r\nCache-Control: no-store\r\n%s"
+                        "Connection: close\r\n\r\n",
+                        status, reason(status), page_body && p->metrics ? "version=0.0.4; " : "",
+                        body, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+        if (!p->head_only) {
+            if (page_body)
+                page(&b, p->metrics, s, n, now);
+            else
+                lsvc_buf_printf(&b, "%d %s\n", status, reason(status));
+        }
+        c->out_len = b.len < cap ? b.len : cap - 1;
+    }
+    free(s);
+    c->phase = CONN_WRITE;
+    c->due_ns = c->since_ns + METRICS_CONN_MS * MS;
+}
+
+static void conn_close(metrics_conn *c)
+{
+    if (c->phase == CONN_FREE)
+        return;
+    sock_close(c->fd);
+    free(c->in);
+    free(c->out);
+    *c = (metrics_conn){.phase = CONN_FREE, .fd = BAD_SOCK};
+}
+
+/* The answer is out: no more to send; what the client still sends is read
+ * away for a while, so that closing does not reset the connection (and
+ * lose the answer) while the client is still sending a request too long. */
+static void conn_linger(metrics_conn *c, uint64_t now)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->phase = CONN_DRAIN;
+    c->due_ns = now + METRICS_LINGER_MS * MS;
+}
+
+static void conn_write(metrics_conn *c, uint64_t now)
+{
+    while (c->out && c->out_off < c->out_len) {
+        int w = (int)send(c->fd, c->out + c->out_off, (int)(c->out_len - c->out_off), SEND_FLAGS);
+        if (w < 0 && would_block(sock_errno()))
+            return;
+        if (w <= 0) {
+            conn_close(c);
+            return;
+        }
+        c->out_off += (size_t)w;
+    }
+    conn_linger(c, now);
+}
+
+/* Read what the client sent: the request's head, or (lingering) whatever
+ * follows the answer. */
+static void conn_read(lsvc_metrics *m, metrics_conn *c, uint64_t now)
+{
+    char scratch[4096];
+    for (;;) {
+        bool drain = c->phase == CONN_DRAIN;
+        char *to = drain ? scratch : c->in + c->in_len;
+        size_t room = drain ? sizeof scratch : METRICS_HEAD_MAX - c->in_len;
+        int r = (int)recv(c->fd, to, (int)room, 0);
+        if (r < 0 && would_block(sock_errno()))
+            return;
+        if (r <= 0) { /* the client has closed (an unfinished request has no answer) */
+            conn_close(c);
+            return;
+        }
+        if (drain) {
+            c->drained += (size_t)r;
+            if (c->drained > METRICS_DRAIN_MAX)
+                conn_close(c);
+            if (c->drained > METRICS_DRAIN_MAX)
+                return;
+            continue;
+        }
+        c->in_len += (size_t)r;
+        int status = http_feed(&c->http, c->in, c->in_len);
+        if (status) {
+            answer(m, c, status, &c->http);
+            conn_write(c, now);
+            return;
+        }
+    }
+}
+
+/* Past its phase's end: a request not in yet is answered 408; an answer
+ * not taken, or a linger over, ends the connection. */
+static void conn_expire(lsvc_metrics *m, metrics_conn *c, uint64_t now)
+{
+    if (c->phase == CONN_FREE || now < c->due_ns)
+        return;
+    if (c->phase == CONN_READ) {
+        c->http.head_only = false;
+        answer(m, c, 408, &c->http);
+        conn_write(c, now);
+    } else {
+        conn_close(c);
+    }
+}
+
+/* A free slot for a new connection: when every slot is taken, the oldest
+ * connection still sending its request gives way (so that many slow or
+ * silent clients cannot keep a prompt one out); NULL when all are being
+ * answered (the new one waits in the listen backlog). */
+static metrics_conn *free_slot(lsvc_metrics *m)
+{
+    metrics_conn *oldest = NULL;
+    for (size_t i = 0; i < METRICS_MAX_CONNS; i++) {
+        metrics_conn *c = &m->conns[i];
+        if (c->phase == CONN_FREE)
+            return c;
+        if (c->phase == CONN_READ && (!oldest || c->since_ns < oldest->since_ns))
+            oldest = c;
+    }
+    if (oldest)
+        conn_close(oldest);
+    return oldest;
+}
+
+static bool any_slot(lsvc_metrics *m)
+{
+    for (size_t i = 0; i < METRICS_MAX_CONNS; i++)
+        if (m->conns[i].phase == CONN_FREE || m->conns[i].phase == CONN_READ)
+            return true;
+    return false;
+}
+
+/* Take a connection waiting to be accepted: false when none is left. */
+static bool accept_one(lsvc_metrics *m, uint64_t now)
+{
+#ifdef _WIN32
+    sock_t fd = accept(m->listen_fd, NULL, NULL); /* non-blocking, as the listener */
+    if (fd != BAD_SOCK)
+        SetHandleInformation((HANDLE)fd, HANDLE_FLAG_INHERIT, 0);
+#else
+    sock_t fd = accept4(m->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+#endif
+    if (fd == BAD_SOCK) {
+        int e = sock_errno();
+        if (out_of_fds(e)) /* the connection waits in the backlog meanwhile */
+            m->accept_after_ns = now + METRICS_BACKOFF_MS * MS;
+        return !would_block(e) && !out_of_fds(e); /* ECONNABORTED and the like: the next */
+    }
+    metrics_conn *c = free_slot(m);
+    char *in = c ? malloc(METRICS_HEAD_MAX + 1) : NULL;
+    if (!in) {
+        sock_close(fd);
+        free(in);
+        return c != NULL;
+    }
+    *c = (metrics_conn){.phase = CONN_READ, .fd = fd, .since_ns = now, .in = in};
+    c->due_ns = now + METRICS_READ_MS * MS;
+    conn_read(m, c, now); /* the request is often in already */
+    return true;
+}
+
+/* The poll set of a turn: the wake socket, the listener when a
+ * connection may be taken, each connection by what it waits for. The
+ * timeout: the earliest phase's end. */
+static size_t poll_set(lsvc_metrics *m, struct pollfd *pfd, metrics_conn **who, uint64_t now,
+                       int *timeout_ms)
+{
+    size_t n = 0;
+    uint64_t due = 0;
+    pfd[n++] = (struct pollfd){.fd = m->wake_rd, .events = POLLIN};
+    who[0] = NULL;
+    if (now >= m->accept_after_ns && any_slot(m)) {
+        who[n] = NULL;
+        pfd[n++] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
+    } else if (now < m->accept_after_ns) {
+        due = m->accept_after_ns;
+    }
+    for (size_t i = 0; i < METRICS_MAX_CONNS; i++) {
+        metrics_conn *c = &m->conns[i];
+        if (c->phase == CONN_FREE)
+            continue;
+        who[n] = c;
+        pfd[n++] =
+            (struct pollfd){.fd = c->fd, .events = c->phase == CONN_WRITE ? POLLOUT : POLLIN};
+        if (!due || c->due_ns < due)
+            due = c->due_ns;
+    }
+    *timeout_ms = !due ? -1 : due <= now ? 0 : (int)((due - now + MS - 1) / MS);
+    return n;
+}
+
+static void wake_drain(lsvc_metrics *m)
+{
+    char b[64];
+#ifdef _WIN32
+    while (recv(m->wake_rd, b, sizeof b, 0) > 0) {
+    }
+#else
+    while (read(m->wake_rd, b, sizeof b) > 0) {
+    }
+#endif
+}
+
+/* A pause after a failing poll (its causes pass: out of memory). */
+static void nap_ms(int ms)
+{
+#ifdef _WIN32
+    Sleep((DWORD)ms);
+#else
+    poll(NULL, 0, ms);
+#endif
+}
+
+static void *metrics_main(void *arg)
+{
+    lsvc_metrics *m = arg;
+    struct pollfd pfd[2 + METRICS_MAX_CONNS];
+    metrics_conn *who[2 + METRICS_MAX_CONNS];
+    while (!atomic_load(&m->quit)) {
+        int timeout;
+        size_t n = poll_set(m, pfd, who, lsvc_now_ns(), &timeout);
+#ifdef _WIN32
+        int r = WSAPoll(pfd, (ULONG)n, timeout);
+#else
+        int r = poll(pfd, (nfds_t)n, timeout);
+#endif
+        uint64_t now = lsvc_now_ns();
+        if (r < 0 && !would_block(sock_errno())) {
+            lsvc_log(LSVC_LOG_WARNING, NULL, "metrics: poll: error %d, trying again",
+                     sock_errno());
+            nap_ms(METRICS_BACKOFF_MS);
+            continue;
+        }
+        if (r > 0 && pfd[0].revents)
+            wake_drain(m);
+        bool listener = false;
+        for (size_t i = 1; r > 0 && i < n; i++) {
+            if (!pfd[i].revents)
+                continue;
+            if (!who[i])
+                listener = true; /* last: a new one may take an old one's slot */
+            else if (who[i]->phase == CONN_WRITE)
+                conn_write(who[i], now);
+            else
+                conn_read(m, who[i], now);
+        }
+        for (int k = 0; listener && k < 16 && accept_one(m, now); k++) {
+        }
+        for (size_t i = 0; i < METRICS_MAX_CONNS; i++)
+            conn_expire(m, &m->conns[i], now);
+    }
+    return NULL;
+}
+
+/* ---- open, start, close (main thread) ------------------------------------ */
+
+/* The wake: a pipe, or on Windows a UDP socket connected to itself. */
+static int wake_open(lsvc_metrics *m)
+{
+#ifdef _WIN32
+    m->wake_rd = WSASocketW(AF_INET, SOCK_DGRAM, IPPROTO_UDP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int alen = sizeof a;
+    u_long one = 1;
+    if (m->wake_rd == BAD_SOCK || bind(m->wake_rd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(m->wake_rd, (struct sockaddr *)&a, &alen) != 0 ||
+        connect(m->wake_rd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        ioctlsocket(m->wake_rd, FIONBIO, &one) != 0)
+        return -1;
+    return 0;
+#else
+    int p[2];
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
+        return -1;
+    m->wake_rd = p[0];
+    m->wake_wr = p[1];
+    return 0;
+#endif
+}
+
+static void wake(lsvc_metrics *m)
+{
+#ifdef _WIN32
+    send(m->wake_rd, "x", 1, 0);
+#else
+    ssize_t w = write(m->wake_wr, "x", 1);
+    (void)w; /* full: a wake is pending already */
+#endif
+}
+
+/* A listening socket on sa: 0, or -1 (the socket error in *e). */
+static int listen_on(lsvc_metrics *m, const struct sockaddr_storage *sa, socklen_t salen, int *e)
+{
+#ifdef _WIN32
+    m->listen_fd = WSASocketW(sa->ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                              WSA_FLAG_NO_HANDLE_INHERIT);
+    BOOL excl = TRUE;
+    u_long one = 1;
+    bool ok = m->listen_fd != BAD_SOCK &&
+              setsockopt(m->listen_fd, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (char *)&excl,
+                         sizeof excl) == 0 &&
+              ioctlsocket(m->listen_fd, FIONBIO, &one) == 0;
+#else
+    m->listen_fd = socket(sa->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1; /* a restarted host binds while the old connections linger */
+    bool ok = m->listen_fd != BAD_SOCK &&
+              setsockopt(m->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0;
+#endif
+    ok = ok && bind(m->listen_fd, (const struct sockaddr *)sa, salen) == 0 &&
+         listen(m->listen_fd, 64) == 0;
+    *e = ok ? 0 : sock_errno();
+    return ok ? 0 : -1;
+}
+
+static const char *sock_strerror(int e)
+{
+#ifdef _WIN32
+    switch (e) {
+    case WSAEADDRINUSE: return "Address already in use";
+    case WSAEADDRNOTAVAIL: return "Cannot assign requested address";
+    case WSAEACCES: return "Permission denied";
+    default: return "socket error";
+    }
+#else
+    return strerror(e);
+#endif
+}
+
+lsvc_metrics *lsvc_metrics_open(const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage sa;
+    socklen_t salen = 0;
+    if (parse_addr(addr, &sa, &salen, err, errlen) != 0)
+        return NULL;
+#ifdef _WIN32
+    WSADATA wsa;
+    if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) {
+        snprintf(err, errlen, "cannot start Winsock");
+        return NULL;
+    }
+#endif
+    lsvc_metrics *m = calloc(1, sizeof *m);
+    if (!m) {
+#ifdef _WIN32
+        WSACleanup();
+#endif
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    m->listen_fd = m->wake_rd = BAD_SOCK;
+#ifndef _WIN32
+    m->wake_wr = -1;
+#endif
+    for (size_t i = 0; i < METRICS_MAX_CONNS; i++)
+        m->conns[i] = (metrics_conn){.phase = CONN_FREE, .fd = BAD_SOCK};
+    int e = 0;
+    if (listen_on(m, &sa, salen, &e) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, sock_strerror(e));
+        lsvc_metrics_close(m);
+        return NULL;
+    }
+    if (wake_open(m) != 0) {
+        snprintf(err, errlen, "cannot make the metrics thread's wake: %s",
+                 sock_strerror(sock_errno()));
+        lsvc_metrics_close(m);
+        return NULL;
+    }
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof bound;
+    if (getsockname(m->listen_fd, (struct sockaddr *)&bound, &blen) != 0)
+        bound = sa;
+    addr_text(&bound, m->where, sizeof m->where);
+    return m;
+}
+
+int lsvc_metrics_start(lsvc_metrics *m, lsvc_host *h)
+{
+    if (!m)
+        return 0;
+    m->host = h;
+    int rc = pthread_create(&m->thread, NULL, metrics_main, m);
+    if (rc != 0)
+        return rc;
+    m->started = true;
+    lsvc_log(LSVC_LOG_INFO, NULL, "metrics: listening on %s (GET /healthz, GET /metrics)",
+             m->where);
+    return 0;
+}
+
+void lsvc_metrics_close(lsvc_metrics *m)
+{
+    if (!m)
+        return;
+    if (m->started) {
+        atomic_store(&m->quit, true);
+        wake(m);
+        pthread_join(m->thread, NULL);
+    }
+    for (size_t i = 0; i < METRICS_MAX_CONNS; i++)
+        conn_close(&m->conns[i]);
+    if (m->listen_fd != BAD_SOCK)
+        sock_close(m->listen_fd);
+#ifdef _WIN32
+    if (m->wake_rd != BAD_SOCK)
+        sock_close(m->wake_rd);
+    WSACleanup();
+#else
+    if (m->wake_rd >= 0)
+        close(m->wake_rd);
+    if (m->wake_wr >= 0)
+        close(m->wake_wr);
+#endif
+    free(m);
+}
