@@ -119,13 +119,17 @@ struct lsvc_metrics {
 static int parse_addr(const char *s, struct sockaddr_storage *sa, socklen_t *salen, char *err,
                       size_t errlen)
 {
-    const char *colon = strrchr(s, ':');
+    const char *h = s, *colon;
+    size_t hlen;
     char host[64];
-    const char *h = s;
-    size_t hlen = colon ? (size_t)(colon - s) : 0;
-    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') { /* [IPv6] */
+    if (s[0] == '[') { /* [IPv6]:PORT */
+        const char *rb = strchr(s, ']');
         h = s + 1;
-        hlen -= 2;
+        hlen = rb ? (size_t)(rb - h) : 0;
+        colon = rb && rb[1] == ':' ? rb + 1 : NULL;
+    } else {
+        colon = strrchr(s, ':');
+        hlen = colon ? (size_t)(colon - s) : 0;
     }
     if (!colon || hlen == 0 || hlen >= sizeof host) {
         snprintf(err, errlen, "'%s' is not ADDR:PORT (127.0.0.1:9100, [::1]:9100, 0.0.0.0:9100)",
@@ -349,11 +353,11 @@ int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint
     for (size_t k = 0; k < n; k++)
         bad += !where_asked(&s[k], now_ns, why, sizeof why);
     if (bad)
-        lsvc_buf_printf(b, "unhealthy: %zu of %zu service%s not where %s asked to be\n", bad, n,
-                        n == 1 ? " is" : "s are", bad == 1 ? "it was" : "they were");
+        lsvc_buf_printf(b, "unhealthy: %zu of %zu service%s %s not where %s asked to be\n", bad, n,
+                        n == 1 ? "" : "s", bad == 1 ? "is" : "are", bad == 1 ? "it was" : "they were");
     else
-        lsvc_buf_printf(b, "ok: %s where %s asked to be\n",
-                        n == 1 ? "the service is" : "every service is", n == 1 ? "it was" : "they were");
+        lsvc_buf_printf(b, "ok: %s is where it was asked to be\n",
+                        n == 1 ? "the service" : "every service");
     for (size_t k = 0; k < n; k++) {
         bool ok = where_asked(&s[k], now_ns, why, sizeof why);
         lsvc_buf_printf(b, "%s: %s\n", s[k].name, ok ? lsvc_state_name(s[k].status.state) : why);
