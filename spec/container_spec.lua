@@ -80,4 +80,46 @@ describe("as a container's PID 1", function()
     assert.equal(3, H.wait_exit(p, 10))
     assert.truthy(H.log(p):find("orphan made", 1, true))
   end)
+
+  -- examples/container: the manifest's probes get what the image's
+  -- entrypoint serves (its --metrics port, GET /healthz), and that answers
+  -- 200 once the service runs
+  it("the manifest's probes get the path and port the image's entrypoint serves", function()
+    local json = require "dkjson"
+    local docker = H.read("examples/container/Dockerfile")
+    local yaml = H.read("examples/container/heartbeat.yaml")
+    local entry = json.decode(docker:match("\nENTRYPOINT (%b[])"))
+    assert.equal("luasvc", entry[1])
+    assert.equal("run", entry[2])
+    local addr
+    for i, a in ipairs(entry) do if a == "--metrics" then addr = entry[i + 1] end end
+    assert.truthy(addr, "no --metrics in the ENTRYPOINT")
+    local port = addr:match("^0%.0%.0%.0:(%d+)$")
+    assert.truthy(port, "--metrics " .. addr .. " must listen on every interface for the kubelet")
+    assert.truthy(docker:find("\nEXPOSE " .. port .. "\n", 1, true), "EXPOSE " .. port)
+    assert.truthy(yaml:find("containerPort: " .. port .. "\n", 1, true), "containerPort " .. port)
+    assert.truthy(yaml:find("name: metrics\n +containerPort: " .. port .. "\n"), "the port named metrics")
+    local probes = 0
+    for kind in yaml:gmatch("\n      (%a+Probe):") do
+      local body = yaml:match("\n      " .. kind .. ":\n(.-)\n      %a") or yaml:match("\n      " .. kind .. ":\n(.*)$")
+      assert.truthy(body:find("httpGet:\n +path: /healthz\n +port: metrics\n"), kind .. ":\n" .. body)
+      probes = probes + 1
+    end
+    assert.is_true(probes >= 3, "startup, liveness and readiness probes")
+    -- the entrypoint's command, on a free loopback port, with the example
+    -- the image copies to /srv/service.lua
+    assert.truthy(docker:find("COPY examples/heartbeat.lua /srv/service.lua", 1, true))
+    local options = {}
+    for i = 3, #entry - 1 do options[#options + 1] = entry[i] == addr and "127.0.0.1:0" or entry[i] end
+    assert.equal("/srv/service.lua", entry[#entry])
+    local p = H.start { options = options, scripts = { "examples/heartbeat.lua" } }
+    H.wait_log(p, "metrics: listening on 127%.0%.0%.1:%d+")
+    local got = tonumber(H.log(p):match("metrics: listening on 127%.0%.0%.1:(%d+)"))
+    H.wait_state(p, "heartbeat", "RUNNING")
+    local rc, out = H.sh(string.format("curl -s -m 5 -w '\\n%%{http_code}' http://127.0.0.1:%d/healthz", got))
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("\nheartbeat: RUNNING\n\n200$"), out)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p, 10))
+  end)
 end)

@@ -47,7 +47,8 @@ describe("the usage table", function()
 
   it("is what run and check parse: every listed option is taken, others refused", function()
     local values = { ["--log-level"] = "info", ["--watch-interval"] = "100",
-      ["--log-file"] = "x.log", ["--log-max-size"] = "1M", ["--log-keep"] = "3" }
+      ["--log-file"] = "x.log", ["--log-max-size"] = "1M", ["--log-keep"] = "3",
+      ["--metrics"] = "127.0.0.1:0" }
     for _, verb in ipairs({ "run", "check" }) do
       local _, opts = U.verb_help(help("help", verb))
       for o in pairs(opts) do
