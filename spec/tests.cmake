@@ -50,4 +50,13 @@ if(LUASVC_FUZZ)
   add_test(NAME fuzz.proto COMMAND fuzz_proto -max_total_time=20 -max_len=600
     ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus)
   set_tests_properties(fuzz.proto PROPERTIES TIMEOUT 120)
+  # The metrics endpoint's request-head reader, fed chunk by chunk.
+  add_executable(fuzz_http_head spec/fuzz/fuzz_http_head.c runtime/front/http_head.c)
+  target_include_directories(fuzz_http_head PRIVATE runtime)
+  target_compile_options(fuzz_http_head PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_http_head PRIVATE -fsanitize=fuzzer,address,undefined)
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http)
+  add_test(NAME fuzz.http_head COMMAND fuzz_http_head -max_total_time=20 -max_len=400
+    ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus_http)
+  set_tests_properties(fuzz.http_head PROPERTIES TIMEOUT 120)
 endif()

@@ -18,7 +18,8 @@
  * request head within METRICS_HEAD_MAX bytes (its first line within
  * METRICS_LINE_MAX: 413; else 431) and METRICS_READ_MS, a whole
  * connection within METRICS_CONN_MS, nonblocking sockets throughout; a
- * malformed request gets 400 at the first byte that shows it.
+ * malformed request gets 400 at the first byte that shows it (the head is
+ * read by http_head.c).
  *
  * Threads: lsvc_metrics_open, _start and _close on the main thread (the
  * console's); the server on its own; lsvc_metrics_check_addr,
@@ -64,6 +65,7 @@ static bool out_of_fds(int e) { return e == EMFILE || e == ENFILE || e == ENOBUF
 #endif
 
 #include "frontend.h"
+#include "http_head.h"
 
 #define METRICS_MAX_CONNS 32
 #define METRICS_HEAD_MAX 8192   /* request line and headers */
@@ -75,14 +77,6 @@ static bool out_of_fds(int e) { return e == EMFILE || e == ENFILE || e == ENOBUF
 #define METRICS_BACKOFF_MS 100  /* out of descriptors: accept again after this */
 #define MS 1000000ull
 
-/* What a request's head has shown so far (http_feed). */
-typedef struct http_parse {
-    size_t off;     /* the complete lines up to here are checked */
-    bool have_line; /* the request line was among them */
-    int status;     /* what the request line asks for: 200, 404, 405, 505 */
-    bool head_only; /* HEAD */
-    bool metrics;   /* /metrics (else /healthz) */
-} http_parse;
 
 typedef enum conn_phase { CONN_FREE, CONN_READ, CONN_WRITE, CONN_DRAIN } conn_phase;
 
@@ -92,7 +86,7 @@ typedef struct metrics_conn {
     uint64_t since_ns, due_ns; /* accepted; the current phase's end */
     char *in;                  /* METRICS_HEAD_MAX + 1 */
     size_t in_len, drained;
-    http_parse http; /* the request's head as read so far */
+    lsvc_http_head http; /* the request's head as read so far */
     char *out;       /* the whole answer */
     size_t out_len, out_off;
 } metrics_conn;
@@ -365,123 +359,6 @@ int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint
     return bad ? 503 : 200;
 }
 
-/* ---- reading a request --------------------------------------------------- */
-
-
-/* RFC 9110's tchar: what a method or a header's name is made of. */
-static bool is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-/* The request line in[0..n) (no CR or LF): the status it asks for, or 400. */
-static int request_line(http_parse *p, const char *in, size_t n)
-{
-    size_t i = 0, m, t;
-    while (i < n && is_tchar((unsigned char)in[i]))
-        i++;
-    m = i;
-    if (m == 0 || i >= n || in[i] != ' ')
-        return 400;
-    t = ++i;
-    while (i < n && in[i] > ' ' && in[i] < 0x7f)
-        i++;
-    if (i == t || in[t] != '/' || i >= n || in[i] != ' ')
-        return 400;
-    size_t plen = t;
-    while (plen < i && in[plen] != '?')
-        plen++;
-    plen -= t;
-    const char *v = in + i + 1;
-    size_t vlen = n - i - 1;
-    if (vlen != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
-        v[7] < '0' || v[7] > '9')
-        return 400;
-    p->head_only = m == 4 && memcmp(in, "HEAD", 4) == 0;
-    p->metrics = plen == 8 && memcmp(in + t, "/metrics", 8) == 0;
-    bool healthz = plen == 8 && memcmp(in + t, "/healthz", 8) == 0;
-    if (v[5] != '1')
-        return 505;
-    if (!p->head_only && !(m == 3 && memcmp(in, "GET", 3) == 0))
-        return 405;
-    return p->metrics || healthz ? 200 : 404;
-}
-
-/* A header line in[0..n) (no CR or LF): 0, or 400. */
-static int header_line(const char *in, size_t n)
-{
-    size_t i = 0;
-    while (i < n && is_tchar((unsigned char)in[i]))
-        i++;
-    if (i == 0 || i >= n || in[i] != ':') /* also obs-fold: a line starting with a space */
-        return 400;
-    for (i++; i < n; i++)
-        if (((unsigned char)in[i] < ' ' && in[i] != '\t') || in[i] == 0x7f)
-            return 400;
-    return 0;
-}
-
-/* Whether in[0..n), a request line not yet ended, could still be one:
- * garbage is answered at the first byte that shows it, not at a timeout. */
-static bool plausible_start(const char *in, size_t n)
-{
-    size_t i = 0;
-    while (i < n && is_tchar((unsigned char)in[i]))
-        i++;
-    if (i == n)
-        return i <= 16;
-    if (in[i] != ' ' || i == 0)
-        return false;
-    for (i++; i < n; i++)
-        if ((unsigned char)in[i] < ' ' && in[i] != '\r')
-            return false;
-    return true;
-}
-
-/*
- * Go on reading the request head in[0..len) (the first p->off bytes were
- * checked before). Returns 0 while it may go on, else the status to
- * answer with: the request line's (200, 404, 405, 505) once the head has
- * ended, or as soon as it is wrong 400, 413 (the request line too long)
- * or 431 (the head too long).
- */
-static int http_feed(http_parse *p, const char *in, size_t len)
-{
-    for (;;) {
-        /* an empty line before the request line is skipped (RFC 9112 2.2) */
-        while (!p->have_line && p->off < len && (in[p->off] == '\r' || in[p->off] == '\n') &&
-               p->off < 4)
-            p->off++;
-        const char *nl = memchr(in + p->off, '\n', len - p->off);
-        if (!nl) {
-            if (!p->have_line)
-                return len - p->off > METRICS_LINE_MAX ? 413
-                       : plausible_start(in + p->off, len - p->off) ? 0
-                                                                    : 400;
-            return len >= METRICS_HEAD_MAX ? 431 : 0;
-        }
-        size_t n = (size_t)(nl - (in + p->off));
-        if (n && in[p->off + n - 1] == '\r')
-            n--;
-        if (memchr(in + p->off, '\r', n))
-            return 400; /* a CR inside a line */
-        if (!p->have_line) {
-            if (n > METRICS_LINE_MAX)
-                return 413;
-            p->status = request_line(p, in + p->off, n);
-            if (p->status == 400)
-                return 400;
-            p->have_line = true;
-        } else if (n == 0) {
-            return p->status; /* the head has ended */
-        } else if (header_line(in + p->off, n) != 0) {
-            return 400;
-        }
-        p->off = (size_t)(nl - in) + 1;
-    }
-}
-
 /* ---- the server ---------------------------------------------------------- */
 
 static const char *reason(int status)
@@ -501,34 +378,54 @@ static const char *reason(int status)
     }
 }
 
-/* A page's body into b (cap 0: measured); its status. */
-static int page(lsvc_buf *b, bool metrics, const lsvc_service_stats *s, size_t n, uint64_t now)
+typedef enum metrics_page { PAGE_NONE, PAGE_HEALTHZ, PAGE_METRICS } metrics_page;
+
+/* What a request asks, from lsvc_http_feed's rc and the head in[]: the
+ * status (200: *pg, the page) or the error to answer with. */
+static int route(const char *in, const lsvc_http_head *h, int rc, metrics_page *pg)
 {
-    if (metrics) {
-        lsvc_metrics_render(b, s, n);
-        return 200;
-    }
-    return lsvc_metrics_health(b, s, n, now);
+    *pg = PAGE_NONE;
+    if (rc != LSVC_HTTP_DONE)
+        return rc;
+    if (!h->version_ok)
+        return 505;
+    if (!h->get && !h->head)
+        return 405;
+    if (h->path_len == 8 && memcmp(in + h->path, "/healthz", 8) == 0)
+        *pg = PAGE_HEALTHZ;
+    else if (h->path_len == 8 && memcmp(in + h->path, "/metrics", 8) == 0)
+        *pg = PAGE_METRICS;
+    return *pg ? 200 : 404;
 }
 
-/* The whole answer to status (200: the page asked for) into c->out. The
- * stats are read once, so that the body measured is the body written. */
-static void answer(lsvc_metrics *m, metrics_conn *c, int status, const http_parse *p)
+/* A body into b (cap 0: measured): the page's, or the status's line.
+ * Returns the status (/healthz's 200 or 503). */
+static int body(lsvc_buf *b, int status, metrics_page pg, const lsvc_service_stats *s, size_t n,
+                uint64_t now)
 {
-    size_t n = status == 200 ? lsvc_host_count(m->host) : 0;
+    if (pg == PAGE_METRICS)
+        lsvc_metrics_render(b, s, n);
+    else if (pg == PAGE_HEALTHZ)
+        return lsvc_metrics_health(b, s, n, now);
+    else
+        lsvc_buf_printf(b, "%d %s\n", status, reason(status));
+    return status;
+}
+
+/* The whole answer into c->out: the page pg, or the error status. The
+ * stats are read once, so that the body measured is the body written. */
+static void answer(lsvc_metrics *m, metrics_conn *c, int status, metrics_page pg, bool head_only)
+{
+    size_t n = pg ? lsvc_host_count(m->host) : 0;
     lsvc_service_stats *s = n ? calloc(n, sizeof *s) : NULL;
     if (n && !s)
-        status = 500, n = 0;
+        status = 500, n = 0, pg = PAGE_NONE;
     for (size_t k = 0; k < n; k++)
         lsvc_service_get_stats(lsvc_host_service(m->host, k), &s[k]);
     uint64_t now = lsvc_now_ns();
-    bool page_body = status == 200;
     lsvc_buf measure = lsvc_buf_init(NULL, 0);
-    if (page_body)
-        status = page(&measure, p->metrics, s, n, now);
-    else
-        lsvc_buf_printf(&measure, "%d %s\n", status, reason(status));
-    size_t body = measure.len, cap = body + 512;
+    status = body(&measure, status, pg, s, n, now);
+    size_t cap = measure.len + 512;
     c->out = malloc(cap);
     c->out_len = c->out_off = 0;
     if (c->out) {
@@ -537,14 +434,10 @@ static void answer(lsvc_metrics *m, metrics_conn *c, int status, const http_pars
                         "HTTP/1.1 %d %s\r\nContent-Type: text/plain; %scharset=utf-8\r\n"
                         "Content-Length: %zu\r\nCache-Control: no-store\r\n%s"
                         "Connection: close\r\n\r\n",
-                        status, reason(status), page_body && p->metrics ? "version=0.0.4; " : "",
-                        body, status == 405 ? "Allow: GET, HEAD\r\n" : "");
-        if (!p->head_only) {
-            if (page_body)
-                page(&b, p->metrics, s, n, now);
-            else
-                lsvc_buf_printf(&b, "%d %s\n", status, reason(status));
-        }
+                        status, reason(status), pg == PAGE_METRICS ? "version=0.0.4; " : "",
+                        measure.len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
+        if (!head_only)
+            body(&b, status, pg, s, n, now);
         c->out_len = b.len < cap ? b.len : cap - 1;
     }
     free(s);
@@ -612,9 +505,11 @@ static void conn_read(lsvc_metrics *m, metrics_conn *c, uint64_t now)
             continue;
         }
         c->in_len += (size_t)r;
-        int status = http_feed(&c->http, c->in, c->in_len);
-        if (status) {
-            answer(m, c, status, &c->http);
+        int rc = lsvc_http_feed(&c->http, c->in, c->in_len, METRICS_LINE_MAX, METRICS_HEAD_MAX);
+        if (rc) {
+            metrics_page pg;
+            int status = route(c->in, &c->http, rc, &pg);
+            answer(m, c, status, pg, rc == LSVC_HTTP_DONE && c->http.head);
             conn_write(c, now);
             return;
         }
@@ -628,8 +523,7 @@ static void conn_expire(lsvc_metrics *m, metrics_conn *c, uint64_t now)
     if (c->phase == CONN_FREE || now < c->due_ns)
         return;
     if (c->phase == CONN_READ) {
-        c->http.head_only = false;
-        answer(m, c, 408, &c->http);
+        answer(m, c, 408, PAGE_NONE, false);
         conn_write(c, now);
     } else {
         conn_close(c);
