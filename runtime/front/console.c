@@ -88,8 +88,7 @@ static int parse_option(const char *verb, int argc, char **argv, int *i, console
     } else if (strcmp(a, "--metrics") == 0) {
         char err[256];
         if (!v || lsvc_metrics_check_addr(v, err, sizeof err) != 0)
-            return lsvc_usage_error(verb, "--metrics needs ADDR:PORT: %s",
-                                    v ? err : "none given");
+            return lsvc_usage_error(verb, "--metrics needs ADDR:PORT: %s", v ? err : "none given");
         o->metrics = v;
     }
     return 0;

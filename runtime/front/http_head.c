@@ -41,8 +41,8 @@ static int request_line(lsvc_http_head *h, const char *in, size_t n, size_t base
     while (p < i && in[p] != '?')
         p++;
     const char *v = in + i + 1;
-    if (n - i - 1 != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' ||
-        v[6] != '.' || v[7] < '0' || v[7] > '9')
+    if (n - i - 1 != 8 || memcmp(v, "HTTP/", 5) != 0 || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
+        v[7] < '0' || v[7] > '9')
         return 400;
     h->get = m == 3 && memcmp(in, "GET", 3) == 0;
     h->head = m == 4 && memcmp(in, "HEAD", 4) == 0;
@@ -83,8 +83,7 @@ static bool plausible_start(const char *in, size_t n)
     return true;
 }
 
-int lsvc_http_feed(lsvc_http_head *h, const char *in, size_t len, size_t line_max,
-                   size_t head_max)
+int lsvc_http_feed(lsvc_http_head *h, const char *in, size_t len, size_t line_max, size_t head_max)
 {
     for (;;) {
         /* one empty line before the request line is skipped (RFC 9112 2.2) */

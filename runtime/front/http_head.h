@@ -14,12 +14,12 @@
 #define LSVC_HTTP_DONE 1 /* lsvc_http_feed: the head has ended */
 
 typedef struct lsvc_http_head {
-    size_t off;       /* the complete lines before it are checked */
-    bool have_line;   /* the request line was among them */
-    bool get, head;   /* the method is GET, or HEAD */
-    bool version_ok;  /* HTTP/1.x (else another version: 505) */
-    size_t path;      /* the target's path (before any '?'): its offset */
-    size_t path_len;  /* and length */
+    size_t off;      /* the complete lines before it are checked */
+    bool have_line;  /* the request line was among them */
+    bool get, head;  /* the method is GET, or HEAD */
+    bool version_ok; /* HTTP/1.x (else another version: 505) */
+    size_t path;     /* the target's path (before any '?'): its offset */
+    size_t path_len; /* and length */
 } lsvc_http_head;
 
 /*
@@ -31,7 +31,6 @@ typedef struct lsvc_http_head {
  * longer than line_max) or 431 (the head longer than head_max, which
  * len must never pass).
  */
-int lsvc_http_feed(lsvc_http_head *h, const char *in, size_t len, size_t line_max,
-                   size_t head_max);
+int lsvc_http_feed(lsvc_http_head *h, const char *in, size_t len, size_t line_max, size_t head_max);
 
 #endif

@@ -68,15 +68,14 @@ static bool out_of_fds(int e) { return e == EMFILE || e == ENFILE || e == ENOBUF
 #include "http_head.h"
 
 #define METRICS_MAX_CONNS 32
-#define METRICS_HEAD_MAX 8192   /* request line and headers */
-#define METRICS_LINE_MAX 2048   /* the request line */
-#define METRICS_READ_MS 5000    /* accept to the request's end */
-#define METRICS_CONN_MS 10000   /* accept to close, the answer's sending included */
-#define METRICS_LINGER_MS 1000  /* after the answer: what the client still sends, read away */
+#define METRICS_HEAD_MAX 8192  /* request line and headers */
+#define METRICS_LINE_MAX 2048  /* the request line */
+#define METRICS_READ_MS 5000   /* accept to the request's end */
+#define METRICS_CONN_MS 10000  /* accept to close, the answer's sending included */
+#define METRICS_LINGER_MS 1000 /* after the answer: what the client still sends, read away */
 #define METRICS_DRAIN_MAX 262144
-#define METRICS_BACKOFF_MS 100  /* out of descriptors: accept again after this */
+#define METRICS_BACKOFF_MS 100 /* out of descriptors: accept again after this */
 #define MS 1000000ull
-
 
 typedef enum conn_phase { CONN_FREE, CONN_READ, CONN_WRITE, CONN_DRAIN } conn_phase;
 
@@ -84,10 +83,10 @@ typedef struct metrics_conn {
     conn_phase phase;
     sock_t fd;
     uint64_t since_ns, due_ns; /* accepted; the current phase's end */
-    char *in;                  /* METRICS_HEAD_MAX + 1 */
+    char *in;                  /* METRICS_HEAD_MAX bytes */
     size_t in_len, drained;
     lsvc_http_head http; /* the request's head as read so far */
-    char *out;       /* the whole answer */
+    char *out;           /* the whole answer */
     size_t out_len, out_off;
 } metrics_conn;
 
@@ -244,8 +243,7 @@ static const metric_def metric_defs[] = {
      "Controls delivered to the service's handlers (or settled without one).", v_controls},
     {"luasvc_reloads_total", "counter", "Hot reloads the service took up.", v_reloads},
     {"luasvc_reload_errors_total", "counter",
-     "Reloads refused (the new version failed to load or its reload() failed).",
-     v_reload_errors},
+     "Reloads refused (the new version failed to load or its reload() failed).", v_reload_errors},
     {"luasvc_lua_memory_bytes", "gauge", "Memory of the service's Lua state.", v_lua_bytes},
     {"luasvc_tasks", "gauge", "Live tasks of the service (run, handlers, spawned tasks, a load).",
      v_tasks},
@@ -313,8 +311,7 @@ static bool where_asked(const lsvc_service_stats *s, uint64_t now_ns, char *why,
     why[0] = '\0';
     switch (st->state) {
     case LSVC_RUNNING:
-    case LSVC_PAUSED:
-        return true;
+    case LSVC_PAUSED: return true;
     case LSVC_STOPPED:
         if (!s->moved_ns) {
             snprintf(why, len, "not started yet (its script loading)");
@@ -348,7 +345,8 @@ int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint
         bad += !where_asked(&s[k], now_ns, why, sizeof why);
     if (bad)
         lsvc_buf_printf(b, "unhealthy: %zu of %zu service%s %s not where %s asked to be\n", bad, n,
-                        n == 1 ? "" : "s", bad == 1 ? "is" : "are", bad == 1 ? "it was" : "they were");
+                        n == 1 ? "" : "s", bad == 1 ? "is" : "are",
+                        bad == 1 ? "it was" : "they were");
     else
         lsvc_buf_printf(b, "ok: %s is where it was asked to be\n",
                         n == 1 ? "the service" : "every service");
@@ -496,13 +494,12 @@ static void conn_read(lsvc_metrics *m, metrics_conn *c, uint64_t now)
             conn_close(c);
             return;
         }
-        if (drain) {
+        if (drain) { /* read away, up to a point */
             c->drained += (size_t)r;
-            if (c->drained > METRICS_DRAIN_MAX)
-                conn_close(c);
-            if (c->drained > METRICS_DRAIN_MAX)
-                return;
-            continue;
+            if (c->drained <= METRICS_DRAIN_MAX)
+                continue;
+            conn_close(c);
+            return;
         }
         c->in_len += (size_t)r;
         int rc = lsvc_http_feed(&c->http, c->in, c->in_len, METRICS_LINE_MAX, METRICS_HEAD_MAX);
@@ -574,7 +571,7 @@ static bool accept_one(lsvc_metrics *m, uint64_t now)
         return !would_block(e) && !out_of_fds(e); /* ECONNABORTED and the like: the next */
     }
     metrics_conn *c = free_slot(m);
-    char *in = c ? malloc(METRICS_HEAD_MAX + 1) : NULL;
+    char *in = c ? malloc(METRICS_HEAD_MAX) : NULL;
     if (!in) {
         sock_close(fd);
         free(in);
@@ -653,8 +650,7 @@ static void *metrics_main(void *arg)
 #endif
         uint64_t now = lsvc_now_ns();
         if (r < 0 && !would_block(sock_errno())) {
-            lsvc_log(LSVC_LOG_WARNING, NULL, "metrics: poll: error %d, trying again",
-                     sock_errno());
+            lsvc_log(LSVC_LOG_WARNING, NULL, "metrics: poll: error %d, trying again", sock_errno());
             nap_ms(METRICS_BACKOFF_MS);
             continue;
         }
@@ -719,8 +715,8 @@ static void wake(lsvc_metrics *m)
 static int listen_on(lsvc_metrics *m, const struct sockaddr_storage *sa, socklen_t salen, int *e)
 {
 #ifdef _WIN32
-    m->listen_fd = WSASocketW(sa->ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                              WSA_FLAG_NO_HANDLE_INHERIT);
+    m->listen_fd =
+        WSASocketW(sa->ss_family, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_NO_HANDLE_INHERIT);
     BOOL excl = TRUE;
     u_long one = 1;
     bool ok = m->listen_fd != BAD_SOCK &&
