@@ -16,6 +16,12 @@ local ALPHA = [[
 local S = { name = "alpha", accepts = { "stop", "pause_continue", "paramchange" }, stop_timeout = 3000 }
 function S.run(ctx) while ctx:sleep(20) do end end
 S.controls = { [200] = function(ctx) ctx:log("info", "CTL:200") end }
+S.controls[202] = function(ctx) -- busy for 2 s without a wait
+  ctx:log("info", "SPIN:begin")
+  local t = os.clock()
+  while os.clock() - t < 2 do end
+  ctx:log("info", "SPIN:end")
+end
 return S
 ]]
 
@@ -345,6 +351,23 @@ describe("luasvc run --metrics", function()
     for _, c in ipairs(conns) do c:close() end
     uv.run("nowait")
     assert.equal(200, (health(port)))
+    stop(p)
+  end)
+
+  it("answers while a service's Lua is busy: it never waits on a worker", function()
+    local p, port = host()
+    H.wait_state(p, "beta", "RUNNING")
+    assert.equal(0, (H.client(p, "control", "alpha", "202")))
+    H.wait_log(p, "SPIN:begin")
+    local t0 = system.monotime()
+    local value = metrics(port)
+    local status = health(port)
+    local took = system.monotime() - t0
+    assert.is_falsy(H.log(p):find("SPIN:end", 1, true), "answered only after the spin")
+    assert.is_true(took < 1, "took " .. took .. " s")
+    assert.equal(200, status)
+    assert.equal(4, value("luasvc_service_state", { service = "alpha" }))
+    H.wait_log(p, "SPIN:end")
     stop(p)
   end)
 
