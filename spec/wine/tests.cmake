@@ -10,3 +10,6 @@ foreach(src ${C_TESTS})
   add_test(NAME c.${t} COMMAND ${t})
   set_tests_properties(c.${t} PROPERTIES TIMEOUT 120)
 endforeach()
+# test_metrics: the metrics endpoint's answers, from the executable's front end
+target_sources(test_metrics PRIVATE runtime/front/metrics.c runtime/front/http_head.c)
+target_link_libraries(test_metrics ws2_32)
