@@ -7,13 +7,12 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <sys/un.h>
 
 #include "../frontend.h"
 
-/* ---- posix_endpoint.c ---- */
+/* ---- posix_endpoint.c: the host's side of the control endpoint ---- */
 typedef struct lsvc_endpoint lsvc_endpoint;
-
-enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 };
 
 /* Resolve (and create, mode 0700) the runtime directory. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
@@ -34,9 +33,20 @@ typedef void (*lsvc_signal_fn)(lsvc_host *h, int sig);
 /* Serve the endpoint, and the caught signals (set: non-NULL), on one thread. */
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *set, lsvc_signal_fn on_signal);
 void lsvc_endpoint_close(lsvc_endpoint *e); /* stops the thread, unlinks */
-/* Client: send one request line, read one reply line (newline stripped). */
+
+/* ---- posix_endpoint_client.c: the client's side (any thread) ---- */
+enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 };
+/* dir/NAME.sock into sa; -1 (err filled) when it is too long for one. */
+int lsvc_endpoint_sock_path(const char *dir, const char *name, struct sockaddr_un *sa, char *err,
+                            size_t errlen);
+/* Whether a live host listens at sa (never waits); *cannot: the errno when
+ * there was no socket to probe with (then "alive", never taken over). */
+bool lsvc_endpoint_probe(const struct sockaddr_un *sa, int *cannot);
+/* Send one request line, read one reply line (newline stripped). */
 int lsvc_endpoint_request(const char *dir, const char *name, const char *req, char *out,
                           size_t outlen, char *err, size_t errlen);
+/* The services with a socket in dir, sorted (each name and the array freed
+ * by the caller). 0, or -1 when dir cannot be read. */
 int lsvc_endpoint_list(const char *dir, char ***names, size_t *n);
 
 /* ---- posix_systemd.c: sd_notify for `luasvc run` under systemd ---- */
