@@ -22,7 +22,7 @@ typedef struct usage_verb {
     const char *names;    /* "stop|pause": one entry for verbs that share it */
     const char *synopsis; /* what follows the verb */
     const char *text;     /* what it does, one line */
-    usage_opt opts[16];   /* ends at a NULL name */
+    usage_opt opts[24];   /* ends at a NULL name */
 } usage_verb;
 
 #define OPT_LOG_LEVEL                                                                              \
@@ -105,18 +105,36 @@ static const usage_verb verbs[] = {
      {{0}}},
 #else
     {"install",
-     "SCRIPT --systemd [--user | --user-account NAME] [--unit-dir DIR] [--name NAME] "
-     "[--description TEXT] [--restart-on-failure] "
+     "SCRIPT --systemd [--user | --user-account NAME | --dynamic-user] [--unit-dir DIR] "
+     "[--name NAME] [--description TEXT] [--restart-on-failure] [--network] "
+     "[--read-write PATH]... [--capability CAP]... [--allow-jit] [--metrics ADDR:PORT] "
      "[--log-file PATH [--log-max-size SIZE] [--log-keep N]]",
-     "write NAME.service, a sandboxed systemd unit that runs the script",
+     "write NAME.service, a sandboxed systemd unit that runs the script (a warning when the "
+     "binary or the script is in a temporary or build directory)",
      {{"--systemd", NULL, "install a systemd unit (required: the only kind here)"},
       {"--user", NULL, "a user unit (~/.config/systemd/user) instead of a system one"},
       {"--user-account", "NAME",
        "run the system unit as user NAME (User=), its endpoint in /run/luasvc-UNIT"},
+      {"--dynamic-user", NULL,
+       "run the system unit as a user made at each start (DynamicUser=), its endpoint in "
+       "/run/luasvc-UNIT"},
       {"--unit-dir", "DIR", "write the unit to DIR (systemd is not reloaded)"},
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
       {"--restart-on-failure", NULL, "Restart=on-failure"},
+      {"--network", NULL,
+       "start once the network is up (Wants= and After=network-online.target)"},
+      {"--read-write", "PATH",
+       "PATH (an existing file or directory) writable inside the sandbox (ReadWritePaths=; "
+       "repeatable)"},
+      {"--capability", "CAP",
+       "grant CAP (CAP_NET_BIND_SERVICE, ...) and drop every other (AmbientCapabilities=, "
+       "CapabilityBoundingSet=; repeatable; a system unit)"},
+      {"--allow-jit", NULL,
+       "let the service and its children map writable executable memory, as a JIT does "
+       "(MemoryDenyWriteExecute=no)"},
+      {"--metrics", "ADDR:PORT",
+       "serve health and metrics over HTTP at ADDR:PORT (passed on to luasvc run)"},
       OPT_LOG_FILE,
       OPT_LOG_MAX_SIZE,
       OPT_LOG_KEEP}},

@@ -31,10 +31,10 @@ void lsvc_win32_eventlog_open(int n, char **names);
 /* ---- the client commands (the luasvc client process, main thread) ---- */
 /* win32_client.c: which verb goes where; -1 for a verb it does not know. */
 int lsvc_win32_client(const char *cmd, int argc, char **argv);
-/* The Win32 error's text, UTF-8, without the trailing newline. */
+/* win32_svcapi.c, the families' common kit (see the file), calling none of
+ * them. The Win32 error's text, UTF-8, without the trailing newline. */
 void lsvc_win32_error_text(uint32_t code, char *buf, size_t len);
-/* win32_client.c, the families' common kit (see the file): errors printed
- * as "luasvc: WHAT: error N: text", each returning 1 */
+/* Errors printed as "luasvc: WHAT: error N: text", each returning 1 */
 int lsvc_win32_fail_code(const char *what, DWORD err);
 int lsvc_win32_fail(const char *what);       /* GetLastError() */
 SC_HANDLE lsvc_win32_open_scm(DWORD access); /* NULL: printed */
