@@ -360,6 +360,8 @@ int lsvc_ctx_spawn(struct lua_State *L);
 int lsvc_ctx_queue(struct lua_State *L);
 int lsvc_ctx_await(struct lua_State *L);
 int lsvc_ctx_sleep(struct lua_State *L);
+/* ---- ctxstats.c: ctx:stats() for luamod.c ---- */
+int lsvc_ctx_stats(struct lua_State *L);
 
 /* ---- uvlua.c ---- */
 /* package.preload.luv: luv on this worker's loop. */

@@ -55,6 +55,13 @@ typedef struct usage_verb {
     {                                                                                              \
         "--json", NULL, what                                                                       \
     }
+#define OPT_WAIT(what)                                                                             \
+    {"--wait", NULL, what},                                                                        \
+    {                                                                                              \
+        "--timeout", "SECONDS",                                                                    \
+            "give up waiting after SECONDS (0.5, 30; implies --wait): exit 1, saying the state "   \
+            "the service is in"                                                                    \
+    }
 
 static const usage_verb verbs[] = {
     {"run",
@@ -98,11 +105,15 @@ static const usage_verb verbs[] = {
       OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts for hot edits"}}},
     {"uninstall", "NAME", "stop it (waiting) and delete it", {{0}}},
-    {"start", "NAME [ARGS...]", "start, waiting for RUNNING (ARGS: the start arguments)", {{0}}},
-    {"stop|pause|continue|reload|interrogate",
-     "NAME",
-     "send a control (reload: PARAMCHANGE), waiting for the state it leads to",
-     {{0}}},
+    {"start",
+     "NAME [--wait] [--timeout SECONDS] [ARGS...]",
+     "start, waiting for RUNNING (ARGS: the start arguments; after -- when one is an option)",
+     {OPT_WAIT("wait for RUNNING (always: the SCM's checkpoints are followed)")}},
+    {"stop|pause|continue",
+     "NAME [--wait] [--timeout SECONDS]",
+     "send the control, waiting for the state it leads to (STOPPED, PAUSED, RUNNING)",
+     {OPT_WAIT("wait for that state (always: the SCM's checkpoints are followed)")}},
+    {"reload|interrogate", "NAME", "send the control (reload: PARAMCHANGE)", {{0}}},
 #else
     {"install",
      "SCRIPT --systemd [--user | --user-account NAME | --dynamic-user] [--unit-dir DIR] "
@@ -144,11 +155,20 @@ static const usage_verb verbs[] = {
      {{"--systemd", NULL, "a systemd unit (required)"},
       {"--user", NULL, "a user unit"},
       {"--unit-dir", "DIR", "the unit is in DIR (systemd is not asked to stop it)"}}},
-    {"start", "NAME", "start an installed systemd unit", {{0}}},
-    {"stop|pause|continue|reload|interrogate",
+    {"start",
+     "NAME [--wait] [--timeout SECONDS]",
+     "start an installed systemd unit, waiting for RUNNING (systemctl start)",
+     {OPT_WAIT("wait for RUNNING (always: systemctl start waits for READY=1)")}},
+    {"stop|pause|continue",
+     "NAME [--wait] [--timeout SECONDS]",
+     "send a control to a running service (stop: through systemctl for an installed unit, "
+     "which waits)",
+     {OPT_WAIT("return once the service is STOPPED, PAUSED or RUNNING (default: at once; at "
+               "most the service's stop_timeout + 5 s)")}},
+    {"reload|interrogate",
      "NAME",
-     "send a control to a running service (reload: PARAMCHANGE; stop, reload: through "
-     "systemctl for an installed unit)",
+     "send a control to a running service (reload: PARAMCHANGE, through systemctl for an "
+     "installed unit)",
      {{0}}},
 #endif
     {"control", "NAME CODE", "send a control: CODE is 128-255 or a control name", {{0}}},
@@ -157,7 +177,11 @@ static const usage_verb verbs[] = {
      "state, accepted controls, exit codes: one line per service",
      {OPT_JSON("one JSON object per service instead")}},
 #ifndef _WIN32
-    {"new", "NAME", "write NAME.lua, a service to start from", {{0}}},
+    {"new",
+     "PATH",
+     "write PATH.lua (or PATH, ending in .lua), a service to start from named after PATH's last "
+     "part, and a .luarc.json beside it; never over an existing file",
+     {{0}}},
 #endif
     {"listen",
      "SLOT [--json]",

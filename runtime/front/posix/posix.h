@@ -137,10 +137,15 @@ int lsvc_unit_text(FILE *f, const lsvc_install_opts *o, const char *name, const 
 
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);
+/* stop, pause or continue (code), then wait until the service is STOPPED,
+ * PAUSED or RUNNING: at most timeout_ms (0: its stop_timeout + 5 s). A
+ * service already on its way there (its pending state) is only waited
+ * for. 0, or 1 with the state it is in said. verb: for the messages. */
+int lsvc_client_control_wait(const char *verb, const char *name, int code, uint64_t timeout_ms);
 int lsvc_client_status(const char *name, bool json);
 
-/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types), unless one
- * exists in the current directory. 0, or 1 with the error printed. */
-int lsvc_write_luarc(void);
+/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types) in dir, unless
+ * one exists there. 0, or 1 with the error printed. */
+int lsvc_write_luarc(const char *dir);
 
 #endif

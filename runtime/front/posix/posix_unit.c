@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -47,9 +49,10 @@ bool lsvc_unit_name_valid(const char *s)
     return true;
 }
 
-int lsvc_systemctl(bool user, const char *a1, const char *a2, bool quiet)
+/* Start systemctl [--user] A1 [A2] [A3]; its pid, or -1. */
+static pid_t systemctl_spawn(bool user, const char *a1, const char *a2, const char *a3, bool quiet)
 {
-    const char *argv[6];
+    const char *argv[7];
     int k = 0;
     argv[k++] = "systemctl";
     if (user)
@@ -57,11 +60,11 @@ int lsvc_systemctl(bool user, const char *a1, const char *a2, bool quiet)
     argv[k++] = a1;
     if (a2)
         argv[k++] = a2;
+    if (a3)
+        argv[k++] = a3;
     argv[k] = NULL;
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        return 127;
     if (pid == 0) {
         if (quiet) { /* its answer is the exit status */
             FILE *f = freopen("/dev/null", "w", stderr);
@@ -72,11 +75,33 @@ int lsvc_systemctl(bool user, const char *a1, const char *a2, bool quiet)
         fprintf(stderr, "luasvc: cannot run systemctl: %s\n", strerror(errno));
         _exit(127);
     }
+    return pid;
+}
+
+/* pid's exit status (128 + signal), waiting at most until deadline_ns (0:
+ * for ever); -1 when it has not ended by then (it is still running). */
+static int systemctl_reap(pid_t pid, uint64_t deadline_ns)
+{
     int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
+    for (;;) {
+        pid_t r = waitpid(pid, &st, deadline_ns ? WNOHANG : 0);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0 && errno != EINTR)
             return 127;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r == 0 && lsvc_now_ns() >= deadline_ns)
+            return -1;
+        if (r == 0) {
+            struct timespec ts = {0, 20000000L}; /* 20 ms */
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+int lsvc_systemctl(bool user, const char *a1, const char *a2, bool quiet)
+{
+    pid_t pid = systemctl_spawn(user, a1, a2, NULL, quiet);
+    return pid < 0 ? 127 : systemctl_reap(pid, 0);
 }
 
 /* The value of a marker line ("# key: value\n") into buf. */
@@ -212,18 +237,65 @@ void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg)
     free(seen);
 }
 
+/* The unit NAME.service of luasvc's, into unit; whether the manager is the
+ * user's. false when there is none, or (a verb but start) systemd does not
+ * run it: the service may run by hand (luasvc run) under the same name;
+ * its endpoint decides. */
+static bool unit_for(const char *name, const char *verb, char *unit, size_t len, bool *user)
+{
+    char path[PATH_MAX];
+    if (!unit_find(name, path, sizeof path, user, NULL, 0, NULL, 0))
+        return false;
+    snprintf(unit, len, "%s.service", name);
+    return strcmp(verb, "start") == 0 || lsvc_systemctl(*user, "is-active", unit, true) == 0;
+}
+
 int lsvc_unit_systemctl(const char *name, const char *verb)
 {
-    char path[PATH_MAX], unit[256];
+    char unit[256];
     bool user;
-    if (!unit_find(name, path, sizeof path, &user, NULL, 0, NULL, 0))
-        return -1;
-    snprintf(unit, sizeof unit, "%s.service", name);
-    /* stop and reload of a unit systemd does not run: the service may run
-     * by hand (luasvc run) under the same name; its endpoint decides */
-    if (strcmp(verb, "start") != 0 && lsvc_systemctl(user, "is-active", unit, true) != 0)
+    if (!unit_for(name, verb, unit, sizeof unit, &user))
         return -1;
     return lsvc_systemctl(user, verb, unit, false);
+}
+
+/* What systemd says of unit: "ActiveState/SubState" into buf. */
+static void unit_state(bool user, const char *unit, char *buf, size_t len)
+{
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "systemctl %s show -p ActiveState -p SubState --value %s",
+             user ? "--user" : "", unit); /* unit: checked, no shell characters */
+    FILE *p = popen(cmd, "r");
+    char a[64] = "", b[64] = "";
+    if (p) {
+        if (!fgets(a, sizeof a, p) || !fgets(b, sizeof b, p))
+            b[0] = '\0';
+        pclose(p);
+    }
+    a[strcspn(a, "\n")] = b[strcspn(b, "\n")] = '\0';
+    snprintf(buf, len, "%s/%s", a[0] ? a : "unknown", b[0] ? b : "unknown");
+}
+
+int lsvc_unit_systemctl_wait(const char *name, const char *verb, uint64_t timeout_ms)
+{
+    char unit[256], state[140];
+    bool user;
+    if (!unit_for(name, verb, unit, sizeof unit, &user))
+        return -1;
+    /* systemctl start/stop waits for its job; the job goes on when this
+     * client stops waiting for it */
+    pid_t pid = systemctl_spawn(user, verb, unit, NULL, false);
+    if (pid < 0)
+        return 127;
+    int rc = systemctl_reap(pid, lsvc_now_ns() + timeout_ms * 1000000ull);
+    if (rc >= 0)
+        return rc;
+    kill(pid, SIGTERM);
+    systemctl_reap(pid, 0);
+    unit_state(user, unit, state, sizeof state);
+    fprintf(stderr, "luasvc %s: %s is still %s after %.1f s (its %s goes on)\n", verb, unit,
+            state, (double)timeout_ms / 1000.0, verb);
+    return 1;
 }
 
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)

@@ -27,23 +27,32 @@ int lsvc_win32_client(const char *cmd, int argc, char **argv)
             return 2;
         return lsvc_win32_status(name, json);
     }
-    if (strcmp(cmd, "uninstall") == 0 || strcmp(cmd, "start") == 0) {
-        if (argc < 1 || (cmd[0] == 'u' && argc != 1))
+    if (strcmp(cmd, "uninstall") == 0) {
+        if (argc != 1)
             return lsvc_usage_error(cmd, "%s", argc < 1 ? "no NAME given" : "one NAME");
-        return cmd[0] == 'u' ? lsvc_win32_uninstall(argv[0])
-                             : lsvc_win32_start(argv[0], argc - 1, argv + 1);
+        return lsvc_win32_uninstall(argv[0]);
+    }
+    lsvc_wait_args w;
+    if (strcmp(cmd, "start") == 0) { /* waits always: --wait changes nothing */
+        if (lsvc_parse_wait(cmd, argc, argv, true, &w) != 0)
+            return 2;
+        return lsvc_win32_start(w.name, w.nargs, w.args, w.timeout_ms);
     }
     if (strcmp(cmd, "control") == 0) {
         if (argc != 2)
             return lsvc_usage_error("control", "NAME and CODE");
         int code = lsvc_usage_control(argv[1]);
-        return code < 0 ? 2 : lsvc_win32_control(argv[0], (DWORD)code);
+        return code < 0 ? 2 : lsvc_win32_control(argv[0], (DWORD)code, 0);
     }
-    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0 ||
-        strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
+    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0) {
+        if (lsvc_parse_wait(cmd, argc, argv, false, &w) != 0)
+            return 2;
+        return lsvc_win32_control(w.name, (DWORD)lsvc_control_from_name(cmd), w.timeout_ms);
+    }
+    if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
         if (argc != 1)
             return lsvc_usage_error(cmd, "one NAME");
-        return lsvc_win32_control(argv[0], (DWORD)lsvc_control_from_name(cmd));
+        return lsvc_win32_control(argv[0], (DWORD)lsvc_control_from_name(cmd), 0);
     }
     return -1;
 }

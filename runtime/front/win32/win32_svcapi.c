@@ -90,13 +90,15 @@ void lsvc_win32_print_exit(const char *name, const SERVICE_STATUS_PROCESS *ss)
 /*
  * Wait until the service leaves the pending state it is in (or has not yet
  * entered), printing each checkpoint. Gives up when a checkpoint does not
- * move within its wait hint (plus slack), as the SCM's own rule says.
+ * move within its wait hint (plus slack), as the SCM's own rule says, or
+ * when timeout_ms (0: none) has passed, saying the state it is in.
  * Returns 0 when it reached target, 1 otherwise (the status printed).
  */
-int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_STATUS_PROCESS *ss)
+int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, uint64_t timeout_ms,
+                          SERVICE_STATUS_PROCESS *ss)
 {
     DWORD last_state = 0, last_cp = 0;
-    ULONGLONG since = GetTickCount64();
+    ULONGLONG since = GetTickCount64(), t0 = since;
     for (;;) {
         if (!lsvc_win32_query(h, ss))
             return lsvc_win32_fail("QueryServiceStatusEx");
@@ -117,8 +119,14 @@ int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_S
             last_cp = ss->dwCheckPoint;
             since = GetTickCount64();
         }
-        ULONGLONG patience = (ULONGLONG)ss->dwWaitHint + 5000;
-        if (GetTickCount64() - since > patience) {
+        ULONGLONG now = GetTickCount64(), patience = (ULONGLONG)ss->dwWaitHint + 5000;
+        if (timeout_ms && now - t0 >= timeout_ms) {
+            fprintf(stderr, "luasvc: %s: still %s after %.1f s (checkpoint %lu, wait hint %lu ms)\n",
+                    name, lsvc_win32_state_name(ss->dwCurrentState), (double)timeout_ms / 1000.0,
+                    (unsigned long)ss->dwCheckPoint, (unsigned long)ss->dwWaitHint);
+            return 1;
+        }
+        if (now - since > patience) {
             fprintf(stderr, "luasvc: %s: no progress within the wait hint (%lu ms) in %s\n", name,
                     (unsigned long)ss->dwWaitHint, lsvc_win32_state_name(ss->dwCurrentState));
             return 1;
