@@ -189,6 +189,8 @@ describe("luasvc install's options", function()
     assert.is_true(has_line(unit, "# --dynamic-user: a user of its own, made at each start"), unit)
     assert.is_true(has_line(unit, "RuntimeDirectory=luasvc-hb-dyn"), unit)
     assert.is_true(has_line(unit, "# luasvc-runtime-dir: luasvc-hb-dyn"), unit)
+    -- not preserved: systemd would make a DynamicUser='s kept directory a symlink
+    assert.is_nil(unit:find("RuntimeDirectoryPreserve", 1, true), unit)
     assert.is_nil(("\n" .. unit):find("\nUser=", 1, true), unit)
   end)
 

@@ -142,7 +142,7 @@ static bool members(jscan *s, int depth, bool object)
 static bool value(jscan *s, int depth)
 {
     skip_ws(s);
-    if (s->p >= s->end || depth > LSVC_JSON_MAX_DEPTH)
+    if (s->p >= s->end || depth >= LSVC_JSON_MAX_DEPTH)
         return false;
     switch (*s->p) {
     case '{': s->p++; return members(s, depth, true);

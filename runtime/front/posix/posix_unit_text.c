@@ -281,10 +281,12 @@ int lsvc_unit_text(FILE *f, const lsvc_install_opts *o, const char *name, const 
         fprintf(f, "User=%s\n", o->account);
     if (o->dynamic_user)
         fputs("# --dynamic-user: a user of its own, made at each start\nDynamicUser=yes\n", f);
-    fprintf(f,
-            "RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
-            "Environment=LUASVC_RUNTIME_DIR=%%t/%s\n",
-            rundir, rundir);
+    /* Preserved (the shared directory: other units' endpoints are there),
+     * but not a DynamicUser='s own: systemd would make it a symlink into
+     * %t/private, which the host refuses as its runtime directory. */
+    fprintf(f, "RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\n%s", rundir,
+            o->dynamic_user ? "" : "RuntimeDirectoryPreserve=yes\n");
+    fprintf(f, "Environment=LUASVC_RUNTIME_DIR=%%t/%s\n", rundir);
     if (unit_hardening(f, o, script, self) != 0)
         return -1;
     fprintf(f, "\n[Install]\nWantedBy=%s\n", o->user ? "default.target" : "multi-user.target");
