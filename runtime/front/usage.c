@@ -133,8 +133,7 @@ static const usage_verb verbs[] = {
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
       {"--restart-on-failure", NULL, "Restart=on-failure"},
-      {"--network", NULL,
-       "start once the network is up (Wants= and After=network-online.target)"},
+      {"--network", NULL, "start once the network is up (Wants= and After=network-online.target)"},
       {"--read-write", "PATH",
        "PATH (an existing file or directory) writable inside the sandbox (ReadWritePaths=; "
        "repeatable)"},

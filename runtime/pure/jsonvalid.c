@@ -34,8 +34,10 @@ static bool lit(jscan *s, const char *word)
 static bool utf8_seq(jscan *s)
 {
     unsigned c = *s->p;
-    int more = c >= 0xc2 && c <= 0xdf ? 1 : c >= 0xe0 && c <= 0xef ? 2 : c >= 0xf0 && c <= 0xf4 ? 3
-                                                                                                : -1;
+    int more = c >= 0xc2 && c <= 0xdf   ? 1
+               : c >= 0xe0 && c <= 0xef ? 2
+               : c >= 0xf0 && c <= 0xf4 ? 3
+                                        : -1;
     if (more < 0 || s->end - s->p <= more)
         return false;
     for (int i = 1; i <= more; i++)

@@ -113,9 +113,9 @@ void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg);
 /* What `luasvc install` was asked, checked. */
 typedef struct lsvc_install_opts {
     const char *script, *dir, *name, *description, *account;
-    const char *log_file, *log_max_size, *log_keep; /* passed on to `luasvc run` */
-    const char *metrics;                            /* HOST:PORT, passed on too */
-    char log_path[PATH_MAX];                        /* log_file made absolute */
+    const char *log_file, *log_max_size, *log_keep;    /* passed on to `luasvc run` */
+    const char *metrics;                               /* HOST:PORT, passed on too */
+    char log_path[PATH_MAX];                           /* log_file made absolute */
     char read_write[LSVC_INSTALL_MAX_PATHS][PATH_MAX]; /* --read-write, absolute */
     size_t n_read_write;
     char caps[LSVC_INSTALL_MAX_CAPS][32]; /* --capability, "CAP_..." */

@@ -208,7 +208,8 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
     mode_t old = umask(077);
     for (size_t i = 0; i < lsvc_host_count(h); i++) {
         struct sockaddr_un sa;
-        if (lsvc_endpoint_sock_path(dir, lsvc_service_name(lsvc_host_service(h, i)), &sa, err, errlen) != 0)
+        if (lsvc_endpoint_sock_path(dir, lsvc_service_name(lsvc_host_service(h, i)), &sa, err,
+                                    errlen) != 0)
             goto fail_umask;
         if (e->prepared && e->fds[i] >= 0) {
             int placed = place_prepared(e, i, &sa, err, errlen);

@@ -100,13 +100,47 @@ static int log_check(lsvc_install_opts *o)
 }
 
 /* The capabilities --capability may name (linux/capability.h, 6.x). */
-static const char *const cap_names[] = {
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
-    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
-    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
-    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
-    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
-    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE"};
+static const char *const cap_names[] = {"CHOWN",
+                                        "DAC_OVERRIDE",
+                                        "DAC_READ_SEARCH",
+                                        "FOWNER",
+                                        "FSETID",
+                                        "KILL",
+                                        "SETGID",
+                                        "SETUID",
+                                        "SETPCAP",
+                                        "LINUX_IMMUTABLE",
+                                        "NET_BIND_SERVICE",
+                                        "NET_BROADCAST",
+                                        "NET_ADMIN",
+                                        "NET_RAW",
+                                        "IPC_LOCK",
+                                        "IPC_OWNER",
+                                        "SYS_MODULE",
+                                        "SYS_RAWIO",
+                                        "SYS_CHROOT",
+                                        "SYS_PTRACE",
+                                        "SYS_PACCT",
+                                        "SYS_ADMIN",
+                                        "SYS_BOOT",
+                                        "SYS_NICE",
+                                        "SYS_RESOURCE",
+                                        "SYS_TIME",
+                                        "SYS_TTY_CONFIG",
+                                        "MKNOD",
+                                        "LEASE",
+                                        "AUDIT_WRITE",
+                                        "AUDIT_CONTROL",
+                                        "SETFCAP",
+                                        "MAC_OVERRIDE",
+                                        "MAC_ADMIN",
+                                        "SYSLOG",
+                                        "WAKE_ALARM",
+                                        "BLOCK_SUSPEND",
+                                        "AUDIT_READ",
+                                        "PERFMON",
+                                        "BPF",
+                                        "CHECKPOINT_RESTORE"};
 
 /* --capability CAP: a capability's name (any case, CAP_ optional), kept
  * once as "CAP_NAME". 0, or 2. */
@@ -138,8 +172,7 @@ static int cap_add(lsvc_install_opts *o, const char *a)
 static int read_write_add(lsvc_install_opts *o, const char *a)
 {
     if (o->n_read_write == LSVC_INSTALL_MAX_PATHS)
-        return lsvc_usage_error("install", "at most %d --read-write paths",
-                                LSVC_INSTALL_MAX_PATHS);
+        return lsvc_usage_error("install", "at most %d --read-write paths", LSVC_INSTALL_MAX_PATHS);
     char *out = o->read_write[o->n_read_write];
     if (!realpath(a, out)) {
         fprintf(stderr,
@@ -254,8 +287,9 @@ static int install_conflicts(lsvc_install_opts *o)
                        user_manager),
                2;
     if (o->dynamic_user && (o->user || o->account))
-        return fprintf(stderr, "luasvc install: --dynamic-user is for a system unit without "
-                               "--user-account: %s\n",
+        return fprintf(stderr,
+                       "luasvc install: --dynamic-user is for a system unit without "
+                       "--user-account: %s\n",
                        o->user ? user_manager : "User= names the user already; drop one of them"),
                2;
     if (o->n_caps && o->user)
@@ -379,8 +413,8 @@ static bool unit_is_ours(FILE *f)
  * with O_EXCL | O_NOFOLLOW, which never follows a symlink, and fails if one
  * appears again. rename() replaces path itself, never what it points to.
  */
-static int unit_write(const char *path, const lsvc_install_opts *o, const char *name, const char *self,
-                      const char *script, const lsvc_service_info *info)
+static int unit_write(const char *path, const lsvc_install_opts *o, const char *name,
+                      const char *self, const char *script, const lsvc_service_info *info)
 {
     char tmp[PATH_MAX + 300];
     snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
@@ -415,7 +449,8 @@ static int unit_write(const char *path, const lsvc_install_opts *o, const char *
 
 /* The script's absolute path and this binary's, and what the script
  * declares (it must load). 0, or the exit status after saying why. */
-static int install_resolve(const lsvc_install_opts *o, char *script, char *self, lsvc_service_info *info)
+static int install_resolve(const lsvc_install_opts *o, char *script, char *self,
+                           lsvc_service_info *info)
 {
     if (!realpath(o->script, script)) {
         fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", o->script, strerror(errno));

@@ -132,7 +132,8 @@ static bool unit_markers(const char *path, char *svc, size_t svclen, char *rundi
             ours = true;
             if (svc)
                 marker_value(line, strlen(LSVC_UNIT_MARKER), svc, svclen);
-        } else if (rundir && strncmp(line, LSVC_UNIT_RUNDIR_MARKER, strlen(LSVC_UNIT_RUNDIR_MARKER)) == 0)
+        } else if (rundir &&
+                   strncmp(line, LSVC_UNIT_RUNDIR_MARKER, strlen(LSVC_UNIT_RUNDIR_MARKER)) == 0)
             marker_value(line, strlen(LSVC_UNIT_RUNDIR_MARKER), rundir, rundirlen);
     }
     fclose(f);
@@ -293,8 +294,8 @@ int lsvc_unit_systemctl_wait(const char *name, const char *verb, uint64_t timeou
     kill(pid, SIGTERM);
     systemctl_reap(pid, 0);
     unit_state(user, unit, state, sizeof state);
-    fprintf(stderr, "luasvc %s: %s is still %s after %.1f s (its %s goes on)\n", verb, unit,
-            state, (double)timeout_ms / 1000.0, verb);
+    fprintf(stderr, "luasvc %s: %s is still %s after %.1f s (its %s goes on)\n", verb, unit, state,
+            (double)timeout_ms / 1000.0, verb);
     return 1;
 }
 

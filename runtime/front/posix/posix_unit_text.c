@@ -172,8 +172,7 @@ static int unit_writable(FILE *f, const lsvc_install_opts *o)
     return 0;
 }
 
-static int unit_hardening(FILE *f, const lsvc_install_opts *o, const char *script,
-                          const char *self)
+static int unit_hardening(FILE *f, const lsvc_install_opts *o, const char *script, const char *self)
 {
     fputs("# The sandbox (luasvc's README, Under systemd); loosen it in a drop-in "
           "(systemctl edit),\n# or with install's --read-write, --capability, --allow-jit.\n",

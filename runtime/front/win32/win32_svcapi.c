@@ -121,8 +121,9 @@ int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, uint64_t 
         }
         ULONGLONG now = GetTickCount64(), patience = (ULONGLONG)ss->dwWaitHint + 5000;
         if (timeout_ms && now - t0 >= timeout_ms) {
-            fprintf(stderr, "luasvc: %s: still %s after %.1f s (checkpoint %lu, wait hint %lu ms)\n",
-                    name, lsvc_win32_state_name(ss->dwCurrentState), (double)timeout_ms / 1000.0,
+            fprintf(stderr,
+                    "luasvc: %s: still %s after %.1f s (checkpoint %lu, wait hint %lu ms)\n", name,
+                    lsvc_win32_state_name(ss->dwCurrentState), (double)timeout_ms / 1000.0,
                     (unsigned long)ss->dwCheckPoint, (unsigned long)ss->dwWaitHint);
             return 1;
         }
