@@ -43,7 +43,7 @@ static void set_text(lua_State *L, const char *k, const char *s)
 }
 
 /* ctx:stats() -> table. [-0, +1, m]: raises for a self that is not ctx. */
-int lsvc_ctx_stats(lua_State *L)
+int lsvc__ctx_stats(lua_State *L)
 {
     int same = 0;
     if (lua_istable(L, 1) && lua_getmetatable(L, 1)) {
@@ -54,7 +54,7 @@ int lsvc_ctx_stats(lua_State *L)
     if (!same)
         luaL_typeerror(L, 1, "luasvc context");
     lsvc_service_stats s;
-    lsvc_service_get_stats(lsvc_worker_of(L)->svc, &s);
+    lsvc_service_get_stats(lsvc__service(L), &s);
     lua_createtable(L, 0, 24);
     lua_pushstring(L, s.name);
     lua_setfield(L, -2, "name");
