@@ -162,8 +162,8 @@ static const usage_verb verbs[] = {
      "NAME [--wait] [--timeout SECONDS]",
      "send a control to a running service (stop: through systemctl for an installed unit, "
      "which waits)",
-     {OPT_WAIT("return once the service is STOPPED, PAUSED or RUNNING (default: at once; at "
-               "most the service's stop_timeout + 5 s)")}},
+     {OPT_WAIT("return once the service is STOPPED, PAUSED or RUNNING, waiting at most its "
+               "stop_timeout + 5 s (without it: once the control is accepted)")}},
     {"reload|interrogate",
      "NAME",
      "send a control to a running service (reload: PARAMCHANGE, through systemctl for an "
