@@ -382,6 +382,10 @@ void lsvc__push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
 
+/* ---- From ctxstats.c: ctx:stats() for luamod.c ----------------------------- */
+
+int lsvc__ctx_stats(struct lua_State *L);
+
 /* ---- From luawarn.c: Lua's warn() to the log ------------------------------ */
 
 /* A lua_WarnFunction; ud is the lsvc_service. */

@@ -70,12 +70,12 @@ static uint32_t reported_mask(lsvc_state st, uint32_t accepts)
                                                                                        : accepts;
 }
 
-/* Under mu: enter state st, as every change does: its text cleared,
- * checkpoint 0, the wait hint and the mask as reported in st. */
+/* Under mu: enter state st, as every change does: checkpoint 0, the wait
+ * hint and the mask as reported in st. The script's status text stays
+ * (shown beside the new state) until the script changes it. */
 static void enter(lsvc_service *svc, lsvc_state st, uint32_t wait_hint)
 {
     svc->status.state = st;
-    svc->status_text[0] = '\0';
     svc->status.checkpoint = 0;
     svc->status.wait_hint = wait_hint;
     svc->status.controls_accepted = reported_mask(st, svc->accepts);
