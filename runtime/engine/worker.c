@@ -709,6 +709,8 @@ static bool worker_init(lsvc_worker *w)
     lua_setfield(L, -2, "lfs");
     lua_pushcfunction(L, luaopen_cjson);
     lua_setfield(L, -2, "cjson");
+    lua_pushcfunction(L, lsvc_open_http); /* http.c: luasvc.http */
+    lua_setfield(L, -2, "luasvc.http");
     lua_setwarnf(L, lsvc_lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc_uvlua_open(w);

@@ -109,6 +109,11 @@ void lsvc_push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc_push_ctx(struct lua_State *L, lsvc_service *svc);
 
+/* ---- http.c: luasvc.http, the HTTP server and client (worker thread only) */
+
+/* package.preload["luasvc.http"] */
+int lsvc_open_http(struct lua_State *L);
+
 /* ---- luawarn.c: Lua's warn() to the log (worker thread only) ----------- */
 
 /* A lua_WarnFunction; ud is the lsvc_service. */
