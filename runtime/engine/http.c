@@ -37,8 +37,11 @@
  * per next(), in order: llhttp is paused at each message's end.
  */
 #include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 #include <lua.h>
