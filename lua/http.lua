@@ -296,8 +296,8 @@ local function conn_loop(srv, cn)
     elseif req == false then
       return send_error(cn, status, text)
     else
-      if p:continue() then send(cn, "HTTP/1.1 100 Continue\r\n\r\n") end
       local st = p:state()
+      if st == "body" and p:continue() then send(cn, "HTTP/1.1 100 Continue\r\n\r\n") end
       if cn.eof or cn.dead then
         if st ~= "idle" then send_error(cn, 400, "the connection closed inside a request") end
         return
