@@ -85,7 +85,7 @@ static int l_secure(lua_State *L)
         return 2;
     }
     if (msg[0])
-        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(lsvc_worker_service(L)), "%s (allowed)", msg);
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(lsvc__service(L)), "%s (allowed)", msg);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -120,7 +120,7 @@ static void push_default_path(lua_State *L, const char *path)
     lua_pushstring(L, path);
 }
 
-void lsvc_fileguard_push(lua_State *L, bool allow_insecure)
+void lsvc__fileguard_push(lua_State *L, bool allow_insecure)
 {
     lua_createtable(L, 0, 4);
     push_default_path(L, LUA_PATH_DEFAULT);

@@ -4,7 +4,7 @@
  * module's preload. Worker thread only: a parser belongs to the Lua state
  * that made it; nothing here blocks or touches the loop.
  *
- *   lsvc_open_http(L)                      package.preload["luasvc.http"]:
+  *   lsvc__open_http(L)                     package.preload["luasvc.http"]:
  *                                          runs lua/http.lua (compiled in)
  *                                          with the table below
  *   core.parser(kind, limits) -> p         kind "request" or "response";
@@ -67,7 +67,7 @@ typedef struct hdr {
     size_t name_off, name_len, val_off, val_len;
 } hdr;
 
-typedef struct lsvc_httpp {
+typedef struct lsvc__httpp {
     llhttp_t p;
     bool response;
     size_t max_line, max_header, max_body;
@@ -83,13 +83,13 @@ typedef struct lsvc_httpp {
     bool dead, nomem;
     int err_status;
     char err[96];
-} lsvc_httpp;
+} lsvc__httpp;
 
 static llhttp_settings_t settings;
 
 /* ---- small buffers ------------------------------------------------------ */
 
-static bool sb_add(lsvc_httpp *h, sbuf *b, const char *s, size_t n)
+static bool sb_add(lsvc__httpp *h, sbuf *b, const char *s, size_t n)
 {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
@@ -118,17 +118,17 @@ static void sb_free(sbuf *b)
 
 /* ---- llhttp callbacks: collect one message within the limits ------------ */
 
-static lsvc_httpp *of(llhttp_t *p) { return p->data; }
+static lsvc__httpp *of(llhttp_t *p) { return p->data; }
 
 /* Refuse the input with status (HPE_USER ends llhttp's execute). */
-static int refuse(lsvc_httpp *h, int status, const char *why)
+static int refuse(lsvc__httpp *h, int status, const char *why)
 {
     h->err_status = status;
     snprintf(h->err, sizeof h->err, "%s", why);
     return HPE_USER;
 }
 
-static int head_bytes(lsvc_httpp *h, size_t n)
+static int head_bytes(lsvc__httpp *h, size_t n)
 {
     h->head_bytes += n;
     if (h->head_bytes > h->max_header)
@@ -138,7 +138,7 @@ static int head_bytes(lsvc_httpp *h, size_t n)
 
 static int on_message_begin(llhttp_t *p)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     h->in_msg = true;
     h->headers_done = h->complete = h->upgrade = h->want_continue = false;
     h->url.len = h->reason.len = h->text.len = h->body.len = 0;
@@ -150,7 +150,7 @@ static int on_message_begin(llhttp_t *p)
 
 static int on_url(llhttp_t *p, const char *at, size_t n)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     if (h->url.len + n > h->max_line)
         return refuse(h, 414, "request target too long");
     int r = head_bytes(h, n);
@@ -161,7 +161,7 @@ static int on_url(llhttp_t *p, const char *at, size_t n)
 
 static int on_status(llhttp_t *p, const char *at, size_t n)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     int r = head_bytes(h, n);
     if (r)
         return r;
@@ -170,7 +170,7 @@ static int on_status(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     int r = head_bytes(h, n);
     if (r)
         return r;
@@ -187,7 +187,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int on_header_field_complete(llhttp_t *p)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     /* mark: the next field piece starts a new line, even for an empty value */
     h->value_open = true;
     h->hdrs[h->nhdrs - 1].val_off = h->text.len;
@@ -196,7 +196,7 @@ static int on_header_field_complete(llhttp_t *p)
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     int r = head_bytes(h, n);
     if (r)
         return r;
@@ -204,7 +204,7 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     return sb_add(h, &h->text, at, n) ? 0 : refuse(h, 503, "out of memory");
 }
 
-static bool header_is(lsvc_httpp *h, const hdr *e, const char *name, const char *value)
+static bool header_is(lsvc__httpp *h, const hdr *e, const char *name, const char *value)
 {
     size_t nl = strlen(name), vl = strlen(value);
     return e->name_len == nl && e->val_len == vl &&
@@ -214,7 +214,7 @@ static bool header_is(lsvc_httpp *h, const hdr *e, const char *name, const char 
 
 static int on_headers_complete(llhttp_t *p)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     h->headers_done = true;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > h->max_body)
         return refuse(h, 413, "content too large");
@@ -230,7 +230,7 @@ static int on_headers_complete(llhttp_t *p)
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     if (h->body.len + n > h->max_body)
         return refuse(h, 413, "content too large");
     return sb_add(h, &h->body, at, n) ? 0 : refuse(h, 503, "out of memory");
@@ -238,7 +238,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
 
 static int on_message_complete(llhttp_t *p)
 {
-    lsvc_httpp *h = of(p);
+    lsvc__httpp *h = of(p);
     h->complete = true;
     h->in_msg = false;
     h->keep_alive = llhttp_should_keep_alive(p) != 0;
@@ -268,7 +268,7 @@ static void settings_once(void)
 /* ---- the message as a Lua table ----------------------------------------- */
 
 /* Push the headers table: lower-cased names, repeats joined with ", ". */
-static void push_headers(lua_State *L, lsvc_httpp *h)
+static void push_headers(lua_State *L, lsvc__httpp *h)
 {
     lua_createtable(L, 0, (int)h->nhdrs);
     char name[256];
@@ -298,7 +298,7 @@ static void push_version(lua_State *L, const llhttp_t *p)
     lua_pushstring(L, v);
 }
 
-static void push_message(lua_State *L, lsvc_httpp *h)
+static void push_message(lua_State *L, lsvc__httpp *h)
 {
     lua_createtable(L, 0, 10);
     if (h->response) {
@@ -335,9 +335,9 @@ static void push_message(lua_State *L, lsvc_httpp *h)
 
 /* ---- the parser object -------------------------------------------------- */
 
-static lsvc_httpp *check(lua_State *L)
+static lsvc__httpp *check(lua_State *L)
 {
-    lsvc_httpp *h = luaL_checkudata(L, 1, PARSER_MT);
+    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
     if (!h->hdrs)
         luaL_error(L, "the parser is closed");
     return h;
@@ -372,7 +372,7 @@ static int l_parser(lua_State *L)
     size_t max_body = have ? limit(L, 2, "max_body", DEF_MAX_BODY) : DEF_MAX_BODY;
     if (max_headers > 65536)
         max_headers = 65536;
-    lsvc_httpp *h = lua_newuserdatauv(L, sizeof *h, 0);
+    lsvc__httpp *h = lua_newuserdatauv(L, sizeof *h, 0);
     memset(h, 0, sizeof *h);
     luaL_setmetatable(L, PARSER_MT);
     h->hdrs = malloc(max_headers * sizeof *h->hdrs);
@@ -392,7 +392,7 @@ static int l_parser(lua_State *L)
 /* p:feed(data). [-0, +0] */
 static int l_feed(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     size_t n;
     const char *s = luaL_checklstring(L, 2, &n);
     if (h->in_off == h->in.len) {
@@ -407,7 +407,7 @@ static int l_feed(lua_State *L)
     return 0;
 }
 
-static int push_refused(lua_State *L, lsvc_httpp *h)
+static int push_refused(lua_State *L, lsvc__httpp *h)
 {
     lua_pushboolean(L, 0);
     lua_pushinteger(L, h->err_status);
@@ -416,7 +416,7 @@ static int push_refused(lua_State *L, lsvc_httpp *h)
 }
 
 /* After llhttp returned err: a message, a need for more, or a refusal. */
-static int outcome(lua_State *L, lsvc_httpp *h, llhttp_errno_t err)
+static int outcome(lua_State *L, lsvc__httpp *h, llhttp_errno_t err)
 {
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE || (err == HPE_OK && h->complete)) {
         if (err != HPE_OK) {
@@ -448,7 +448,7 @@ static int outcome(lua_State *L, lsvc_httpp *h, llhttp_errno_t err)
 /* p:next() -> msg | nil | false, status, text. [-0, +1|3] */
 static int l_next(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     if (h->dead)
         return push_refused(L, h);
     if (h->in_off >= h->in.len) {
@@ -468,7 +468,7 @@ static int l_next(lua_State *L)
 /* p:finish(): the peer closed its side. [-0, +1|3] */
 static int l_finish(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     if (h->dead)
         return push_refused(L, h);
     llhttp_errno_t err = llhttp_finish(&h->p);
@@ -490,7 +490,7 @@ static int l_finish(lua_State *L)
 /* p:state() -> "idle" | "head" | "body". [-0, +1] */
 static int l_state(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     if (h->in_msg)
         lua_pushstring(L, h->headers_done ? "body" : "head");
     else
@@ -501,7 +501,7 @@ static int l_state(lua_State *L)
 /* p:continue() -> boolean: true once when the head asked for 100-continue. */
 static int l_continue(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     lua_pushboolean(L, h->want_continue && h->in_msg);
     h->want_continue = false;
     return 1;
@@ -509,7 +509,7 @@ static int l_continue(lua_State *L)
 
 static int l_buffered(lua_State *L)
 {
-    lsvc_httpp *h = check(L);
+    lsvc__httpp *h = check(L);
     lua_pushinteger(L, (lua_Integer)(h->in.len - h->in_off));
     return 1;
 }
@@ -523,7 +523,7 @@ static int l_skip_body(lua_State *L)
 /* close, __gc, __close: frees the buffers; safe twice. */
 static int l_close(lua_State *L)
 {
-    lsvc_httpp *h = luaL_checkudata(L, 1, PARSER_MT);
+    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
     free(h->hdrs);
     h->hdrs = NULL;
     sb_free(&h->in);
@@ -566,7 +566,7 @@ extern const size_t lsvc_lua_http_len;
 
 /* package.preload["luasvc.http"]: lua/http.lua's chunk, given the core
  * table, returns the module. [-0, +1] */
-int lsvc_open_http(lua_State *L)
+int lsvc__open_http(lua_State *L)
 {
     if (luaL_loadbuffer(L, (const char *)lsvc_lua_http, lsvc_lua_http_len, "=[luasvc.http]") !=
         LUA_OK)
@@ -577,7 +577,7 @@ int lsvc_open_http(lua_State *L)
 }
 
 /* For the fuzz target: the core table alone, without lua/http.lua. */
-int lsvc_http_core(lua_State *L)
+int lsvc__http_core(lua_State *L)
 {
     push_core(L);
     return 1;

@@ -35,28 +35,28 @@ static int ctx_sleep(lua_State *L)
     lua_Number ms = luaL_checknumber(L, 2);
     luaL_argcheck(L, ms >= 0 && ms <= 86400000.0 * 365, 2, "out of range");
     lua_settop(L, 2);
-    return lsvc_ctx_sleep(L);
+    return lsvc__ctx_sleep(L);
 }
 
 /* ctx:spawn(fn, ...) -> nothing: fn(...) runs as a task (task.c). */
 static int ctx_spawn(lua_State *L)
 {
     check_self(L);
-    return lsvc_ctx_spawn(L);
+    return lsvc__ctx_spawn(L);
 }
 
 /* ctx:queue() -> q (task.c) */
 static int ctx_queue(lua_State *L)
 {
     check_self(L);
-    return lsvc_ctx_queue(L);
+    return lsvc__ctx_queue(L);
 }
 
 /* ctx:await(fn, ...) -> what fn's callback was called with (task.c) */
 static int ctx_await(lua_State *L)
 {
     check_self(L);
-    return lsvc_ctx_await(L);
+    return lsvc__ctx_await(L);
 }
 
 /* ctx:progress([wait_hint_ms [, text]]) -> true if a checkpoint was
@@ -68,7 +68,7 @@ static int ctx_progress(lua_State *L)
     lua_Integer ms = luaL_optinteger(L, 2, 2000);
     luaL_argcheck(L, ms >= 0 && ms <= 0x7fffffff, 2, "out of range");
     const char *text = luaL_optstring(L, 3, NULL);
-    lsvc_service *svc = lsvc_worker_of(L)->svc;
+    lsvc_service *svc = lsvc__service(L);
     lsvc_status st;
     lsvc_service_get_status(svc, &st);
     if (text && lsvc_state_is_pending(st.state))
@@ -84,7 +84,7 @@ static int ctx_status(lua_State *L)
 {
     check_self(L);
     const char *text = luaL_optstring(L, 2, "");
-    lsvc_service_set_text(lsvc_worker_of(L)->svc, text, true);
+    lsvc_service_set_text(lsvc__service(L), text, true);
     return 0;
 }
 
@@ -93,7 +93,7 @@ static int ctx_state(lua_State *L)
 {
     check_self(L);
     lsvc_status st;
-    lsvc_service_get_status(lsvc_worker_of(L)->svc, &st);
+    lsvc_service_get_status(lsvc__service(L), &st);
     lua_pushstring(L, lsvc_state_name(st.state));
     return 1;
 }
@@ -102,7 +102,7 @@ static int ctx_state(lua_State *L)
 static int ctx_stopping(lua_State *L)
 {
     check_self(L);
-    lua_pushboolean(L, lsvc_service_stopping(lsvc_worker_of(L)->svc));
+    lua_pushboolean(L, lsvc_service_stopping(lsvc__service(L)));
     return 1;
 }
 
@@ -111,7 +111,7 @@ static int ctx_stopping(lua_State *L)
 static int ctx_reloading(lua_State *L)
 {
     check_self(L);
-    lua_pushboolean(L, lsvc_worker_of(L)->reload_phase == LSVC_RELOAD_WINDING);
+    lua_pushboolean(L, lsvc__reload_winding(lsvc__of(L)));
     return 1;
 }
 
@@ -139,7 +139,7 @@ static int ctx_log(lua_State *L)
             lua_pushvalue(L, i);
         lua_call(L, n - 2, 1);
     }
-    lsvc_log_text((lsvc_level)lv, lsvc_service_name(lsvc_worker_of(L)->svc), lua_tostring(L, -1));
+    lsvc_log_text((lsvc_level)lv, lsvc_service_name(lsvc__service(L)), lua_tostring(L, -1));
     return 0;
 }
 
@@ -150,7 +150,7 @@ static int ctx_exit(lua_State *L)
     check_self(L);
     lua_Integer code = luaL_optinteger(L, 2, 0);
     luaL_argcheck(L, code >= 0 && code <= 0x7fffffff, 2, "out of range");
-    lsvc_worker_exit(lsvc_worker_of(L), (uint32_t)code);
+    lsvc__exit(lsvc__of(L), (uint32_t)code);
     return 0;
 }
 
@@ -161,7 +161,7 @@ static const luaL_Reg ctx_methods[] = {
     {"queue", ctx_queue}, {"await", ctx_await},       {NULL, NULL},
 };
 
-void lsvc_push_ctx(lua_State *L, lsvc_service *svc)
+void lsvc__push_ctx(lua_State *L, lsvc_service *svc)
 {
     lua_createtable(L, 0, 2);
     lua_pushstring(L, lsvc_service_name(svc));
@@ -186,7 +186,7 @@ static int l_now(lua_State *L)
 
 static const luaL_Reg module_fns[] = {{"now", l_now}, {NULL, NULL}};
 
-void lsvc_push_accepts(lua_State *L)
+void lsvc__push_accepts(lua_State *L)
 {
     lua_newtable(L);
     for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
@@ -197,7 +197,7 @@ void lsvc_push_accepts(lua_State *L)
     }
 }
 
-int lsvc_open_luasvc(lua_State *L)
+int lsvc__open_luasvc(lua_State *L)
 {
     luaL_newlib(L, module_fns);
     lua_pushstring(L, LSVC_VERSION);
@@ -216,9 +216,9 @@ int lsvc_open_luasvc(lua_State *L)
         }
     }
     lua_setfield(L, -2, "controls");
-    lsvc_push_accepts(L);
+    lsvc__push_accepts(L);
     lua_setfield(L, -2, "accepts");
-    lsvc_open_mailslot(L); /* mailslot.c */
+    lsvc__open_mailslot(L); /* mailslot.c */
     lua_setfield(L, -2, "mailslot");
     return 1;
 }

@@ -18,7 +18,7 @@ static _Thread_local struct {
     size_t n;
 } pending;
 
-void lsvc_lua_warn(void *ud, const char *msg, int tocont)
+void lsvc__lua_warn(void *ud, const char *msg, int tocont)
 {
     lsvc_service *svc = ud;
     /* control messages ("@on", "@off"): a service's warnings are always on */

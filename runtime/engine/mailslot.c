@@ -111,11 +111,11 @@ static reader *check_reader(lua_State *L)
 
 /* The worker must give the service up: a stop, a reload winding the old
  * run down, or the watchdog's interrupt. */
-static bool must_return(lua_State *L) { return lsvc_task_must_return(L); }
+static bool must_return(lua_State *L) { return lsvc__must_return(L); }
 
 /* The task's own coroutine (run, start, stop, a control handler), where a
  * yield goes to the scheduler; not a coroutine of the script's own. */
-static bool on_task(lua_State *L) { return lsvc_task_can_wait(L); }
+static bool on_task(lua_State *L) { return lsvc__can_wait(L); }
 
 static int read_k(lua_State *L, int status, lua_KContext kctx);
 
@@ -160,10 +160,10 @@ static int read_slices(lua_State *L, uint64_t due, bool first)
              * deadline); Windows: let the scheduler turn between slices */
             int fd = lsvc_slot_wait_fd(r->slot);
             if (fd < 0)
-                return lsvc_task_yield_turn(L, (lua_KContext)due, read_k);
+                return lsvc__yield_turn(L, (lua_KContext)due, read_k);
             uint64_t t = lsvc_now_ns();
             double ms = !due ? -1 : due > t ? (double)(due - t) / 1e6 : 0;
-            return lsvc_task_wait_fd(L, fd, ms, (lua_KContext)due, read_k);
+            return lsvc__wait_fd(L, fd, ms, (lua_KContext)due, read_k);
         }
     }
 }
@@ -275,7 +275,7 @@ static void metatable(lua_State *L, const char *name, const luaL_Reg *methods, l
     lua_pop(L, 1);
 }
 
-void lsvc_open_mailslot(lua_State *L)
+void lsvc__open_mailslot(lua_State *L)
 {
     metatable(L, READER_MT, reader_methods, r_close, r_tostring);
     metatable(L, WRITER_MT, writer_methods, w_close, w_tostring);

@@ -24,6 +24,7 @@
  */
 #include <signal.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -35,28 +36,38 @@
 
 #define KILL_WAIT_MS 1000u /* after SIGKILL: a child in D state is left behind */
 
+/* uvlua.c's own, beside the worker */
+struct lsvc__uv {
+    uv_timer_t reap_timer;  /* a refused version's children: SIGKILL */
+    bool reap_timer_init;
+    uv_timer_t grace_timer; /* the children's grace at STOPPED */
+    bool grace_timer_init;
+    bool closing_refused;   /* a refused version's handles are being closed:
+                             * no control is delivered from inside */
+};
+
 static int traceback(lua_State *L)
 {
-    if (lsvc_worker_is_exit(L, 1))
+    if (lsvc__is_exit(L, 1))
         return 1; /* os.exit: no traceback, nothing logged */
-    luaL_traceback(L, L, lsvc_worker_error_text(L, 1), 1);
+    luaL_traceback(L, L, lsvc__error_text(L, 1), 1);
     return 1;
 }
 
-int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
+int lsvc__uvlua_pcall(lsvc__worker *w, int nargs, int nresults, const char *what)
 {
     lua_State *L = w->L;
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
-    lua_State *prev = w->running;
-    bool nested = w->current != NULL || prev != NULL; /* called back inside a task's call */
-    w->running = L;
+    lua_State *prev = w->tasks.running;
+    bool nested = w->tasks.current != NULL || prev != NULL; /* called back inside a task's call */
+    w->tasks.running = L;
     if (!nested)
         lsvc_service_slice_begin(w->svc); /* handler_timeout */
     int rc = lua_pcall(L, nargs, nresults, base);
     bool overran = !nested && lsvc_service_slice_end(w->svc);
-    w->running = prev;
+    w->tasks.running = prev;
     lua_remove(L, base);
     if (overran) /* the call ends; its handle stays */
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
@@ -65,16 +76,16 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
                  rc == LUA_OK ? "" : lua_tostring(L, -1));
     if (rc == LUA_OK) {
         int n = nresults == LUA_MULTRET ? lua_gettop(L) - base + 1 : nresults;
-        if (!nested && n == 0)
-            lsvc_worker_between_callbacks(w); /* a control waits one callback at most */
+        if (!nested && n == 0 && !w->uv->closing_refused)
+            lsvc__sched_between_callbacks(w); /* a control waits one callback at most */
         return n;
     }
-    if (!overran && !lsvc_worker_is_exit(L, -1))
+    if (!overran && !lsvc__is_exit(L, -1))
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "error in %s: %s", what,
                  lua_tostring(L, -1));
     lua_pop(L, 1);
     if (!nested && lsvc_service_interrupted(w->svc))
-        lsvc_worker_interrupted(w, LSVC_VICTIM_OTHER);
+        lsvc__interrupted(w, LSVC__VICTIM_OTHER);
     return -rc;
 }
 
@@ -83,7 +94,7 @@ int lsvc_uvlua_pcall(lsvc_worker *w, int nargs, int nresults, const char *what)
 static int cb_pcall(lua_State *L, int nargs, int nresults, int flags)
 {
     (void)flags;
-    return lsvc_uvlua_pcall(lsvc_worker_of(L), nargs, nresults, "a luv callback");
+    return lsvc__uvlua_pcall(lsvc__of(L), nargs, nresults, "a luv callback");
 }
 
 static int no_run(lua_State *L)
@@ -104,7 +115,7 @@ static void walk_cb(uv_handle_t *h, void *arg)
     lua_rawseti(L, -2, n + 1);
 }
 
-static void push_handles(lsvc_worker *w, lua_State *L)
+static void push_handles(lsvc__worker *w, lua_State *L)
 {
     lua_newtable(L);
     uv_walk(&w->loop, walk_cb, L);
@@ -114,7 +125,7 @@ static void push_handles(lsvc_worker *w, lua_State *L)
 static int safe_walk(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    push_handles(lsvc_worker_of(L), L);
+    push_handles(lsvc__of(L), L);
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_pushvalue(L, 1);
@@ -128,7 +139,7 @@ static char luv_key; /* registry: the module, once opened */
 
 static int open_luv(lua_State *L)
 {
-    lsvc_worker *w = lsvc_worker_of(L);
+    lsvc__worker *w = lsvc__of(L);
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &luv_key) == LUA_TTABLE)
         return 1; /* opened already (by a version refused since) */
     lua_pop(L, 1);
@@ -150,9 +161,12 @@ static int open_luv(lua_State *L)
     return 1;
 }
 
-void lsvc_uvlua_open(lsvc_worker *w)
+void lsvc__uvlua_open(lsvc__worker *w)
 {
     lua_State *L = w->L;
+    w->uv = calloc(1, sizeof *w->uv);
+    if (!w->uv)
+        luaL_error(L, "not enough memory");
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, open_luv);
     lua_setfield(L, -2, "luv");
@@ -162,7 +176,7 @@ void lsvc_uvlua_open(lsvc_worker *w)
 /* ---- closing at STOPPED ------------------------------------------------------ */
 
 /* (package.loaded.luv may have gone with a refused version's rollback) */
-static bool luv_opened(lsvc_worker *w)
+static bool luv_opened(lsvc__worker *w)
 {
     bool open = lua_rawgetp(w->L, LUA_REGISTRYINDEX, &luv_key) != LUA_TNIL;
     lua_pop(w->L, 1);
@@ -184,7 +198,7 @@ static void kill_cb(uv_handle_t *h, void *arg)
         uv_process_kill((uv_process_t *)h, k->sig);
 }
 
-static unsigned signal_children(lsvc_worker *w, int sig)
+static unsigned signal_children(lsvc__worker *w, int sig)
 {
     kill_arg k = {sig, 0};
     uv_walk(&w->loop, kill_cb, &k);
@@ -193,11 +207,11 @@ static unsigned signal_children(lsvc_worker *w, int sig)
 
 /* handle:close() for the handle (luv's userdata) on top of the stack,
  * popped: luv's own close callback frees what it holds. */
-static void close_top(lsvc_worker *w, const char *what)
+static void close_top(lsvc__worker *w, const char *what)
 {
     lua_getfield(w->L, -1, "close");
     lua_insert(w->L, -2);
-    lsvc_uvlua_pcall(w, 1, 0, what);
+    lsvc__uvlua_pcall(w, 1, 0, what);
 }
 
 static uv_handle_t *handle_at(lua_State *L, int idx)
@@ -208,7 +222,7 @@ static uv_handle_t *handle_at(lua_State *L, int idx)
 
 /* handle:close() for each of the script's handles; processes only once
  * reaped unless all. */
-static void close_handles(lsvc_worker *w, bool processes_too)
+static void close_handles(lsvc__worker *w, bool processes_too)
 {
     lua_State *L = w->L;
     push_handles(w, L);
@@ -230,7 +244,7 @@ static void close_handles(lsvc_worker *w, bool processes_too)
 static void on_grace(uv_timer_t *t) { (void)t; /* wakes the loop */ }
 
 /* Run the loop until no child of the script is left unreaped, or ms. */
-static void wait_children(lsvc_worker *w, uv_timer_t *timer, uint32_t ms)
+static void wait_children(lsvc__worker *w, uv_timer_t *timer, uint32_t ms)
 {
     uint64_t due = lsvc_now_ns() + (uint64_t)ms * 1000000u;
     uv_update_time(&w->loop);
@@ -240,30 +254,40 @@ static void wait_children(lsvc_worker *w, uv_timer_t *timer, uint32_t ms)
     uv_timer_stop(timer);
 }
 
-void lsvc_uvlua_close_all(lsvc_worker *w, uint32_t grace_ms)
+void lsvc__uvlua_close_all(lsvc__worker *w, uint32_t grace_ms)
 {
-    if (w->reap_timer_init) {
-        uv_close((uv_handle_t *)&w->reap_timer, NULL);
-        w->reap_timer_init = false;
+    if (w->uv->reap_timer_init) {
+        uv_close((uv_handle_t *)&w->uv->reap_timer, NULL);
+        w->uv->reap_timer_init = false;
     }
     if (!luv_opened(w))
         return;
     close_handles(w, false);
     if (signal_children(w, SIGTERM)) {
-        uv_timer_t *timer = &w->watch_timer; /* the watch is over */
+        uv_timer_t *timer = &w->uv->grace_timer;
+        uv_timer_init(&w->loop, timer);
+        timer->data = NULL; /* the runtime's own */
+        w->uv->grace_timer_init = true;
         wait_children(w, timer, grace_ms);
         if (signal_children(w, SIGKILL)) {
             lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
                      "a child did not exit within %u ms of SIGTERM: killed", grace_ms);
             wait_children(w, timer, KILL_WAIT_MS);
         }
+        uv_close((uv_handle_t *)timer, NULL);
     }
     close_handles(w, true);
 }
 
+void lsvc__uvlua_free(lsvc__worker *w)
+{
+    free(w->uv); /* its timers closed, and the loop ran their close */
+    w->uv = NULL;
+}
+
 /* ---- a refused version's handles ---------------------------------------------- */
 
-void lsvc_uvlua_mark(lsvc_worker *w)
+void lsvc__uvlua_mark(lsvc__worker *w)
 {
     lua_State *L = w->L;
     push_handles(w, L);
@@ -277,7 +301,7 @@ void lsvc_uvlua_mark(lsvc_worker *w)
     lua_remove(L, -2);
 }
 
-void lsvc_uvlua_opened_since(lsvc_worker *w, int mark)
+void lsvc__uvlua_opened_since(lsvc__worker *w, int mark)
 {
     lua_State *L = w->L;
     mark = lua_absindex(L, mark);
@@ -301,7 +325,7 @@ static void refused_exit(uv_process_t *p, int64_t status, int sig)
 {
     (void)status;
     (void)sig;
-    lsvc_worker *w = (lsvc_worker *)((char *)p->loop - offsetof(lsvc_worker, loop));
+    lsvc__worker *w = p->loop->data;
     luv_handle_t *d = p->data;
     if (uv_is_closing((uv_handle_t *)p) || !d || d->ref == LUA_NOREF)
         return;
@@ -319,16 +343,16 @@ static void kill_refused(uv_handle_t *h, void *arg)
 
 static void on_reap_timer(uv_timer_t *t)
 {
-    lsvc_worker *w = (lsvc_worker *)((char *)t - offsetof(lsvc_worker, reap_timer));
+    lsvc__worker *w = t->loop->data;
     uv_walk(&w->loop, kill_refused, NULL);
 }
 
-void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms)
+void lsvc__uvlua_close_refused(lsvc__worker *w, int list, uint32_t grace_ms)
 {
     lua_State *L = w->L;
     /* a close is a call into the script's luv: a control waiting is not
      * delivered from inside it (the reload being refused is half undone) */
-    w->closing_refused = true;
+    w->uv->closing_refused = true;
     list = lua_absindex(L, list);
     bool children = false;
     lua_Integer n = (lua_Integer)lua_rawlen(L, list);
@@ -353,14 +377,14 @@ void lsvc_uvlua_close_refused(lsvc_worker *w, int list, uint32_t grace_ms)
         }
         close_top(w, "closing a refused version's handle");
     }
-    w->closing_refused = false;
+    w->uv->closing_refused = false;
     if (!children)
         return;
-    if (!w->reap_timer_init) {
-        uv_timer_init(&w->loop, &w->reap_timer);
-        w->reap_timer.data = NULL; /* the runtime's own */
-        w->reap_timer_init = true;
+    if (!w->uv->reap_timer_init) {
+        uv_timer_init(&w->loop, &w->uv->reap_timer);
+        w->uv->reap_timer.data = NULL; /* the runtime's own */
+        w->uv->reap_timer_init = true;
     }
     uv_update_time(&w->loop);
-    uv_timer_start(&w->reap_timer, on_reap_timer, grace_ms, 0); /* then SIGKILL */
+    uv_timer_start(&w->uv->reap_timer, on_reap_timer, grace_ms, 0); /* then SIGKILL */
 }

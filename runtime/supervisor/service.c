@@ -690,6 +690,15 @@ void lsvc_service_slice_begin(lsvc_service *svc)
     lsvc_watchdog_kick_by(svc->host, due); /* the watchdog reads slices as deadlines */
 }
 
+void lsvc_service_slice_begin_ns(lsvc_service *svc, uint64_t ns)
+{
+    if (!svc->host)
+        return;
+    uint64_t due = (lsvc_now_ns() + ns) | 1u;
+    atomic_store(&svc->slice_due_ns, due);
+    lsvc_watchdog_kick_by(svc->host, due);
+}
+
 bool lsvc_service_slice_end(lsvc_service *svc)
 {
     if (atomic_fetch_and(&svc->slice_due_ns, ~(uint64_t)1) != LSVC_SLICE_OVERRUN)

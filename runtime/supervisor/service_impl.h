@@ -98,6 +98,7 @@ struct lsvc_host {
      * begun or a deadline set to know whether it must kick it
      * (lsvc_service_slice_begin, lsvc_watchdog_kick_by) */
     _Atomic uint64_t wd_next_ns;
+    uint64_t wd_kicks; /* under mu: every kick counted (lsvc_watchdog_kick) */
     lsvc_service **svcs;
     size_t n;
     bool quitting;

@@ -221,6 +221,8 @@ bool lsvc_service_worker_ending(lsvc_service *svc);
  * interrupt is answered then). Worker only; slices do not nest. */
 void lsvc_service_slice_timeout(lsvc_service *svc, uint32_t ms);
 void lsvc_service_slice_begin(lsvc_service *svc);
+/* A slice due in ns, whatever handler_timeout says (a load's budget). */
+void lsvc_service_slice_begin_ns(lsvc_service *svc, uint64_t ns);
 bool lsvc_service_slice_end(lsvc_service *svc);
 /* Each turn of the scheduler (never in the hook: a Lua loop that never
  * yields must look dead to lsvc_service_heartbeat). */

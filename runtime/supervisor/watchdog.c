@@ -87,6 +87,10 @@ static void *watchdog_main(void *arg)
     lsvc_host *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->quitting) {
+        /* the kicks counted before this look: one that comes while the look
+         * has h->mu released (an abandon's log line) is not lost, the look
+         * is made again instead of waiting */
+        uint64_t kicks = h->wd_kicks;
         atomic_store(&h->wd_next_ns, 0); /* looking: a slice begun or a deadline set now kicks */
         uint64_t now = lsvc_now_ns(), next = 0;
         for (size_t i = 0; i < h->n; i++) {
@@ -111,7 +115,8 @@ static void *watchdog_main(void *arg)
             }
         }
         atomic_store(&h->wd_next_ns, next);
-        lsvc_cond_wait_until(&h->wd_cv, &h->mu, next); /* next 0: until kicked */
+        if (h->wd_kicks == kicks && !h->quitting)
+            lsvc_cond_wait_until(&h->wd_cv, &h->mu, next); /* next 0: until kicked */
     }
     pthread_mutex_unlock(&h->mu);
     return NULL;
@@ -130,6 +135,7 @@ void lsvc_watchdog_kick(lsvc_host *h)
     if (!h)
         return;
     pthread_mutex_lock(&h->mu);
+    h->wd_kicks++;
     pthread_cond_broadcast(&h->wd_cv);
     pthread_mutex_unlock(&h->mu);
 }

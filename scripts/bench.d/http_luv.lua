@@ -66,7 +66,7 @@ function S.start(ctx, args)
   local port = tonumber(args[1] or "8080")
   local address = args[2] or "127.0.0.1"
   if not port or port < 0 or port > 65535 then
-    error("http_health: PORT must be a number 0-65535, got " .. tostring(args[1]), 0)
+    error("http_luv: PORT must be a number 0-65535, got " .. tostring(args[1]), 0)
   end
   ctx.data.requests = 0
   ctx.data.handle = handle

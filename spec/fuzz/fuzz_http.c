@@ -23,7 +23,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-int lsvc_http_core(lua_State *L);
+int lsvc__http_core(lua_State *L);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define REQUIRE(cond)                                                          \
@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size -= 4;
 
     lua_settop(L, 0);
-    lsvc_http_core(L);
+    lsvc__http_core(L);
     lua_getfield(L, 1, "parser");
     lua_pushstring(L, response ? "response" : "request");
     lua_createtable(L, 0, 4);
