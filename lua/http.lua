@@ -269,16 +269,15 @@ local function respond(srv, cn, req)
   end
   if req._streaming then return false end -- started, then failed above
   local tail
-  if not keep then tail = "Connection: close\r\n\r\n"
-  elseif req.version == "1.0" then tail = "Connection: keep-alive\r\n\r\n"
-  else tail = "\r\n" end
-  head = head .. "Content-Length: " .. #body .. "\r\n" .. tail
+  if not keep then tail = "\r\nConnection: close\r\n\r\n"
+  elseif req.version == "1.0" then tail = "\r\nConnection: keep-alive\r\n\r\n"
+  else tail = "\r\n\r\n" end
   if req.method == "HEAD" or status == 204 or status == 304 or status < 200 then
-    return send(cn, head) and keep
+    return send(cn, head .. "Content-Length: " .. #body .. tail) and keep
   elseif #body < 16384 then
-    return send(cn, head .. body) and keep
+    return send(cn, head .. "Content-Length: " .. #body .. tail .. body) and keep
   end
-  return send(cn, { head, body }) and keep
+  return send(cn, { head .. "Content-Length: " .. #body .. tail, body }) and keep
 end
 
 local function conn_loop(srv, cn)

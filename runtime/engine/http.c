@@ -293,9 +293,8 @@ static void push_headers(lua_State *L, lsvc__httpp *h)
 
 static void push_version(lua_State *L, const llhttp_t *p)
 {
-    char v[8];
-    snprintf(v, sizeof v, "%u.%u", (unsigned)p->http_major % 10, (unsigned)p->http_minor % 10);
-    lua_pushstring(L, v);
+    char v[3] = {(char)('0' + p->http_major % 10), '.', (char)('0' + p->http_minor % 10)};
+    lua_pushlstring(L, v, sizeof v);
 }
 
 static void push_message(lua_State *L, lsvc__httpp *h)
