@@ -152,12 +152,9 @@ local function send_error(cn, status, text)
   cn.srv.ctx:log("debug", "http: %s: answered %d (%s)", cn.srv.name, status, text or "")
 end
 
--- Accept one connection the listener has waiting, and start its task.
+-- Start serving an accepted connection: its task.
 local serve_conn
-local function accept_one(srv)
-  srv.pending = false
-  local c = uv.new_tcp()
-  if not srv.tcp:accept(c) then c:close(); return end
+local function start_conn(srv, c)
   c:nodelay(true)
   local cn = { srv = srv, c = c, q = srv.ctx:queue(), parser = core.parser("request", srv.opts),
     reading = true }
@@ -176,6 +173,22 @@ local function accept_one(srv)
   end
 end
 
+-- Accept what the listener holds, while the server takes connections:
+-- libuv gives one at a time on POSIX (the next uv_accept fails until the
+-- kernel's queue is looked at again), several that completed meanwhile on
+-- Windows (its pending accepts, each told once).
+local function accept_some(srv)
+  while not srv.paused and not srv.closing and srv.nconn < srv.opts.max_connections do
+    local c = uv.new_tcp()
+    if not srv.tcp:accept(c) then
+      c:close()
+      srv.pending = false
+      return
+    end
+    start_conn(srv, c)
+  end
+end
+
 local function on_connection(srv, err)
   if err then
     srv.ctx:log("warning", "http: %s: accept: %s", srv.name, tostring(err))
@@ -186,7 +199,7 @@ local function on_connection(srv, err)
     srv.pending = true
     return
   end
-  accept_one(srv)
+  accept_some(srv)
 end
 
 -- The connection is done: flush, then close (reading what the client still
@@ -204,7 +217,7 @@ function Server:_gone(cn)
     self.nconn = self.nconn - 1
     if self.closing then self.closedq(true) end
     if self.pending and not self.paused and not self.closing and self.nconn < self.opts.max_connections then
-      accept_one(self)
+      accept_some(self)
     end
   end
   if c:is_closing() then counted(); return end
@@ -422,7 +435,7 @@ function Server:pause() self.paused = true end
 function Server:resume()
   self.paused = false
   if self.pending and not self.closing and self.nconn < self.opts.max_connections then
-    accept_one(self)
+    accept_some(self)
   end
 end
 
