@@ -35,6 +35,7 @@ nil, message and guard.name_valid(name); sig(file) -> signature | nil):
 ]]
 return function(contract, guard, sig, path)
   local secure = guard.secure
+  local load_file
   local L = {}
   local dir = path:match("^(.*)[/\\]") or "."
   local sep = package.config:sub(1, 1)
@@ -67,6 +68,17 @@ return function(contract, guard, sig, path)
   --[[ The searchers for files (Lua and C) are the runtime's own: each file
   found is checked as the script is (secure) *before* it is loaded or run,
   so a module another user could change never runs. ]]
+  --[[ A file's chunk as loadfile would give it (a leading BOM and "#" line
+  skipped, lines kept), read by guard.read: never blocking, and only from
+  a regular file. ]]
+  local read = guard.read
+  load_file = function(file)
+    local src, err = read(file)
+    if not src then return nil, err end
+    src = src:gsub("^\239\187\191", ""):gsub("^#[^\n]*", "")
+    return load(src, "@" .. file)
+  end
+
   local passed = {} -- files checked during this load
   local function check(file)
     local ok, err = secure(file, "module")
@@ -77,7 +89,7 @@ return function(contract, guard, sig, path)
     local file, err = package.searchpath(name, package.path)
     if not file then return err end
     check(file)
-    local chunk, lerr = loadfile(file)
+    local chunk, lerr = load_file(file)
     if not chunk then
       error(string.format("error loading module '%s' from file '%s':\n\t%s", name, file, lerr), 0)
     end
@@ -224,7 +236,7 @@ return function(contract, guard, sig, path)
       saved = nil
       if before then put_back(changes(before)) before = nil end
     end
-    local chunk, lerr = loadfile(path)
+    local chunk, lerr = load_file(path)
     if not chunk then restore() return nil, lerr end
     local okc, script = xpcall(chunk, traceback)
     if not okc then restore() return nil, script end

@@ -19,6 +19,15 @@
  * supervisor owns the thread (lsvc_host_join). 0 or errno. Any thread. */
 int lsvc_worker_start(lsvc_service *svc);
 
+/* ---- fence.c (the front end's thread, before the first worker starts) --- */
+
+/* The host will run this many services: libuv's thread pool gets a place
+ * for each one's requests (UV_THREADPOOL_SIZE, unless set already). */
+void lsvc_fence_prepare(size_t services);
+/* Is libuv's pool still working on a request of a stopped service? (The
+ * host then exits without waiting for it: any thread.) */
+bool lsvc_fence_pool_busy(void);
+
 /* ---- reload.c: the file watch's default interval (a front end's option) - */
 
 #define LSVC_WATCH_DEFAULT_MS 100u

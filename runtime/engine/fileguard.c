@@ -8,6 +8,8 @@
  * with the C side).
  * Worker thread only (it runs in the service's Lua state).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,9 @@
 #include <lua.h>
 #include "worker.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
 #ifdef _WIN32
+#include <io.h>
 #include <windows.h>
+#include "../primitives/win32_utf8.h" /* lsvc_wide */
 #endif
 
 /* What makes a file unsafe to load: writable by group or others, or owned
@@ -79,6 +83,12 @@ static int l_secure(lua_State *L)
     bool allow = lua_toboolean(L, lua_upvalueindex(1));
     char msg[1024];
     problem_with_dir(what, path, msg, sizeof msg);
+    struct stat st;
+    if (!msg[0] && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        lua_pushnil(L); /* a FIFO or a device: loading it could block (never allowed) */
+        lua_pushfstring(L, "%s %s is not a regular file", what, path);
+        return 2;
+    }
     if (msg[0] && !allow) {
         lua_pushnil(L);
         lua_pushfstring(L, "%s (--allow-insecure-script overrides this for development)", msg);
@@ -87,6 +97,58 @@ static int l_secure(lua_State *L)
     if (msg[0])
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(lsvc__service(L)), "%s (allowed)", msg);
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* read(path) -> the file's bytes | nil, message: the script and its Lua
+ * modules are read here, not by loadfile: opened without blocking and
+ * refused unless a regular file, so a FIFO (or a device) planted in the
+ * script's place never blocks the worker, at start or at a reload. */
+static int l_read(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+#ifdef _WIN32
+    wchar_t *wp = lsvc_wide(path); /* no FIFOs there: UTF-8 is the point */
+    int fd = wp ? _wopen(wp, _O_RDONLY | _O_BINARY) : -1;
+    free(wp);
+#else
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+#endif
+    if (fd < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return 2;
+    }
+#ifndef _WIN32
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot open %s: not a regular file (a FIFO, a device or a directory)",
+                        path);
+        return 2;
+    }
+#endif
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        char *p = luaL_prepbuffer(&b);
+        ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            if (n < 0) {
+                lua_pushnil(L);
+                lua_pushfstring(L, "cannot read %s: %s", path, strerror(e));
+                return 2;
+            }
+            break;
+        }
+        luaL_addsize(&b, (size_t)n);
+    }
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -130,6 +192,8 @@ void lsvc__fileguard_push(lua_State *L, bool allow_insecure)
     lua_pushboolean(L, allow_insecure);
     lua_pushcclosure(L, l_secure, 1);
     lua_setfield(L, -2, "secure");
+    lua_pushcfunction(L, l_read);
+    lua_setfield(L, -2, "read");
     lua_pushcfunction(L, l_name_valid);
     lua_setfield(L, -2, "name_valid");
 }

@@ -48,6 +48,9 @@ struct lsvc__reload {
     uint32_t load_ms;  /* its budget, for the message */
     char err[2048];    /* the load's outcome, from its last resume */
     bool ok;
+    uint32_t epoch;    /* the new version's (task.h): its tasks and requests */
+    uint32_t epochs;   /* versions tried so far */
+    uint32_t outer;    /* the epoch around a resume of the new version's code */
     void (*hook)(lua_State *, lua_Debug *); /* the state's, put back on refusal */
     int hook_mask, hook_count;
 };
@@ -121,6 +124,23 @@ static void reload_failed(lsvc__worker *w, const char *err)
     lsvc__tell_reloading(w, false);
 }
 
+/* Nothing of a refused version's runs again: its tasks end, its pool
+ * requests' callbacks never reach Lua (fence.c). */
+static void forget(lsvc__worker *w)
+{
+    lsvc__fence_kill_epoch(w, w->rl->epoch);
+    lsvc__task_end_epoch(w, w->rl->epoch);
+}
+
+/* Around each resume of the new version's code: its epoch. */
+static void enter_new(lsvc__worker *w)
+{
+    w->rl->outer = w->tasks.epoch;
+    w->tasks.epoch = w->rl->epoch;
+}
+
+static void leave_new(lsvc__worker *w) { w->tasks.epoch = w->rl->outer; }
+
 static void put_hook_back(lsvc__worker *w)
 {
     lua_sethook(w->L, w->rl->hook, w->rl->hook_mask, w->rl->hook_count);
@@ -132,6 +152,7 @@ static void refuse(lsvc__worker *w, const char *err)
     lsvc__loader_call(w, "rollback");
     put_hook_back(w);
     drop_handles(w, true);
+    forget(w);
     w->rl->phase = RELOAD_IDLE;
     reload_failed(w, err);
 }
@@ -161,6 +182,7 @@ static void cancel(lsvc__worker *w, const char *err)
         lsvc__loader_call(w, "rollback");
     }
     drop_handles(w, true);
+    forget(w);
     rl->phase = RELOAD_IDLE;
     if (err)
         reload_failed(w, err);
@@ -177,6 +199,7 @@ static void finish(lsvc__worker *w)
     luaL_unref(w->L, LUA_REGISTRYINDEX, rl->new_info_ref);
     rl->new_info_ref = LUA_NOREF;
     drop_handles(w, false);
+    w->tasks.epoch = rl->epoch; /* the version in place from now on */
     rl->phase = RELOAD_IDLE;
     unsigned reloads = lsvc_service_reload_result(w->svc, NULL);
     lsvc__restore_deadline(w);
@@ -218,11 +241,16 @@ static void begin_winding(lsvc__worker *w)
 
 /* ---- the new version's reload(ctx, previous) ------------------------------------ */
 
-static void hook_resuming(lsvc__task *t) { mark_handles(t->w); }
+static void hook_resuming(lsvc__task *t)
+{
+    mark_handles(t->w);
+    enter_new(t->w);
+}
 
 static void hook_resumed(lsvc__task *t, lsvc__result r)
 {
     (void)r;
+    leave_new(t->w);
     take_handles(t->w);
 }
 
@@ -264,7 +292,9 @@ static void start_hook(lsvc__worker *w)
     }
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->ctx_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, w->script_ref); /* previous */
+    enter_new(w);
     lsvc__task *t = lsvc__task_new(w, L, &reload_kind, 2, "reload");
+    leave_new(w);
     lsvc__lane_hold(w, t, "reload");
     w->rl->phase = RELOAD_HOOK;
     lsvc_service_set_deadline(w->svc, reload_deadline(w), LSVC_DEADLINE_RELOAD);
@@ -280,6 +310,7 @@ static void load_resuming(lsvc__task *t)
         lsvc__loader_call(w, "unpause");
     }
     mark_handles(w);
+    enter_new(w);
     w->loading = true;
 }
 
@@ -291,6 +322,7 @@ static void load_resumed(lsvc__task *t, lsvc__result r)
     struct lsvc__reload *rl = w->rl;
     lua_State *L = w->L, *co = t->co;
     w->loading = false;
+    leave_new(w);
     take_handles(w);
     if (r == LSVC__TASK_YIELDED) {
         rl->paused = true;
@@ -352,6 +384,7 @@ static void begin(lsvc__worker *w)
     lua_State *L = w->L;
     struct lsvc__reload *rl = w->rl;
     rl->pending = false;
+    rl->epoch = ++rl->epochs;
     lsvc__tell_reloading(w, true);
     rl->hook = lua_gethook(L);
     rl->hook_mask = lua_gethookmask(L);

@@ -162,6 +162,7 @@ lsvc__task *lsvc__task_new(lsvc__worker *w, lua_State *from, const lsvc__kind *k
     t->kind = kind;
     t->done = kind->done;
     t->winds_down = kind->winds_down;
+    t->epoch = w->tasks.epoch;
     snprintf(t->what, sizeof t->what, "%s", what);
     t->next = w->tasks.all;
     if (w->tasks.all)
@@ -219,6 +220,15 @@ void lsvc__task_end(lsvc__task *t)
         uv_close((uv_handle_t *)&t->timer, free_task);
     else
         free(t);
+}
+
+void lsvc__task_end_epoch(lsvc__worker *w, uint32_t epoch)
+{
+    for (lsvc__task *t = w->tasks.all, *next; t; t = next) {
+        next = t->next;
+        if (t->epoch == epoch && t != w->main)
+            lsvc__task_end(t);
+    }
 }
 
 void lsvc__task_end_all(lsvc__worker *w)

@@ -101,6 +101,7 @@ struct lsvc__task {
     bool (*done)(lsvc__worker *w, lsvc__result r, bool interrupted, void *ud); /* kind's, or its owner's */
     void *ud;
     bool winds_down;  /* its waits end early at a stop */
+    uint32_t epoch;   /* the version whose code made it (a refused one's end) */
     bool wind_asked;  /* its owner asked it to wind down (run, at a reload) */
     lsvc__wait wait;
     lsvc__woke woke;

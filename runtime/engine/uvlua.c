@@ -152,6 +152,7 @@ static int open_luv(lua_State *L)
     lua_setfield(L, -2, "loop_close");
     lua_pushcfunction(L, safe_walk);
     lua_setfield(L, -2, "walk");
+    lsvc__fence_luv(L, -1); /* fence.c: what of the process luv would reach */
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &luv_key);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -277,6 +278,36 @@ void lsvc__uvlua_close_all(lsvc__worker *w, uint32_t grace_ms)
         uv_close((uv_handle_t *)timer, NULL);
     }
     close_handles(w, true);
+}
+
+/* A luv handle left open after the state closed (a __gc finalizer opened
+ * it during the close, when Lua registers no more finalizers): its memory
+ * is luv's (malloc), freed here as luv's own close would, without Lua. */
+static void free_orphan(uv_handle_t *h)
+{
+    luv_handle_t *d = h->data;
+    if (d) {
+        if (d->extra_gc)
+            d->extra_gc(d->extra);
+        free(d);
+    }
+    free(h);
+}
+
+static void close_orphan(uv_handle_t *h, void *arg)
+{
+    unsigned *n = arg;
+    if (uv_is_closing(h))
+        return;
+    (*n)++;
+    uv_close(h, h->data ? free_orphan : NULL);
+}
+
+unsigned lsvc__uvlua_close_orphans(lsvc__worker *w)
+{
+    unsigned n = 0;
+    uv_walk(&w->loop, close_orphan, &n);
+    return n;
 }
 
 void lsvc__uvlua_free(lsvc__worker *w)

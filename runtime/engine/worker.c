@@ -33,9 +33,6 @@
 #define GRACE_MIN_MS 100u  /* children's time between SIGTERM and SIGKILL ... */
 #define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout */
 
-int luaopen_lfs(lua_State *L);
-int luaopen_cjson(lua_State *L);
-
 /* ---- the kinds of the main task: start, run, stop ---------------------------- */
 
 /* start or run raised: the service stops with an error (stop still runs) */
@@ -222,14 +219,11 @@ static bool worker_init(lsvc__worker *w)
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, lsvc__open_luasvc);
     lua_setfield(L, -2, "luasvc");
-    lua_pushcfunction(L, luaopen_lfs);
-    lua_setfield(L, -2, "lfs");
-    lua_pushcfunction(L, luaopen_cjson);
-    lua_setfield(L, -2, "cjson");
     lua_pushcfunction(L, lsvc__open_http); /* http.c: luasvc.http */
     lua_setfield(L, -2, "luasvc.http");
     lua_setwarnf(L, lsvc__lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
+    lsvc__fence_open(w); /* lfs and cjson, fenced (fence.c) */
     lsvc__uvlua_open(w);
     lsvc__coro_open(w); /* binds the interrupt to this thread */
     lsvc__lane_open(w);
@@ -358,10 +352,11 @@ static void phase_close(lsvc__worker *w)
     uint32_t grace = grace_ms(w);
     lsvc_service_set_deadline(w->svc, lsvc__ms_from_now(grace + 2000u), LSVC_DEADLINE_FINAL);
     lsvc__uvlua_close_all(w, grace);
+    w->left = !lsvc__fence_drain(w, grace); /* the pool may still work on a request */
     lsvc_queue_set_waker(lsvc_service_queue(w->svc), NULL, NULL);
     wake_close(w);
     lsvc__load_close(w);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_run(&w->loop, w->left ? UV_RUN_NOWAIT : UV_RUN_DEFAULT);
     if (lsvc_service_interrupted(w->svc))
         lsvc__ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
 }
@@ -380,43 +375,58 @@ static lsvc_exit final_exit(const lsvc__worker *w)
 
 /* Free the state and the loop, unless the watchdog gave this thread up
  * (another thread may then still read the service). */
-static void worker_free(lsvc__worker *w)
+static bool worker_free(lsvc__worker *w)
 {
     lsvc_service *svc = w->svc;
-    if (lsvc_service_worker_ending(svc))
-        return;
+    if (lsvc_service_worker_ending(svc) || w->left)
+        return false; /* the state, the loop and w stay theirs */
     lua_close(w->L);
     lsvc__load_free(w);
     lsvc__reload_free(w);
+    lsvc__fence_free(w);
+    unsigned orphans = lsvc__uvlua_close_orphans(w);
+    if (orphans)
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
+                 "%u handle(s) opened while the Lua state closed (by a __gc finalizer): closed",
+                 orphans);
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
         lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "the loop had handles left at exit");
     lsvc__uvlua_free(w);
+    return true;
 }
 
 static void *worker_main(void *arg)
 {
     lsvc_service *svc = arg;
-    lsvc__worker w = {.svc = svc, .script_ref = LUA_NOREF, .ctx_ref = LUA_NOREF};
-    if (!worker_init(&w)) {
+    /* on the heap: a loop the pool still works on outlives this thread */
+    lsvc__worker *w = calloc(1, sizeof *w);
+    if (w) {
+        w->svc = svc;
+        w->script_ref = w->ctx_ref = LUA_NOREF;
+    }
+    if (!w || !worker_init(w)) {
+        free(w);
         lsvc_service_loaded(svc, false);
         lsvc_service_set_stopped(
             svc, (lsvc_exit){LSVC_ERROR_SERVICE_SPECIFIC_ERROR, LSVC_EXIT_LOAD_ERROR});
         lsvc_service_worker_ended(svc);
         return NULL;
     }
-    if (phase_load(&w) && phase_start(&w)) {
-        phase_run(&w);
-        phase_stop(&w);
+    if (phase_load(w) && phase_start(w)) {
+        phase_run(w);
+        phase_stop(w);
     }
-    phase_close(&w);
-    lsvc_service_set_stopped(svc, final_exit(&w));
-    worker_free(&w);
+    phase_close(w);
+    lsvc_service_set_stopped(svc, final_exit(w));
+    if (worker_free(w))
+        free(w);
     lsvc_service_worker_ended(svc);
     return NULL;
 }
 
 int lsvc_worker_start(lsvc_service *svc)
 {
+    lsvc_fence_prepare(lsvc_host_count(lsvc_service_host(svc))); /* before the first */
     return lsvc_service_spawn(svc, worker_main, svc, 1u << 20);
 }

@@ -95,6 +95,7 @@ typedef struct lsvc__tasks {
     bool chain_ok;
     bool suspending;
     uint64_t resumed_ns; /* when current was resumed (a sliced kind's slice) */
+    uint32_t epoch;      /* the version whose code runs now (reload.c sets it) */
 } lsvc__tasks;
 
 struct lsvc__worker {
@@ -133,6 +134,8 @@ struct lsvc__worker {
     struct lsvc__uv *uv;         /* uvlua.c's (opaque) */
     struct lsvc__load *ld;       /* load.c's (opaque) */
     struct lsvc__reload *rl;     /* reload.c's (opaque) */
+    struct lsvc__fence *fence;   /* fence.c's (opaque) */
+    bool left;                   /* the pool still works on the state: never freed */
 };
 
 /* ==== what each file provides ============================================ */
@@ -210,6 +213,22 @@ int lsvc__wait_fd(struct lua_State *L, int fd, double ms, intptr_t kctx,
 int lsvc__ctx_sleep(struct lua_State *L);
 int lsvc__ctx_spawn(struct lua_State *L);
 
+/* End every task of a refused version (its epoch). */
+void lsvc__task_end_epoch(lsvc__worker *w, uint32_t epoch);
+
+/* ---- From fence.c: what a service may reach of the process --------------- */
+
+#define LSVC__POOL_PER_SERVICE 4u /* a service's requests in libuv's pool at once */
+/* The preloads of lfs and cjson, fenced; the pool's queue. */
+void lsvc__fence_open(lsvc__worker *w);
+/* luv's module (at idx) fenced: signals, kill, threads, chdir, the pool. */
+void lsvc__fence_luv(struct lua_State *L, int idx);
+/* A refused version's pool requests never reach Lua. */
+void lsvc__fence_kill_epoch(lsvc__worker *w, uint32_t epoch);
+/* At the stop: the service's pool requests end within ms? false: not. */
+bool lsvc__fence_drain(lsvc__worker *w, uint32_t ms);
+void lsvc__fence_free(lsvc__worker *w);
+
 /* ---- From coro.c: the hook and the coroutine library --------------------- */
 
 /* The interrupt hook bound to this thread, the coroutine library's resume
@@ -266,6 +285,9 @@ void lsvc__uvlua_mark(lsvc__worker *w);
 void lsvc__uvlua_opened_since(lsvc__worker *w, int mark);
 void lsvc__uvlua_close_refused(lsvc__worker *w, int list, uint32_t grace_ms);
 void lsvc__uvlua_free(lsvc__worker *w);
+/* After the state closed: close what finalizers opened during the close
+ * (luv's memory freed without Lua); returns how many. */
+unsigned lsvc__uvlua_close_orphans(lsvc__worker *w);
 
 /* ---- From lane.c: the control lane --------------------------------------- */
 

@@ -165,8 +165,16 @@ static int dispatch(const char *cmd, int argc, char **argv)
         if (init_status >= 0)
             return init_status;
     }
-    if (strcmp(cmd, "run") == 0)
-        return lsvc_console_run(cmd, argc, argv); /* console.c */
+    if (strcmp(cmd, "run") == 0) {
+        int rc = lsvc_console_run(cmd, argc, argv); /* console.c */
+        if (lsvc_fence_pool_busy()) {
+            /* libuv's pool still works on a stopped service's request (a
+             * FIFO's open): exit without joining its threads at exit */
+            fflush(NULL);
+            _exit(rc);
+        }
+        return rc;
+    }
     if (strcmp(cmd, "check") == 0)
         return lsvc_check_main(argc, argv); /* check.c */
     if (strcmp(cmd, "help") == 0)

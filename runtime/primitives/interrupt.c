@@ -84,3 +84,12 @@ void lsvc_irq_raise(lsvc_irq *irq)
     pthread_kill(irq->thread, LSVC_IRQ_SIGNAL);
 #endif
 }
+
+int lsvc_irq_signo(void)
+{
+#ifdef _WIN32
+    return 0;
+#else
+    return LSVC_IRQ_SIGNAL;
+#endif
+}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "primitives.h"
@@ -57,8 +58,24 @@ static int open_append(const char *path)
     free(w);
     return fd;
 #else
-    /* O_NOFOLLOW: a symlink planted at the log's name is never followed */
-    return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_BINARY, 0640);
+    /* O_NOFOLLOW: a symlink planted at the log's name is never followed;
+     * O_NONBLOCK, then fstat: a FIFO (or a device) planted there between a
+     * rotation and its reopen is refused at once instead of blocking the
+     * open with the log's mutex held */
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_BINARY,
+                  0640);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL; /* "not a regular file" */
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
 #endif
 }
 
@@ -137,7 +154,9 @@ lsvc_logfile *lsvc_logfile_open(const char *path, uint64_t max_size, unsigned ke
     atomic_init(&lf->reopen, false);
     open_file(lf);
     if (lf->fd < 0) {
-        snprintf(err, errlen, "--log-file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "--log-file %s: %s", path,
+                 errno == EINVAL ? "not a regular file (a FIFO, a device or a directory)"
+                                 : strerror(errno));
         lsvc_logfile_close(lf);
         return NULL;
     }

@@ -70,6 +70,8 @@ void lsvc_irq_bind(lsvc_irq *irq, void (*fn)(void *), void *ud); /* the thread i
 void lsvc_irq_unbind(lsvc_irq *irq);                             /* the thread itself */
 /* Any thread; the caller's lock keeps raise and unbind apart. */
 void lsvc_irq_raise(lsvc_irq *irq);
+/* The signal the interrupt uses (0 where none: Windows). Any thread. */
+int lsvc_irq_signo(void);
 
 /* ---- clock.c: the clock and timed waits (any thread) ------------------- */
 
