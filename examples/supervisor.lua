@@ -9,6 +9,12 @@
 -- within the stop timeout's last second), and it is reaped: no orphan is
 -- left. Written in the coroutine style: run waits for the child's exit
 -- with a queue (ctx:queue), the back-off is ctx:sleep.
+--
+-- Edit it while it runs and the child goes on: when run is asked to
+-- return for a hot edit (ctx:reloading()), it leaves the child running,
+-- its handle and queue in ctx.data, and returns; the new version's run
+-- finds them there and waits for that child, instead of starting a
+-- second one (README: Hot editing, Work in flight).
 local uv = require "luv"
 
 local S = {
@@ -37,27 +43,42 @@ local function launch(ctx)
   if not child then return nil, pid end
   ctx.data.starts = ctx.data.starts + 1
   ctx.data.child, ctx.data.pid, ctx.data.exited = child, pid, exited
+  ctx.data.began = uv.now()
   ctx:log("info", "started %s (pid %d, start %d)", cmd[1], pid, ctx.data.starts)
   return child
 end
 
 function S.run(ctx)
-  local backoff = MIN_BACKOFF
+  local backoff = ctx.data.backoff or MIN_BACKOFF
   while true do
-    local began = uv.now()
-    local child, err = launch(ctx)
+    -- a child the previous version handed over, or a new one
+    local child, err = ctx.data.child, nil
     if child then
-      local ok, code, signal = ctx.data.exited:get() -- nil, "stopping" when a stop comes
-      if not ok then return end                       -- stop ends the child
+      ctx:log("info", "took over pid %d", ctx.data.pid)
+    else
+      child, err = launch(ctx)
+    end
+    if child then
+      local ok, code, signal = ctx.data.exited:get() -- nil, "stopping" on a stop or a hot edit
+      if not ok then
+        if ctx:reloading() then                       -- the child stays; the next run takes it
+          ctx.data.backoff = backoff
+          ctx:log("info", "handing pid %d over to the new version", ctx.data.pid)
+        end
+        return                                        -- a stop: stop ends the child
+      end
       child:close()
       ctx.data.child = nil
       ctx:log("warning", "pid %d exited (code %d, signal %d)", ctx.data.pid, code, signal)
-      if uv.now() - began >= 10 * backoff then backoff = MIN_BACKOFF end
+      if uv.now() - ctx.data.began >= 10 * backoff then backoff = MIN_BACKOFF end
     else
       ctx:log("error", "cannot start %s: %s", ctx.data.cmd[1], err)
     end
     ctx:log("info", "restarting in %d ms", backoff)
-    if not ctx:sleep(backoff) then return end
+    if not ctx:sleep(backoff) then
+      ctx.data.backoff = backoff
+      return
+    end
     backoff = math.min(backoff * 2, MAX_BACKOFF)
   end
 end

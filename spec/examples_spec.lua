@@ -147,6 +147,32 @@ describe("examples/supervisor.lua", function()
     assert.is_false(os.execute("kill -0 " .. second .. " 2>/dev/null") == true)
   end)
 
+  it("hands its running child over to an edited version, which waits for it", function()
+    local d = H.tmpdir()
+    local script = d .. "/supervisor.lua"
+    H.write(script, assert(H.read("examples/supervisor.lua")))
+    local p = H.start { scripts = { script }, args = { "sh", "-c", 'echo "CHILD:$$"; exec sleep 60' } }
+    H.wait_state(p, "supervisor", "RUNNING")
+    local first = H.wait_for(function() return child_pids(p)[1] end, 5, "the child")
+    children[#children + 1] = first
+    -- a hot edit while run waits for the child
+    H.write(script, H.read(script) .. "-- an edit\n")
+    H.wait_log(p, "took over pid " .. first)
+    assert.truthy(H.log(p):find("handing pid " .. first .. " over to the new version", 1, true), H.log(p))
+    assert.truthy(H.log(p):find("reload 1", 1, true), H.log(p))
+    assert.equal(0, H.count(p, "start 2)"), H.log(p)) -- no second child
+    assert.equal(1, #child_pids(p))
+    assert.is_true(os.execute("kill -0 " .. first .. " 2>/dev/null") == true)
+    -- the new version sees the child's exit and restarts it
+    os.execute("kill -KILL " .. first)
+    local second = H.wait_for(function() return child_pids(p)[2] end, 5, "the restart")
+    children[#children + 1] = second
+    assert.truthy(H.log(p):find("pid " .. first .. " exited (code 0, signal 9)", 1, true), H.log(p))
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    assert.truthy(H.log(p):find("pid " .. second .. " stopped (code 0, signal 15) after 2 start(s)", 1, true), H.log(p))
+  end)
+
   it("backs off, doubling, when the child keeps dying", function()
     local p = H.start { scripts = { "examples/supervisor.lua" }, args = { "sh", "-c", "exit 3" } }
     H.wait_log(p, "restarting in 400 ms")

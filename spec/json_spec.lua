@@ -35,6 +35,38 @@ describe("cjson", function()
   end)
 end)
 
+describe("an empty JSON array", function()
+  after_each(H.cleanup)
+
+  it("comes out as [] with the README's way, which the service runs as written", function()
+    local readme = assert(H.read("README.md"))
+    local code = readme:match("### JSON: an empty array.-```lua\n(.-)```")
+    assert.truthy(code, "the README's JSON: an empty array block")
+    assert.truthy(code:find("print(encode(", 1, true), code)
+    local script = H.script("local OUT = {}\nlocal function print(s) OUT[#OUT + 1] = s end\n" .. code ..
+      [[
+local cjson = require "cjson"
+assert(cjson.encode({}) == "{}", "cjson still writes {} for an empty table")
+local tricky = encode({ s = 'a "\\u0000luasvc:empty-array\\u0000" b', list = array({}), nested = { array({}) } })
+return { name = "emptyarray", run = function(ctx)
+  ctx:log("info", "OUT:%s", OUT[1])
+  ctx:log("info", "TRICKY:%s", tricky)
+end }
+]], "emptyarray.lua")
+    local p = H.start { scripts = { script } }
+    assert.equal(0, H.wait_exit(p), H.log(p))
+    local out = H.log(p):match("OUT:([^\n]*)")
+    assert.same({ items = {}, tags = { "a" }, meta = {} }, json.decode(out))
+    assert.truthy(out:find('"items":[]', 1, true), out)
+    assert.truthy(out:find('"meta":{}', 1, true), out)
+    local tricky = json.decode(H.log(p):match("TRICKY:([^\n]*)"))
+    -- a string that only looks like the mark's encoding is left alone
+    assert.equal('a "\\u0000luasvc:empty-array\\u0000" b', tricky.s)
+    assert.truthy(H.log(p):find('"list":[]', 1, true), H.log(p))
+    assert.truthy(H.log(p):find('"nested":[[]]', 1, true), H.log(p))
+  end)
+end)
+
 describe("warn()", function()
   after_each(H.cleanup)
 

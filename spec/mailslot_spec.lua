@@ -101,6 +101,38 @@ describe("mailslots", function()
     assert.falsy(os.execute("test -e " .. H.q(rt .. "/slots/spec-status")))
   end)
 
+  it("pass a writer's JSON object through `listen --json` as that object, other text as {text}", function()
+    local rt = H.tmpdir() .. "/rt"
+    os.execute("mkdir -m 700 " .. H.q(rt))
+    local l = listen(rt, "spec-json", { json = true })
+    local script = H.script([[
+local luasvc, cjson = require "luasvc", require "cjson"
+return { name = "jsonwriter", run = function(ctx)
+  local w <close> = assert(luasvc.mailslot.open("spec-json"))
+  assert(w:write(cjson.encode({ job = "backup", percent = 40, tags = { "a", "b" } })))
+  assert(w:write('{\n  "pretty": true,\n  "s": "two\\nlines"\n}\n'))
+  assert(w:write('{"broken": '))
+  assert(w:write('[1, 2]'))
+  assert(w:write("plain text"))
+  assert(w:write('{"end":true}'))
+end }
+]], "jsonwriter.lua")
+    local p = H.start { scripts = { script }, rt = rt }
+    assert.equal(0, H.wait_exit(p), H.log(p))
+    H.wait_for(function() return (H.read(l.out) or ""):find('{"end":true}', 1, true) end, 5, "the last message")
+    assert.equal(0, stop_listen(l))
+    local out = lines(H.read(l.out))
+    assert.equal(6, #out, H.read(l.out))
+    local m = {}
+    for i, line in ipairs(out) do m[i] = assert(json.decode(line), line) end
+    assert.same({ job = "backup", percent = 40, tags = { "a", "b" } }, m[1]) -- not {"text": "{...}"}
+    assert.same({ pretty = true, s = "two\nlines" }, m[2])                    -- one line, same object
+    assert.same({ text = '{"broken": ' }, m[3])                                -- not JSON: wrapped
+    assert.same({ text = "[1, 2]" }, m[4])                                     -- JSON, not an object
+    assert.same({ text = "plain text" }, m[5])
+    assert.same({ ["end"] = true }, m[6])
+  end)
+
   it("print human-readable lines by default", function()
     local rt = H.tmpdir() .. "/rt"
     os.execute("mkdir -m 700 " .. H.q(rt))

@@ -124,3 +124,135 @@ describe("luasvc status without a NAME", function()
       assert.matches("^plain%s+RUNNING[^\n]*\n$", out)
     end)
 end)
+
+-- install's options for what a service needs of the sandbox and of the
+-- system (issue 23), as unit text: each setting with the comment that
+-- names its option; what does not go together refused, naming the
+-- argument. spec/systemd/sandbox_spec.lua runs them under systemd.
+describe("luasvc install's options", function()
+  after_each(H.cleanup)
+
+  local function has_line(text, line)
+    return ("\n" .. text .. "\n"):find("\n" .. line .. "\n", 1, true) ~= nil
+  end
+
+  it("write each setting with a comment naming its option", function()
+    local d = H.tmpdir()
+    H.sh("mkdir " .. H.q(d .. "/data") .. " " .. H.q(d .. "/cache"))
+    H.write(d .. "/opts.lua", 'return { name = "opts", run = function(ctx) end }\n')
+    local rc, out = H.run_sync({ "install", d .. "/opts.lua", "--systemd", "--unit-dir", d .. "/units",
+      "--network", "--read-write", d .. "/data", "--read-write", d .. "/cache/../cache",
+      "--capability", "cap_net_bind_service", "--capability", "NET_RAW", "--capability", "CAP_NET_RAW",
+      "--allow-jit", "--metrics", "127.0.0.1:9100", "--dynamic-user" })
+    -- the script is under /tmp: DynamicUser='s PrivateTmp= would hide it
+    assert.equal(2, rc, out)
+    assert.matches("--dynamic-user implies PrivateTmp=, which would hide the script", out, 1, true)
+    rc, out = H.run_sync({ "install", d .. "/opts.lua", "--systemd", "--unit-dir", d .. "/units",
+      "--network", "--read-write", d .. "/data", "--read-write", d .. "/cache/../cache",
+      "--capability", "cap_net_bind_service", "--capability", "NET_RAW", "--capability", "CAP_NET_RAW",
+      "--allow-jit", "--metrics", "127.0.0.1:9100" })
+    assert.equal(0, rc, out)
+    local unit = H.read(d .. "/units/opts.service")
+    for _, l in ipairs({
+      "# --network: started once the network is up", "Wants=network-online.target",
+      "After=network-online.target",
+      "# --read-write: writable inside the sandbox (ReadWritePaths=)",
+      'ReadWritePaths="' .. d .. '/data"', 'ReadWritePaths="' .. d .. '/cache"',
+      "CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_RAW",
+      "AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_RAW",
+      "# --allow-jit: writable executable memory allowed (a JIT)", "MemoryDenyWriteExecute=no",
+      'ExecStart="' .. H.bin .. '" "run" "--metrics" "127.0.0.1:9100" "' .. d .. '/opts.lua"',
+    }) do
+      assert.is_true(has_line(unit, l), l .. " in\n" .. unit)
+    end
+    assert.truthy(unit:find("# --capability: these granted", 1, true), unit)
+    assert.is_nil(unit:find("MemoryDenyWriteExecute=yes", 1, true))
+    assert.is_true(unit:find("After=network-online.target", 1, true) < unit:find("[Service]", 1, true))
+    -- without them: none of it
+    rc, out = H.run_sync({ "install", d .. "/opts.lua", "--systemd", "--unit-dir", d .. "/units" })
+    assert.equal(0, rc, out)
+    unit = H.read(d .. "/units/opts.service")
+    for _, s in ipairs({ "network-online", "ReadWritePaths", "Capabilit", "DynamicUser", "--metrics" }) do
+      assert.is_nil(unit:find(s, 1, true), s .. " in\n" .. unit)
+    end
+    assert.is_true(has_line(unit, "MemoryDenyWriteExecute=yes"), unit)
+  end)
+
+  it("writes DynamicUser= with an endpoint directory of the unit's own", function()
+    -- a script outside /tmp (DynamicUser= brings PrivateTmp=): the examples
+    local d = H.tmpdir()
+    local rc, out = H.run_sync({ "install", "examples/heartbeat.lua", "--systemd", "--unit-dir", d,
+      "--dynamic-user", "--name", "hb-dyn" })
+    assert.equal(0, rc, out)
+    local unit = H.read(d .. "/hb-dyn.service")
+    assert.is_true(has_line(unit, "DynamicUser=yes"), unit)
+    assert.is_true(has_line(unit, "# --dynamic-user: a user of its own, made at each start"), unit)
+    assert.is_true(has_line(unit, "RuntimeDirectory=luasvc-hb-dyn"), unit)
+    assert.is_true(has_line(unit, "# luasvc-runtime-dir: luasvc-hb-dyn"), unit)
+    -- not preserved: systemd would make a DynamicUser='s kept directory a symlink
+    assert.is_nil(unit:find("RuntimeDirectoryPreserve", 1, true), unit)
+    assert.is_nil(("\n" .. unit):find("\nUser=", 1, true), unit)
+  end)
+
+  it("refuse what does not go together, and bad values, naming the argument", function()
+    local d = H.tmpdir()
+    local script = d .. "/bad.lua"
+    H.write(script, 'return { name = "bad", run = function(ctx) end }\n')
+    local cases = {
+      { { "--capability", "CAP_NOPE" }, "--capability 'CAP_NOPE' is not a capability" },
+      { { "--capability", "CAP_KILL", "--user" }, "--capability is for a system unit" },
+      { { "--read-write", d .. "/missing" }, "--read-write '" .. d .. "/missing': No such file or directory" },
+      { { "--read-write" }, "--read-write needs a value" },
+      { { "--metrics", "9100" }, "--metrics '9100' is not HOST:PORT" },
+      { { "--metrics", "host:0" }, "--metrics 'host:0' is not HOST:PORT" },
+      { { "--metrics", "host:70000" }, "--metrics 'host:70000' is not HOST:PORT" },
+      { { "--metrics", "a b:80" }, "--metrics 'a b:80' is not HOST:PORT" },
+      { { "--metrics", "::1:80" }, "--metrics '::1:80' is not HOST:PORT" },
+      { { "--dynamic-user", "--user" }, "--dynamic-user is for a system unit" },
+      { { "--dynamic-user", "--user-account", "root" }, "--dynamic-user is for a system unit" },
+    }
+    for _, c in ipairs(cases) do
+      local args = { "install", script, "--systemd", "--unit-dir", d .. "/units" }
+      for _, a in ipairs(c[1]) do args[#args + 1] = a end
+      local rc, out = H.run_sync(args)
+      assert.equal(2, rc, table.concat(c[1], " ") .. ": " .. out)
+      assert.truthy(out:find(c[2], 1, true), table.concat(c[1], " ") .. ": " .. out)
+    end
+    assert.is_nil(H.read(d .. "/units/bad.service"))
+    -- what is fine
+    for _, m in ipairs({ "[::1]:9100", "0.0.0.0:80", "metrics.example:65535" }) do
+      local rc, out = H.run_sync({ "install", script, "--systemd", "--unit-dir", d .. "/units", "--metrics", m })
+      assert.equal(0, rc, m .. ": " .. out)
+    end
+  end)
+
+  it("warns when the binary or the script is in a temporary or build directory", function()
+    local d = H.tmpdir()
+    H.write(d .. "/w.lua", 'return { name = "w", run = function(ctx) end }\n')
+    local rc, out = H.run_sync({ "install", d .. "/w.lua", "--systemd", "--unit-dir", d .. "/units" })
+    assert.equal(0, rc, out)
+    assert.truthy(out:find("luasvc install: warning: the script " .. d .. "/w.lua is in a temporary directory", 1, true), out)
+    -- the spec's binary, when it is in its build tree (CMakeCache.txt) or under /tmp
+    local transient = H.bin:match("^/tmp/") ~= nil
+    local dir = H.bin:match("^(.*)/")
+    while dir and dir ~= "" and not transient do
+      transient = H.read(dir .. "/CMakeCache.txt") ~= nil
+      dir = dir:match("^(.*)/")
+    end
+    assert.are.equal(transient,
+      out:find("luasvc install: warning: the luasvc binary " .. H.bin .. " is in a", 1, true) ~= nil, out)
+    -- neither: no warning (a directory of its own under $HOME, removed after)
+    local _, home = H.sh("mktemp -d " .. H.q((os.getenv("HOME") or "/root") .. "/.luasvc-spec.XXXXXX"))
+    home = home:gsub("%s+$", "")
+    local ok, err = pcall(function()
+      H.sh("cp " .. H.q(H.bin) .. " " .. H.q(home .. "/luasvc") .. " && chmod 755 " .. H.q(home))
+      H.write(home .. "/w.lua", 'return { name = "w", run = function(ctx) end }\n')
+      local rc2, out2 = H.sh(H.q(home .. "/luasvc") .. " install " .. H.q(home .. "/w.lua") ..
+        " --systemd --unit-dir " .. H.q(d .. "/units2"))
+      assert.equal(0, rc2, out2)
+      assert.is_nil(out2:find("warning", 1, true), out2)
+    end)
+    H.sh("rm -rf " .. H.q(home))
+    assert(ok, err)
+  end)
+end)

@@ -110,13 +110,17 @@ function Context:await(fn, ...) end
 ---@return boolean
 function Context:progress(wait_hint_ms, text) end
 
---- Sets a one-line status text for service managers, shown until the next state change: under systemd in the unit's status (STATUS=, after the state), and as `status_text` in `luasvc status --json`. No argument clears it.
+--- Sets a one-line status text for service managers, shown beside the state until the script changes it (state changes keep it: `PAUSED: text`): under systemd in the unit's status (STATUS=, after the state), and as `status_text` in `luasvc status --json`. No argument clears it.
 ---@param text? string
 function Context:status(text) end
 
 --- The service's state name, e.g. "RUNNING".
 ---@return luasvc.StateName
 function Context:state() end
+
+--- What `luasvc status --json` shows of the service, read at once, under the same field names: `name`, `state` ("RUNNING"), `state_code`, `checkpoint`, `wait_hint`, `win32_exit_code`, `service_exit_code`, `pid`, `controls_delivered`, `control_latency_us` (the last control's, from acceptance to its Lua handler), `reloads` (hot reloads taken up), `last_reload_error` (nil, or the last refused edit's message), `status_text` (nil, or the text); and besides: `control_latency_avg_us`, `reload_errors` (edits refused), `lua_bytes` (the Lua state's memory now), `tasks` (live tasks: run, handlers, ctx:spawn), `children` (live child processes) and `uptime` (seconds since the service was created, a float). A fresh table each call.
+---@return table
+function Context:stats() end
 
 --- True once a stop was asked for (STOP, SHUTDOWN, PRESHUTDOWN, ctx:exit, run returning).
 ---@return boolean

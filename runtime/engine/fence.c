@@ -88,10 +88,11 @@ bool lsvc_fence_pool_busy(void) { return atomic_load(&pool_all) > 0; }
 
 static int host_signal(lua_State *L, int idx)
 {
-    int irq = lsvc_irq_signo();
     if (lua_type(L, idx) == LUA_TNUMBER) {
         int s = (int)lua_tointeger(L, idx);
+        int irq = lsvc_irq_signo();
 #ifdef _WIN32
+        (void)irq;
         return s == SIGINT || s == SIGBREAK || s == 1 /* SIGHUP */ ? s : 0;
 #else
         return s == SIGTERM || s == SIGINT || s == SIGHUP || s == SIGPIPE || s == SIGCHLD ||

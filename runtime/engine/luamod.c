@@ -158,6 +158,7 @@ static const luaL_Reg ctx_methods[] = {
     {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"status", ctx_status},
     {"state", ctx_state}, {"stopping", ctx_stopping}, {"reloading", ctx_reloading},
     {"log", ctx_log},     {"exit", ctx_exit},         {"spawn", ctx_spawn},
+    {"stats", lsvc__ctx_stats},
     {"queue", ctx_queue}, {"await", ctx_await},       {NULL, NULL},
 };
 

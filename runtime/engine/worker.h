@@ -387,6 +387,10 @@ void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
 /* package.preload["luasvc.http"] */
 int lsvc__open_http(struct lua_State *L);
 
+/* ---- From ctxstats.c: ctx:stats() for luamod.c ----------------------------- */
+
+int lsvc__ctx_stats(struct lua_State *L);
+
 /* ---- From luawarn.c: Lua's warn() to the log ------------------------------ */
 
 /* A lua_WarnFunction; ud is the lsvc_service. */

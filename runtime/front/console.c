@@ -135,8 +135,9 @@ static int open_log_file(const char *verb, const console_opts *o)
     return 0;
 }
 
-/* The console's status report: a log line per state change, one per
- * checkpoint. Called on any thread, with no lock held. */
+/* The console's status report: a log line per state change (info), one
+ * per checkpoint (debug: a long drain makes many). Called on any thread,
+ * with no lock held. */
 static void console_report(lsvc_service *svc, const lsvc_status *st, void *ud)
 {
     console_svc *c = ud;
@@ -146,7 +147,7 @@ static void console_report(lsvc_service *svc, const lsvc_status *st, void *ud)
     const char *name = lsvc_service_name(svc);
     if (prev == (int)st->state) {
         if (st->checkpoint != prev_cp)
-            lsvc_log(LSVC_LOG_INFO, name, "%s checkpoint %u, wait hint %u ms",
+            lsvc_log(LSVC_LOG_DEBUG, name, "%s checkpoint %u, wait hint %u ms",
                      lsvc_state_name(st->state), st->checkpoint, st->wait_hint);
         return;
     }

@@ -38,6 +38,20 @@ int lsvc_usage_control(const char *arg);
 /* A "--help" or "-h" among the arguments before any "--". */
 bool lsvc_usage_wants_help(int argc, char **argv);
 
+/* ---- waitopt.c: NAME [--wait] [--timeout SECONDS] of start, stop, pause,
+ * continue ---- */
+
+typedef struct lsvc_wait_args {
+    const char *name;
+    bool wait;           /* --wait */
+    uint64_t timeout_ms; /* --timeout, 0 when not given */
+    char **args;         /* takes_args: what follows NAME but the options ("--" ends them) */
+    int nargs;
+} lsvc_wait_args;
+/* 0, or 2 after the usage error. argv may be reordered (the arguments
+ * packed). */
+int lsvc_parse_wait(const char *verb, int argc, char **argv, bool takes_args, lsvc_wait_args *out);
+
 /* ---- console.c: `luasvc run` and `luasvc check` ---- */
 
 /* verb: "run", or "check" (load the scripts, start none). Returns the

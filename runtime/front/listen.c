@@ -4,8 +4,9 @@
  *
  * Human-readable by default: a status_slot message (status_slot.c) becomes
  * "TIME SERVICE [STATE] LEVEL: TEXT"; any other message is printed as it
- * is. --json prints one JSON object per line: status_slot messages as they
- * came, others as {"text": ...}. On a terminal, what a writer sent is
+ * is. --json prints one JSON object per line: status_slot messages, and
+ * any other message that is one JSON object, as they came (on one line);
+ * others as {"text": ...}. On a terminal, what a writer sent is
  * never taken for the terminal's commands or for another line: control
  * characters (newlines too) and C1 controls are shown escaped (\n, \xHH,
  * \u00HH). Main thread only.
@@ -96,57 +97,76 @@ static void put_text(const char *s, size_t n)
 
 static void put_str(const char *s) { put_text(s, strlen(s)); }
 
-static void print_message(const char *msg, size_t len, bool json)
+/* --json: the message as one line of JSON. One that is a JSON object (the
+ * runtime's own, or a writer's) goes as it came, on one line: a valid JSON
+ * text has line breaks only between its tokens, where a space does as
+ * well. Any other becomes {"text": ...}, up to a NUL. */
+static void print_json(const char *msg, size_t len)
 {
+    char first;
+    if (strlen(msg) == len && lsvc_json_valid(msg, len, &first) && first == '{') {
+        for (const char *p = msg; *p; p++) { /* on a terminal, C1 controls escaped too */
+            size_t run = strcspn(p, "\r\n");
+            put_text(p, run);
+            p += run;
+            if (!*p)
+                break;
+            fputc(' ', stdout);
+        }
+        fputc('\n', stdout);
+        return;
+    }
+    size_t n = strlen(msg) < len ? strlen(msg) : len;
+    char *buf = malloc(n * 6 + 16), *copy = malloc(n + 1);
+    if (buf && copy) {
+        memcpy(copy, msg, n);
+        copy[n] = '\0';
+        lsvc_buf b = lsvc_buf_init(buf, n * 6 + 16);
+        lsvc_buf_json(&b, copy);
+        printf("{\"text\":%s}\n", buf);
+    }
+    free(copy);
+    free(buf);
+}
+
+/* Without --json: a status_slot message as "TIME SERVICE [STATE] LEVEL:
+ * TEXT" (what is there of it), any other as it is. */
+static void print_line(const char *msg, size_t len)
+{
+    static char service[256], state[64], when[64], level[32], text[LSVC_SLOT_MAX];
     bool ours = len > 0 && msg[0] == '{' && strlen(msg) == len && strstr(msg, "\"service\":") &&
                 strstr(msg, "\"text\":");
-    if (json) {
-        if (ours) {
-            fwrite(msg, 1, len, stdout);
-            fputc('\n', stdout);
-        } else {
-            char *buf = malloc(len * 6 + 16);
-            if (!buf)
-                return;
-            size_t n = strlen(msg) < len ? strlen(msg) : len; /* text up to a NUL */
-            char *copy = malloc(n + 1);
-            if (copy) {
-                memcpy(copy, msg, n);
-                copy[n] = '\0';
-                lsvc_buf b = lsvc_buf_init(buf, len * 6 + 16);
-                lsvc_buf_json(&b, copy);
-                printf("{\"text\":%s}\n", buf);
-                free(copy);
-            }
-            free(buf);
-        }
-    } else {
-        static char service[256], state[64], when[64], level[32], text[LSVC_SLOT_MAX];
-        if (ours && json_field(msg, "service", service, sizeof service) &&
-            json_field(msg, "text", text, sizeof text)) {
-            /* what is there of "TIME SERVICE [STATE] LEVEL: TEXT" */
-            if (json_field(msg, "time", when, sizeof when)) {
-                put_str(when);
-                fputc(' ', stdout);
-            }
-            put_str(service);
-            if (json_field(msg, "state", state, sizeof state)) {
-                fputs(" [", stdout);
-                put_str(state);
-                fputc(']', stdout);
-            }
-            if (json_field(msg, "level", level, sizeof level)) {
-                fputc(' ', stdout);
-                put_str(level);
-            }
-            fputs(": ", stdout);
-            put_str(text);
-            fputc('\n', stdout);
-        } else {
-            put_text(msg, len);
-            fputc('\n', stdout);
-        }
+    if (!ours || !json_field(msg, "service", service, sizeof service) ||
+        !json_field(msg, "text", text, sizeof text)) {
+        put_text(msg, len);
+        fputc('\n', stdout);
+        return;
     }
+    if (json_field(msg, "time", when, sizeof when)) {
+        put_str(when);
+        fputc(' ', stdout);
+    }
+    put_str(service);
+    if (json_field(msg, "state", state, sizeof state)) {
+        fputs(" [", stdout);
+        put_str(state);
+        fputc(']', stdout);
+    }
+    if (json_field(msg, "level", level, sizeof level)) {
+        fputc(' ', stdout);
+        put_str(level);
+    }
+    fputs(": ", stdout);
+    put_str(text);
+    fputc('\n', stdout);
+}
+
+static void print_message(const char *msg, size_t len, bool json)
+{
+    if (json)
+        print_json(msg, len);
+    else
+        print_line(msg, len);
     fflush(stdout);
 }
 

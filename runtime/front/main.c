@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,42 +63,61 @@ static void put_shell_word(FILE *f, const char *s)
     fputc('\'', f);
 }
 
+/*
+ * luasvc new PATH: PATH.lua (PATH itself when it ends in .lua), in PATH's
+ * directory (which must exist), the service named after PATH's last part;
+ * never over an existing file (O_EXCL); a .luarc.json beside it.
+ */
 static int cmd_new(int argc, char **argv)
 {
     if (argc != 1)
-        return lsvc_usage_error("new", "one NAME");
-    const char *name = argv[0];
-    if (!lsvc_name_valid(name) || strchr(name, '%') || strchr(name, '"')) {
-        fprintf(stderr, "luasvc new: invalid name '%s'\n", name);
+        return lsvc_usage_error("new", "one PATH");
+    char path[PATH_MAX], name[256], dir[PATH_MAX];
+    const char *arg = argv[0], *slash = strrchr(arg, '/');
+    size_t n = strlen(slash ? slash + 1 : arg);
+    bool has_ext = n > 4 && strcmp(arg + strlen(arg) - 4, ".lua") == 0;
+    snprintf(name, sizeof name, "%.*s", (int)(has_ext ? n - 4 : n), slash ? slash + 1 : arg);
+    if (!lsvc_name_valid(name) || strchr(name, '%') || strchr(name, '"') || n >= sizeof name) {
+        fprintf(stderr,
+                "luasvc new: PATH '%s': its last part '%s' cannot name a service (1-80 "
+                "characters, no %%, \", \\ or control characters, not starting with -)\n",
+                arg, name);
         return 2;
     }
-    char path[300];
-    snprintf(path, sizeof path, "%s.lua", name);
+    if (snprintf(path, sizeof path, "%s%s", arg, has_ext ? "" : ".lua") >= (int)sizeof path)
+        return lsvc_usage_error("new", "PATH '%s' is too long", arg);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - arg) + (slash == arg) : 1,
+             slash ? arg : ".");
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
-        fprintf(stderr, "luasvc new: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "luasvc new: %s: %s%s\n", path, strerror(errno),
+                errno == EEXIST ? " (not overwritten)" : "");
         return 1;
     }
     FILE *f = fdopen(fd, "w");
     fprintf(f, template_text, name, name, name, name, name);
     fclose(f);
-    printf("wrote %s; run it with: luasvc run ", path);
+    printf("wrote %s (service '%s'); run it with: luasvc run ", path, name);
     put_shell_word(stdout, path);
     putchar('\n');
-    return lsvc_write_luarc(); /* posix_luarc.c */
+    return lsvc_write_luarc(dir); /* posix_luarc.c */
 }
 
 static int cmd_start(int argc, char **argv)
 {
-    if (argc != 1)
-        return lsvc_usage_error("start", "one NAME");
-    int rc = lsvc_unit_systemctl(argv[0], "start");
+    lsvc_wait_args w;
+    if (lsvc_parse_wait("start", argc, argv, false, &w) != 0)
+        return 2;
+    /* systemctl start waits for READY=1 (RUNNING) already; --timeout
+     * bounds that wait */
+    int rc = w.timeout_ms ? lsvc_unit_systemctl_wait(w.name, "start", w.timeout_ms)
+                          : lsvc_unit_systemctl(w.name, "start");
     if (rc >= 0)
         return rc;
     fprintf(stderr,
             "luasvc start: no systemd unit '%s' installed by luasvc (luasvc install SCRIPT "
             "--systemd [--user]); to run a script in the foreground: luasvc run SCRIPT\n",
-            argv[0]);
+            w.name);
     return 1;
 }
 
@@ -123,21 +143,42 @@ static int cmd_control(int argc, char **argv)
     return lsvc_client_control(lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc), code);
 }
 
-/* stop, pause, continue, reload, interrogate NAME */
+/* reload, interrogate NAME */
 static int cmd_named_control(const char *cmd, int argc, char **argv)
 {
     char unit_svc[128];
     if (argc != 1)
         return lsvc_usage_error(cmd, "one NAME");
-    /* An installed unit is stopped and reloaded by its manager, which
-     * then knows; the other controls go to the endpoint. */
-    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "reload") == 0) {
+    /* An installed unit is reloaded by its manager, which then knows. */
+    if (strcmp(cmd, "reload") == 0) {
         int rc = lsvc_unit_systemctl(argv[0], cmd);
         if (rc >= 0)
             return rc;
     }
     return lsvc_client_control(lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc),
                                lsvc_control_from_name(cmd));
+}
+
+/* stop, pause, continue NAME [--wait] [--timeout SECONDS] */
+static int cmd_waiting_control(const char *cmd, int argc, char **argv)
+{
+    char unit_svc[128];
+    lsvc_wait_args w;
+    if (lsvc_parse_wait(cmd, argc, argv, false, &w) != 0)
+        return 2;
+    /* An installed unit is stopped by its manager, which then knows;
+     * systemctl stop waits for the stop already. */
+    if (strcmp(cmd, "stop") == 0) {
+        int rc = w.timeout_ms ? lsvc_unit_systemctl_wait(w.name, cmd, w.timeout_ms)
+                              : lsvc_unit_systemctl(w.name, cmd);
+        if (rc >= 0)
+            return rc;
+    }
+    const char *svc = lsvc_unit_service_name(w.name, unit_svc, sizeof unit_svc);
+    int code = lsvc_control_from_name(cmd);
+    if (w.wait || w.timeout_ms) /* --timeout implies --wait */
+        return lsvc_client_control_wait(cmd, svc, code, w.timeout_ms);
+    return lsvc_client_control(svc, code);
 }
 
 static int cmd_help(int argc, char **argv)
@@ -195,10 +236,10 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_status(argc, argv);
     if (strcmp(cmd, "control") == 0)
         return cmd_control(argc, argv);
-    static const char *const named[] = {"stop", "pause", "continue", "reload", "interrogate"};
-    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
-        if (strcmp(cmd, named[i]) == 0)
-            return cmd_named_control(cmd, argc, argv);
+    if (strcmp(cmd, "stop") == 0 || strcmp(cmd, "pause") == 0 || strcmp(cmd, "continue") == 0)
+        return cmd_waiting_control(cmd, argc, argv);
+    if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0)
+        return cmd_named_control(cmd, argc, argv);
     return -1;
 }
 

@@ -22,7 +22,7 @@ typedef struct usage_verb {
     const char *names;    /* "stop|pause": one entry for verbs that share it */
     const char *synopsis; /* what follows the verb */
     const char *text;     /* what it does, one line */
-    usage_opt opts[16];   /* ends at a NULL name */
+    usage_opt opts[24];   /* ends at a NULL name */
 } usage_verb;
 
 #define OPT_LOG_LEVEL                                                                              \
@@ -54,6 +54,13 @@ typedef struct usage_verb {
 #define OPT_JSON(what)                                                                             \
     {                                                                                              \
         "--json", NULL, what                                                                       \
+    }
+#define OPT_WAIT(what)                                                                             \
+    {"--wait", NULL, what},                                                                        \
+    {                                                                                              \
+        "--timeout", "SECONDS",                                                                    \
+            "give up waiting after SECONDS (0.5, 30; implies --wait): exit 1, saying the state "   \
+            "the service is in"                                                                    \
     }
 
 static const usage_verb verbs[] = {
@@ -98,25 +105,46 @@ static const usage_verb verbs[] = {
       OPT_LOG_KEEP,
       {"--no-watch", NULL, "do not watch the scripts for hot edits"}}},
     {"uninstall", "NAME", "stop it (waiting) and delete it", {{0}}},
-    {"start", "NAME [ARGS...]", "start, waiting for RUNNING (ARGS: the start arguments)", {{0}}},
-    {"stop|pause|continue|reload|interrogate",
-     "NAME",
-     "send a control (reload: PARAMCHANGE), waiting for the state it leads to",
-     {{0}}},
+    {"start",
+     "NAME [--wait] [--timeout SECONDS] [ARGS...]",
+     "start, waiting for RUNNING (ARGS: the start arguments; after -- when one is an option)",
+     {OPT_WAIT("wait for RUNNING (always: the SCM's checkpoints are followed)")}},
+    {"stop|pause|continue",
+     "NAME [--wait] [--timeout SECONDS]",
+     "send the control, waiting for the state it leads to (STOPPED, PAUSED, RUNNING)",
+     {OPT_WAIT("wait for that state (always: the SCM's checkpoints are followed)")}},
+    {"reload|interrogate", "NAME", "send the control (reload: PARAMCHANGE)", {{0}}},
 #else
     {"install",
-     "SCRIPT --systemd [--user | --user-account NAME] [--unit-dir DIR] [--name NAME] "
-     "[--description TEXT] [--restart-on-failure] "
+     "SCRIPT --systemd [--user | --user-account NAME | --dynamic-user] [--unit-dir DIR] "
+     "[--name NAME] [--description TEXT] [--restart-on-failure] [--network] "
+     "[--read-write PATH]... [--capability CAP]... [--allow-jit] [--metrics ADDR:PORT] "
      "[--log-file PATH [--log-max-size SIZE] [--log-keep N]]",
-     "write NAME.service, a sandboxed systemd unit that runs the script",
+     "write NAME.service, a sandboxed systemd unit that runs the script (a warning when the "
+     "binary or the script is in a temporary or build directory)",
      {{"--systemd", NULL, "install a systemd unit (required: the only kind here)"},
       {"--user", NULL, "a user unit (~/.config/systemd/user) instead of a system one"},
       {"--user-account", "NAME",
        "run the system unit as user NAME (User=), its endpoint in /run/luasvc-UNIT"},
+      {"--dynamic-user", NULL,
+       "run the system unit as a user made at each start (DynamicUser=), its endpoint in "
+       "/run/luasvc-UNIT"},
       {"--unit-dir", "DIR", "write the unit to DIR (systemd is not reloaded)"},
       {"--name", "NAME", "the unit's name (default: the script's service name)"},
       {"--description", "TEXT", "the unit's description (default: the script's)"},
       {"--restart-on-failure", NULL, "Restart=on-failure"},
+      {"--network", NULL, "start once the network is up (Wants= and After=network-online.target)"},
+      {"--read-write", "PATH",
+       "PATH (an existing file or directory) writable inside the sandbox (ReadWritePaths=; "
+       "repeatable)"},
+      {"--capability", "CAP",
+       "grant CAP (CAP_NET_BIND_SERVICE, ...) and drop every other (AmbientCapabilities=, "
+       "CapabilityBoundingSet=; repeatable; a system unit)"},
+      {"--allow-jit", NULL,
+       "let the service and its children map writable executable memory, as a JIT does "
+       "(MemoryDenyWriteExecute=no)"},
+      {"--metrics", "ADDR:PORT",
+       "serve health and metrics over HTTP at ADDR:PORT (passed on to luasvc run)"},
       OPT_LOG_FILE,
       OPT_LOG_MAX_SIZE,
       OPT_LOG_KEEP}},
@@ -126,11 +154,20 @@ static const usage_verb verbs[] = {
      {{"--systemd", NULL, "a systemd unit (required)"},
       {"--user", NULL, "a user unit"},
       {"--unit-dir", "DIR", "the unit is in DIR (systemd is not asked to stop it)"}}},
-    {"start", "NAME", "start an installed systemd unit", {{0}}},
-    {"stop|pause|continue|reload|interrogate",
+    {"start",
+     "NAME [--wait] [--timeout SECONDS]",
+     "start an installed systemd unit, waiting for RUNNING (systemctl start)",
+     {OPT_WAIT("wait for RUNNING (always: systemctl start waits for READY=1)")}},
+    {"stop|pause|continue",
+     "NAME [--wait] [--timeout SECONDS]",
+     "send a control to a running service (stop: through systemctl for an installed unit, "
+     "which waits)",
+     {OPT_WAIT("return once the service is STOPPED, PAUSED or RUNNING, waiting at most its "
+               "stop_timeout + 5 s (without it: once the control is accepted)")}},
+    {"reload|interrogate",
      "NAME",
-     "send a control to a running service (reload: PARAMCHANGE; stop, reload: through "
-     "systemctl for an installed unit)",
+     "send a control to a running service (reload: PARAMCHANGE, through systemctl for an "
+     "installed unit)",
      {{0}}},
 #endif
     {"control", "NAME CODE", "send a control: CODE is 128-255 or a control name", {{0}}},
@@ -139,7 +176,11 @@ static const usage_verb verbs[] = {
      "state, accepted controls, exit codes: one line per service",
      {OPT_JSON("one JSON object per service instead")}},
 #ifndef _WIN32
-    {"new", "NAME", "write NAME.lua, a service to start from", {{0}}},
+    {"new",
+     "PATH",
+     "write PATH.lua (or PATH, ending in .lua), a service to start from named after PATH's last "
+     "part, and a .luarc.json beside it; never over an existing file",
+     {{0}}},
 #endif
     {"listen",
      "SLOT [--json]",

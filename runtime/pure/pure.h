@@ -193,4 +193,10 @@ int lsvc_parse_control(const char *s);
  * after saying which argument is unexpected. */
 int lsvc_parse_name_json(const char *cmd, int argc, char **argv, const char **name, bool *json);
 
+/* ---- jsonvalid.c ---- */
+/* Whether text (len bytes) is exactly one JSON value, with whitespace
+ * around it at most; *first (when not NULL): its first character ('{' for
+ * an object), '\0' for none. */
+bool lsvc_json_valid(const char *text, size_t len, char *first);
+
 #endif

@@ -365,3 +365,110 @@ echo "with PrivateDevices: $(systemctl --user show -p ExecMainStatus --value hea
       assert(ok, err)
     end)
 end)
+
+-- install's options (issue 23) under the harness's manager, which applies
+-- a system unit's settings as a system manager would: each one changes
+-- what the service may do, and the same script without them is refused.
+describe("install's options under systemd", function()
+  if not in_harness then
+    pending("runs only inside scripts/systemd-harness (ctest's systemd test)")
+    return
+  end
+
+  after_each(cleanup)
+
+  local OPTS_SCRIPT = [[
+local S = { name = "NAME", accepts = { "stop" } }
+function S.run(ctx)
+  local f = io.open("WDIR/written", "w")
+  ctx:log("info", "WRITE:%s", f and "ok" or "refused")
+  if f then f:write("x") f:close() end
+  local ok = os.execute("/usr/bin/python3 -c 'import mmap; mmap.mmap(-1, 4096, prot=7)' 2>/dev/null")
+  ctx:log("info", "JIT:%s", ok and "ok" or "refused")
+  ctx:status("checked")
+  while ctx:sleep(50) do end
+end
+return S
+]]
+
+  -- Install NAME (a system unit, in the manager's unit directory) from
+  -- the script above with install_args; start it; what it found.
+  local function run_opts(name, install_args)
+    local d = H.tmpdir()
+    H.sh("mkdir " .. H.q(d .. "/w"))
+    local script = d .. "/" .. name .. ".lua"
+    H.write(script, (OPTS_SCRIPT:gsub("NAME", name):gsub("WDIR", d .. "/w")))
+    local args = { "install", script, "--systemd", "--unit-dir", unit_dir }
+    for _, a in ipairs(install_args) do args[#args + 1] = (a:gsub("WDIR", d .. "/w")) end
+    local rc, out = lsvc(table.unpack(args))
+    assert.are.equal(0, rc, out)
+    installed[#installed + 1] = { name = name, dir = unit_dir }
+    local log = d .. "/service.log"
+    drop_in(name, log)
+    rc, out = lsvc("start", name, "--wait", "--timeout", "20")
+    assert.are.equal(0, rc, out .. (H.read(log) or ""))
+    H.wait_for(function() return show(name, "StatusText") == "RUNNING: checked" end, 10,
+      "the checks; log:\n" .. (H.read(log) or ""))
+    local pid = show(name, "MainPID")
+    local found = { unit = H.read(unit_dir .. "/" .. name .. ".service"), pid = pid,
+      capbnd = proc_status(pid, "CapBnd"), capamb = proc_status(pid, "CapAmb"),
+      after = show(name, "After"), wants = show(name, "Wants") }
+    for k, v in (H.read(log) or ""):gmatch("(%u+):(%a+)\n") do found[k] = v end
+    rc, out = lsvc("stop", name, "--wait", "--timeout", "20")
+    assert.are.equal(0, rc, out)
+    assert.are.equal("success", show(name, "Result"))
+    return found
+  end
+
+  it("--read-write, --allow-jit, --capability and --network do what they say", function()
+    local have_python = H.sh("test -x /usr/bin/python3") == 0
+    local without = run_opts("lsvcspec-noopts", {})
+    assert.are.equal("refused", without.WRITE) -- ProtectSystem=strict
+    if have_python then assert.are.equal("refused", without.JIT) end -- MemoryDenyWriteExecute=yes
+    assert.are.equal("0000000000000000", without.capamb)
+    assert.are_not.equal("0000000000000400", without.capbnd)
+    assert.is_nil(without.after:find("network-online.target", 1, true))
+
+    local with = run_opts("lsvcspec-opts", { "--read-write", "WDIR", "--allow-jit",
+      "--capability", "CAP_NET_BIND_SERVICE", "--network" })
+    assert.are.equal("ok", with.WRITE, with.unit)
+    if have_python then assert.are.equal("ok", with.JIT, with.unit) end
+    assert.are.equal("0000000000000400", with.capbnd) -- only CAP_NET_BIND_SERVICE (bit 10) left
+    assert.are.equal("0000000000000400", with.capamb) -- and granted
+    assert.truthy(with.after:find("network-online.target", 1, true), with.after)
+    assert.truthy(with.wants:find("network-online.target", 1, true), with.wants)
+  end)
+
+  it("--dynamic-user runs the service as a user of its own, its endpoint in its own directory",
+    function()
+      -- %t is $XDG_RUNTIME_DIR here: open it as /run is (see --user-account above)
+      local name = "lsvcspec-dyn"
+      local rt = os.getenv("XDG_RUNTIME_DIR")
+      H.sh("chmod 711 " .. H.q(rt) .. " && chmod 777 " .. H.q(rt .. "/systemd/notify"))
+      local ok, err = pcall(function()
+        local rc, out = lsvc("install", examples .. "heartbeat.lua", "--systemd", "--dynamic-user",
+          "--name", name, "--unit-dir", unit_dir)
+        assert.are.equal(0, rc, out)
+        installed[#installed + 1] = { name = name, dir = unit_dir }
+        local log = H.tmpdir() .. "/service.log"
+        drop_in(name, log)
+        rc, out = lsvc("start", name)
+        assert.are.equal(0, rc, out .. (H.read(log) or ""))
+        local pid = show(name, "MainPID")
+        local uid = tonumber(proc_status(pid, "Uid"):match("^(%d+)"))
+        assert.is_true(uid ~= 0 and uid ~= 65534, "uid " .. uid)
+        rc, out = lsvc("status", name)
+        assert.are.equal(0, rc, out)
+        assert.matches("heartbeat%s+RUNNING", out)
+        rc, out = lsvc("control", name, "200")
+        assert.are.equal(0, rc, out)
+        H.wait_for(function() return (H.read(log) or ""):find("control 200:", 1, true) end, 5,
+          "control 200 in the log")
+        rc, out = lsvc("stop", name, "--wait")
+        assert.are.equal(0, rc, out)
+        assert.are.equal("success", show(name, "Result"))
+      end)
+      H.sh("chmod 700 " .. H.q(rt) .. " && chmod 755 " .. H.q(rt .. "/systemd/notify"))
+      assert(ok, err)
+    end)
+end)

@@ -132,15 +132,14 @@ describe("under systemd", function()
 
     rc, out = lsvc("pause", name)
     assert.are.equal(0, rc, out)
-    wait_prop(name, "StatusText", "PAUSED", 5, log)
+    wait_prop(name, "StatusText", "PAUSED: serving", 5, log) -- the script's text stays
     rc, out = lsvc("status", name)
     assert.are.equal(0, rc, out)
-    assert.matches("PAUSED", out)
-    assert.is_nil(out:find("serving", 1, true)) -- the text went with RUNNING
+    assert.matches("PAUSED .*%(serving%)", out)
     assert.matches("pid " .. pid, out, 1, true)
     rc, out = lsvc("continue", name)
     assert.are.equal(0, rc, out)
-    wait_prop(name, "StatusText", "RUNNING", 5, log)
+    wait_prop(name, "StatusText", "RUNNING: serving", 5, log)
 
     -- reload: ExecReload sends SIGHUP (PARAMCHANGE); RELOADING=1 ... READY=1.
     -- systemctl reload blocks only if RELOADING=1 beats kill's exit: poll.
@@ -175,6 +174,38 @@ describe("under systemd", function()
     assert.is_nil(H.read(unit_dir .. "/" .. name .. ".service"))
     assert.are.equal("not-found", show(name, "LoadState"))
     assert.is_nil(H.read((os.getenv("XDG_RUNTIME_DIR")) .. "/luasvc/" .. name .. ".sock"))
+  end)
+
+  it("waits with --wait for PAUSED, RUNNING and the stop, and gives up at --timeout", function()
+    local name = "lsvcspec-wait"
+    local _, log = install(name, script(name, [[
+function S.run(ctx) ctx:status("serving") while ctx:sleep(20) do end end
+function S.pause(ctx) ctx:sleep(400) end
+function S.continue(ctx) ctx:sleep(400) end
+function S.stop(ctx) for i = 1, 15 do ctx:progress(1000, "drain " .. i) ctx:sleep(100) end end
+]]))
+    local rc, out = lsvc("start", name, "--wait", "--timeout", "20")
+    assert.are.equal(0, rc, out)
+    assert.are.equal("active", show(name, "ActiveState"))
+    rc, out = lsvc("pause", name, "--wait")
+    assert.are.equal(0, rc, out)
+    assert.matches(name .. ": PAUSED", out, 1, true)
+    assert.are.equal("PAUSED: serving", show(name, "StatusText"))
+    rc, out = lsvc("continue", name, "--wait", "--timeout", "5")
+    assert.are.equal(0, rc, out)
+    assert.are.equal("RUNNING: serving", show(name, "StatusText"))
+    -- the stop takes 1.5 s: a 0.3 s wait gives up, saying where the unit is
+    rc, out = lsvc("stop", name, "--wait", "--timeout", "0.3")
+    assert.are.equal(1, rc, out)
+    assert.truthy(out:find(name .. ".service is still deactivating/stop-sigterm after 0.3 s", 1, true), out)
+    assert.are.equal("deactivating", show(name, "ActiveState"))
+    assert.matches("^STOP_PENDING %(checkpoint %d+, wait hint 1000 ms%): drain %d+$",
+      show(name, "StatusText"))
+    -- and a second stop waits for the same one
+    rc, out = lsvc("stop", name, "--wait", "--timeout", "10")
+    assert.are.equal(0, rc, out .. (H.read(log) or ""))
+    assert.are.equal("inactive", show(name, "ActiveState"))
+    assert.are.equal("success", show(name, "Result"))
   end)
 
   it("takes up an edited script while the unit stays active (hot reload)", function()

@@ -5,15 +5,16 @@
 #ifndef LUASVC_POSIX_H
 #define LUASVC_POSIX_H
 
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
 
 #include "../frontend.h"
 
-/* ---- posix_endpoint.c ---- */
+/* ---- posix_endpoint.c: the host's side of the control endpoint ---- */
 typedef struct lsvc_endpoint lsvc_endpoint;
-
-enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 };
 
 /* Resolve (and create, mode 0700) the runtime directory. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
@@ -34,9 +35,20 @@ typedef void (*lsvc_signal_fn)(lsvc_host *h, int sig);
 /* Serve the endpoint, and the caught signals (set: non-NULL), on one thread. */
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *set, lsvc_signal_fn on_signal);
 void lsvc_endpoint_close(lsvc_endpoint *e); /* stops the thread, unlinks */
-/* Client: send one request line, read one reply line (newline stripped). */
+
+/* ---- posix_endpoint_client.c: the client's side (any thread) ---- */
+enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 };
+/* dir/NAME.sock into sa; -1 (err filled) when it is too long for one. */
+int lsvc_endpoint_sock_path(const char *dir, const char *name, struct sockaddr_un *sa, char *err,
+                            size_t errlen);
+/* Whether a live host listens at sa (never waits); *cannot: the errno when
+ * there was no socket to probe with (then "alive", never taken over). */
+bool lsvc_endpoint_probe(const struct sockaddr_un *sa, int *cannot);
+/* Send one request line, read one reply line (newline stripped). */
 int lsvc_endpoint_request(const char *dir, const char *name, const char *req, char *out,
                           size_t outlen, char *err, size_t errlen);
+/* The services with a socket in dir, sorted (each name and the array freed
+ * by the caller). 0, or -1 when dir cannot be read. */
 int lsvc_endpoint_list(const char *dir, char ***names, size_t *n);
 
 /* ---- posix_systemd.c: sd_notify for `luasvc run` under systemd ---- */
@@ -59,16 +71,34 @@ void lsvc_systemd_signal(lsvc_systemd *sd, int sig, bool before, bool accepted);
  * on as the host. Elsewhere returns -1 at once. Main thread, first thing. */
 int lsvc_init_if_pid1(void);
 
-/* ---- posix_install.c: systemd units (main thread of a client) ---- */
+/* ---- posix_install.c: `luasvc install|uninstall --systemd` (main thread
+ * of a client) ---- */
 int lsvc_install_main(int argc, char **argv);   /* luasvc install ... */
 int lsvc_uninstall_main(int argc, char **argv); /* luasvc uninstall ... */
+
+/* ---- posix_unit.c: the units luasvc installed, as clients find them
+ * (main thread of a client) ---- */
+#define LSVC_UNIT_MARKER "# luasvc-service: "
+#define LSVC_UNIT_RUNDIR_MARKER "# luasvc-runtime-dir: "
+/* The unit directory: given, else the user's or the system's. 0 or -1. */
+int lsvc_unit_dir(bool user, const char *given, char *buf, size_t len);
+/* systemd's unit name characters, and no template '@'. */
+bool lsvc_unit_name_valid(const char *s);
+/* Run systemctl [--user] A1 [A2]; its exit status (127 when it cannot run).
+ * quiet: its output to /dev/null. */
+int lsvc_systemctl(bool user, const char *a1, const char *a2, bool quiet);
 /* When NAME is a unit luasvc installed: run `systemctl [--user] VERB
  * NAME.service` and return its exit status; else return -1. */
 int lsvc_unit_systemctl(const char *name, const char *verb);
+/* As lsvc_unit_systemctl with --no-block, then wait until the unit is
+ * active (verb "start") or inactive (verb "stop"), at most timeout_ms;
+ * says what it is when not. -1 when NAME is no unit of luasvc's (stop:
+ * none that systemd runs). */
+int lsvc_unit_systemctl_wait(const char *name, const char *verb, uint64_t timeout_ms);
 /* The endpoint name of installed unit NAME (its script's service name);
  * name itself when no unit of luasvc's is installed under it. A unit with
- * a runtime directory of its own (install --user-account) also points
- * this client there (LUASVC_RUNTIME_DIR, unless already set). */
+ * a runtime directory of its own (install --user-account, --dynamic-user)
+ * also points this client there (LUASVC_RUNTIME_DIR, unless already set). */
 const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 /* Each installed unit of luasvc's with a runtime directory of its own
  * (install --user-account), as `status NAME` would find it: fn(unit, dir,
@@ -77,12 +107,45 @@ const char *lsvc_unit_service_name(const char *name, char *buf, size_t len);
 typedef void (*lsvc_unit_rundir_fn)(const char *unit, const char *dir, void *arg);
 void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg);
 
+/* ---- posix_unit_text.c: the unit's text (for posix_install.c) ---- */
+#define LSVC_INSTALL_MAX_PATHS 16
+#define LSVC_INSTALL_MAX_CAPS 64
+/* What `luasvc install` was asked, checked. */
+typedef struct lsvc_install_opts {
+    const char *script, *dir, *name, *description, *account;
+    const char *log_file, *log_max_size, *log_keep;    /* passed on to `luasvc run` */
+    const char *metrics;                               /* HOST:PORT, passed on too */
+    char log_path[PATH_MAX];                           /* log_file made absolute */
+    char read_write[LSVC_INSTALL_MAX_PATHS][PATH_MAX]; /* --read-write, absolute */
+    size_t n_read_write;
+    char caps[LSVC_INSTALL_MAX_CAPS][32]; /* --capability, "CAP_..." */
+    size_t n_caps;
+    bool systemd, user, restart, network, dynamic_user, allow_jit;
+} lsvc_install_opts;
+/* Whether path is /tmp, /var/tmp or /dev/shm, or under them. */
+bool lsvc_path_under_tmp(const char *path);
+/* What PrivateTmp= would hide from the service ("the script", ...), or
+ * NULL: the script, the binary (self), the log file, a --read-write path,
+ * or (a user unit) the runtime directory with systemd's notify socket. */
+const char *lsvc_unit_tmp_hides(const lsvc_install_opts *o, const char *script, const char *self);
+/* The unit's runtime directory, relative to %t: "luasvc", shared, or
+ * "luasvc-NAME" for a unit with User= or DynamicUser= (':' made '_'). */
+void lsvc_unit_rundir(const lsvc_install_opts *o, const char *name, char *buf, size_t len);
+/* The unit's text into f. -1: a path a unit file cannot carry. */
+int lsvc_unit_text(FILE *f, const lsvc_install_opts *o, const char *name, const char *self,
+                   const char *script, const lsvc_service_info *info);
+
 /* ---- posix_client.c ---- */
 int lsvc_client_control(const char *name, int code);
+/* stop, pause or continue (code), then wait until the service is STOPPED,
+ * PAUSED or RUNNING: at most timeout_ms (0: its stop_timeout + 5 s). A
+ * service already on its way there (its pending state) is only waited
+ * for. 0, or 1 with the state it is in said. verb: for the messages. */
+int lsvc_client_control_wait(const char *verb, const char *name, int code, uint64_t timeout_ms);
 int lsvc_client_status(const char *name, bool json);
 
-/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types), unless one
- * exists in the current directory. 0, or 1 with the error printed. */
-int lsvc_write_luarc(void);
+/* posix_luarc.c: `luasvc new`'s .luarc.json (editor types) in dir, unless
+ * one exists there. 0, or 1 with the error printed. */
+int lsvc_write_luarc(const char *dir);
 
 #endif

@@ -1,12 +1,15 @@
 /*
  * posix_client.c - the client commands of a POSIX machine: control, stop,
- * pause, continue, reload and status, through a host's control endpoint.
- * Runs in the luasvc client process (main thread).
+ * pause, continue, reload and status, through a host's control endpoint;
+ * with --wait, stop, pause and continue then poll the endpoint until the
+ * service is in the state the control leads to. Runs in the luasvc client
+ * process (main thread).
  */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "posix.h"
 
@@ -76,6 +79,114 @@ static void field(const char *json, const char *key, char *buf, size_t len)
             buf[n++] = *p++;
     }
     buf[n] = '\0';
+}
+
+/* How often --wait asks the endpoint. */
+#define WAIT_POLL_MS 20
+
+/* The service's state (and checkpoint, wait hint, stop_timeout) from its
+ * endpoint at dir: 1, 0 when it is not running (no endpoint), -1 after
+ * saying why it cannot be asked. */
+static int query_state(const char *dir, const char *name, char state[32], unsigned *cp,
+                       unsigned *hint, unsigned *stop_timeout)
+{
+    char err[512], req[LSVC_PROTO_MAX + 1], out[65536], v[32];
+    snprintf(req, sizeof req, "STATUS %s\n", name);
+    int rc = lsvc_endpoint_request(dir, name, req, out, sizeof out, err, sizeof err);
+    if (rc == LSVC_CLIENT_NOT_RUNNING)
+        return 0;
+    if (rc != LSVC_CLIENT_OK || strncmp(out, "OK ", 3) != 0) {
+        fprintf(stderr, "luasvc: %s\n", rc != LSVC_CLIENT_OK ? err : out);
+        return -1;
+    }
+    field(out + 3, "state", state, 32);
+    field(out + 3, "checkpoint", v, sizeof v);
+    *cp = (unsigned)strtoul(v, NULL, 10);
+    field(out + 3, "wait_hint", v, sizeof v);
+    *hint = (unsigned)strtoul(v, NULL, 10);
+    field(out + 3, "stop_timeout", v, sizeof v);
+    *stop_timeout = (unsigned)strtoul(v, NULL, 10);
+    return 1;
+}
+
+/* The state a control leads to, and the pending state on the way. */
+static void control_target(int code, const char **target, const char **pending)
+{
+    *target = code == LSVC_CTRL_STOP ? "STOPPED" : code == LSVC_CTRL_PAUSE ? "PAUSED" : "RUNNING";
+    *pending = code == LSVC_CTRL_STOP    ? "STOP_PENDING"
+               : code == LSVC_CTRL_PAUSE ? "PAUSE_PENDING"
+                                         : "CONTINUE_PENDING";
+}
+
+/* Poll until name is in target (0), in a state that is neither target nor
+ * pending (1, said), or the deadline passes (1, with the state it is in). */
+static int wait_target(const char *verb, const char *dir, const char *name, int code,
+                       uint64_t timeout_ms, unsigned stop_timeout)
+{
+    const char *target, *pending;
+    control_target(code, &target, &pending);
+    /* every pending state resolves within stop_timeout (+1 s when forced) */
+    uint64_t t0 = lsvc_now_ns(), limit = timeout_ms ? timeout_ms : stop_timeout + 5000ull;
+    char state[32];
+    unsigned cp, hint, st;
+    for (;;) {
+        int q = query_state(dir, name, state, &cp, &hint, &st);
+        if (q < 0)
+            return 1;
+        if (q == 0) /* the host is gone: stopped */
+            snprintf(state, sizeof state, "STOPPED");
+        if (strcmp(state, target) == 0) {
+            printf("%s: %s\n", name, state);
+            return 0;
+        }
+        if (strcmp(state, pending) != 0) {
+            fprintf(stderr, "luasvc %s: '%s' is %s, not %s\n", verb, name, state, target);
+            return 1;
+        }
+        uint64_t waited = (lsvc_now_ns() - t0) / 1000000u;
+        if (waited >= limit) {
+            fprintf(stderr,
+                    "luasvc %s: '%s' is still %s after %.1f s (checkpoint %u, wait hint %u "
+                    "ms)%s\n",
+                    verb, name, state, (double)limit / 1000.0, cp, hint,
+                    timeout_ms ? "" : "; --timeout SECONDS waits longer");
+            return 1;
+        }
+        struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int lsvc_client_control_wait(const char *verb, const char *name, int code, uint64_t timeout_ms)
+{
+    char dir[256], err[512], state[32];
+    unsigned cp, hint, stop_timeout = 0;
+    const char *target, *pending;
+    if (!lsvc_name_valid(name)) {
+        fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
+        return 2;
+    }
+    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0) {
+        fprintf(stderr, "luasvc: %s\n", err);
+        return 1;
+    }
+    control_target(code, &target, &pending);
+    int q = query_state(dir, name, state, &cp, &hint, &stop_timeout);
+    if (q < 0)
+        return 1;
+    /* already on its way there (an earlier control, or one whose wait
+     * timed out): wait; already there: done, as the manager would say */
+    bool on_the_way = q == 1 && strcmp(state, pending) == 0;
+    if (q == 1 && code != LSVC_CTRL_STOP && strcmp(state, target) == 0) {
+        printf("%s: %s\n", name, state);
+        return 0;
+    }
+    if (!on_the_way) {
+        int rc = lsvc_client_control(name, code);
+        if (rc != 0)
+            return rc;
+    }
+    return wait_target(verb, dir, name, code, timeout_ms, stop_timeout);
 }
 
 /* The status of service name at dir: one line, or its JSON object. unit:

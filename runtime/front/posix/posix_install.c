@@ -1,297 +1,36 @@
 /*
- * posix_install.c - services as systemd units: `luasvc install SCRIPT
- * --systemd` writes NAME.service (Type=notify, run by `luasvc run`),
- * `luasvc uninstall NAME --systemd` stops and removes it, and the client
- * commands start/stop/reload go through systemctl for units luasvc
- * installed. A unit is luasvc's when its file carries the marker comment
- * "# luasvc-service: NAME" (NAME: the script's service name, which is
- * also the name of its control endpoint). A unit that runs as another
- * account (--user-account) has a runtime directory of its own, named by a
- * second marker, "# luasvc-runtime-dir: DIR" (DIR relative to the
- * manager's runtime directory, %t), where the client then looks. Every
- * unit gets the sandbox below (hardening[]). Main thread of a client only.
+ * posix_install.c - `luasvc install SCRIPT --systemd` writes NAME.service
+ * (Type=notify, run by `luasvc run`; its text: posix_unit_text.c) and
+ * `luasvc uninstall NAME --systemd` stops and removes it. A unit is
+ * luasvc's when its file carries the marker comment "# luasvc-service:
+ * NAME" (NAME: the script's service name, which is also the name of its
+ * control endpoint); the client commands find such units through
+ * posix_unit.c. Install checks its options here, says (a warning) when
+ * the binary or the script lives where it will not stay, and writes the
+ * file so that no reader sees half of it. Main thread of a client only.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../frontend.h"
 #include "posix.h"
-
-#define MARKER "# luasvc-service: "
-#define RUNDIR_MARKER "# luasvc-runtime-dir: "
-/* TimeoutStopSec beyond stop_timeout: the forced stop's last budget (see
- * worker.c) and the exit itself. */
-#define STOP_MARGIN_MS 3000u
 
 static int fail2(const char *cmd, const char *msg)
 {
     fprintf(stderr, "luasvc %s: %s\n", cmd, msg);
     return 2;
 }
-
-/* The unit directory: DIR given, else the user's or the system's. */
-static int unit_dir(bool user, const char *given, char *buf, size_t len)
-{
-    int n;
-    if (given)
-        n = snprintf(buf, len, "%s", given);
-    else if (!user)
-        n = snprintf(buf, len, "/etc/systemd/system");
-    else if (getenv("XDG_CONFIG_HOME") && *getenv("XDG_CONFIG_HOME"))
-        n = snprintf(buf, len, "%s/systemd/user", getenv("XDG_CONFIG_HOME"));
-    else if (getenv("HOME") && *getenv("HOME"))
-        n = snprintf(buf, len, "%s/.config/systemd/user", getenv("HOME"));
-    else
-        return -1;
-    return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* systemd's unit name characters, and no template '@'. */
-static bool unit_name_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 200)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == ':' || *p == '_' || *p == '.' || *p == '-'))
-            return false;
-    return true;
-}
-
-/* Run systemctl [--user] ARGS...; its exit status (127 when it cannot run). */
-static int systemctl(bool user, const char *a1, const char *a2, bool quiet)
-{
-    const char *argv[6];
-    int k = 0;
-    argv[k++] = "systemctl";
-    if (user)
-        argv[k++] = "--user";
-    argv[k++] = a1;
-    if (a2)
-        argv[k++] = a2;
-    argv[k] = NULL;
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0)
-        return 127;
-    if (pid == 0) {
-        if (quiet) { /* its answer is the exit status */
-            FILE *f = freopen("/dev/null", "w", stderr);
-            f = freopen("/dev/null", "w", stdout);
-            (void)f;
-        }
-        execvp("systemctl", (char *const *)argv);
-        fprintf(stderr, "luasvc: cannot run systemctl: %s\n", strerror(errno));
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return 127;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* The value of a marker line ("# key: value\n") into buf. */
-static void marker_value(const char *line, size_t skip, char *buf, size_t len)
-{
-    size_t n = strcspn(line + skip, "\n");
-    if (n >= len)
-        n = len - 1; /* longer than any name it can hold */
-    memcpy(buf, line + skip, n);
-    buf[n] = '\0';
-}
-
-/* Whether the unit file at path is luasvc's; then (optionally) its
- * service name and its own runtime directory ("" when it uses the shared
- * one). */
-static bool unit_markers(const char *path, char *svc, size_t svclen, char *rundir, size_t rundirlen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    char line[1024];
-    bool ours = false;
-    if (rundir)
-        rundir[0] = '\0';
-    /* the markers are in the comment block that opens the unit */
-    while (fgets(line, sizeof line, f) && line[0] == '#') {
-        if (strncmp(line, MARKER, strlen(MARKER)) == 0) {
-            ours = true;
-            if (svc)
-                marker_value(line, strlen(MARKER), svc, svclen);
-        } else if (rundir && strncmp(line, RUNDIR_MARKER, strlen(RUNDIR_MARKER)) == 0)
-            marker_value(line, strlen(RUNDIR_MARKER), rundir, rundirlen);
-    }
-    fclose(f);
-    return ours;
-}
-
-/* Find NAME.service written by luasvc: the user's units first, then the
- * system's. Fills path, user, and (optionally) the service name and the
- * unit's own runtime directory ("" when it uses the shared one). */
-static bool unit_find(const char *name, char *path, size_t len, bool *user, char *svc,
-                      size_t svclen, char *rundir, size_t rundirlen)
-{
-    if (!unit_name_valid(name))
-        return false;
-    for (int u = 1; u >= 0; u--) {
-        char dir[PATH_MAX];
-        if (unit_dir(u, NULL, dir, sizeof dir) != 0)
-            continue;
-        int n = snprintf(path, len, "%s/%s.service", dir, name);
-        if (n < 0 || (size_t)n >= len)
-            continue;
-        if (unit_markers(path, svc, svclen, rundir, rundirlen)) {
-            *user = u;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The path of a unit's own runtime directory (its marker's rundir): %t is
- * /run for the system manager, $XDG_RUNTIME_DIR for a user's. false when
- * there is none to look in: no marker, LUASVC_RUNTIME_DIR set (the client
- * looks there only), no %t, or a marker that leaves %t. */
-static bool unit_rundir_path(bool user, const char *rundir, char *out, size_t len)
-{
-    const char *rt = user ? getenv("XDG_RUNTIME_DIR") : "/run";
-    const char *env = getenv("LUASVC_RUNTIME_DIR");
-    if (!rundir[0] || !rt || !*rt || (env && *env) || strstr(rundir, ".."))
-        return false;
-    int n = snprintf(out, len, "%s/%s", rt, rundir);
-    return n > 0 && (size_t)n < len;
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg)
-{
-    char **seen = NULL; /* units of luasvc's already found: the user's shadow the system's */
-    size_t nseen = 0;
-    for (int u = 1; u >= 0; u--) {
-        char dir[PATH_MAX];
-        if (unit_dir(u, NULL, dir, sizeof dir) != 0)
-            continue;
-        DIR *d = opendir(dir);
-        if (!d)
-            continue;
-        char **units = NULL;
-        size_t nunits = 0;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            size_t l = strlen(de->d_name);
-            if (l <= 8 || strcmp(de->d_name + l - 8, ".service") != 0)
-                continue;
-            char **grown = realloc(units, (nunits + 1) * sizeof *units);
-            if (!grown)
-                break;
-            units = grown;
-            if ((units[nunits] = strndup(de->d_name, l - 8)))
-                nunits++;
-        }
-        closedir(d);
-        if (nunits)
-            qsort(units, nunits, sizeof *units, cmp_str); /* a stable listing */
-        for (size_t i = 0; i < nunits; i++) {
-            char path[PATH_MAX + 300], rundir[256], rdpath[PATH_MAX];
-            bool dup = false;
-            for (size_t k = 0; k < nseen && !dup; k++)
-                dup = strcmp(seen[k], units[i]) == 0;
-            int n = snprintf(path, sizeof path, "%s/%s.service", dir, units[i]);
-            if (dup || !unit_name_valid(units[i]) || n < 0 || (size_t)n >= sizeof path ||
-                !unit_markers(path, NULL, 0, rundir, sizeof rundir)) {
-                free(units[i]);
-                continue;
-            }
-            char **grown = realloc(seen, (nseen + 1) * sizeof *seen);
-            if (!grown) {
-                free(units[i]);
-                continue;
-            }
-            seen = grown;
-            seen[nseen++] = units[i];
-            if (unit_rundir_path(u, rundir, rdpath, sizeof rdpath))
-                fn(units[i], rdpath, arg);
-        }
-        free(units);
-    }
-    for (size_t k = 0; k < nseen; k++)
-        free(seen[k]);
-    free(seen);
-}
-
-int lsvc_unit_systemctl(const char *name, const char *verb)
-{
-    char path[PATH_MAX], unit[256];
-    bool user;
-    if (!unit_find(name, path, sizeof path, &user, NULL, 0, NULL, 0))
-        return -1;
-    snprintf(unit, sizeof unit, "%s.service", name);
-    /* stop and reload of a unit systemd does not run: the service may run
-     * by hand (luasvc run) under the same name; its endpoint decides */
-    if (strcmp(verb, "start") != 0 && systemctl(user, "is-active", unit, true) != 0)
-        return -1;
-    return systemctl(user, verb, unit, false);
-}
-
-const char *lsvc_unit_service_name(const char *name, char *buf, size_t len)
-{
-    char path[PATH_MAX], rundir[256], dir[PATH_MAX];
-    bool user;
-    if (!unit_find(name, path, sizeof path, &user, buf, len, rundir, sizeof rundir) || !buf[0])
-        return name;
-    /* A unit with a runtime directory of its own has its endpoint there. */
-    if (unit_rundir_path(user, rundir, dir, sizeof dir))
-        setenv("LUASVC_RUNTIME_DIR", dir, 1);
-    return buf;
-}
-
-/* Append s to the unit text as one double-quoted word: C-style escapes
- * for '"' and '\', '%' doubled (specifiers), and '$' doubled when vars
- * (ExecStart= expands variables; path settings do not). Returns -1 for a
- * character a unit file cannot carry (control chars). */
-static int put_quoted(FILE *f, const char *s, bool vars)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            return -1;
-    fputc('"', f);
-    for (const char *p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fputc('\\', f);
-        else if (*p == '%' || (vars && *p == '$'))
-            fputc(*p, f);
-        fputc(*p, f);
-    }
-    fputc('"', f);
-    return 0;
-}
-
-/* One ExecStart= word. */
-static int put_word(FILE *f, const char *s) { return put_quoted(f, s, true); }
-
-/* What `luasvc install` was asked. */
-typedef struct install_opts {
-    const char *script, *dir, *name, *description, *account;
-    const char *log_file, *log_max_size, *log_keep; /* passed on to `luasvc run` */
-    char log_path[PATH_MAX];                        /* log_file made absolute */
-    bool systemd, user, restart;
-} install_opts;
 
 /* --user-account NAME: a user systemd can run a unit as (User=): one the
  * system knows, by name or uid, in characters a unit file carries as is. */
@@ -320,7 +59,7 @@ static int account_check(const char *a)
 /* --log-file PATH [--log-max-size SIZE] [--log-keep N]: what `luasvc run`
  * will take, checked now; PATH made absolute (its directory must exist:
  * the unit makes it writable with ReadWritePaths=). 0, or 2. */
-static int log_check(install_opts *o)
+static int log_check(lsvc_install_opts *o)
 {
     uint64_t size;
     char *end = NULL;
@@ -360,69 +99,279 @@ static int log_check(install_opts *o)
     return 0;
 }
 
-/* The arguments of `luasvc install`: 0, or 2 after the usage error. */
-static int install_parse(int argc, char **argv, install_opts *o)
+/* The capabilities --capability may name (linux/capability.h, 6.x). */
+static const char *const cap_names[] = {"CHOWN",
+                                        "DAC_OVERRIDE",
+                                        "DAC_READ_SEARCH",
+                                        "FOWNER",
+                                        "FSETID",
+                                        "KILL",
+                                        "SETGID",
+                                        "SETUID",
+                                        "SETPCAP",
+                                        "LINUX_IMMUTABLE",
+                                        "NET_BIND_SERVICE",
+                                        "NET_BROADCAST",
+                                        "NET_ADMIN",
+                                        "NET_RAW",
+                                        "IPC_LOCK",
+                                        "IPC_OWNER",
+                                        "SYS_MODULE",
+                                        "SYS_RAWIO",
+                                        "SYS_CHROOT",
+                                        "SYS_PTRACE",
+                                        "SYS_PACCT",
+                                        "SYS_ADMIN",
+                                        "SYS_BOOT",
+                                        "SYS_NICE",
+                                        "SYS_RESOURCE",
+                                        "SYS_TIME",
+                                        "SYS_TTY_CONFIG",
+                                        "MKNOD",
+                                        "LEASE",
+                                        "AUDIT_WRITE",
+                                        "AUDIT_CONTROL",
+                                        "SETFCAP",
+                                        "MAC_OVERRIDE",
+                                        "MAC_ADMIN",
+                                        "SYSLOG",
+                                        "WAKE_ALARM",
+                                        "BLOCK_SUSPEND",
+                                        "AUDIT_READ",
+                                        "PERFMON",
+                                        "BPF",
+                                        "CHECKPOINT_RESTORE"};
+
+/* --capability CAP: a capability's name (any case, CAP_ optional), kept
+ * once as "CAP_NAME". 0, or 2. */
+static int cap_add(lsvc_install_opts *o, const char *a)
 {
-    *o = (install_opts){0};
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        bool takes = strcmp(a, "--unit-dir") == 0 || strcmp(a, "--name") == 0 ||
-                     strcmp(a, "--description") == 0 || strcmp(a, "--user-account") == 0 ||
-                     strcmp(a, "--log-file") == 0 || strcmp(a, "--log-max-size") == 0 ||
-                     strcmp(a, "--log-keep") == 0;
-        if (takes && (i + 1 >= argc || !argv[i + 1][0]))
-            return lsvc_usage_error("install", "%s needs a value", a);
-        if (strcmp(a, "--systemd") == 0)
-            o->systemd = true;
-        else if (strcmp(a, "--user") == 0)
-            o->user = true;
-        else if (strcmp(a, "--restart-on-failure") == 0)
-            o->restart = true;
-        else if (strcmp(a, "--unit-dir") == 0)
-            o->dir = argv[++i];
-        else if (strcmp(a, "--name") == 0)
-            o->name = argv[++i];
-        else if (strcmp(a, "--description") == 0)
-            o->description = argv[++i];
-        else if (strcmp(a, "--user-account") == 0)
-            o->account = argv[++i];
-        else if (strcmp(a, "--log-file") == 0)
-            o->log_file = argv[++i];
-        else if (strcmp(a, "--log-max-size") == 0)
-            o->log_max_size = argv[++i];
-        else if (strcmp(a, "--log-keep") == 0)
-            o->log_keep = argv[++i];
-        else if (a[0] == '-')
-            return lsvc_usage_error("install", "unknown option '%s'", a);
-        else if (o->script)
-            return lsvc_usage_error("install", "one SCRIPT only (got '%s' and '%s')", o->script, a);
-        else
-            o->script = a;
+    char up[32];
+    size_t n = strlen(a);
+    const char *bare = strncasecmp(a, "cap_", 4) == 0 ? a + 4 : a;
+    for (size_t i = 0; i < sizeof cap_names / sizeof cap_names[0] && n < sizeof up; i++) {
+        if (strcasecmp(bare, cap_names[i]) != 0)
+            continue;
+        snprintf(up, sizeof up, "CAP_%s", cap_names[i]);
+        for (size_t k = 0; k < o->n_caps; k++)
+            if (strcmp(o->caps[k], up) == 0)
+                return 0;
+        if (o->n_caps == LSVC_INSTALL_MAX_CAPS)
+            return lsvc_usage_error("install", "too many --capability");
+        memcpy(o->caps[o->n_caps++], up, sizeof up);
+        return 0;
     }
+    fprintf(stderr,
+            "luasvc install: --capability '%s' is not a capability (CAP_NET_BIND_SERVICE, "
+            "CAP_NET_RAW, ...: capabilities(7))\n",
+            a);
+    return 2;
+}
+
+/* --read-write PATH: an existing file or directory, made absolute. 0, or 2. */
+static int read_write_add(lsvc_install_opts *o, const char *a)
+{
+    if (o->n_read_write == LSVC_INSTALL_MAX_PATHS)
+        return lsvc_usage_error("install", "at most %d --read-write paths", LSVC_INSTALL_MAX_PATHS);
+    char *out = o->read_write[o->n_read_write];
+    if (!realpath(a, out)) {
+        fprintf(stderr,
+                "luasvc install: --read-write '%s': %s (the path must exist: systemd fails "
+                "the start otherwise)\n",
+                a, strerror(errno));
+        return 2;
+    }
+    o->n_read_write++;
+    return 0;
+}
+
+/* --metrics HOST:PORT, passed on to `luasvc run --metrics`: a host name,
+ * an IPv4 address or a bracketed IPv6 one, and a port 1-65535. 0, or 2. */
+static int metrics_check(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    bool ok = colon && colon > a && colon[1];
+    if (ok && a[0] == '[')
+        ok = colon[-1] == ']' && colon - a > 2 &&
+             strspn(a + 1, "0123456789abcdefABCDEF:.") == (size_t)(colon - a - 2);
+    else if (ok)
+        ok = strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") ==
+                 (size_t)(colon - a) &&
+             a[0] != '-';
+    char *end = NULL;
+    long port = ok ? strtol(colon + 1, &end, 10) : 0;
+    if (!ok || *end || port < 1 || port > 65535 || !isdigit((unsigned char)colon[1])) {
+        fprintf(stderr,
+                "luasvc install: --metrics '%s' is not HOST:PORT (a host name or address, a "
+                "port 1-65535; IPv6 in brackets: [::1]:9100)\n",
+                a);
+        return 2;
+    }
+    return 0;
+}
+
+/* The options that take a value: where each goes (NULL: handled apart). */
+static const char **value_slot(lsvc_install_opts *o, const char *a)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } slots[] = {
+        {"--unit-dir", offsetof(lsvc_install_opts, dir)},
+        {"--name", offsetof(lsvc_install_opts, name)},
+        {"--description", offsetof(lsvc_install_opts, description)},
+        {"--user-account", offsetof(lsvc_install_opts, account)},
+        {"--log-file", offsetof(lsvc_install_opts, log_file)},
+        {"--log-max-size", offsetof(lsvc_install_opts, log_max_size)},
+        {"--log-keep", offsetof(lsvc_install_opts, log_keep)},
+        {"--metrics", offsetof(lsvc_install_opts, metrics)},
+    };
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        if (strcmp(a, slots[i].name) == 0)
+            return (const char **)((char *)o + slots[i].off);
+    return NULL;
+}
+
+/* One flag, or one option with its value v: 0, 1 when a is no option of
+ * install's, or 2 after saying what is wrong. */
+static int install_option(lsvc_install_opts *o, const char *a, const char *v)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } flags[] = {
+        {"--systemd", offsetof(lsvc_install_opts, systemd)},
+        {"--user", offsetof(lsvc_install_opts, user)},
+        {"--restart-on-failure", offsetof(lsvc_install_opts, restart)},
+        {"--network", offsetof(lsvc_install_opts, network)},
+        {"--dynamic-user", offsetof(lsvc_install_opts, dynamic_user)},
+        {"--allow-jit", offsetof(lsvc_install_opts, allow_jit)},
+    };
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (strcmp(a, flags[i].name) == 0) {
+            *(bool *)((char *)o + flags[i].off) = true;
+            return 0;
+        }
+    const char **slot = value_slot(o, a);
+    if (slot)
+        *slot = v;
+    else if (strcmp(a, "--read-write") == 0)
+        return read_write_add(o, v);
+    else if (strcmp(a, "--capability") == 0)
+        return cap_add(o, v);
+    else
+        return 1;
+    return 0;
+}
+
+/* Options that do not go together, and the values checked alone. 0, or 2. */
+static int install_conflicts(lsvc_install_opts *o)
+{
+    static const char *const user_manager =
+        "a user manager (--user) runs its units as its own user; drop one of them";
     if (!o->script)
         return lsvc_usage_error("install", "no SCRIPT given");
     if (!o->systemd)
         return lsvc_usage_error("install", "this platform installs systemd units: add --systemd");
-    if (o->name && !unit_name_valid(o->name)) {
+    if (o->name && !lsvc_unit_name_valid(o->name)) {
         fprintf(stderr,
                 "luasvc install: --name '%s' cannot name a systemd unit (1-200 of A-Z a-z "
                 "0-9 : _ . -)\n",
                 o->name);
         return 2;
     }
-    if (o->description && strpbrk(o->description, "\n\r")) {
-        fputs("luasvc install: --description must be one line\n", stderr);
-        return 2;
-    }
-    if (o->account && o->user) {
-        fputs("luasvc install: --user-account is for a system unit (User=): a user manager "
-              "(--user) runs its units as its own user; drop one of them\n",
-              stderr);
-        return 2;
-    }
+    if (o->description && strpbrk(o->description, "\n\r"))
+        return fputs("luasvc install: --description must be one line\n", stderr), 2;
+    if (o->account && o->user)
+        return fprintf(stderr, "luasvc install: --user-account is for a system unit (User=): %s\n",
+                       user_manager),
+               2;
+    if (o->dynamic_user && (o->user || o->account))
+        return fprintf(stderr,
+                       "luasvc install: --dynamic-user is for a system unit without "
+                       "--user-account: %s\n",
+                       o->user ? user_manager : "User= names the user already; drop one of them"),
+               2;
+    if (o->n_caps && o->user)
+        return fputs("luasvc install: --capability is for a system unit: a user manager "
+                     "cannot change a service's capabilities (it fails the unit with "
+                     "218/CAPABILITIES)\n",
+                     stderr),
+               2;
     if (o->account && account_check(o->account) != 0)
         return 2;
+    if (o->metrics && metrics_check(o->metrics) != 0)
+        return 2;
     return log_check(o);
+}
+
+/* The arguments of `luasvc install`: 0, or 2 after the usage error. */
+static int install_parse(int argc, char **argv, lsvc_install_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes = false;
+        if (a[0] == '-' && lsvc_usage_has_option("install", a, &takes) && takes &&
+            (i + 1 >= argc || !argv[i + 1][0]))
+            return lsvc_usage_error("install", "%s needs a value", a);
+        int rc = a[0] == '-' ? install_option(o, a, takes ? argv[i + 1] : NULL) : 1;
+        if (rc == 2)
+            return 2;
+        if (rc == 0) {
+            i += takes;
+            continue;
+        }
+        if (a[0] == '-')
+            return lsvc_usage_error("install", "unknown option '%s'", a);
+        if (o->script)
+            return lsvc_usage_error("install", "one SCRIPT only (got '%s' and '%s')", o->script, a);
+        o->script = a;
+    }
+    return install_conflicts(o);
+}
+
+/* The directory holding CMakeCache.txt at or above dir (a CMake build
+ * tree) into out; false when none. */
+static bool build_tree(const char *dir, char *out, size_t len)
+{
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s", dir);
+    for (;;) {
+        char probe[PATH_MAX + 16];
+        snprintf(probe, sizeof probe, "%s/CMakeCache.txt", p);
+        if (access(probe, F_OK) == 0) {
+            snprintf(out, len, "%s", p[0] ? p : "/");
+            return true;
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || slash == p)
+            return false;
+        *slash = '\0';
+    }
+}
+
+/* A warning when what the unit runs (what: "the luasvc binary", "the
+ * script") lives where it will not stay: a temporary directory, which a
+ * reboot or a cleaner empties, or a build tree, which a rebuild changes. */
+static void warn_transient(const char *what, const char *path)
+{
+    char dir[PATH_MAX], tree[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (lsvc_path_under_tmp(path))
+        fprintf(stderr,
+                "luasvc install: warning: %s %s is in a temporary directory, which a reboot "
+                "or a cleaner empties: the unit fails then; install it somewhere lasting\n",
+                what, path);
+    else if (build_tree(dir, tree, sizeof tree))
+        fprintf(stderr,
+                "luasvc install: warning: %s %s is in a build directory (%s has "
+                "CMakeCache.txt): the unit runs what a rebuild changes or a clean removes; "
+                "install luasvc (cmake --install, or the .deb) and install with that\n",
+                what, path, tree);
 }
 
 /* Make the unit directory, and its parents (the user's may not exist yet). */
@@ -451,187 +400,8 @@ static bool unit_is_ours(FILE *f)
     char line[1024];
     bool ours = false;
     while (!ours && fgets(line, sizeof line, f))
-        ours = strncmp(line, MARKER, strlen(MARKER)) == 0;
+        ours = strncmp(line, LSVC_UNIT_MARKER, strlen(LSVC_UNIT_MARKER)) == 0;
     return ours;
-}
-
-/*
- * The sandbox of every unit luasvc writes. What systemd 252 does with each
- * was tried under scripts/systemd-harness (spec/systemd/): a system
- * manager, and a user manager with privileges (root's), apply them all,
- * and the examples run under them. An unprivileged user manager applies
- * NoNewPrivileges= and the system call filters (seccomp; the flag
- * user = true below), skips the file-system ones silently (no mount
- * namespace without privileges, nor without PrivateUsers=, which the
- * harness's kernel refuses, 226/NAMESPACE), and fails the unit with
- * 218/CAPABILITIES on those that drop capabilities from the bounding set
- * (user = false): a user unit leaves those out.
- *
- * Nothing here stops a script reading what its account may read:
- * ProtectHome=read-only (not yes or tmpfs) keeps a script under /home or
- * /root readable; writes go only to the runtime directory, which systemd
- * mounts writable inside the sandbox (RuntimeDirectory=). PrivateTmp= is
- * written unless it would hide the script or the endpoint (tmp_hides()).
- */
-static const struct {
-    const char *line;
-    bool user; /* written into a user unit too */
-} hardening[] = {
-    {"NoNewPrivileges=yes", true},
-    {"UMask=0077", true}, /* what the script creates is its account's alone */
-    {"ProtectSystem=strict", true},
-    {"ProtectHome=read-only", true},
-    {"PrivateDevices=yes", false},
-    {"ProtectKernelTunables=yes", true},
-    {"ProtectKernelModules=yes", false},
-    {"ProtectKernelLogs=yes", false},
-    {"ProtectControlGroups=yes", true},
-    {"ProtectClock=yes", false},
-    {"ProtectHostname=yes", true},
-    {"RestrictSUIDSGID=yes", true},
-    {"RestrictRealtime=yes", true},
-    {"RestrictNamespaces=yes", true},
-    {"LockPersonality=yes", true},
-    {"MemoryDenyWriteExecute=yes", true},
-    {"SystemCallArchitectures=native", true},
-    /* a call outside the set fails with EPERM (a Lua error), not SIGSYS */
-    {"SystemCallFilter=@system-service", true},
-    {"SystemCallErrorNumber=EPERM", true},
-    {"RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK", true},
-};
-
-/* Whether path is /tmp or /var/tmp or under them, which PrivateTmp=
- * replaces with an empty directory. */
-static bool under_tmp(const char *path)
-{
-    static const char *const tmps[] = {"/tmp", "/var/tmp"};
-    for (size_t i = 0; path && i < 2; i++) {
-        size_t n = strlen(tmps[i]);
-        if (strncmp(path, tmps[i], n) == 0 && (path[n] == '/' || path[n] == '\0'))
-            return true;
-    }
-    return false;
-}
-
-/* What PrivateTmp= would hide from the service ("the script", ...), or
- * NULL when nothing: the script, the binary ExecStart= runs (a build
- * directory under /tmp), the log file, or (a user unit) the runtime
- * directory with the endpoint and systemd's notify socket. */
-static const char *tmp_hides(const install_opts *o, const char *script)
-{
-    if (under_tmp(script))
-        return "the script";
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        if (under_tmp(self))
-            return "the luasvc binary";
-    }
-    if (o->log_file && under_tmp(o->log_path))
-        return "the log file";
-    if (o->user && under_tmp(getenv("XDG_RUNTIME_DIR")))
-        return "$XDG_RUNTIME_DIR";
-    return NULL;
-}
-
-static void unit_hardening(FILE *f, const install_opts *o, const char *script)
-{
-    fputs("# The sandbox (luasvc's README, Under systemd); loosen it in a drop-in "
-          "(systemctl edit),\n# e.g. ReadWritePaths=DIR for a script that writes files.\n",
-          f);
-    for (size_t i = 0; i < sizeof hardening / sizeof hardening[0]; i++)
-        if (!o->user || hardening[i].user)
-            fprintf(f, "%s\n", hardening[i].line);
-    const char *hidden = tmp_hides(o, script);
-    if (hidden)
-        fprintf(f, "# no PrivateTmp=: %s is under /tmp or /var/tmp, which it would hide\n", hidden);
-    else
-        fputs("PrivateTmp=yes\n", f);
-}
-
-/* The unit's runtime directory, relative to %t: "luasvc", shared, or
- * "luasvc-NAME" for a unit with User= (':' would make it a symlink). */
-static void unit_rundir(const install_opts *o, const char *name, char *buf, size_t len)
-{
-    snprintf(buf, len, o->account ? "luasvc-%s" : "luasvc", name);
-    for (char *p = buf; *p; p++)
-        if (*p == ':')
-            *p = '_';
-}
-
-/* The unit's text into f. -1: a path a unit file cannot carry. */
-static int unit_text(FILE *f, const install_opts *o, const char *name, const char *self,
-                     const char *script, const lsvc_service_info *info)
-{
-    const char *desc = o->description          ? o->description
-                       : info->description[0]  ? info->description
-                       : info->display_name[0] ? info->display_name
-                                               : info->name;
-    fprintf(f,
-            "# %s.service - written by luasvc install; remove with\n"
-            "#   luasvc uninstall %s --systemd%s\n%s%s\n",
-            name, name, o->user ? " --user" : "", MARKER, info->name);
-    char rundir[300];
-    unit_rundir(o, name, rundir, sizeof rundir);
-    if (o->account)
-        fprintf(f, "%s%s\n", RUNDIR_MARKER, rundir);
-    fputs("[Unit]\nDescription=", f);
-    for (const char *p = desc; *p; p++) {
-        if (*p == '\n' || *p == '\r')
-            continue;
-        if (*p == '%')
-            fputc('%', f);
-        fputc(*p, f);
-    }
-    /* RuntimeDirectory=luasvc is %t/luasvc: $XDG_RUNTIME_DIR/luasvc for a
-     * user unit, /run/luasvc for a system one - where the client looks by
-     * default. Preserved: other luasvc units keep their endpoints there.
-     * A unit with User= has luasvc-NAME instead: systemd gives the
-     * directory to that user at each start, and the shared one must stay
-     * the property of the units that run as root. */
-    fprintf(f, "\n\n[Service]\nType=notify\nNotifyAccess=main\nExecStart=");
-    if (put_word(f, self) != 0 || (fputc(' ', f), put_word(f, "run")) != 0)
-        return -1;
-    const char *logopts[][2] = {{"--log-file", o->log_file ? o->log_path : NULL},
-                                {"--log-max-size", o->log_max_size},
-                                {"--log-keep", o->log_keep}};
-    for (size_t i = 0; i < 3; i++)
-        if (logopts[i][1] && ((fputc(' ', f), put_word(f, logopts[i][0])) != 0 ||
-                              (fputc(' ', f), put_word(f, logopts[i][1])) != 0))
-            return -1;
-    if ((fputc(' ', f), put_word(f, script)) != 0)
-        return -1;
-    fprintf(f,
-            "\nExecReload=/bin/kill -HUP $MAINPID\n"
-            "TimeoutStopSec=%ums\n",
-            info->stop_timeout_ms + STOP_MARGIN_MS);
-    if (info->watchdog_ms)
-        fprintf(f, "WatchdogSec=%ums\n", info->watchdog_ms);
-    if (o->restart)
-        fputs("Restart=on-failure\n", f);
-    if (o->account)
-        fprintf(f, "User=%s\n", o->account);
-    fprintf(f,
-            "RuntimeDirectory=%s\nRuntimeDirectoryMode=0700\nRuntimeDirectoryPreserve=yes\n"
-            "Environment=LUASVC_RUNTIME_DIR=%%t/%s\n",
-            rundir, rundir);
-    unit_hardening(f, o, script);
-    if (o->log_file) {
-        /* the log's directory, where rotation renames: writable in the
-         * sandbox ("-": a directory removed later fails no start) */
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", o->log_path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            slash[slash == dir ? 1 : 0] = '\0';
-        fputs("ReadWritePaths=-", f);
-        if (put_quoted(f, dir, false) != 0)
-            return -1;
-        fputc('\n', f);
-    }
-    fprintf(f, "\n[Install]\nWantedBy=%s\n", o->user ? "default.target" : "multi-user.target");
-    return 0;
 }
 
 /*
@@ -643,8 +413,8 @@ static int unit_text(FILE *f, const install_opts *o, const char *name, const cha
  * with O_EXCL | O_NOFOLLOW, which never follows a symlink, and fails if one
  * appears again. rename() replaces path itself, never what it points to.
  */
-static int unit_write(const char *path, const install_opts *o, const char *name, const char *self,
-                      const char *script, const lsvc_service_info *info)
+static int unit_write(const char *path, const lsvc_install_opts *o, const char *name,
+                      const char *self, const char *script, const lsvc_service_info *info)
 {
     char tmp[PATH_MAX + 300];
     snprintf(tmp, sizeof tmp, "%s.luasvc-tmp", path);
@@ -660,7 +430,7 @@ static int unit_write(const char *path, const install_opts *o, const char *name,
             close(fd);
         return 1;
     }
-    if (unit_text(f, o, name, self, script, info) != 0) {
+    if (lsvc_unit_text(f, o, name, self, script, info) != 0) {
         fclose(f);
         unlink(tmp);
         return fail2("install", "the binary's or the script's path has control characters");
@@ -671,7 +441,7 @@ static int unit_write(const char *path, const install_opts *o, const char *name,
         return 1;
     }
     printf("wrote %s\n", path);
-    const char *hidden = tmp_hides(o, script);
+    const char *hidden = lsvc_unit_tmp_hides(o, script, self);
     if (hidden)
         printf("note: no PrivateTmp= in the unit: %s is under /tmp or /var/tmp\n", hidden);
     return 0;
@@ -679,7 +449,8 @@ static int unit_write(const char *path, const install_opts *o, const char *name,
 
 /* The script's absolute path and this binary's, and what the script
  * declares (it must load). 0, or the exit status after saying why. */
-static int install_resolve(const install_opts *o, char *script, char *self, lsvc_service_info *info)
+static int install_resolve(const lsvc_install_opts *o, char *script, char *self,
+                           lsvc_service_info *info)
 {
     if (!realpath(o->script, script)) {
         fprintf(stderr, "luasvc install: SCRIPT '%s': %s\n", o->script, strerror(errno));
@@ -695,18 +466,28 @@ static int install_resolve(const install_opts *o, char *script, char *self, lsvc
         return 2;
     }
     const char *name = o->name ? o->name : info->name;
-    if (!unit_name_valid(name)) {
+    if (!lsvc_unit_name_valid(name)) {
         fprintf(stderr,
                 "luasvc install: the script's service name '%s' cannot name a systemd unit; "
                 "give one with --name\n",
                 name);
         return 2;
     }
+    const char *hidden = lsvc_unit_tmp_hides(o, script, self);
+    if (o->dynamic_user && hidden) {
+        fprintf(stderr,
+                "luasvc install: --dynamic-user implies PrivateTmp=, which would hide %s "
+                "(under /tmp or /var/tmp)\n",
+                hidden);
+        return 2;
+    }
+    warn_transient("the luasvc binary", self);
+    warn_transient("the script", script);
     return 0;
 }
 
 /* systemd learns of the unit, unless it was written elsewhere. */
-static int install_reload(const install_opts *o, const char *name)
+static int install_reload(const lsvc_install_opts *o, const char *name)
 {
     const char *u = o->user ? " --user" : "";
     if (o->dir) {
@@ -715,7 +496,7 @@ static int install_reload(const install_opts *o, const char *name)
                u);
         return 0;
     }
-    int rc = systemctl(o->user, "daemon-reload", NULL, false);
+    int rc = lsvc_systemctl(o->user, "daemon-reload", NULL, false);
     if (rc != 0) {
         fprintf(stderr, "luasvc install: systemctl%s daemon-reload failed (status %d)\n", u, rc);
         return 1;
@@ -726,7 +507,7 @@ static int install_reload(const install_opts *o, const char *name)
 
 int lsvc_install_main(int argc, char **argv)
 {
-    install_opts o;
+    lsvc_install_opts o;
     if (install_parse(argc, argv, &o) != 0)
         return 2;
     char script[PATH_MAX], self[PATH_MAX], dir[PATH_MAX], path[PATH_MAX + 256];
@@ -735,7 +516,7 @@ int lsvc_install_main(int argc, char **argv)
     if (rc != 0)
         return rc;
     const char *name = o.name ? o.name : info.name;
-    if (unit_dir(o.user, o.dir, dir, sizeof dir) != 0)
+    if (lsvc_unit_dir(o.user, o.dir, dir, sizeof dir) != 0)
         return fail2("install", "cannot tell the unit directory: set --unit-dir or HOME");
     if (make_unit_dir(dir) != 0)
         return 1;
@@ -779,12 +560,12 @@ int lsvc_uninstall_main(int argc, char **argv)
         return lsvc_usage_error("uninstall", "%s",
                                 name ? "this platform uninstalls systemd units: add --systemd"
                                      : "no NAME given");
-    if (!unit_name_valid(name)) {
+    if (!lsvc_unit_name_valid(name)) {
         fprintf(stderr, "luasvc uninstall: NAME '%s' is not a systemd unit name\n", name);
         return 2;
     }
     char dir[PATH_MAX], path[PATH_MAX + 64], unit[256];
-    if (unit_dir(user, dir_opt, dir, sizeof dir) != 0)
+    if (lsvc_unit_dir(user, dir_opt, dir, sizeof dir) != 0)
         return fail2("uninstall", "cannot tell the unit directory: set --unit-dir or HOME");
     snprintf(path, sizeof path, "%s/%s.service", dir, name);
     snprintf(unit, sizeof unit, "%s.service", name);
@@ -802,9 +583,9 @@ int lsvc_uninstall_main(int argc, char **argv)
     }
     int rc = 0;
     if (!dir_opt) {
-        if (systemctl(user, "stop", unit, false) != 0)
+        if (lsvc_systemctl(user, "stop", unit, false) != 0)
             rc = 1;
-        systemctl(user, "disable", unit, true); /* not enabled: nothing to do */
+        lsvc_systemctl(user, "disable", unit, true); /* not enabled: nothing to do */
     }
     if (unlink(path) != 0) {
         fprintf(stderr, "luasvc uninstall: %s: %s\n", path, strerror(errno));
@@ -812,9 +593,9 @@ int lsvc_uninstall_main(int argc, char **argv)
     }
     printf("removed %s\n", path);
     if (!dir_opt) {
-        if (systemctl(user, "daemon-reload", NULL, false) != 0)
+        if (lsvc_systemctl(user, "daemon-reload", NULL, false) != 0)
             rc = 1;
-        systemctl(user, "reset-failed", unit, true); /* forget a failed run */
+        lsvc_systemctl(user, "reset-failed", unit, true); /* forget a failed run */
     }
     return rc;
 }

@@ -48,18 +48,19 @@ static bool find_types(char *out, size_t outlen)
     return types_in(LSVC_TYPES_SOURCE, out, outlen);
 }
 
-int lsvc_write_luarc(void)
+int lsvc_write_luarc(const char *dir)
 {
-    char types[PATH_MAX];
+    char types[PATH_MAX], path[PATH_MAX + 16];
     if (!find_types(types, sizeof types)) {
         printf("no luasvc type definitions found beside this binary: no .luarc.json written\n");
         return 0;
     }
-    int fd = open(".luarc.json", O_WRONLY | O_CREAT | O_EXCL, 0644);
+    snprintf(path, sizeof path, "%s/.luarc.json", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
         if (errno == EEXIST)
             return 0; /* the user's own: never touched */
-        fprintf(stderr, "luasvc new: .luarc.json: %s\n", strerror(errno));
+        fprintf(stderr, "luasvc new: %s: %s\n", path, strerror(errno));
         return 1;
     }
     char quoted[2 * PATH_MAX + 8];
@@ -77,9 +78,9 @@ int lsvc_write_luarc(void)
             "}\n",
             quoted);
     if (fclose(f) != 0) {
-        fprintf(stderr, "luasvc new: .luarc.json: %s\n", strerror(errno));
+        fprintf(stderr, "luasvc new: %s: %s\n", path, strerror(errno));
         return 1;
     }
-    printf("wrote .luarc.json: editor types from %s\n", types);
+    printf("wrote %s: editor types from %s\n", path, types);
     return 0;
 }

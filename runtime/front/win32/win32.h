@@ -31,10 +31,10 @@ void lsvc_win32_eventlog_open(int n, char **names);
 /* ---- the client commands (the luasvc client process, main thread) ---- */
 /* win32_client.c: which verb goes where; -1 for a verb it does not know. */
 int lsvc_win32_client(const char *cmd, int argc, char **argv);
-/* The Win32 error's text, UTF-8, without the trailing newline. */
+/* win32_svcapi.c, the families' common kit (see the file), calling none of
+ * them. The Win32 error's text, UTF-8, without the trailing newline. */
 void lsvc_win32_error_text(uint32_t code, char *buf, size_t len);
-/* win32_client.c, the families' common kit (see the file): errors printed
- * as "luasvc: WHAT: error N: text", each returning 1 */
+/* Errors printed as "luasvc: WHAT: error N: text", each returning 1 */
 int lsvc_win32_fail_code(const char *what, DWORD err);
 int lsvc_win32_fail(const char *what);       /* GetLastError() */
 SC_HANDLE lsvc_win32_open_scm(DWORD access); /* NULL: printed */
@@ -42,13 +42,16 @@ SC_HANDLE lsvc_win32_open_service(SC_HANDLE scm, const char *name, DWORD access)
 bool lsvc_win32_query(SC_HANDLE h, SERVICE_STATUS_PROCESS *ss);
 const char *lsvc_win32_state_name(DWORD s); /* "UNKNOWN" for none */
 void lsvc_win32_print_exit(const char *name, const SERVICE_STATUS_PROCESS *ss);
-int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, SERVICE_STATUS_PROCESS *ss);
+/* timeout_ms: 0 for none (the SCM's checkpoint rule only) */
+int lsvc_win32_wait_state(SC_HANDLE h, const char *name, DWORD target, uint64_t timeout_ms,
+                          SERVICE_STATUS_PROCESS *ss);
 /* win32_install.c */
 int lsvc_win32_install(int argc, char **argv);
 int lsvc_win32_uninstall(const char *name);
 /* win32_control.c */
-int lsvc_win32_start(const char *name, int argc, char **argv);
-int lsvc_win32_control(const char *name, DWORD code);
+/* start and the controls; timeout_ms: --timeout, 0 for none */
+int lsvc_win32_start(const char *name, int argc, char **argv, uint64_t timeout_ms);
+int lsvc_win32_control(const char *name, DWORD code, uint64_t timeout_ms);
 /* win32_status.c */
 int lsvc_win32_status(const char *name, bool json);
 

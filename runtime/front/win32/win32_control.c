@@ -2,8 +2,8 @@
  * win32_control.c - `luasvc start NAME [ARGS...]` (StartServiceW with the
  * start arguments, UTF-16) and the controls `stop`, `pause`, `continue`,
  * `reload`, `interrogate` and `control NAME CODE` (ControlService), each
- * waiting for the state it leads to and printing the checkpoints on the
- * way. Runs in the luasvc client process, on its main thread.
+ * waiting for the state it leads to (at most --timeout) and printing the
+ * checkpoints on the way. Runs in the luasvc client process, on its main thread.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +30,7 @@ static void start_failed(SC_HANDLE h, const char *name)
     lsvc_win32_fail_code("StartService", err);
 }
 
-int lsvc_win32_start(const char *name, int argc, char **argv)
+int lsvc_win32_start(const char *name, int argc, char **argv, uint64_t timeout_ms)
 {
     SC_HANDLE scm = lsvc_win32_open_scm(SC_MANAGER_CONNECT);
     if (!scm)
@@ -47,7 +47,7 @@ int lsvc_win32_start(const char *name, int argc, char **argv)
             fprintf(stderr, "luasvc start: an argument is not valid UTF-8\n");
         else if (!StartServiceW(h, (DWORD)argc, argc ? wargs : NULL))
             start_failed(h, name);
-        else if ((rc = lsvc_win32_wait_state(h, name, SERVICE_RUNNING, &ss)) == 0)
+        else if ((rc = lsvc_win32_wait_state(h, name, SERVICE_RUNNING, timeout_ms, &ss)) == 0)
             printf("%s: RUNNING (pid %lu)\n", name, (unsigned long)ss.dwProcessId);
         for (int i = 0; wargs && i < argc; i++)
             free((void *)wargs[i]);
@@ -58,7 +58,48 @@ int lsvc_win32_start(const char *name, int argc, char **argv)
     return rc;
 }
 
-int lsvc_win32_control(const char *name, DWORD code)
+/* The state a control leads to, and the pending state on the way (0, 0
+ * for a control that leads to none). */
+static void control_target(DWORD code, DWORD *target, DWORD *pending)
+{
+    *target = code == SERVICE_CONTROL_STOP       ? SERVICE_STOPPED
+              : code == SERVICE_CONTROL_PAUSE    ? SERVICE_PAUSED
+              : code == SERVICE_CONTROL_CONTINUE ? SERVICE_RUNNING
+                                                 : 0;
+    *pending = code == SERVICE_CONTROL_STOP       ? SERVICE_STOP_PENDING
+               : code == SERVICE_CONTROL_PAUSE    ? SERVICE_PAUSE_PENDING
+               : code == SERVICE_CONTROL_CONTINUE ? SERVICE_CONTINUE_PENDING
+                                                  : 0;
+}
+
+/* Send code to h and wait for the state it leads to. A service already on
+ * its way there (an earlier control whose wait timed out) is only waited
+ * for: the SCM would refuse the control with 1061. */
+static int control_and_wait(SC_HANDLE h, const char *name, DWORD code, uint64_t timeout_ms)
+{
+    SERVICE_STATUS s;
+    SERVICE_STATUS_PROCESS ss;
+    DWORD target, pending;
+    control_target(code, &target, &pending);
+    bool on_the_way = pending && lsvc_win32_query(h, &ss) && ss.dwCurrentState == pending;
+    if (!on_the_way && !ControlService(h, code, &s)) {
+        const char *cname = lsvc_control_name(code);
+        char what[300];
+        snprintf(what, sizeof what, "%s %lu to '%s' refused", cname ? cname : "control",
+                 (unsigned long)code, name);
+        return lsvc_win32_fail(what);
+    }
+    if (!target)
+        return 0;
+    int rc = lsvc_win32_wait_state(h, name, target, timeout_ms, &ss);
+    if (rc == 0 && target == SERVICE_STOPPED)
+        lsvc_win32_print_exit(name, &ss);
+    else if (rc == 0)
+        printf("%s: %s\n", name, lsvc_win32_state_name(target));
+    return rc;
+}
+
+int lsvc_win32_control(const char *name, DWORD code, uint64_t timeout_ms)
 {
     SC_HANDLE scm = lsvc_win32_open_scm(SC_MANAGER_CONNECT);
     if (!scm)
@@ -75,26 +116,7 @@ int lsvc_win32_control(const char *name, DWORD code)
     SC_HANDLE h = lsvc_win32_open_service(scm, name, access);
     int rc = 1;
     if (h) {
-        SERVICE_STATUS s;
-        SERVICE_STATUS_PROCESS ss;
-        const char *cname = lsvc_control_name(code);
-        char what[300];
-        snprintf(what, sizeof what, "%s %lu to '%s' refused", cname ? cname : "control",
-                 (unsigned long)code, name);
-        if (!ControlService(h, code, &s)) {
-            lsvc_win32_fail(what);
-        } else if (code == SERVICE_CONTROL_STOP) {
-            if ((rc = lsvc_win32_wait_state(h, name, SERVICE_STOPPED, &ss)) == 0)
-                lsvc_win32_print_exit(name, &ss);
-        } else if (code == SERVICE_CONTROL_PAUSE) {
-            if ((rc = lsvc_win32_wait_state(h, name, SERVICE_PAUSED, &ss)) == 0)
-                printf("%s: PAUSED\n", name);
-        } else if (code == SERVICE_CONTROL_CONTINUE) {
-            if ((rc = lsvc_win32_wait_state(h, name, SERVICE_RUNNING, &ss)) == 0)
-                printf("%s: RUNNING\n", name);
-        } else {
-            rc = 0;
-        }
+        rc = control_and_wait(h, name, code, timeout_ms);
         CloseServiceHandle(h);
     }
     CloseServiceHandle(scm);

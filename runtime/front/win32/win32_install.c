@@ -375,7 +375,7 @@ int lsvc_win32_uninstall(const char *name)
             if (ss.dwCurrentState != SERVICE_STOP_PENDING &&
                 !ControlService(h, SERVICE_CONTROL_STOP, &s))
                 rc = lsvc_win32_fail("stopping it");
-            else if (lsvc_win32_wait_state(h, name, SERVICE_STOPPED, &ss) == 0)
+            else if (lsvc_win32_wait_state(h, name, SERVICE_STOPPED, 0, &ss) == 0)
                 lsvc_win32_print_exit(name, &ss);
             else
                 rc = 1;
