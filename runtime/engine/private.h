@@ -405,6 +405,11 @@ void lsvc__push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
 
+/* ---- From http.c: luasvc.http, the HTTP server and client ---------------- */
+
+/* package.preload["luasvc.http"] */
+int lsvc__open_http(struct lua_State *L);
+
 /* ---- From ctxstats.c: ctx:stats() for luamod.c ----------------------------- */
 
 int lsvc__ctx_stats(struct lua_State *L);

@@ -215,6 +215,8 @@ static bool worker_init(lsvc__worker *w)
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, lsvc__open_luasvc);
     lua_setfield(L, -2, "luasvc");
+    lua_pushcfunction(L, lsvc__open_http); /* http.c: luasvc.http */
+    lua_setfield(L, -2, "luasvc.http");
     lua_setwarnf(L, lsvc__lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc__fence_open(w); /* lfs and cjson, fenced (fence.c) */
