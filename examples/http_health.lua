@@ -1,17 +1,18 @@
--- http_health.lua - an HTTP health endpoint on the service's event loop.
+-- http_health.lua - an HTTP health endpoint with luasvc.http.
 --
 --   luasvc run examples/http_health.lua -- PORT [ADDRESS]
 --   curl http://127.0.0.1:PORT/health   -> {"state":"RUNNING","requests":3}
 --   luasvc control http_health 200      -> logs the counts
 --
 -- GET /health answers 200 with the service's state (PAUSED while paused:
--- the server answers then too) and the number of requests so far; HTTP/1.1
--- keep-alive. The listener is made once, by the first version, and kept in
--- ctx.data; every request is answered by ctx.data.handle, which each
--- version's start and reload set: edit this file while it serves and the
--- new code answers the next request, without a failed one (README, "A live
--- server across hot edits"). Stop closes the listener.
-local uv = require "luv"
+-- the server answers then too) and the number of requests so far;
+-- anything else 404. The listener is made once, by the first version, and
+-- kept in ctx.data; every request is answered by ctx.data.handle, which
+-- each version's start and reload set: edit this file while it serves and
+-- the new code answers the next request, without a failed one (README, "A
+-- live server across hot edits"). Stop closes the listener.
+local http = require "luasvc.http"
+local cjson = require "cjson"
 
 local S = {
   name = "http_health",
@@ -20,70 +21,27 @@ local S = {
   stop_timeout = 5000,
 }
 
-local ok, cjson = pcall(require, "cjson")
-local function json(t)
-  if ok then return cjson.encode(t) end
-  return string.format('{"state":"%s","requests":%d}', t.state, t.requests)
-end
+local JSON = { ["Content-Type"] = "application/json" }
 
--- This version's code: one request -> status line, body.
-local function handle(ctx, method, path)
+-- This version's code: one request -> status, body, headers.
+local function handle(ctx, req)
   ctx.data.requests = ctx.data.requests + 1
-  if method == "GET" and path == "/health" then
-    return "200 OK", json { state = ctx:state(), requests = ctx.data.requests }
+  if req.method == "GET" and req.path == "/health" then
+    return 200, cjson.encode { state = ctx:state(), requests = ctx.data.requests }, JSON
   end
-  return "404 Not Found", '{"error":"not found"}'
-end
-
--- One connection: each complete request is answered with the current
--- version's ctx.data.handle, in order; "Connection: close" or HTTP/1.0 ends it.
-local function serve(ctx, client)
-  local buf = ""
-  client:read_start(function(err, chunk)
-    if err or not chunk then
-      client:close()
-      return
-    end
-    buf = buf .. chunk
-    while true do
-      local eoh = buf:find("\r\n\r\n", 1, true)
-      if not eoh then
-        if #buf > 65536 then client:close() end -- no header is that long
-        return
-      end
-      local head = buf:sub(1, eoh - 1)
-      buf = buf:sub(eoh + 4)
-      local method, path, version = head:match("^(%u+) (%S+) HTTP/(%d%.%d)")
-      local close = version ~= "1.1" or head:lower():find("\nconnection:%s*close") ~= nil
-      local status, body = ctx.data.handle(ctx, method, path)
-      client:write(string.format(
-        "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n%s",
-        status, #body, close and "Connection: close\r\n" or "", body))
-      if close then
-        client:shutdown(function() client:close() end)
-        return
-      end
-    end
-  end)
+  return 404, '{"error":"not found"}', JSON
 end
 
 function S.start(ctx, args)
-  local port = tonumber(args[1] or "8080")
+  local port = math.tointeger(tonumber(args[1] or "8080"))
   local address = args[2] or "127.0.0.1"
   if not port or port < 0 or port > 65535 then
     error("http_health: PORT must be a number 0-65535, got " .. tostring(args[1]), 0)
   end
   ctx.data.requests = 0
   ctx.data.handle = handle
-  local server = uv.new_tcp()
-  assert(server:bind(address, port))
-  assert(server:listen(128, function(err)
-    if err then return end
-    local client = uv.new_tcp()
-    if server:accept(client) then serve(ctx, client) else client:close() end
-  end))
-  ctx.data.server = server
-  ctx:log("info", "listening on http://%s:%d/health", address, server:getsockname().port)
+  ctx.data.server = assert(http.listen(ctx, { host = address, port = port, handler = "handle" }))
+  ctx:log("info", "listening on http://%s:%d/health", address, ctx.data.server.port)
 end
 
 function S.reload(ctx, previous) ctx.data.handle = handle end
@@ -97,7 +55,7 @@ S.controls = {
 }
 
 function S.stop(ctx)
-  ctx.data.server:close()
+  ctx.data.server:close(4000)
   ctx:log("info", "listener closed after %d requests", ctx.data.requests)
 end
 

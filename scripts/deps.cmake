@@ -161,3 +161,25 @@ endif()
 set(LUASVC_UV_LIBS luasvc_uv)
 set(LUASVC_LUV_LIBRARY luasvc_luv)
 set(LUASVC_CJSON_LIBRARY luasvc_cjson)
+
+# llhttp, the HTTP parser Node uses (runtime/engine/http.c): the C sources
+# Debian's node-llhttp installs (/usr/share/llhttp/{llhttp,api,http}.c,
+# /usr/share/include/llhttp/llhttp.h), compiled in, for both builds: they
+# are generated, portable C, the same for Windows. (The source package,
+# node-undici in bookworm, holds llhttp's TypeScript and llparse, not the
+# generated C, which its build makes by running Node: scripts/win-deps
+# says why it does not fetch it.) Target luasvc_llhttp; LUASVC_LLHTTP_DIR
+# the directory holding llhttp/ (sources) and include/llhttp/.
+set(LUASVC_LLHTTP_DIR /usr/share CACHE PATH "where node-llhttp put llhttp/*.c and include/llhttp/llhttp.h")
+set(llhttp_src ${LUASVC_LLHTTP_DIR}/llhttp)
+foreach(f ${llhttp_src}/llhttp.c ${llhttp_src}/api.c ${llhttp_src}/http.c
+    ${LUASVC_LLHTTP_DIR}/include/llhttp/llhttp.h)
+  if(NOT EXISTS ${f})
+    message(FATAL_ERROR "${f} not found: llhttp's C sources come from Debian's node-llhttp (scripts/bootstrap installs it)")
+  endif()
+endforeach()
+add_library(luasvc_llhttp STATIC ${llhttp_src}/llhttp.c ${llhttp_src}/api.c ${llhttp_src}/http.c)
+target_include_directories(luasvc_llhttp SYSTEM PUBLIC ${LUASVC_LLHTTP_DIR}/include/llhttp)
+# Third-party code: no warnings of ours.
+target_compile_options(luasvc_llhttp PRIVATE -w)
+set(LUASVC_LLHTTP_LIBRARY luasvc_llhttp)

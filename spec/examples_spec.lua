@@ -88,8 +88,8 @@ describe("examples/http_health.lua", function()
     local path = d .. "/http_health.lua"
     local original = H.read("examples/http_health.lua")
     local function version(v)
-      local text = original:gsub('return "200 OK", json { state = ctx:state%(%), requests = ctx.data.requests }',
-        'return "200 OK", json { state = "v' .. v .. '", requests = ctx.data.requests }')
+      local text = original:gsub('return 200, cjson.encode { state = ctx:state%(%), requests = ctx.data.requests }, JSON',
+        'return 200, cjson.encode { state = "v' .. v .. '", requests = ctx.data.requests }, JSON')
       assert(text ~= original)
       return text
     end

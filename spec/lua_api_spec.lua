@@ -94,7 +94,7 @@ describe("the API reference", function()
   it("documents exactly what the module and ctx have", function()
     local api = dofile("lua/api.lua")
     local p = H.start { scripts = { F .. "api.lua" } }
-    H.wait_log(p, "API:ctx_fields")
+    H.wait_log(p, "API:req_methods", 10) -- logged after ctx_fields (a request to itself first)
     H.kill(p, "TERM")
     H.wait_exit(p)
     local vals = api_values(p)
@@ -107,6 +107,10 @@ describe("the API reference", function()
     for k in vals.reader_methods:gmatch("[^,]+") do live[#live + 1] = "reader:" .. k end
     for k in vals.writer_methods:gmatch("[^,]+") do live[#live + 1] = "writer:" .. k end
     for k in vals.queue_methods:gmatch("[^,]+") do live[#live + 1] = "queue:" .. k end
+    for k in vals.http_fns:gmatch("[^,]+") do live[#live + 1] = "luasvc.http." .. k end
+    for k in vals.server_methods:gmatch("[^,]+") do live[#live + 1] = "server:" .. k end
+    for k in vals.req_methods:gmatch("[^,]+") do live[#live + 1] = "req:" .. k end
+    for _, e in ipairs(api.http) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.module) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.mailslot) do documented[#documented + 1] = e.name end
     for _, e in ipairs(api.ctx) do documented[#documented + 1] = e.name end
@@ -166,10 +170,11 @@ describe("the API reference", function()
         table.sort(aliases[an])
       end
     end
-    local CLASS = { { "^luasvc%.mailslot%.", "luasvc.mailslot" }, { "^luasvc%.", "luasvc" },
+    local CLASS = { { "^luasvc%.mailslot%.", "luasvc.mailslot" }, { "^luasvc%.http%.", "luasvc.http" },
+      { "^server[.:]", "luasvc.HttpServer" }, { "^req[.:]", "luasvc.HttpRequest" }, { "^luasvc%.", "luasvc" },
       { "^ctx[.:]", "luasvc.Context" }, { "^reader[.:]", "luasvc.Reader" }, { "^writer[.:]", "luasvc.Writer" } }
     local missing = {}
-    for _, list in ipairs({ api.module, api.mailslot, api.ctx }) do
+    for _, list in ipairs({ api.module, api.mailslot, api.ctx, api.http }) do
       for _, e in ipairs(list) do
         local cls, member
         for _, c in ipairs(CLASS) do

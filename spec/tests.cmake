@@ -61,4 +61,21 @@ if(LUASVC_FUZZ)
   add_test(NAME fuzz.http_head COMMAND fuzz_http_head -max_total_time=20 -max_len=400
     ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus_http)
   set_tests_properties(fuzz.http_head PROPERTIES TIMEOUT 120)
+
+  # luasvc.http's parser glue (runtime/engine/http.c) with llhttp, both
+  # instrumented, driven through Lua as lua/http.lua drives it.
+  add_executable(fuzz_http spec/fuzz/fuzz_http.c runtime/engine/http.c ${CMAKE_CURRENT_BINARY_DIR}/lua_http.c
+    ${LUASVC_LLHTTP_DIR}/llhttp/llhttp.c ${LUASVC_LLHTTP_DIR}/llhttp/api.c ${LUASVC_LLHTTP_DIR}/llhttp/http.c)
+  target_include_directories(fuzz_http PRIVATE runtime runtime/engine ${LUA_INCLUDE_DIR} ${LUASVC_UV_INCLUDE_DIR}
+    ${LUASVC_LLHTTP_DIR}/include/llhttp)
+  target_compile_options(fuzz_http PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_http PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_http ${LUA_LIBRARY} m dl)
+  # third-party code: no warnings of ours
+  set_source_files_properties(${LUASVC_LLHTTP_DIR}/llhttp/llhttp.c ${LUASVC_LLHTTP_DIR}/llhttp/api.c
+    ${LUASVC_LLHTTP_DIR}/llhttp/http.c PROPERTIES COMPILE_OPTIONS -w)
+  file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-http-corpus)
+  add_test(NAME fuzz.http COMMAND fuzz_http -max_total_time=20 -max_len=4096
+    ${CMAKE_CURRENT_BINARY_DIR}/fuzz-http-corpus ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/http-corpus)
+  set_tests_properties(fuzz.http PROPERTIES TIMEOUT 120)
 endif()

@@ -150,6 +150,128 @@ local Queue = {}
 ---@return any ...
 function Queue:get(ms) end
 
+--- The HTTP module: `local http = require "luasvc.http"`.
+---@class luasvc.http
+---@field defaults table<string, any> The server's options and their defaults (listen's opts).
+---@field reasons table<integer, string> Status codes to their reason phrases, as the server writes them (200 = "OK").
+---@field llhttp_version string The version of llhttp the runtime was built with.
+local http = {}
+
+--- An HTTP/1.1 server on the service's loop, listening on opts.host (default "127.0.0.1") and opts.port (required; 0: any, then `server.port` says which; `server.host` too). opts.handler is the handler: a function, or the name of a field of ctx.data looked up at each request (set it in start and in reload, and a hot edit answers the next request with the new code). Each connection is served by a task (ctx:spawn) and its requests are answered in order (pipelining); the handler runs in that task as `handler(ctx, req)` and may wait (ctx:sleep, ctx:await, q:get, a request of its own), so a slow request holds only its connection. It returns `status [, body [, headers]]` (an integer 100-599, a string, a table of header names to strings): the answer gets Content-Length, Date, and Connection as keep-alive allows; or it calls req:stream and req:write, and returns. A handler that raises is logged with its traceback, one that returns something else with what it returned; both are answered 500, and the connection and the service go on. One that runs past handler_timeout without waiting is interrupted and its connection closed. A request: `req.method`, `req.target` (as sent), `req.path`, `req.query` (after `?`, or nil), `req.version` ("1.1"), `req.headers` (names lower-cased, repeats joined with ", "), `req.body` (decoded: Content-Length or chunked), `req.keep_alive`. Limits (opts, with their defaults in luasvc.http.defaults): max_line 8192 bytes of request target (414), max_header 16384 bytes of head (431), max_headers 100 lines (431), max_body 1048576 bytes (413); malformed input gets 400; each of these closes the connection. header_timeout 10000 ms for a request's head to arrive (408, closed), idle_timeout 5000 ms for a quiet keep-alive connection or a stalled body (closed), send_timeout 30000 ms for a client that does not take its answer (closed), max_connections 512 (more wait in the kernel's accept queue, accepted as others close), backlog 511. "Expect: 100-continue" is answered. An unknown option or a bad value raises; a socket that cannot listen returns nil, message, code (luv's, e.g. "EADDRINUSE").
+---@param ctx luasvc.Context
+---@param opts luasvc.HttpOptions
+---@return luasvc.HttpServer? server
+---@return string? message
+---@return string? code
+function http.listen(ctx, opts) end
+
+--- One request to an `http://HOST[:PORT]/PATH` URL (no TLS), waiting for the whole answer within timeout ms (default 10000), on a connection of its own (closed after). Waits as q:get does: call it from a task (start, run, a handler, a ctx:spawn task, an HTTP handler). method defaults to "POST" with a body, else "GET". The response: `{status, reason, version, headers, body}` (headers as a request's; body decoded, up to max_body, default 16 MiB), whatever the status. Failures: nil, message, code, with code "timeout", "stopping" (the task must wind down), luv's error name ("ECONNREFUSED", ...), "dns", "closed" (the server closed before the answer was complete) or "bad_response". A bad URL or option raises.
+---@param ctx luasvc.Context
+---@param opts {url: string, method?: string, headers?: table<string, string>, body?: string, timeout?: number, max_body?: integer}
+---@return luasvc.HttpResponse? response
+---@return string? message
+---@return string? code
+function http.request(ctx, opts) end
+
+--- luasvc.http.request with method "GET" and url; opts as request's (timeout, headers, max_body).
+---@param ctx luasvc.Context
+---@param url string
+---@param opts? table
+---@return luasvc.HttpResponse? response
+---@return string? message
+---@return string? code
+function http.get(ctx, url, opts) end
+
+--- luasvc.http.request with method "POST", url and body; opts as request's.
+---@param ctx luasvc.Context
+---@param url string
+---@param body string
+---@param opts? table
+---@return luasvc.HttpResponse? response
+---@return string? message
+---@return string? code
+function http.post(ctx, url, body, opts) end
+
+--- What luasvc.http.listen returns; `server.port` and `server.host` are where it listens.
+---@class luasvc.HttpServer
+local HttpServer = {}
+
+--- Replaces the handler: a function, or the name of a field of ctx.data. (A name in ctx.data, set by each version's start and reload, needs no call.)
+---@param handler function|string
+function HttpServer:handle(handler) end
+
+--- Stops accepting connections without closing the listening socket: new ones wait in the kernel's accept queue (none is refused or reset), open ones go on. For a script's S.pause.
+function HttpServer:pause() end
+
+--- Accepts again, first what waited meanwhile. For a script's S.continue.
+function HttpServer:resume() end
+
+--- Open connections, requests answered so far, and whether it is paused or closing.
+---@return {connections: integer, requests: integer, paused: boolean, closing: boolean}
+function HttpServer:stats() end
+
+--- Closes the listener and every idle connection at once, lets the requests in flight finish and their answers reach the clients, reporting progress meanwhile (ctx:progress, in a pending state such as STOP_PENDING), up to timeout_ms (default 10000); then closes what is left (nil, "timeout"). Waits: call it from a task, typically S.stop. A stop ends the waits of requests in flight as it ends any task's (ctx:sleep returns false), so their handlers answer promptly. Safe to call twice.
+---@param timeout_ms? number
+---@return true? ok
+---@return string? why
+function HttpServer:close(timeout_ms) end
+
+--- A request as a handler gets it: handler(ctx, req).
+---@class luasvc.HttpRequest
+---@field method string
+---@field target string
+---@field path string
+---@field query string?
+---@field version string
+---@field headers table<string, string>
+---@field body string
+---@field keep_alive boolean
+---@field upgrade boolean
+--- Its methods, for streamed answers.
+---@class luasvc.HttpRequest
+local HttpRequest = {}
+
+--- Begins an answer whose body follows in req:write calls: chunked to an HTTP/1.1 client, ended by the connection's close for HTTP/1.0. The handler returns when the body is complete (the server ends it). nil, message when the client is gone.
+---@param status integer
+---@param headers? table<string, string>
+---@return true? ok
+---@return string? message
+function HttpRequest:stream(status, headers) end
+
+--- Sends a piece of a streamed answer; waits while the client is more than 64 KiB behind (up to send_timeout). nil, message when the client is gone.
+---@param data string
+---@return true? ok
+---@return string? message
+function HttpRequest:write(data) end
+
+--- The client's address and port.
+---@return string? address
+---@return integer? port
+function HttpRequest:peer() end
+
+--- What luasvc.http.request returns.
+---@class luasvc.HttpResponse
+---@field status integer
+---@field reason string
+---@field version string
+---@field headers table<string, string>
+---@field body string
+
+--- luasvc.http.listen's options; see luasvc.http.defaults.
+---@class luasvc.HttpOptions
+---@field port integer
+---@field handler (fun(ctx: luasvc.Context, req: luasvc.HttpRequest): integer?, string?, table?)|string
+---@field host? string
+---@field backlog? integer
+---@field max_connections? integer
+---@field header_timeout? integer
+---@field idle_timeout? integer
+---@field send_timeout? integer
+---@field max_line? integer
+---@field max_header? integer
+---@field max_headers? integer
+---@field max_body? integer
+
 --- A service script's table: `---@type luasvc.Script` on `local S = { ... }`.
 ---@class luasvc.Script
 ---@field name? string The service's name (1-80 characters, no `/`, `\` or control characters); default: the file name without .lua.

@@ -32,7 +32,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 /* ThreadSanitizer delivers signals only at intercepted calls, so a Lua
  * loop would never see the watchdog's signal: TSan builds keep a

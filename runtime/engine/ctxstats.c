@@ -19,7 +19,7 @@
 #define lsvc_getpid() ((lua_Integer)getpid())
 #endif
 
-#include "worker.h"
+#include "private.h"
 
 static void set_int(lua_State *L, const char *k, lua_Integer v)
 {

@@ -2,7 +2,7 @@
  * engine.h - the layer above supervisor.h: what the front ends (and the
  * engine's own files) need of the engine: the worker thread, the luasvc
  * module, the script's file checks and watch, the mailslot binding and a
- * service's status_slot. worker.h is the engine's private header.
+ * service's status_slot. private.h is the engine's private header.
  * Includes supervisor.h only.
  */
 #ifndef LSVC_ENGINE_H

@@ -42,7 +42,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define POOL_SLACK 4u         /* the pool's places beyond the services' */
 #define CJSON_KEEP_MAX 65536u /* an encode that made more frees its buffer */

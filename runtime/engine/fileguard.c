@@ -19,7 +19,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
-#include "worker.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
+#include "private.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
 #ifdef _WIN32
 #include <io.h>
 #include <windows.h>

@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker.h"
+#include "private.h"
 
 #ifdef __linux__
 

@@ -14,7 +14,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 /* ---- the front end's reload notice -------------------------------------- */
 
@@ -58,14 +58,12 @@ void lsvc__control_done(lsvc__worker *w, const lsvc_event *ev, bool ok)
     if (lsvc_service_stopping(svc))
         return;
     if (ev->code == LSVC_CTRL_PAUSE) {
-        w->lane.paused = ok;
+        lsvc__task_set_paused(w, ok); /* PAUSED is the scheduler's rule (task.c) */
         lsvc_service_set_state(svc, ok ? LSVC_PAUSED : LSVC_RUNNING, 0);
     } else if (ev->code == LSVC_CTRL_CONTINUE) {
-        w->lane.paused = !ok;
+        lsvc__task_set_paused(w, !ok);
         lsvc_service_set_state(svc, ok ? LSVC_RUNNING : LSVC_PAUSED, 0);
     }
-    if (!w->lane.paused)
-        lsvc__task_unhold_all(w);
 }
 
 /* The control kind: a handler holds the lane; its waits end at a stop
@@ -99,13 +97,24 @@ void lsvc__lane_interrupted(lsvc__worker *w, const char *why, uint32_t ms)
     }
 }
 
-/* A handler ran (or waited) past handler_timeout: it ends, the service
- * goes on, the next control is delivered. */
-static bool handler_deadline(lsvc__worker *w, lsvc__victim victim)
+/* The lane's answer to an interrupt: a handler ran (or waited) past
+ * handler_timeout, or past a pending state's deadline: it ends, the
+ * service goes on, the next control is delivered. */
+static bool lane_answer(lsvc__worker *w, lsvc__victim victim)
 {
-    lsvc__lane_interrupted(w, "handler_timeout", w->handler_timeout_ms);
-    if (victim == LSVC__VICTIM_MAIN || victim == LSVC__VICTIM_OTHER)
-        lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc), "(the code running then was interrupted)");
+    lsvc_deadline_info d;
+    lsvc_service_get_deadline(w->svc, &d);
+    if (d.kind == LSVC_DEADLINE_HANDLER) {
+        lsvc__lane_interrupted(w, "handler_timeout", w->handler_timeout_ms);
+        if (victim == LSVC__VICTIM_MAIN || victim == LSVC__VICTIM_OTHER)
+            lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
+                     "(the code running then was interrupted)");
+    } else if (d.kind != LSVC_DEADLINE_START &&
+               (victim == LSVC__VICTIM_HANDLER || (victim != LSVC__VICTIM_MAIN && w->lane.handler))) {
+        lsvc__lane_interrupted(w, NULL, d.stop_timeout_ms);
+    } else {
+        return false;
+    }
     lsvc__ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
     return true;
 }
@@ -186,7 +195,7 @@ static void settle(lsvc__worker *w, const lsvc_event *ev)
 
 void lsvc__lane_hold(lsvc__worker *w, lsvc__task *t, const char *what)
 {
-    w->lane.handler = t;
+    lsvc__task_own(t, &w->lane.handler);
     w->lane.ev = (lsvc_event){0};
     snprintf(w->lane.what, sizeof w->lane.what, "%s", what);
 }
@@ -209,7 +218,7 @@ static void dispatch(lsvc__worker *w, const lsvc_event *ev)
     int nargs = push_control_args(w, ev);
     lsvc__task *t = lsvc__task_new(w, w->L, &control_kind, nargs, w->lane.what);
     t->winds_down = ev->code != LSVC_CTRL_PRESHUTDOWN; /* it may wait, as stop */
-    w->lane.handler = t;
+    lsvc__task_own(t, &w->lane.handler);
     w->lane.ev = *ev;
     /* latency is taken at its first resume: now, as the lane runs it next */
     lsvc_service_count_delivery(w->svc, ev->arrived_ns);
@@ -222,6 +231,31 @@ static void dispatch(lsvc__worker *w, const lsvc_event *ev)
 /* ---- the lane ---------------------------------------------------------------------- */
 
 bool lsvc__lane_busy(lsvc__worker *w) { return w->lane.handler != NULL; }
+
+lsvc__task *lsvc__lane_handler(lsvc__worker *w) { return w->lane.handler; }
+
+void lsvc__lane_set_delivery(lsvc__worker *w, bool deliver) { w->lane.deliver = deliver; }
+
+bool lsvc__lane_delivering(lsvc__worker *w) { return w->lane.deliver; }
+
+bool lsvc__lane_idle(lsvc__worker *w)
+{
+    return !w->lane.handler &&
+           (!w->lane.deliver || lsvc_queue_len(lsvc_service_queue(w->svc)) == 0);
+}
+
+void lsvc__lane_drop_queued(lsvc__worker *w)
+{
+    if (!w->lane.deliver)
+        return;
+    w->lane.deliver = false;
+    size_t dropped = 0;
+    for (lsvc_event ev; lsvc_queue_pop(lsvc_service_queue(w->svc), &ev);)
+        dropped += ev.code != LSVC_CTRL_STOP && ev.code != LSVC_CTRL_SHUTDOWN;
+    if (dropped)
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
+                 "%zu queued control(s) not delivered: the stop was forced", dropped);
+}
 
 bool lsvc__lane_waiting(lsvc__worker *w)
 {
@@ -256,5 +290,5 @@ void lsvc__lane_register(lsvc__worker *w, const lsvc__lane_hooks *hooks) { w->la
 
 void lsvc__lane_open(lsvc__worker *w)
 {
-    lsvc__sched_on_deadline(w, LSVC_DEADLINE_HANDLER, handler_deadline);
+    lsvc__sched_on_interrupt(w, lane_answer);
 }

@@ -15,7 +15,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define SETTLE_MS 20u /* a change being made: look again this soon */
 

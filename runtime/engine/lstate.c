@@ -10,7 +10,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 lsvc__worker *lsvc__of(lua_State *L) { return *(lsvc__worker **)lua_getextraspace(L); }
 
@@ -160,4 +160,17 @@ int lsvc__push_handler(lsvc__worker *w, const char *field)
         return 1;
     lua_pop(w->L, 1);
     return 0;
+}
+
+/* ---- the model's names for Lua --------------------------------------------- */
+
+void lsvc__push_accepts(lua_State *L)
+{
+    lua_newtable(L);
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
+        if (lsvc_accept_name(bit)) {
+            lua_pushinteger(L, bit);
+            lua_setfield(L, -2, lsvc_accept_name(bit));
+        }
+    }
 }

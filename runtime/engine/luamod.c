@@ -10,7 +10,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define CTX_MT "luasvc.Context"
 
@@ -111,7 +111,10 @@ static int ctx_stopping(lua_State *L)
 static int ctx_reloading(lua_State *L)
 {
     check_self(L);
-    lua_pushboolean(L, lsvc__reload_winding(lsvc__of(L)));
+    lsvc__worker *w = lsvc__of(L);
+    /* run was asked to return for a reload (reload.c winds it), not a stop */
+    lsvc__task *run = lsvc__main(w);
+    lua_pushboolean(L, run && run->wind_asked && !lsvc_service_stopping(w->svc));
     return 1;
 }
 
@@ -186,17 +189,6 @@ static int l_now(lua_State *L)
 }
 
 static const luaL_Reg module_fns[] = {{"now", l_now}, {NULL, NULL}};
-
-void lsvc__push_accepts(lua_State *L)
-{
-    lua_newtable(L);
-    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1) {
-        if (lsvc_accept_name(bit)) {
-            lua_pushinteger(L, bit);
-            lua_setfield(L, -2, lsvc_accept_name(bit));
-        }
-    }
-}
 
 int lsvc__open_luasvc(lua_State *L)
 {

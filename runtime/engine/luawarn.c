@@ -9,7 +9,7 @@
 #include <lua.h>
 #include <string.h>
 
-#include "worker.h"
+#include "private.h"
 
 /* warn("a", "b") arrives as pieces ("a" with tocont, then "b"): one worker
  * per thread, one state per worker, so one pending line per thread. */

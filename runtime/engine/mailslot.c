@@ -21,7 +21,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define READER_MT "luasvc.MailslotReader"
 #define WRITER_MT "luasvc.MailslotWriter"

@@ -27,7 +27,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 typedef enum {
     RELOAD_IDLE,
@@ -48,6 +48,7 @@ struct lsvc__reload {
     uint32_t load_ms;  /* its budget, for the message */
     char err[2048];    /* the load's outcome, from its last resume */
     bool ok;
+    void (*start_run)(lsvc__worker *w); /* registered: the new run (worker.c) */
     uint32_t epoch;    /* the new version's (task.h): its tasks and requests */
     uint32_t epochs;   /* versions tried so far */
     uint32_t outer;    /* the epoch around a resume of the new version's code */
@@ -172,10 +173,11 @@ static void cancel(lsvc__worker *w, const char *err)
         lsvc__loader_call(w, "rollback");
     }
     put_hook_back(w); /* also when the new top level's was adopted */
-    if (rl->phase == RELOAD_HOOK && w->lane.handler)
-        lsvc__task_end(w->lane.handler);
-    if (rl->phase == RELOAD_WINDING && w->main)
-        w->main->done = w->main->kind->done; /* the old run ends as runs do */
+    lsvc__task *main = lsvc__main(w);
+    if (rl->phase == RELOAD_HOOK && lsvc__lane_handler(w))
+        lsvc__task_end(lsvc__lane_handler(w));
+    if (rl->phase == RELOAD_WINDING && main)
+        main->done = main->kind->done; /* the old run ends as runs do */
     if (rl->new_info_ref != LUA_NOREF) {
         luaL_unref(w->L, LUA_REGISTRYINDEX, rl->new_info_ref);
         rl->new_info_ref = LUA_NOREF;
@@ -205,7 +207,7 @@ static void finish(lsvc__worker *w)
     lsvc__restore_deadline(w);
     lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc), "reloaded %s (reload %u)",
              lsvc_service_script(w->svc), reloads);
-    lsvc__start_run(w);
+    rl->start_run(w);
     lsvc__tell_reloading(w, false);
 }
 
@@ -230,13 +232,14 @@ static bool run_returned(lsvc__worker *w, lsvc__result r, bool interrupted, void
 static void begin_winding(lsvc__worker *w)
 {
     w->rl->phase = RELOAD_WINDING;
-    if (!w->main) { /* it returned already */
+    lsvc__task *main = lsvc__main(w);
+    if (!main) { /* it returned already */
         finish(w);
         return;
     }
     lsvc_service_set_deadline(w->svc, reload_deadline(w), LSVC_DEADLINE_RELOAD);
-    w->main->done = run_returned;
-    lsvc__task_wind(w->main);
+    main->done = run_returned;
+    lsvc__task_wind(main);
 }
 
 /* ---- the new version's reload(ctx, previous) ------------------------------------ */
@@ -393,7 +396,8 @@ static void begin(lsvc__worker *w)
     lsvc__loader_fn(w, "load");
     lua_pushboolean(L, 0);
     lua_pushstring(L, lsvc_service_name(w->svc));
-    rl->load = lsvc__task_new(w, L, &load_kind, 2, "load");
+    lsvc__task_own(lsvc__task_new(w, L, &load_kind, 2, "load"), &rl->load);
+    lsvc__coro_slice(rl->load->co); /* its slices (coro.c) */
     rl->load->budget_ns = (uint64_t)rl->load_ms * 1000000u;
     rl->paused = false;
     rl->phase = RELOAD_LOADING;
@@ -408,11 +412,12 @@ static bool lane_step(lsvc__worker *w)
     struct lsvc__reload *rl = w->rl;
     switch (rl->phase) {
     case RELOAD_IDLE:
-        if (!w->lane.deliver || w->phase != LSVC__PHASE_RUN || lsvc_service_stopping(w->svc))
+        if (!lsvc__lane_delivering(w) || w->phase != LSVC__PHASE_RUN ||
+            lsvc_service_stopping(w->svc))
             return false;
         if (lsvc__load_watch_step(w) == LSVC__WATCH_CHANGED)
             rl->pending = true;
-        if (rl->pending && w->main)
+        if (rl->pending && lsvc__main(w))
             begin(w);
         return false;
     case RELOAD_LOADING: return false; /* controls go to the running version */
@@ -446,8 +451,8 @@ static bool on_interrupt(lsvc__worker *w, lsvc__victim victim)
     if (rl->phase == RELOAD_WINDING && victim != LSVC__VICTIM_MAIN) {
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),
                  "the old run did not return within stop_timeout: interrupted");
-        if (w->main)
-            lsvc__task_end(w->main);
+        if (lsvc__main(w))
+            lsvc__task_end(lsvc__main(w));
         lsvc__ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
         finish(w);
         return true;
@@ -455,11 +460,12 @@ static bool on_interrupt(lsvc__worker *w, lsvc__victim victim)
     return false;
 }
 
-void lsvc__reload_open(lsvc__worker *w)
+void lsvc__reload_open(lsvc__worker *w, void (*start_run)(lsvc__worker *w))
 {
     w->rl = calloc(1, sizeof *w->rl);
     if (!w->rl)
         return;
+    w->rl->start_run = start_run;
     w->rl->new_info_ref = w->rl->handles_ref = w->rl->mark_ref = LUA_NOREF;
     lsvc__lane_register(w, &(lsvc__lane_hooks){.step = lane_step, .asked = asked, .busy = busy});
     w->sched.on_stop = on_stop;

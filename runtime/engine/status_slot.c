@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "worker.h"
+#include "private.h"
 
 typedef struct binding {
     lsvc_service *svc;

@@ -29,7 +29,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "worker.h"
+#include "private.h"
 
 static char tasks_key; /* registry: the tasks' coroutines (weak keys): coro.c asks */
 
@@ -40,7 +40,7 @@ static char tasks_key; /* registry: the tasks' coroutines (weak keys): coro.c as
 static bool held_by_pause(const lsvc__task *t)
 {
     lsvc__worker *w = t->w;
-    return t->kind->pause_holds && w->lane.paused && w->phase == LSVC__PHASE_RUN &&
+    return t->kind->pause_holds && w->tasks.paused && w->phase == LSVC__PHASE_RUN &&
            !lsvc__task_must_wind(t);
 }
 
@@ -169,8 +169,6 @@ lsvc__task *lsvc__task_new(lsvc__worker *w, lua_State *from, const lsvc__kind *k
         w->tasks.all->prev = t;
     w->tasks.all = t;
     w->tasks.n++;
-    if (kind->sliced)
-        lsvc__coro_slice(co);
     ready_push(t);
     return t;
 }
@@ -204,10 +202,8 @@ void lsvc__task_end(lsvc__task *t)
     if (t->next)
         t->next->prev = t->prev;
     w->tasks.n--;
-    if (w->main == t)
-        w->main = NULL;
-    if (w->lane.handler == t)
-        w->lane.handler = NULL;
+    if (t->slot && *t->slot == t)
+        *t->slot = NULL;
     if (w->tasks.current == t)
         w->tasks.current = NULL;
     /* its to-be-closed variables are closed (Lua runs for them) */
@@ -226,7 +222,7 @@ void lsvc__task_end_epoch(lsvc__worker *w, uint32_t epoch)
 {
     for (lsvc__task *t = w->tasks.all, *next; t; t = next) {
         next = t->next;
-        if (t->epoch == epoch && t != w->main)
+        if (t->epoch == epoch)
             lsvc__task_end(t);
     }
 }
@@ -377,11 +373,30 @@ void lsvc__task_wind_all(lsvc__worker *w)
             lsvc__task_wake(t, LSVC__WOKE_STOPPING);
 }
 
-void lsvc__task_unhold_all(lsvc__worker *w)
+void lsvc__task_set_paused(lsvc__worker *w, bool paused)
 {
+    w->tasks.paused = paused;
+    if (paused)
+        return;
     for (lsvc__task *t = w->tasks.all; t; t = t->next)
         if (t->held)
             ready_push(t);
+}
+
+void lsvc__task_own(lsvc__task *t, lsvc__task **slot)
+{
+    *slot = t;
+    t->slot = slot;
+}
+
+void lsvc__task_main(lsvc__task *t) { lsvc__task_own(t, &t->w->tasks.main); }
+
+lsvc__task *lsvc__task_of_victim(lsvc__worker *w, lsvc__victim victim)
+{
+    for (lsvc__task *t = w->tasks.all; t; t = t->next)
+        if (t->kind->victim == victim)
+            return t;
+    return NULL;
 }
 
 static void on_timer(uv_timer_t *tm)

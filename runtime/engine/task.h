@@ -102,6 +102,7 @@ struct lsvc__task {
     void *ud;
     bool winds_down;  /* its waits end early at a stop */
     uint32_t epoch;   /* the version whose code made it (a refused one's end) */
+    lsvc__task **slot; /* its owner's pointer to it: NULL when it ends */
     bool wind_asked;  /* its owner asked it to wind down (run, at a reload) */
     lsvc__wait wait;
     lsvc__woke woke;

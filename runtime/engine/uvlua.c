@@ -32,7 +32,7 @@
 #include <luv/lhandle.h>
 #include <luv/luv.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define KILL_WAIT_MS 1000u /* after SIGKILL: a child in D state is left behind */
 
@@ -44,6 +44,7 @@ struct lsvc__uv {
     bool grace_timer_init;
     bool closing_refused;   /* a refused version's handles are being closed:
                              * no control is delivered from inside */
+    void (*between)(lsvc__worker *w); /* registered: between two callbacks (loop.c) */
 };
 
 static int traceback(lua_State *L)
@@ -77,7 +78,7 @@ int lsvc__uvlua_pcall(lsvc__worker *w, int nargs, int nresults, const char *what
     if (rc == LUA_OK) {
         int n = nresults == LUA_MULTRET ? lua_gettop(L) - base + 1 : nresults;
         if (!nested && n == 0 && !w->uv->closing_refused)
-            lsvc__sched_between_callbacks(w); /* a control waits one callback at most */
+            w->uv->between(w); /* a control waits one callback at most */
         return n;
     }
     if (!overran && !lsvc__is_exit(L, -1))
@@ -162,12 +163,13 @@ static int open_luv(lua_State *L)
     return 1;
 }
 
-void lsvc__uvlua_open(lsvc__worker *w)
+void lsvc__uvlua_open(lsvc__worker *w, void (*between)(lsvc__worker *w))
 {
     lua_State *L = w->L;
     w->uv = calloc(1, sizeof *w->uv);
     if (!w->uv)
         luaL_error(L, "not enough memory");
+    w->uv->between = between;
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, open_luv);
     lua_setfield(L, -2, "luv");

@@ -28,7 +28,7 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "worker.h"
+#include "private.h"
 
 #define GRACE_MIN_MS 100u  /* children's time between SIGTERM and SIGKILL ... */
 #define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout */
@@ -77,17 +77,13 @@ void lsvc__start_run(lsvc__worker *w)
 {
     if (lsvc__push_handler(w, "run")) {
         lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
-        w->main = lsvc__task_new(w, w->L, &run_kind, 1, "run");
+        lsvc__task_main(lsvc__task_new(w, w->L, &run_kind, 1, "run"));
     }
 }
 
-static bool main_ended(lsvc__worker *w) { return !w->main; }
+static bool main_ended(lsvc__worker *w) { return !lsvc__main(w); }
 
-static bool run_ended(lsvc__worker *w)
-{
-    return !w->main && !w->lane.handler &&
-           (!w->lane.deliver || lsvc_queue_len(lsvc_service_queue(w->svc)) == 0);
-}
+static bool run_ended(lsvc__worker *w) { return !lsvc__main(w) && lsvc__lane_idle(w); }
 
 /* ---- the loop's wake ---------------------------------------------------------- */
 
@@ -219,13 +215,15 @@ static bool worker_init(lsvc__worker *w)
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushcfunction(L, lsvc__open_luasvc);
     lua_setfield(L, -2, "luasvc");
+    lua_pushcfunction(L, lsvc__open_http); /* http.c: luasvc.http */
+    lua_setfield(L, -2, "luasvc.http");
     lua_setwarnf(L, lsvc__lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc__fence_open(w); /* lfs and cjson, fenced (fence.c) */
-    lsvc__uvlua_open(w);
+    lsvc__uvlua_open(w, lsvc__sched_between_callbacks); /* loop.c's, registered */
     lsvc__coro_open(w); /* binds the interrupt to this thread */
     lsvc__lane_open(w);
-    lsvc__reload_open(w);
+    lsvc__reload_open(w, lsvc__start_run);
     lsvc_service_set_state(svc, LSVC_START_PENDING, LSVC_START_WAIT_HINT_MS);
     return w->rl != NULL;
 }
@@ -282,7 +280,7 @@ static bool phase_start(lsvc__worker *w)
             lua_pushstring(L, o->argv[i]);
             lua_rawseti(L, -2, i + 1);
         }
-        w->main = lsvc__task_new(w, L, &start_kind, 2, "start");
+        lsvc__task_main(lsvc__task_new(w, L, &start_kind, 2, "start"));
         lsvc__schedule(w, false, main_ended);
     }
     return !w->failed && !w->forced;
@@ -317,7 +315,7 @@ static void phase_stop(lsvc__worker *w)
     bool shutdown = d.stop_code == LSVC_CTRL_SHUTDOWN;
     if ((shutdown && lsvc__push_handler(w, "shutdown")) || lsvc__push_handler(w, "stop")) {
         lua_rawgeti(w->L, LUA_REGISTRYINDEX, w->ctx_ref);
-        w->main = lsvc__task_new(w, w->L, &stop_kind, 1, "stop");
+        lsvc__task_main(lsvc__task_new(w, w->L, &stop_kind, 1, "stop"));
         bool was_failed = w->failed;
         w->failed = false;
         lsvc__schedule(w, false, main_ended);
@@ -345,7 +343,7 @@ static uint32_t grace_ms(lsvc__worker *w)
 static void phase_close(lsvc__worker *w)
 {
     w->phase = LSVC__PHASE_CLOSE;
-    w->lane.deliver = false;
+    lsvc__lane_set_delivery(w, false);
     lsvc__task_end_all(w);
     uint32_t grace = grace_ms(w);
     lsvc_service_set_deadline(w->svc, lsvc__ms_from_now(grace + 2000u), LSVC_DEADLINE_FINAL);

@@ -1,5 +1,5 @@
 """http_asyncio.py - bench section 10's Python peer: the same minimal HTTP/1.1
-keep-alive health server as examples/http_health.lua (GET /health -> 200 with
+keep-alive health server as bench.d/http_luv.lua (GET /health -> 200 with
 {"state":...,"requests":n}, requests parsed at "\\r\\n\\r\\n", "Connection:
 close" or HTTP/1.0 ends a connection), on asyncio's protocols (callbacks on
 the event loop, as luv's), for the same C client (bench.d/loopbench.c http).

@@ -1,5 +1,5 @@
 // http_node.js - bench section 10's Node peer: the same minimal HTTP/1.1
-// keep-alive health server as examples/http_health.lua (GET /health -> 200
+// keep-alive health server as bench.d/http_luv.lua (GET /health -> 200
 // with {"state":...,"requests":n}, requests parsed at "\r\n\r\n", "Connection:
 // close" or HTTP/1.0 ends a connection), on Node's `net`, for the same C
 // client (bench.d/loopbench.c http).

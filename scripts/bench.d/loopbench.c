@@ -1,10 +1,11 @@
 /*
  * loopbench.c - the event-loop section's helper (compiled by scripts/bench).
  *
- *   loopbench http PORT CONNS SECONDS
+ *   loopbench http PORT CONNS SECONDS [PATH]
  *       CONNS keep-alive connections to 127.0.0.1:PORT, each sending
- *       "GET /health HTTP/1.1" again as soon as the previous answer (a
- *       Content-Length body) is in, for SECONDS after a 0.5 s warm-up.
+ *       "GET PATH HTTP/1.1" (PATH default /health) again as soon as the
+ *       previous answer (a Content-Length body) is in, for SECONDS after a
+ *       0.5 s warm-up.
  *       Prints "rps= errors= total=" (total: every answer, the warm-up's too).
  *   loopbench stopclose PORT PID
  *       One keep-alive connection and one request answered, then SIGTERM
@@ -35,7 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char REQ[] = "GET /health HTTP/1.1\r\nHost: bench\r\n\r\n";
+static char REQ[512] = "GET /health HTTP/1.1\r\nHost: bench\r\n\r\n";
+static size_t REQ_LEN = sizeof "GET /health HTTP/1.1\r\nHost: bench\r\n\r\n" - 1;
 
 static uint64_t now_ns(void)
 {
@@ -96,7 +98,7 @@ static int http(int port, int nconn, double seconds)
         cs[i].fd = dial(port);
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &cs[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev);
-        if (write(cs[i].fd, REQ, sizeof REQ - 1) < 0)
+        if (write(cs[i].fd, REQ, REQ_LEN) < 0)
             die("write");
     }
     uint64_t start = now_ns(), warm = start + 500000000u;
@@ -123,7 +125,7 @@ static int http(int port, int nconn, double seconds)
                 total++;
                 if (now_ns() >= warm)
                     done++;
-                if (write(c->fd, REQ, sizeof REQ - 1) < 0)
+                if (write(c->fd, REQ, REQ_LEN) < 0)
                     die("write");
             }
         }
@@ -135,7 +137,7 @@ static int http(int port, int nconn, double seconds)
 static int stopclose(int port, pid_t pid)
 {
     conn c = {.fd = dial(port)};
-    if (write(c.fd, REQ, sizeof REQ - 1) < 0)
+    if (write(c.fd, REQ, REQ_LEN) < 0)
         die("write");
     while (answers(&c) < 1) {
         ssize_t r = read(c.fd, c.buf + c.len, sizeof c.buf - c.len);
@@ -191,15 +193,24 @@ static int reaped(pid_t child, pid_t pid)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
-    if (argc == 5 && strcmp(argv[1], "http") == 0)
+    if ((argc == 5 || argc == 6) && strcmp(argv[1], "http") == 0) {
+        if (argc == 6) {
+            int n = snprintf(REQ, sizeof REQ, "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", argv[5]);
+            if (n < 0 || (size_t)n >= sizeof REQ) {
+                fprintf(stderr, "loopbench: PATH too long\n");
+                return 2;
+            }
+            REQ_LEN = (size_t)n;
+        }
         return http(atoi(argv[2]), atoi(argv[3]), atof(argv[4]));
+    }
     if (argc == 4 && strcmp(argv[1], "stopclose") == 0)
         return stopclose(atoi(argv[2]), (pid_t)atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "irq") == 0)
         return irq((pid_t)atoi(argv[2]), argv[3], atof(argv[4]));
     if (argc == 4 && strcmp(argv[1], "reaped") == 0)
         return reaped((pid_t)atoi(argv[2]), (pid_t)atoi(argv[3]));
-    fprintf(stderr, "usage: loopbench http PORT CONNS SECONDS | stopclose PORT PID | "
+    fprintf(stderr, "usage: loopbench http PORT CONNS SECONDS [PATH] | stopclose PORT PID | "
                     "irq PID LOG TIMEOUT_MS | reaped CHILD PID\n");
     return 2;
 }

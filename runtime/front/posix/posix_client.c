@@ -85,8 +85,9 @@ static void field(const char *json, const char *key, char *buf, size_t len)
 #define WAIT_POLL_MS 20
 
 /* The service's state (and checkpoint, wait hint, stop_timeout) from its
- * endpoint at dir: 1, 0 when it is not running (no endpoint), -1 after
- * saying why it cannot be asked. */
+ * endpoint at dir: 1, 0 when it is not running (no endpoint), 2 when its
+ * host closed the connection without a reply (it is closing its endpoint:
+ * going away), -1 after saying why it cannot be asked. */
 static int query_state(const char *dir, const char *name, char state[32], unsigned *cp,
                        unsigned *hint, unsigned *stop_timeout)
 {
@@ -95,6 +96,8 @@ static int query_state(const char *dir, const char *name, char state[32], unsign
     int rc = lsvc_endpoint_request(dir, name, req, out, sizeof out, err, sizeof err);
     if (rc == LSVC_CLIENT_NOT_RUNNING)
         return 0;
+    if (rc == LSVC_CLIENT_ERROR && strncmp(err, "no reply", 8) == 0 && !strstr(err, "within"))
+        return 2;
     if (rc != LSVC_CLIENT_OK || strncmp(out, "OK ", 3) != 0) {
         fprintf(stderr, "luasvc: %s\n", rc != LSVC_CLIENT_OK ? err : out);
         return -1;
@@ -131,7 +134,12 @@ static int wait_target(const char *verb, const char *dir, const char *name, int 
     unsigned cp, hint, st;
     for (;;) {
         int q = query_state(dir, name, state, &cp, &hint, &st);
-        if (q < 0)
+        if (q == 2 && code == LSVC_CTRL_STOP) /* the host is closing: look again */
+            snprintf(state, sizeof state, "%s", pending);
+        else if (q == 2)
+            fprintf(stderr, "luasvc %s: service '%s' closed its endpoint without a reply\n", verb,
+                    name);
+        if (q < 0 || (q == 2 && code != LSVC_CTRL_STOP))
             return 1;
         if (q == 0) /* the host is gone: stopped */
             snprintf(state, sizeof state, "STOPPED");
@@ -172,7 +180,9 @@ int lsvc_client_control_wait(const char *verb, const char *name, int code, uint6
     }
     control_target(code, &target, &pending);
     int q = query_state(dir, name, state, &cp, &hint, &stop_timeout);
-    if (q < 0)
+    if (q == 2 && code == LSVC_CTRL_STOP) /* going away: wait for it */
+        return wait_target(verb, dir, name, code, timeout_ms, LSVC_STOP_TIMEOUT_DEFAULT_MS);
+    if (q < 0 || q == 2)
         return 1;
     /* already on its way there (an earlier control, or one whose wait
      * timed out): wait; already there: done, as the manager would say */

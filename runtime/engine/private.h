@@ -1,6 +1,7 @@
 /*
- * worker.h - the engine's private header: the worker (one per service: its
- * thread owns the service's lua_State and libuv loop) and what the
+ * private.h - the engine's private header, as luv's src/private.h: the
+ * worker (one per service: its thread owns the service's lua_State and
+ * libuv loop) and what the
  * engine's files provide each other, grouped by the file that owns it, as
  * luv's src/private.h is. Names with two underscores (lsvc__) are the
  * engine's own; lsvc_ names cross a layer (engine.h, or the layers below).
@@ -8,22 +9,23 @@
  *
  * Bottom to top (calls go down this list, what flows up is registered):
  *   lstate.c  the Lua state's helpers every engine file needs
- *   task.c    tasks (task.h), their ready list and waits, ctx:spawn
+ *   task.c    tasks (task.h), their ready list, waits and PAUSED, ctx:spawn
  *   coro.c    the interrupt and slice hook, the coroutine library's
  *             resume/wrap, xpcall, debug.sethook
  *   waitq.c   ctx:queue, ctx:await
- *   sched.c   one turn of the scheduler, the loop, the steps owners
- *             register, the answer to an interrupt by deadline kind
+ *   sched.c   running a task through its kind, the answer to an interrupt
+ *   fence.c   what a service may reach of the process (luv, lfs, cjson)
  *   uvlua.c   luv on the worker's loop
  *   lane.c    the control lane: a control to its handler, and after
+ *   loop.c    one turn of the scheduler, the loop
  *   load.c    loading a script (lua/loader.lua), its watch
  *   reload.c  the hot reload: its kinds (load, reload) and its lane step
  *   worker.c  the thread's life by phase: start, run, stop kinds
  * and the Lua bindings (luamod.c, luawarn.c, mailslot.c), fileguard.c,
  * fswatch.c and status_slot.c. engine.h is what the front ends see.
  */
-#ifndef LSVC_WORKER_H
-#define LSVC_WORKER_H
+#ifndef LSVC_ENGINE_PRIVATE_H
+#define LSVC_ENGINE_PRIVATE_H
 
 #include <uv.h>
 
@@ -64,7 +66,6 @@ typedef struct lsvc__lane {
     lsvc_event ev;         /* its control */
     char what[40];         /* its name, for messages after it ended */
     bool step_holds;       /* the registered step holds the lane (a reload winding) */
-    bool paused;           /* PAUSED (the script's pause handler succeeded) */
     bool reload_told;      /* the front end was told a reload began */
     lsvc__lane_hooks hooks; /* registered from above (reload.c) */
 } lsvc__lane;
@@ -76,8 +77,8 @@ typedef struct lsvc__sched {
     bool in_loop;    /* uv_run is running (its callbacks) */
     bool stop_seen;  /* the winding tasks were told of the stop */
     void (*on_stop)(lsvc__worker *w);      /* registered: a stop came (reload.c) */
-    lsvc__deadline_fn on_interrupt;        /* registered: asked first (reload.c) */
-    lsvc__deadline_fn on_deadline[8];      /* registered per lsvc_deadline kind */
+    lsvc__deadline_fn answers[4];          /* registered: asked last first */
+    int nanswers;
 } lsvc__sched;
 
 /* task.c's: every live task, the ready list, the Lua running now. */
@@ -96,6 +97,8 @@ typedef struct lsvc__tasks {
     bool suspending;
     uint64_t resumed_ns; /* when current was resumed (a sliced kind's slice) */
     uint32_t epoch;      /* the version whose code runs now (reload.c sets it) */
+    lsvc__task *main;    /* start, then run, then stop (worker.c's kinds) */
+    bool paused;         /* PAUSED: kinds that hold are kept back (lane.c says) */
 } lsvc__tasks;
 
 struct lsvc__worker {
@@ -115,7 +118,6 @@ struct lsvc__worker {
 #endif
     int ctx_ref;
     lsvc__phase phase;
-    lsvc__task *main; /* start, then run, then stop */
     bool failed;      /* start or run raised an error */
     bool forced;      /* interrupted past a deadline */
     bool exit_set;    /* ctx:exit was called */
@@ -137,6 +139,10 @@ struct lsvc__worker {
     struct lsvc__fence *fence;   /* fence.c's (opaque) */
     bool left;                   /* the pool still works on the state: never freed */
 };
+
+/* The service's main task (start, run or stop), or NULL: task.c's field,
+ * read where a call would cost. */
+static inline lsvc__task *lsvc__main(lsvc__worker *w) { return w->tasks.main; }
 
 /* ==== what each file provides ============================================ */
 
@@ -172,6 +178,14 @@ uint64_t lsvc__ms_from_now(uint32_t ms);
 lsvc__task *lsvc__task_new(lsvc__worker *w, struct lua_State *from, const lsvc__kind *kind,
                            int nargs, const char *what);
 void lsvc__task_end(lsvc__task *t); /* t is gone afterwards */
+/* *slot = t, and NULL again when t ends (the owner's pointer to it). */
+void lsvc__task_own(lsvc__task *t, lsvc__task **slot);
+/* Make t the main task (start, run, stop). */
+void lsvc__task_main(lsvc__task *t);
+/* The first live task whose kind the interrupt names victim, or NULL. */
+lsvc__task *lsvc__task_of_victim(lsvc__worker *w, lsvc__victim victim);
+/* PAUSED began or ended: at its end the tasks it held go on. */
+void lsvc__task_set_paused(lsvc__worker *w, bool paused);
 void lsvc__task_end_all(lsvc__worker *w);
 /* Resume t once (as its kind times it). */
 lsvc__result lsvc__task_resume(lsvc__task *t);
@@ -188,8 +202,6 @@ bool lsvc__task_must_wind(const lsvc__task *t);
 void lsvc__task_wind(lsvc__task *t);
 /* A stop came: end the waits of the tasks that wind down. */
 void lsvc__task_wind_all(lsvc__worker *w);
-/* PAUSED ended: the tasks it held go on, with what their waits got. */
-void lsvc__task_unhold_all(lsvc__worker *w);
 /* Waits, for the bindings (luamod.c, waitq.c, mailslot.c): may L wait
  * here (a task of a kind that waits, not a luv callback or a C call in
  * between)? Must a wait on L end now (a stop, a reload winding run down,
@@ -249,28 +261,32 @@ void lsvc__coro_rehook(lsvc__worker *w, struct lua_State *L);
 int lsvc__ctx_queue(struct lua_State *L);
 int lsvc__ctx_await(struct lua_State *L);
 
-/* ---- From sched.c: the scheduler ---------------------------------------- */
+/* ---- From sched.c: running a task, answering an interrupt ---------------- */
 
 /* Resume t once and settle what its end means (its kind's done). */
 void lsvc__run_task(lsvc__worker *w, lsvc__task *t);
-/* Turn the loop until done(w); deliver: controls are taken meanwhile. */
-void lsvc__schedule(lsvc__worker *w, bool deliver, bool (*done)(lsvc__worker *));
-/* The loop's wake (a control, the watch, the watchdog): controls first. */
-void lsvc__sched_woken(lsvc__worker *w);
-/* Between two luv callbacks: a control waits for one callback at most. */
-void lsvc__sched_between_callbacks(lsvc__worker *w);
 /* A deadline passed and the interrupt was raised: the owner of the
  * deadline's kind answers (registered), else the default answer. */
 void lsvc__interrupted(lsvc__worker *w, lsvc__victim victim);
 void lsvc__ack_interrupt(lsvc__worker *w, uint64_t deadline_ns, lsvc_deadline kind);
-/* Registered from above: a deadline kind's answer, and what a stop does. */
-void lsvc__sched_on_deadline(lsvc__worker *w, lsvc_deadline kind, lsvc__deadline_fn fn);
+/* Registered from above: an answer to an interrupt (the deadline's owner
+ * says true when it answered; the last registered is asked first). */
 void lsvc__sched_on_interrupt(lsvc__worker *w, lsvc__deadline_fn fn);
+
+/* ---- From loop.c: the turn of the scheduler (above lane.c) --------------- */
+
+/* Turn the loop until done(w); deliver: controls are taken meanwhile. */
+void lsvc__schedule(lsvc__worker *w, bool deliver, bool (*done)(lsvc__worker *));
+/* The loop's wake (a control, the watch, the watchdog): controls first. */
+void lsvc__sched_woken(lsvc__worker *w);
+/* Between two luv callbacks: a control waits for one callback at most
+ * (registered with uvlua.c by loop.c: luv's callbacks are below). */
+void lsvc__sched_between_callbacks(lsvc__worker *w);
 
 /* ---- From uvlua.c: luv on the worker's loop ------------------------------ */
 
 /* package.preload.luv: luv on this worker's loop. */
-void lsvc__uvlua_open(lsvc__worker *w);
+void lsvc__uvlua_open(lsvc__worker *w, void (*between)(lsvc__worker *w));
 /* Protected call of the function under nargs values on L's stack, with a
  * traceback, as every luv callback: an error is logged as in `what`. */
 int lsvc__uvlua_pcall(lsvc__worker *w, int nargs, int nresults, const char *what);
@@ -295,6 +311,14 @@ unsigned lsvc__uvlua_close_orphans(lsvc__worker *w);
  * control, while no task holds the lane. */
 void lsvc__lane_deliver(lsvc__worker *w);
 bool lsvc__lane_busy(lsvc__worker *w); /* a task holds it */
+lsvc__task *lsvc__lane_handler(lsvc__worker *w); /* the task holding it, or NULL */
+/* Controls are taken from the queue (or not: start, stop, close). */
+void lsvc__lane_set_delivery(lsvc__worker *w, bool deliver);
+bool lsvc__lane_delivering(lsvc__worker *w);
+/* No handler, and no control it could take now. */
+bool lsvc__lane_idle(lsvc__worker *w);
+/* Past a forced stop: the queued controls are dropped (logged). */
+void lsvc__lane_drop_queued(lsvc__worker *w);
 /* Hold the lane with t (a handler of the owner's: reload()). */
 void lsvc__lane_hold(lsvc__worker *w, lsvc__task *t, const char *what);
 /* Controls waiting while the lane may take them. */
@@ -336,8 +360,7 @@ void lsvc__load_free(lsvc__worker *w);
 
 /* ---- From reload.c: the hot reload --------------------------------------- */
 
-void lsvc__reload_open(lsvc__worker *w);
-bool lsvc__reload_winding(lsvc__worker *w); /* ctx:reloading() */
+void lsvc__reload_open(lsvc__worker *w, void (*start_run)(lsvc__worker *w));
 void lsvc__reload_free(lsvc__worker *w);
 
 /* ---- From worker.c ---------------------------------------------------------- */
@@ -381,6 +404,11 @@ int lsvc__open_luasvc(struct lua_State *L);
 void lsvc__push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
+
+/* ---- From http.c: luasvc.http, the HTTP server and client ---------------- */
+
+/* package.preload["luasvc.http"] */
+int lsvc__open_http(struct lua_State *L);
 
 /* ---- From ctxstats.c: ctx:stats() for luamod.c ----------------------------- */
 
