@@ -59,7 +59,7 @@ if(LUASVC_FUZZ)
   target_link_options(fuzz_http_head PRIVATE -fsanitize=fuzzer,address,undefined)
   file(MAKE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http)
   add_test(NAME fuzz.http_head COMMAND fuzz_http_head -max_total_time=20 -max_len=400
-    ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/corpus_http)
+    ${CMAKE_CURRENT_BINARY_DIR}/fuzz-corpus-http ${CMAKE_CURRENT_SOURCE_DIR}/spec/fuzz/http-head-corpus)
   set_tests_properties(fuzz.http_head PROPERTIES TIMEOUT 120)
 
   # luasvc.http's parser glue (runtime/engine/http.c) with llhttp, both

@@ -7,7 +7,7 @@
  * a parse resumed chunk by chunk says what one parse of the same bytes at
  * once says; a finished head's path lies in it and starts with '/'.
  *
- *   fuzz_http_head -max_len=400 SCRATCH_DIR spec/fuzz/corpus_http
+ *   fuzz_http_head -max_len=400 SCRATCH_DIR spec/fuzz/http-head-corpus
  */
 #include <stdint.h>
 #include <stdio.h>
