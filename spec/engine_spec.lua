@@ -99,7 +99,7 @@ describe("while a slow new version loads", function()
     local port = tonumber(H.wait_log(p, "PORT:%d+") and H.log(p):match("PORT:(%d+)"))
     -- v2's top level takes 3 s of CPU
     H.write(path, string.format(SERVER, 10000, 5000, "v2", spin(3)))
-    H.wait_log(p, "LOAD%-BEGIN", 10)
+    H.wait_log(p, "LOAD%-BEGIN", 30)
     local ok, n, worst = probe(port, 1.2, false)
     assert.equal(n, ok, "keep-alive requests answered")
     assert.truthy(worst <= WORST, "worst keep-alive request " .. worst .. " s")
@@ -115,7 +115,7 @@ describe("while a slow new version loads", function()
     local during = log:sub((log:find("LOAD-BEGIN", 1, true)))
     local ticks = select(2, during:gsub("TICK:", ""))
     assert.truthy(ticks >= 20, "run ticked " .. ticks .. " times during 2 s of loading")
-    H.wait_log(p, "reloaded", 15)
+    H.wait_log(p, "reloaded", 60)
     local _, body = H.sh(string.format("curl -s -m 3 http://127.0.0.1:%d/", port))
     assert.equal("ok v2", body)
     assert.equal(0, (H.client(p, "stop", "busy")))
@@ -123,7 +123,7 @@ describe("while a slow new version loads", function()
   end)
 
   it("counts only its own running time against handler_timeout, also when a PAUSE lands during it", function()
-    -- stop_timeout 500: a PAUSE's pending deadline; the load's budget is 2000 ms of its own
+    -- stop_timeout 500: a PAUSE's pending deadline; the load's budget is 3000 ms of its own
     -- time; a timer of the running version's takes half the CPU meanwhile
     local hog = [[
 S.start0 = S.start
@@ -132,15 +132,15 @@ function S.start(ctx) S.start0(ctx)
   t:start(2, 2, function() local t0 = os.clock() while os.clock() - t0 < 0.002 do end end)
   ctx.data.hog = t
 end]]
-    local path = script(string.format(SERVER, 2000, 500, "v1", hog), "busy.lua")
+    local path = script(string.format(SERVER, 3000, 500, "v1", hog), "busy.lua")
     local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
     H.wait_state(p, "busy", "RUNNING")
-    H.write(path, string.format(SERVER, 2000, 500, "v2", spin(1.2) .. "\n-- v2"))
-    H.wait_log(p, "LOAD%-BEGIN", 10)
+    H.write(path, string.format(SERVER, 3000, 500, "v2", spin(1.2) .. "\n-- v2"))
+    H.wait_log(p, "LOAD%-BEGIN", 30)
     assert.equal(0, (H.client(p, "pause", "busy")))
     H.wait_state(p, "busy", "PAUSED", 5)
     assert.truthy(H.log(p):find("PAUSED-BY:v1", 1, true), H.log(p))
-    H.wait_log(p, "reloaded", 15)
+    H.wait_log(p, "reloaded", 60)
     assert.falsy(H.log(p):find("reload refused", 1, true), H.log(p))
     assert.equal("PAUSED", H.status(p, "busy").state)
     assert.equal(0, (H.client(p, "continue", "busy")))

@@ -47,7 +47,7 @@
 #include <lua.h>
 
 #include "llhttp.h"
-#include "worker.h"
+#include "private.h"
 
 #define PARSER_MT "luasvc.HttpParser"
 
