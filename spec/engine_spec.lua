@@ -126,8 +126,8 @@ describe("while a slow new version loads", function()
     -- stop_timeout 500: a PAUSE's pending deadline; the load's budget is 3000 ms of its own
     -- time; a timer of the running version's takes half the CPU meanwhile
     local hog = [[
-S.start0 = S.start
-function S.start(ctx) S.start0(ctx)
+local start0 = S.start
+function S.start(ctx) start0(ctx)
   local t = require("luv").new_timer()
   t:start(2, 2, function() local t0 = os.clock() while os.clock() - t0 < 0.002 do end end)
   ctx.data.hog = t

@@ -7,12 +7,15 @@
  *       N round trips to each of A and B, alternating batches of BATCH
  *       (after one warm-up batch each). Every reply must start with PREFIX.
  *       Prints "a_med= a_p95= a_min= b_med= b_p95= b_min=" in microseconds.
- *   client latency N SOCK NAME CODE
+ *   client latency N SOCK NAME CODE [SOCK_B NAME_B CODE_B]
  *       N times: "CONTROL CODE NAME", then "STATUS NAME" until
  *       controls_delivered has moved on; collects control_latency_us.
- *       Prints "med= p95= min= max=".
+ *       Prints "med= p95= min= max=". With a second target (bench.d/relay,
+ *       which answers both requests), one sample of each per turn, which
+ *       goes first alternating; prints "a_med= ... b_med= ...".
  *   client cvwake N
- *       The floor of a cross-thread hand-off: a thread waiting on a condition
+ *       (Withdrawn as section 2's floor; an info row.) A one-hop
+ *       cross-thread hand-off: a thread waiting on a condition
  *       variable (CLOCK_MONOTONIC, as the runtime's queue) is signalled N
  *       times; time from the timestamp taken before the signal to the
  *       waiter's wake. Prints "med= p95= min= max=".
@@ -196,50 +199,81 @@ static void sleep_us(long us)
         ;
 }
 
+typedef struct lat_target {
+    struct sockaddr_un sa;
+    char ctl[600], st[600];
+    double delivered;
+    double *us;
+    size_t n;
+} lat_target;
+
+static void lat_init(lat_target *t, size_t n, const char *sock, const char *name, const char *code)
+{
+    char out[4096];
+    set_path(&t->sa, sock);
+    snprintf(t->ctl, sizeof t->ctl, "CONTROL %s %s\n", code, name);
+    snprintf(t->st, sizeof t->st, "STATUS %s\n", name);
+    t->us = malloc((n ? n : 1) * sizeof *t->us);
+    t->n = 0;
+    if (!t->us)
+        die("out of memory%s%s", "", "");
+    if (roundtrip(&t->sa, t->st, strlen(t->st), out, sizeof out) < 0 ||
+        strncmp(out, "OK ", 3) != 0)
+        die("STATUS failed: %s%s", out, "");
+    t->delivered = json_num(out, "controls_delivered");
+    if (t->delivered < 0)
+        die("no controls_delivered in: %s%s", out, "");
+}
+
+/* One control, then STATUS until it was delivered: one sample. */
+static void lat_sample(lat_target *t)
+{
+    char out[4096];
+    if (roundtrip(&t->sa, t->ctl, strlen(t->ctl), out, sizeof out) < 0 ||
+        strncmp(out, "OK", 2) != 0)
+        die("CONTROL refused: %s%s", out, "");
+    /* Let the worker run before asking: a client spinning on STATUS would
+     * take a CPU from it and inflate the figure. */
+    uint64_t deadline = now_ns() + 2000000000u;
+    for (;;) {
+        sleep_us(150);
+        if (roundtrip(&t->sa, t->st, strlen(t->st), out, sizeof out) < 0 ||
+            strncmp(out, "OK ", 3) != 0)
+            die("STATUS failed: %s%s", out, "");
+        double d = json_num(out, "controls_delivered");
+        if (d >= t->delivered + 1) {
+            if (d > t->delivered + 1)
+                die("controls_delivered jumped by more than one: %s%s", out, "");
+            t->delivered = d;
+            t->us[t->n] = json_num(out, "control_latency_us");
+            if (t->us[t->n] < 0)
+                die("no control_latency_us in: %s%s", out, "");
+            t->n++;
+            return;
+        }
+        if (now_ns() > deadline)
+            die("control not delivered within 2 s: %s%s", out, "");
+    }
+}
+
 static int cmd_latency(int argc, char **argv)
 {
-    if (argc != 4)
-        die("usage: latency N SOCK NAME CODE%s%s", "", "");
+    if (argc != 4 && argc != 7)
+        die("usage: latency N SOCK NAME CODE [SOCK_B NAME_B CODE_B]%s%s", "", "");
     size_t n = strtoul(argv[0], NULL, 10);
-    struct sockaddr_un sa;
-    set_path(&sa, argv[1]);
-    char ctl[600], st[600], out[4096];
-    snprintf(ctl, sizeof ctl, "CONTROL %s %s\n", argv[3], argv[2]);
-    snprintf(st, sizeof st, "STATUS %s\n", argv[2]);
-    double *us = malloc((n ? n : 1) * sizeof *us);
-    if (!us)
-        die("out of memory%s%s", "", "");
-    if (roundtrip(&sa, st, strlen(st), out, sizeof out) < 0 || strncmp(out, "OK ", 3) != 0)
-        die("STATUS failed: %s%s", out, "");
-    double delivered = json_num(out, "controls_delivered");
-    if (delivered < 0)
-        die("no controls_delivered in: %s%s", out, "");
+    lat_target t[2];
+    int nt = argc == 7 ? 2 : 1;
+    for (int i = 0; i < nt; i++)
+        lat_init(&t[i], n, argv[1 + 3 * i], argv[2 + 3 * i], argv[3 + 3 * i]);
     for (size_t i = 0; i < n; i++) {
-        if (roundtrip(&sa, ctl, strlen(ctl), out, sizeof out) < 0 || strncmp(out, "OK", 2) != 0)
-            die("CONTROL refused: %s%s", out, "");
-        /* Let the worker run before asking: a client spinning on STATUS would
-         * take a CPU from it and inflate the figure. */
-        uint64_t deadline = now_ns() + 2000000000u;
-        for (;;) {
-            sleep_us(150);
-            if (roundtrip(&sa, st, strlen(st), out, sizeof out) < 0 ||
-                strncmp(out, "OK ", 3) != 0)
-                die("STATUS failed: %s%s", out, "");
-            double d = json_num(out, "controls_delivered");
-            if (d >= delivered + 1) {
-                if (d > delivered + 1)
-                    die("controls_delivered jumped by more than one: %s%s", out, "");
-                delivered = d;
-                us[i] = json_num(out, "control_latency_us");
-                if (us[i] < 0)
-                    die("no control_latency_us in: %s%s", out, "");
-                break;
-            }
-            if (now_ns() > deadline)
-                die("control not delivered within 2 s: %s%s", out, "");
-        }
+        /* two targets: one sample each, which goes first alternating */
+        lat_sample(&t[nt == 2 ? (int)(i & 1) : 0]);
+        if (nt == 2)
+            lat_sample(&t[!(i & 1)]);
     }
-    print_stats("", us, n);
+    print_stats(nt == 2 ? "a_" : "", t[0].us, t[0].n);
+    if (nt == 2)
+        print_stats("b_", t[1].us, t[1].n);
     printf("\n");
     return 0;
 }

@@ -238,28 +238,6 @@ void lsvc_unit_rundirs(lsvc_unit_rundir_fn fn, void *arg)
     free(seen);
 }
 
-/* The unit NAME.service of luasvc's, into unit; whether the manager is the
- * user's. false when there is none, or (a verb but start) systemd does not
- * run it: the service may run by hand (luasvc run) under the same name;
- * its endpoint decides. */
-static bool unit_for(const char *name, const char *verb, char *unit, size_t len, bool *user)
-{
-    char path[PATH_MAX];
-    if (!unit_find(name, path, sizeof path, user, NULL, 0, NULL, 0))
-        return false;
-    snprintf(unit, len, "%s.service", name);
-    return strcmp(verb, "start") == 0 || lsvc_systemctl(*user, "is-active", unit, true) == 0;
-}
-
-int lsvc_unit_systemctl(const char *name, const char *verb)
-{
-    char unit[256];
-    bool user;
-    if (!unit_for(name, verb, unit, sizeof unit, &user))
-        return -1;
-    return lsvc_systemctl(user, verb, unit, false);
-}
-
 /* What systemd says of unit: "ActiveState/SubState" into buf. */
 static void unit_state(bool user, const char *unit, char *buf, size_t len)
 {
@@ -275,6 +253,35 @@ static void unit_state(bool user, const char *unit, char *buf, size_t len)
     }
     a[strcspn(a, "\n")] = b[strcspn(b, "\n")] = '\0';
     snprintf(buf, len, "%s/%s", a[0] ? a : "unknown", b[0] ? b : "unknown");
+}
+
+/* The unit NAME.service of luasvc's, into unit; whether the manager is the
+ * user's. false when there is none, or (a verb but start) systemd does not
+ * run it: the service may run by hand (luasvc run) under the same name;
+ * its endpoint decides. */
+static bool unit_for(const char *name, const char *verb, char *unit, size_t len, bool *user)
+{
+    char path[PATH_MAX];
+    if (!unit_find(name, path, sizeof path, user, NULL, 0, NULL, 0))
+        return false;
+    snprintf(unit, len, "%s.service", name);
+    if (strcmp(verb, "start") == 0 || lsvc_systemctl(*user, "is-active", unit, true) == 0)
+        return true;
+    /* on its way (deactivating after an earlier stop, activating): the
+     * manager's job is the one to wait for, not the endpoint going away */
+    char state[140];
+    unit_state(*user, unit, state, sizeof state);
+    return strncmp(state, "deactivating/", 13) == 0 || strncmp(state, "activating/", 11) == 0 ||
+           strncmp(state, "reloading/", 10) == 0;
+}
+
+int lsvc_unit_systemctl(const char *name, const char *verb)
+{
+    char unit[256];
+    bool user;
+    if (!unit_for(name, verb, unit, sizeof unit, &user))
+        return -1;
+    return lsvc_systemctl(user, verb, unit, false);
 }
 
 int lsvc_unit_systemctl_wait(const char *name, const char *verb, uint64_t timeout_ms)
