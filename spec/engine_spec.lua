@@ -87,7 +87,7 @@ end
 -- The worst request the acceptance allows (a sanitizer's build runs Lua
 -- several times slower, beside another spec: its bound is wider, and still
 -- far below the seconds an unsliced load would freeze the server for).
-local WORST = (os.getenv("ASAN_OPTIONS") or os.getenv("TSAN_OPTIONS")) and 0.25 or 0.05
+local WORST = (os.getenv("ASAN_OPTIONS") or os.getenv("TSAN_OPTIONS")) and 0.5 or 0.05
 
 describe("while a slow new version loads", function()
   after_each(H.cleanup)

@@ -42,7 +42,8 @@ end
 -- runs and the host exits 0.
 local function sibling_fine(p)
   local before = H.count(p, "SIB-STAT:directory")
-  assert.equal(0, (H.client(p, "control", "sib", "128")))
+  local rc, out = H.client(p, "control", "sib", "128")
+  assert.equal(0, rc, out)
   H.wait_for(function() return H.count(p, "SIB-STAT:directory") > before end, 10,
     "the sibling's pool request; log:\n" .. H.log(p))
   assert.equal("RUNNING", H.status(p, "sib").state)

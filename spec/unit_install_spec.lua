@@ -208,6 +208,8 @@ describe("luasvc install's options", function()
       { { "--metrics", "host:70000" }, "--metrics 'host:70000' is not HOST:PORT" },
       { { "--metrics", "a b:80" }, "--metrics 'a b:80' is not HOST:PORT" },
       { { "--metrics", "::1:80" }, "--metrics '::1:80' is not HOST:PORT" },
+      -- run takes addresses only (a start never waits on a name lookup)
+      { { "--metrics", "metrics.example:9100" }, "--metrics 'metrics.example:9100' is not HOST:PORT" },
       { { "--dynamic-user", "--user" }, "--dynamic-user is for a system unit" },
       { { "--dynamic-user", "--user-account", "root" }, "--dynamic-user is for a system unit" },
     }
@@ -220,7 +222,7 @@ describe("luasvc install's options", function()
     end
     assert.is_nil(H.read(d .. "/units/bad.service"))
     -- what is fine
-    for _, m in ipairs({ "[::1]:9100", "0.0.0.0:80", "metrics.example:65535" }) do
+    for _, m in ipairs({ "[::1]:9100", "0.0.0.0:80", "localhost:65535" }) do
       local rc, out = H.run_sync({ "install", script, "--systemd", "--unit-dir", d .. "/units", "--metrics", m })
       assert.equal(0, rc, m .. ": " .. out)
     end
