@@ -63,6 +63,18 @@ function H.tmpdir()
   return d
 end
 
+-- A private directory outside /tmp and /var/tmp (mode 0755), for a script
+-- a unit with PrivateTmp= must still see (a checkout may itself be under
+-- /tmp): under /var/lib where the tests may write there, else $HOME.
+function H.dir_outside_tmp()
+  local base = os.execute("test -w /var/lib") and "/var/lib" or os.getenv("HOME")
+  local _, out = H.sh("mktemp -d " .. H.q(base .. "/luasvc-spec.XXXXXX"))
+  local d = out:gsub("%s+$", "")
+  dirs[#dirs + 1] = d
+  H.sh("chmod 755 " .. H.q(d))
+  return d
+end
+
 -- The [Service] lines a test's systemd drop-in adds under AddressSanitizer
 -- (scripts/test sets ASAN_OPTIONS for that suite), so that its runtime
 -- works inside the sandbox `luasvc install` writes: LeakSanitizer stops

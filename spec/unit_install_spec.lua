@@ -179,9 +179,11 @@ describe("luasvc install's options", function()
   end)
 
   it("writes DynamicUser= with an endpoint directory of the unit's own", function()
-    -- a script outside /tmp (DynamicUser= brings PrivateTmp=): the examples
+    -- a script outside /tmp (DynamicUser= brings PrivateTmp=), wherever the checkout is
     local d = H.tmpdir()
-    local rc, out = H.run_sync({ "install", "examples/heartbeat.lua", "--systemd", "--unit-dir", d,
+    local home = H.dir_outside_tmp()
+    H.write(home .. "/heartbeat.lua", H.read("examples/heartbeat.lua"))
+    local rc, out = H.run_sync({ "install", home .. "/heartbeat.lua", "--systemd", "--unit-dir", d,
       "--dynamic-user", "--name", "hb-dyn" })
     assert.equal(0, rc, out)
     local unit = H.read(d .. "/hb-dyn.service")
