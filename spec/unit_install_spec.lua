@@ -179,7 +179,12 @@ describe("luasvc install's options", function()
   end)
 
   it("writes DynamicUser= with an endpoint directory of the unit's own", function()
-    -- a script outside /tmp (DynamicUser= brings PrivateTmp=), wherever the checkout is
+    -- a script outside /tmp (DynamicUser= brings PrivateTmp=), wherever the checkout is;
+    -- a binary under /tmp is refused too (PrivateTmp= would hide it)
+    if H.bin:match("^/tmp/") or H.bin:match("^/var/tmp/") then
+      pending("a build under /tmp: DynamicUser='s PrivateTmp= would hide the binary")
+      return
+    end
     local d = H.tmpdir()
     local home = H.dir_outside_tmp()
     H.write(home .. "/heartbeat.lua", H.read("examples/heartbeat.lua"))
