@@ -11,5 +11,5 @@ foreach(src ${C_TESTS})
   set_tests_properties(c.${t} PROPERTIES TIMEOUT 120)
 endforeach()
 # test_metrics: the metrics endpoint's answers, from the executable's front end
-target_sources(test_metrics PRIVATE runtime/front/metrics.c runtime/front/http_head.c)
+target_sources(test_metrics PRIVATE runtime/front/metrics.c runtime/front/metrics_text.c runtime/front/http_head.c)
 target_link_libraries(test_metrics ws2_32)
