@@ -166,8 +166,7 @@ static void cancel(lsvc__worker *w, const char *err)
         return;
     if (rl->phase == RELOAD_LOADING) { /* yielded: its changes are aside */
         if (rl->load)
-            lsvc__task_end(rl->load);
-        rl->load = NULL;
+            lsvc__task_end(rl->load); /* its slot, rl->load, is cleared */
         rl->paused = false;
         take_handles(w);
         lsvc__loader_call(w, "rollback");
@@ -332,7 +331,6 @@ static void load_resumed(lsvc__task *t, lsvc__result r)
         lsvc__loader_call(w, "pause");
         return;
     }
-    rl->load = NULL;
     rl->ok = false;
     if (r == LSVC__TASK_OVERRAN) {
         snprintf(rl->err, sizeof rl->err,

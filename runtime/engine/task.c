@@ -301,7 +301,9 @@ lsvc__result lsvc__task_resume(lsvc__task *t)
     w->tasks.running = t->co;
     w->tasks.chain_ok = true;
     w->tasks.suspending = false;
-    uint64_t t0 = lsvc_now_ns();
+    /* the clock only where a slice or a budget reads it (not on every resume) */
+    bool clocked = t->kind->sliced || t->kind->timing == LSVC__TIMED_BUDGET;
+    uint64_t t0 = clocked ? lsvc_now_ns() : 0;
     w->tasks.resumed_ns = t0;
     int nres = 0;
     bool timed = time_begin(t);
