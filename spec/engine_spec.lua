@@ -161,8 +161,10 @@ function S.start(ctx)
   ctx:spawn(function() while ctx:sleep(10) do ctx.data.beats = (ctx.data.beats or 0) + 1 end end)
 end
 function S.run(ctx)
+  local seen
   while not ctx:stopping() do
     local how = ctx.data.mode
+    if how ~= seen then seen = how ctx:log("info", "MODE:%s", tostring(how)) end
     if how == "sleep0" then
       ctx:sleep(0)
       ctx.data.turns = ctx.data.turns + 1
@@ -208,6 +210,7 @@ return S
     local p = H.start({ scripts = { (script(RUNNER, "held.lua")) } })
     H.wait_state(p, "held", "RUNNING")
     assert.equal(0, (H.client(p, "control", "held", "128")))
+    H.wait_log(p, "MODE:sleep0", 5) -- run is in that wait before the pause comes
     assert.equal(0, (H.client(p, "pause", "held")))
     H.wait_state(p, "held", "PAUSED")
     local t0, t1 = beats(p, 5)
@@ -224,6 +227,7 @@ return S
     local p = H.start({ scripts = { (script(RUNNER, "held.lua")) } })
     H.wait_state(p, "held", "RUNNING")
     assert.equal(0, (H.client(p, "control", "held", "129")))
+    H.wait_log(p, "MODE:queue", 5) -- run is in that wait before the pause comes
     assert.equal(0, (H.client(p, "pause", "held")))
     H.wait_state(p, "held", "PAUSED")
     assert.equal(0, (H.client(p, "control", "held", "132")))
@@ -239,6 +243,7 @@ return S
     local p = H.start({ scripts = { (script(RUNNER, "held.lua")) } })
     H.wait_state(p, "held", "RUNNING")
     assert.equal(0, (H.client(p, "control", "held", "130")))
+    H.wait_log(p, "MODE:await", 5) -- run is in that wait before the pause comes
     assert.equal(0, (H.client(p, "pause", "held")))
     H.wait_state(p, "held", "PAUSED")
     assert.equal(0, (H.client(p, "control", "held", "133")))
