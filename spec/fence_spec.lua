@@ -242,7 +242,8 @@ return S
     -- a few turns of the running version later: nothing of v2 or v3 ran
     for _ = 1, 3 do
       local n = H.count(p, "MARK:")
-      assert.equal(0, (H.client(p, "control", "fenced", "128")))
+      local rc, out = H.client(p, "control", "fenced", "128")
+      assert.equal(0, rc, out .. "\nlog:\n" .. H.log(p))
       H.wait_for(function() return H.count(p, "MARK:") > n end, 5, "MARK")
     end
     assert.falsy(H.log(p):find("MARK:v2", 1, true), H.log(p))
