@@ -3,9 +3,12 @@
  *
  *   CONTROL <code> <service name>\n     code: 1-255
  *   STATUS <service name>\n
+ *   EVAL <length> <service name>\n      then <length> bytes: a Lua chunk
+ *   LOG <service name>\n
  *
  * and the reply one line: "OK\n", "OK <json>\n" or "ERR <win32 code>
- * <text>\n". The parser is pure and bounded (it has a libFuzzer target):
+ * <text>\n"; an EVAL's or a LOG's reply, once accepted, is a stream of
+ * frames "<tag> <length>\n<bytes>" (primitives' console.c). The parser is pure and bounded (it has a libFuzzer target):
  * anything malformed, truncated (no newline), oversized or carrying control
  * characters is refused with a message. Any thread.
  */
@@ -56,8 +59,25 @@ int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, 
     } else if (n >= 7 && memcmp(p, "STATUS ", 7) == 0) {
         out->kind = LSVC_REQ_STATUS;
         rest = p + 7;
+    } else if (n >= 5 && memcmp(p, "EVAL ", 5) == 0) {
+        out->kind = LSVC_REQ_EVAL;
+        p += 5;
+        uint32_t plen = 0;
+        int digits = 0;
+        while (p < end && *p >= '0' && *p <= '9' && digits < 8) {
+            plen = plen * 10 + (uint32_t)(*p - '0');
+            p++;
+            digits++;
+        }
+        if (digits == 0 || p >= end || *p != ' ' || plen > LSVC_PROTO_EVAL_MAX)
+            return fail(err, errlen, "bad chunk length (0-1048576 expected)");
+        out->payload_len = plen;
+        rest = p + 1;
+    } else if (n >= 4 && memcmp(p, "LOG ", 4) == 0) {
+        out->kind = LSVC_REQ_LOG;
+        rest = p + 4;
     } else {
-        return fail(err, errlen, "unknown request (CONTROL or STATUS expected)");
+        return fail(err, errlen, "unknown request (CONTROL, STATUS, EVAL or LOG expected)");
     }
     size_t nlen = (size_t)(end - rest);
     if (nlen == 0 || nlen >= sizeof out->name)

@@ -46,6 +46,9 @@ enum {
     LSVC_CTRL_PRESHUTDOWN = 15,
     LSVC_CTRL_USER_MIN = 128,
     LSVC_CTRL_USER_MAX = 255,
+    /* not the SCM's: a console's eval (luasvc eval, attach), queued with
+     * the controls so that it is delivered in their order */
+    LSVC_CTRL_CONSOLE = 0x10000,
 };
 
 /* Accepted-controls bits, with the SCM's SERVICE_ACCEPT_* values. */
@@ -130,6 +133,10 @@ typedef struct lsvc_event {
     uint8_t power_data_len;
     uint8_t power_data[16];
     uint64_t arrived_ns; /* monotonic clock when the handler accepted it */
+    /* LSVC_CTRL_CONSOLE: an eval for the worker, with its reply channel
+     * (primitives' console.c); its reference goes with the event, and
+     * whoever drops the event releases it. NULL for every other control. */
+    struct lsvc_console *console;
 } lsvc_event;
 
 #define LSVC_PBT_POWERSETTINGCHANGE 0x8013u
@@ -142,18 +149,28 @@ void lsvc_event_from_scm(lsvc_event *ev, uint32_t code, uint32_t event_type, con
 
 /* ---- proto.c: the control endpoint's wire format (pure, any thread) ---- */
 
-#define LSVC_PROTO_MAX 512 /* bytes in one request, newline included */
+#define LSVC_PROTO_MAX 512 /* bytes in one request line, newline included */
+#define LSVC_PROTO_EVAL_MAX (1u << 20) /* bytes of an EVAL's chunk */
 
-typedef enum lsvc_req_kind { LSVC_REQ_CONTROL = 1, LSVC_REQ_STATUS = 2 } lsvc_req_kind;
+typedef enum lsvc_req_kind {
+    LSVC_REQ_CONTROL = 1,
+    LSVC_REQ_STATUS = 2,
+    LSVC_REQ_EVAL = 3, /* its line is followed by payload_len bytes: the chunk */
+    LSVC_REQ_LOG = 4,  /* the service's log lines, streamed until the client goes */
+} lsvc_req_kind;
 
 typedef struct lsvc_request {
     lsvc_req_kind kind;
     uint32_t code;
+    uint32_t payload_len; /* LSVC_REQ_EVAL: bytes after the line */
     char name[128];
 } lsvc_request;
 
-/* Parse one request "CONTROL <code> <name>\n" or "STATUS <name>\n". Returns
- * 0, or -1 with a message in err. Never reads past len. */
+/* Parse one request line: "CONTROL <code> <name>\n", "STATUS <name>\n",
+ * "EVAL <length> <name>\n" (the chunk's length, at most
+ * LSVC_PROTO_EVAL_MAX: that many bytes follow the line, read by the
+ * caller) or "LOG <name>\n". Returns 0, or -1 with a message in err.
+ * Never reads past len. */
 int lsvc_proto_parse(const char *buf, size_t len, lsvc_request *out, char *err, size_t errlen);
 
 /* ---- util.c ------------------------------------------------------------ */

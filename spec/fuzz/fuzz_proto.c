@@ -74,9 +74,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 code = code * 10 + (uint32_t)(data[8 + i] - '0');
             }
             REQUIRE(code == req.code);
+        } else if (req.kind == LSVC_REQ_EVAL) {
+            /* "EVAL " digits " " name "\n": the chunk's length, bounded */
+            REQUIRE(req.code == 0);
+            REQUIRE(req.payload_len <= LSVC_PROTO_EVAL_MAX);
+            REQUIRE(size > 5 && memcmp(data, "EVAL ", 5) == 0);
+            size_t digits = size - 5 - 1 - nlen - 1;
+            REQUIRE(digits >= 1 && digits <= 8);
+            uint32_t plen = 0;
+            for (size_t i = 0; i < digits; i++) {
+                REQUIRE(data[5 + i] >= '0' && data[5 + i] <= '9');
+                plen = plen * 10 + (uint32_t)(data[5 + i] - '0');
+            }
+            REQUIRE(plen == req.payload_len);
+        } else if (req.kind == LSVC_REQ_LOG) {
+            REQUIRE(req.code == 0 && req.payload_len == 0);
+            REQUIRE(size > 4 && memcmp(data, "LOG ", 4) == 0);
+            REQUIRE(size == 4 + nlen + 1);
         } else {
             REQUIRE(req.kind == LSVC_REQ_STATUS);
-            REQUIRE(req.code == 0);
+            REQUIRE(req.code == 0 && req.payload_len == 0);
             REQUIRE(size > 7 && memcmp(data, "STATUS ", 7) == 0);
             REQUIRE(size == 7 + nlen + 1);
         }
