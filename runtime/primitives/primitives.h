@@ -201,6 +201,50 @@ lsvc_slot_rc lsvc_slot_write(lsvc_slot_writer *w, const void *msg, size_t len, c
                              size_t errlen);
 void lsvc_slot_writer_close(lsvc_slot_writer *w);
 
+
+/* ---- console.c: a console's reply channel (any thread) ------------------
+ * What a client of the console (luasvc eval, attach) asked, and the frames
+ * it is answered, between their writer (the worker, a log line's thread)
+ * and the front end that sends them. The writer never waits: past max
+ * bytes unsent, the client is dropped. Frames: "<tag> <length>\n<bytes>". */
+#define LSVC_CON_PRINT 'P'  /* what the chunk printed */
+#define LSVC_CON_RESULT 'R' /* one value it returned, rendered, one line or more */
+#define LSVC_CON_ERROR 'E'  /* an error: its message and traceback */
+#define LSVC_CON_LOG 'L'    /* a log line of the service's */
+#define LSVC_CON_DONE 'D'   /* the end: "0" the chunk ran, "1" it failed or was refused */
+#define LSVC_CON_EVAL_MAX (4u << 20) /* an eval's answer unsent, at most */
+#define LSVC_CON_LOG_MAX (256u << 10) /* a log stream's lines unsent, at most */
+
+typedef struct lsvc_console lsvc_console;
+/* A channel with one reference (the caller's); who: the client, for the log. */
+lsvc_console *lsvc_console_new(size_t max, const char *who);
+void lsvc_console_ref(lsvc_console *c);
+void lsvc_console_unref(lsvc_console *c); /* the last frees it; NULL: nothing */
+/* The request: the chunk (taken: freed with the channel). Before handing
+ * the channel over; read-only afterwards. */
+void lsvc_console_set_chunk(lsvc_console *c, char *chunk, size_t len);
+const char *lsvc_console_chunk(const lsvc_console *c, size_t *len);
+const char *lsvc_console_who(const lsvc_console *c);
+/* The reader's wake: fn(ud) when frames are there to send (the buffer was
+ * empty), the writer ended, or the client was dropped; no lock held. */
+void lsvc_console_set_reader(lsvc_console *c, void (*fn)(void *), void *ud);
+/* The writer's: fn(ud) once the client is gone, under the channel's mutex
+ * (so it is bounded and calls nothing of the channel's); at once when it
+ * is gone already. NULL: no more calls, from the moment this returns. */
+void lsvc_console_set_writer(lsvc_console *c, void (*fn)(void *), void *ud);
+/* The writer: append one frame. false: the client is gone (or now is:
+ * the frame passed max); nothing was added. */
+bool lsvc_console_put(lsvc_console *c, char tag, const char *data, size_t n);
+void lsvc_console_end(lsvc_console *c); /* the writer's last frame was put */
+/* The reader: send_fn(ud, bytes, n) the unsent bytes (it returns how many
+ * it took, never waiting; <= 0: none); returns that. */
+long lsvc_console_send(lsvc_console *c, long (*send_fn)(void *ud, const char *p, size_t n),
+                       void *ud);
+bool lsvc_console_pending(lsvc_console *c);  /* bytes wait to be sent */
+bool lsvc_console_finished(lsvc_console *c); /* gone, or ended and all sent */
+bool lsvc_console_gone(lsvc_console *c);
+void lsvc_console_hangup(lsvc_console *c); /* the reader: the client went away */
+
 #ifndef _WIN32
 /* posix_mailslot.c: resolve (and create, mode 0700) the runtime
  * directory: $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else

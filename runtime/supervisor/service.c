@@ -50,10 +50,13 @@ lsvc_service *lsvc_service_new(lsvc_host *host, const lsvc_service_opts *o)
     return svc;
 }
 
+static void drop_consoles(lsvc_service *svc);
+
 void lsvc_service_free(lsvc_service *svc)
 {
     if (!svc)
         return;
+    drop_consoles(svc);
     lsvc_queue_destroy(&svc->queue);
     pthread_mutex_destroy(&svc->mu);
     pthread_mutex_destroy(&svc->report_mu);
@@ -214,6 +217,42 @@ uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *in)
     return LSVC_NO_ERROR;
 }
 
+uint32_t lsvc_service_console(lsvc_service *svc, lsvc_console *c)
+{
+    pthread_mutex_lock(&svc->mu);
+    lsvc_state st = svc->status.state;
+    if (st == LSVC_STOPPED || st == LSVC_START_PENDING || st == LSVC_STOP_PENDING ||
+        svc->stop_requested) {
+        pthread_mutex_unlock(&svc->mu);
+        return st == LSVC_STOPPED ? LSVC_ERROR_SERVICE_NOT_ACTIVE
+                                  : LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
+    }
+    lsvc_event ev = {.code = LSVC_CTRL_CONSOLE, .arrived_ns = lsvc_now_ns(), .console = c};
+    int qrc = lsvc_queue_push_quiet(&svc->queue, &ev);
+    pthread_mutex_unlock(&svc->mu);
+    if (qrc != 0)
+        return qrc == -2 ? LSVC_ERROR_NOT_ENOUGH_QUOTA : LSVC_ERROR_SERVICE_CANNOT_ACCEPT_CTRL;
+    lsvc_queue_notify(&svc->queue);
+    return LSVC_NO_ERROR;
+}
+
+/* Under nothing: the consoles still queued when the service stopped are
+ * answered (nobody takes them now; the state refuses new ones). */
+static void drop_consoles(lsvc_service *svc)
+{
+    lsvc_queue *q = &svc->queue;
+    size_t n = lsvc_queue_len(q);
+    for (lsvc_event ev; n-- && lsvc_queue_pop(q, &ev);) {
+        if (!ev.console)
+            continue;
+        static const char msg[] = "the service stopped before the eval ran\n";
+        lsvc_console_put(ev.console, LSVC_CON_ERROR, msg, sizeof msg - 1);
+        lsvc_console_put(ev.console, LSVC_CON_DONE, "1", 1);
+        lsvc_console_end(ev.console);
+        lsvc_console_unref(ev.console);
+    }
+}
+
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out)
 {
     pthread_mutex_lock(&svc->mu);
@@ -253,6 +292,7 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
     arm(svc, 0, LSVC_DEADLINE_NONE, svc->deadline_code);
     svc->stopped_reported = true;
     unlock_and_report(svc, true);
+    drop_consoles(svc);
     lsvc_host_notify(svc->host);
 }
 

@@ -79,6 +79,13 @@ uint32_t lsvc_service_control(lsvc_service *svc, uint32_t code);
  * session id, the power setting, taken from ev); its arrival time is set
  * here. */
 uint32_t lsvc_service_control_event(lsvc_service *svc, const lsvc_event *ev);
+/* A console's eval (c, its reference handed over) for the worker, queued
+ * with the controls. Any thread but the worker; never touches Lua.
+ * LSVC_NO_ERROR, or the Win32 code of the refusal (the service is not
+ * RUNNING, PAUSED or on its way between them; the queue is full): c is
+ * then still the caller's. Consoles still queued at STOPPED are answered
+ * there. */
+uint32_t lsvc_service_console(lsvc_service *svc, lsvc_console *c);
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
