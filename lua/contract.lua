@@ -32,6 +32,7 @@ local FIELDS = {
   name = "string", display_name = "string", description = "string",
   accepts = "table", stop_timeout = "number", controls = "table", watchdog = "number",
   status_slot = "string", handler_timeout = "number", memory_limit = "number",
+  console = "boolean",
 }
 local DEFAULT_ACCEPTS = { "stop", "shutdown" }
 -- The accepts entry that lets a manager send each handler's control; stop
@@ -297,6 +298,7 @@ return function(script, path, name_valid)
     status_slot = slot,
     handler_timeout = math.tointeger(handler_timeout),
     memory_limit = memory_limit and math.tointeger(memory_limit) or 0,
+    console = script.console ~= false, -- false: luasvc eval and attach are refused
     warnings = warnings,
   }
 end

@@ -5,7 +5,8 @@
  * meanwhile (the next control waits; run, other tasks and callbacks go
  * on). STOP and SHUTDOWN have no handler here: run is told (its waits
  * end), and worker.c runs stop once run has returned. A control with no
- * handler of the script's is settled at once. What the lane does not own
+ * handler of the script's is settled at once. A console's eval (eval.c)
+ * is delivered in the same order and holds the lane as a handler does. What the lane does not own
  * (a hot reload's steps) is registered with it (lsvc__lane_register).
  * Worker thread only.
  */
@@ -200,9 +201,19 @@ void lsvc__lane_hold(lsvc__worker *w, lsvc__task *t, const char *what)
     snprintf(w->lane.what, sizeof w->lane.what, "%s", what);
 }
 
-/* Deliver one control: start its handler as a task, or settle it at once. */
+/* Deliver one control: start its handler as a task, or settle it at once.
+ * A console's eval is a task of eval.c's kind, held as a handler is. */
 static void dispatch(lsvc__worker *w, const lsvc_event *ev)
 {
+    if (ev->code == LSVC_CTRL_CONSOLE) {
+        lsvc__task *t = lsvc__eval_begin(w, ev->console);
+        if (t) {
+            lsvc__task_own(t, &w->lane.handler);
+            w->lane.ev = *ev;
+            snprintf(w->lane.what, sizeof w->lane.what, "eval");
+        }
+        return;
+    }
     const char *field = handler_field(ev->code);
     if (ev->code == LSVC_CTRL_PARAMCHANGE)
         lsvc__tell_reloading(w, true);
@@ -250,8 +261,11 @@ void lsvc__lane_drop_queued(lsvc__worker *w)
         return;
     w->lane.deliver = false;
     size_t dropped = 0;
-    for (lsvc_event ev; lsvc_queue_pop(lsvc_service_queue(w->svc), &ev);)
+    for (lsvc_event ev; lsvc_queue_pop(lsvc_service_queue(w->svc), &ev);) {
+        if (ev.console)
+            lsvc__eval_refuse(w, ev.console, "the stop was forced before the eval ran");
         dropped += ev.code != LSVC_CTRL_STOP && ev.code != LSVC_CTRL_SHUTDOWN;
+    }
     if (dropped)
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
                  "%zu queued control(s) not delivered: the stop was forced", dropped);

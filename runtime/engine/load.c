@@ -181,7 +181,9 @@ static void configure(lsvc__worker *w, int info, bool first)
     lsvc_service_slice_timeout(svc, w->handler_timeout_ms); /* luv callbacks, tasks */
     lua_getfield(L, info, "memory_limit");
     w->alloc.limit = (size_t)lua_tointeger(L, -1); /* 0: none */
-    lua_pop(L, 2);
+    lua_getfield(L, info, "console");
+    w->console_off = lua_toboolean(L, -1) == 0; /* eval.c refuses the console */
+    lua_pop(L, 3);
 }
 
 /* The C side of the watch: the files the loader now watches (fswatch.c

@@ -16,7 +16,8 @@
  *   sched.c   running a task through its kind, the answer to an interrupt
  *   fence.c   what a service may reach of the process (luv, lfs, cjson)
  *   uvlua.c   luv on the worker's loop
- *   lane.c    the control lane: a control to its handler, and after
+ *   eval.c    a console's eval: its kind and task (evalshow.c shows values)
+ *   lane.c    the control lane: a control (or an eval) to its handler, and after
  *   loop.c    one turn of the scheduler, the loop
  *   load.c    loading a script (lua/loader.lua), its watch
  *   reload.c  the hot reload: its kinds (load, reload) and its lane step
@@ -129,6 +130,7 @@ struct lsvc__worker {
     bool broken;    /* reading the script's table raised: it stops (code 2) */
     bool loading;   /* a version's top level runs (os.exit refuses there) */
     uint32_t handler_timeout_ms;
+    bool console_off; /* the script says console = false (load.c sets it) */
 
     lsvc__tasks tasks;  /* task.c's */
     lsvc__sched sched;  /* sched.c's */
@@ -396,6 +398,31 @@ lsvc_fswatch_told lsvc_fswatch_take(lsvc_service *svc);
 /* A writer that wrote and did not close holds a reload this long at most
  * after its last write (one that never closes, truncate(2), mmap). */
 #define LSVC_FSWATCH_HOLD_MS 1000u
+
+/* ---- From evalshow.c: a value as a console shows it ---------------------- */
+
+#define LSVC__TEXT_MAX (64u << 10) /* a value's text, at most */
+/* A growing text (malloc'd), bounded by max (0: LSVC__TEXT_MAX); cut: it
+ * was. */
+typedef struct lsvc__text {
+    char *p;
+    size_t len, cap, max;
+    bool cut;
+} lsvc__text;
+void lsvc__text_add(lsvc__text *t, const char *s, size_t n);
+void lsvc__text_printf(lsvc__text *t, const char *fmt, ...) LSVC_PRINTF(2, 3);
+void lsvc__text_free(lsvc__text *t);
+/* The value at idx, shown (appended to t): no metamethod runs. */
+void lsvc__show(struct lua_State *L, int idx, lsvc__text *t);
+
+/* ---- From eval.c: a console's eval ---------------------------------------- */
+
+/* A console's eval, delivered by the lane (c: the event's reference, taken
+ * over): its task of the eval kind, which the lane holds, or NULL when it
+ * was answered at once (a compile error, console = false, a stop). */
+lsvc__task *lsvc__eval_begin(lsvc__worker *w, lsvc_console *c);
+/* An eval the lane drops (a forced stop): answered with why. */
+void lsvc__eval_refuse(lsvc__worker *w, lsvc_console *c, const char *why);
 
 /* ---- From luamod.c: the luasvc module and ctx ----------------------------- */
 

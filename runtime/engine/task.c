@@ -192,6 +192,8 @@ static void free_task(uv_handle_t *h) { free(container_of((uv_timer_t *)h, lsvc_
 void lsvc__task_end(lsvc__task *t)
 {
     lsvc__worker *w = t->w;
+    if (t->kind->ended)
+        t->kind->ended(t);
     ready_remove(t);
     unwait_queue(t);
     fdwait_done(t);

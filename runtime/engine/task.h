@@ -12,7 +12,8 @@
  *
  * Owned by task.c (the struct, the ready list, waits); the kinds by the
  * files that define them: worker.c (start, run, stop), lane.c (control),
- * task.c (spawned), reload.c (load, reload). Worker thread only.
+ * task.c (spawned), reload.c (load, reload), eval.c (a console's eval).
+ * Worker thread only.
  */
 #ifndef LSVC_ENGINE_TASK_H
 #define LSVC_ENGINE_TASK_H
@@ -65,6 +66,10 @@ typedef struct lsvc__kind {
     /* it ended (after it is freed: ud is what it was given); interrupted:
      * it ended by the interrupt. true: the interrupt is answered here. */
     bool (*done)(lsvc__worker *w, lsvc__result r, bool interrupted, void *ud);
+    /* it ends, however (its end above, an interrupt's answer, a stop, the
+     * close): called first thing in lsvc__task_end, t still whole (NULL:
+     * nothing). What the task holds outside Lua is let go here. */
+    void (*ended)(lsvc__task *t);
 } lsvc__kind;
 
 /* A sliced task runs this long before the loop turns again. */
