@@ -181,6 +181,19 @@ static int cmd_waiting_control(const char *cmd, int argc, char **argv)
     return lsvc_client_control(svc, code);
 }
 
+/* eval NAME CHUNK, attach NAME */
+static int cmd_console(const char *cmd, int argc, char **argv)
+{
+    char unit_svc[128];
+    bool eval = strcmp(cmd, "eval") == 0;
+    if (argc != (eval ? 2 : 1))
+        return lsvc_usage_error(cmd, eval ? "NAME and CHUNK" : "one NAME");
+    const char *name = lsvc_unit_service_name(argv[0], unit_svc, sizeof unit_svc);
+    if (eval)
+        return lsvc_client_eval(name, argv[1]);
+    return lsvc_client_attach(name);
+}
+
 static int cmd_help(int argc, char **argv)
 {
     if (argc > 1)
@@ -240,6 +253,8 @@ static int dispatch(const char *cmd, int argc, char **argv)
         return cmd_waiting_control(cmd, argc, argv);
     if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0)
         return cmd_named_control(cmd, argc, argv);
+    if (strcmp(cmd, "eval") == 0 || strcmp(cmd, "attach") == 0)
+        return cmd_console(cmd, argc, argv);
     return -1;
 }
 

@@ -173,6 +173,17 @@ static const usage_verb verbs[] = {
      "send a control to a running service (reload: PARAMCHANGE, through systemctl for an "
      "installed unit)",
      {{0}}},
+    {"eval",
+     "NAME CHUNK",
+     "run the Lua CHUNK inside the running service (ctx and the script's globals in scope); "
+     "print what it returns, one value a line, and what it prints; 1 and the error on stderr "
+     "when it fails",
+     {{0}}},
+    {"attach",
+     "NAME",
+     "an interactive Lua console inside the running service, with its log lines as they come "
+     "(Ctrl+D or .exit detaches); from a pipe, each chunk's values without prompts",
+     {{0}}},
 #endif
     {"control", "NAME CODE", "send a control: CODE is 128-255 or a control name", {{0}}},
     {"status",

@@ -30,11 +30,34 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
  * descriptor too, before any script can leak them all. Nothing is blocked or ignored, so
  * children start with an empty mask and default dispositions. 0 or -1. */
 int lsvc_signals_catch(const sigset_t *set);
+/* posix_signals.c: the read end of the caught signals' pipe; the
+ * endpoint's reserve descriptor (taken over once: the endpoint's thread),
+ * and a new one (/dev/null, -1 when none is free). */
+int lsvc_signals_fd(void);
+int lsvc_signals_spare(void);
+int lsvc_take_spare(void);
 /* A signal taken by the endpoint thread, for the host. */
 typedef void (*lsvc_signal_fn)(lsvc_host *h, int sig);
 /* Serve the endpoint, and the caught signals (set: non-NULL), on one thread. */
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *set, lsvc_signal_fn on_signal);
 void lsvc_endpoint_close(lsvc_endpoint *e); /* stops the thread, unlinks */
+
+/* ---- posix_stream.c: the endpoint's streams (its thread; the log sink
+ * any thread) ---- */
+typedef struct lsvc_streams lsvc_streams;
+struct pollfd;
+lsvc_streams *lsvc_streams_new(void); /* and the log sink, registered once */
+void lsvc_streams_free(lsvc_streams *s);
+/* Hand client fd over with its eval (chunk taken, freed whatever comes):
+ * LSVC_NO_ERROR, the descriptor is the streams' now; else the Win32 code
+ * of the refusal, fd still the caller's. who: the client, for the log. */
+uint32_t lsvc_streams_eval(lsvc_streams *s, lsvc_service *svc, int fd, char *chunk, size_t len,
+                           const char *who);
+/* The same for a log stream of svc's lines (its "OK" sent here). */
+uint32_t lsvc_streams_log(lsvc_streams *s, lsvc_service *svc, int fd, const char *who);
+#define LSVC_STREAMS_POLL 65 /* the poll entries the streams take */
+size_t lsvc_streams_poll(lsvc_streams *s, struct pollfd *p); /* fills LSVC_STREAMS_POLL */
+void lsvc_streams_events(lsvc_streams *s, const struct pollfd *p); /* after the poll */
 
 /* ---- posix_endpoint_client.c: the client's side (any thread) ---- */
 enum { LSVC_CLIENT_OK = 0, LSVC_CLIENT_NOT_RUNNING = -1, LSVC_CLIENT_ERROR = -2 };
@@ -143,6 +166,14 @@ int lsvc_client_control(const char *name, int code);
  * for. 0, or 1 with the state it is in said. verb: for the messages. */
 int lsvc_client_control_wait(const char *verb, const char *name, int code, uint64_t timeout_ms);
 int lsvc_client_status(const char *name, bool json);
+
+/* ---- posix_attach.c: luasvc eval, luasvc attach (a client's main
+ * thread) ---- */
+/* Run chunk inside service name; its values and prints to stdout, its
+ * error to stderr. 0, or 1 (failed, refused, unreachable). */
+int lsvc_client_eval(const char *name, const char *chunk);
+/* The console: interactive on a terminal, else chunks from stdin. */
+int lsvc_client_attach(const char *name);
 
 /* posix_luarc.c: `luasvc new`'s .luarc.json (editor types) in dir, unless
  * one exists there. 0, or 1 with the error printed. */

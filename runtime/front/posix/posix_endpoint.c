@@ -39,6 +39,7 @@ struct lsvc_endpoint {
     pthread_t thread;
     bool started;
     bool prepared; /* fds bound under temporary names (lsvc_endpoint_prepare) */
+    lsvc_streams *streams; /* evals' and log streams' clients (posix_stream.c) */
 };
 
 /* The host's side: the directory must be ours and closed to others. */
@@ -305,86 +306,168 @@ static void reply_status(int fd, lsvc_service *svc)
         free(line);
 }
 
-/* The peer may use the endpoint: the host's own user or root. */
-static bool peer_allowed(lsvc_service *svc, int fd)
+/* The peer may use the endpoint (and its console): the host's own user
+ * or root. *cred: who it is. */
+static bool peer_allowed(lsvc_service *svc, int fd, struct ucred *cred)
 {
-    struct ucred cred;
-    socklen_t cl = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 &&
-        (cred.uid == geteuid() || cred.uid == 0))
+    socklen_t cl = sizeof *cred;
+    *cred = (struct ucred){.pid = 0, .uid = (uid_t)-1};
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &cl) == 0 &&
+        (cred->uid == geteuid() || cred->uid == 0))
         return true;
     lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc), "endpoint: refused a client of uid %u",
-             (unsigned)cred.uid);
+             (unsigned)cred->uid);
     reply_err(fd, 5, "Access is denied.");
     return false;
-}
-
-/* Answer the request in buf (len bytes, what came before the client
- * stopped or its time ran out). */
-static void answer(lsvc_service *svc, int fd, const char *buf, size_t len)
-{
-    lsvc_request req;
-    char err[128];
-    if (lsvc_proto_parse(buf, len, &req, err, sizeof err) != 0) {
-        lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "endpoint: bad request: %s", err);
-        reply_err(fd, LSVC_ERROR_INVALID_PARAMETER, err);
-        return;
-    }
-    if (strcmp(req.name, lsvc_service_name(svc)) != 0) {
-        reply_err(fd, 1060, "The specified service does not exist as an installed service.");
-        return;
-    }
-    if (req.kind == LSVC_REQ_STATUS) {
-        reply_status(fd, svc);
-        return;
-    }
-    uint32_t rc = lsvc_service_control(svc, req.code);
-    if (rc == LSVC_NO_ERROR) {
-        reply_status(fd, svc);
-    } else {
-        reply_err(fd, rc, lsvc_win32_message(rc));
-    }
 }
 
 /*
  * The clients being read, all at once: one that is slow or silent delays
  * nobody else. Each has LSVC_ENDPOINT_REQUEST_MS for its whole request
- * (the luasvc client sends it at once); then what came is answered (a
- * partial request gets an ERR). When the table is full, the client whose
- * time runs out first makes room.
+ * (the luasvc client sends it at once; an EVAL's chunk included); then
+ * what came is answered (a partial request gets an ERR). When the table
+ * is full, the client whose time runs out first makes room.
  */
 #define MAX_CLIENTS 64
 #define LSVC_ENDPOINT_REQUEST_MS 1000
 
 typedef struct client {
-    int fd; /* -1: free */
+    int fd; /* -1: free (or handed over to the streams) */
     size_t svc;
     uint64_t deadline_ns;
-    size_t len;
+    struct ucred cred;
+    size_t len;   /* of buf: the request line */
+    char *chunk;  /* EVAL: its chunk, being read (NULL: none) */
+    uint32_t need, got;
+    bool trailing; /* more came than the chunk's length */
     char buf[LSVC_PROTO_MAX + 1];
 } client;
+
+/* An EVAL's or a LOG's answer: handed over to the streams. */
+static void answer_stream(lsvc_endpoint *e, lsvc_service *svc, client *c, const lsvc_request *req)
+{
+    char who[96];
+    snprintf(who, sizeof who, "uid %u (pid %d)", (unsigned)c->cred.uid, (int)c->cred.pid);
+    uint32_t rc;
+    if (req->kind == LSVC_REQ_LOG) {
+        rc = lsvc_streams_log(e->streams, svc, c->fd, who);
+    } else if (c->trailing || c->got < c->need) {
+        reply_err(c->fd, LSVC_ERROR_INVALID_PARAMETER,
+                  c->trailing ? "trailing bytes after the chunk" : "truncated chunk");
+        return;
+    } else {
+        c->chunk[c->need] = '\0';
+        rc = lsvc_streams_eval(e->streams, svc, c->fd, c->chunk, c->need, who);
+        c->chunk = NULL; /* taken */
+    }
+    if (rc == LSVC_NO_ERROR)
+        c->fd = -1; /* the streams' now */
+    else
+        reply_err(c->fd, rc, lsvc_win32_message(rc));
+}
+
+/* Answer the request client c sent (what came before it stopped, or its
+ * time ran out). */
+static void answer(lsvc_endpoint *e, lsvc_service *svc, client *c)
+{
+    lsvc_request req;
+    char err[128];
+    if (!e->streams && c->chunk) /* no streams (out of memory): no console */
+        c->trailing = true;
+    if (lsvc_proto_parse(c->buf, c->len, &req, err, sizeof err) != 0) {
+        lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "endpoint: bad request: %s", err);
+        reply_err(c->fd, LSVC_ERROR_INVALID_PARAMETER, err);
+        return;
+    }
+    if (strcmp(req.name, lsvc_service_name(svc)) != 0) {
+        reply_err(c->fd, 1060, "The specified service does not exist as an installed service.");
+        return;
+    }
+    if (req.kind == LSVC_REQ_STATUS) {
+        reply_status(c->fd, svc);
+        return;
+    }
+    if (req.kind == LSVC_REQ_EVAL || req.kind == LSVC_REQ_LOG) {
+        if (e->streams)
+            answer_stream(e, svc, c, &req);
+        else
+            reply_err(c->fd, 8, "Not enough memory resources are available to process this command.");
+        return;
+    }
+    uint32_t rc = lsvc_service_control(svc, req.code);
+    if (rc == LSVC_NO_ERROR) {
+        reply_status(c->fd, svc);
+    } else {
+        reply_err(c->fd, rc, lsvc_win32_message(rc));
+    }
+}
 
 static void client_end(lsvc_endpoint *e, client *c, bool answer_it)
 {
     if (answer_it)
-        answer(lsvc_host_service(e->host, c->svc), c->fd, c->buf, c->len);
-    close(c->fd);
+        answer(e, lsvc_host_service(e->host, c->svc), c);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->chunk);
+    c->chunk = NULL;
     c->fd = -1;
 }
 
-/* Read what client c sent; answer once it is a whole line, or all it will
- * send, or as much as a request may be. */
+/* The request line is an EVAL's: its chunk is read next (what came after
+ * the line is its beginning). false: not one, or not a valid line. */
+static bool begin_chunk(client *c, const char *nl)
+{
+    lsvc_request req;
+    char err[8];
+    size_t head = (size_t)(nl - c->buf) + 1;
+    if (c->len < 5 || memcmp(c->buf, "EVAL ", 5) != 0 ||
+        lsvc_proto_parse(c->buf, head, &req, err, sizeof err) != 0)
+        return false;
+    c->chunk = malloc((size_t)req.payload_len + 1);
+    if (!c->chunk)
+        return false;
+    size_t extra = c->len - head;
+    c->need = req.payload_len;
+    c->got = (uint32_t)(extra < c->need ? extra : c->need);
+    c->trailing = extra > c->need;
+    memcpy(c->chunk, c->buf + head, c->got);
+    c->len = head;
+    return true;
+}
+
+/* Read what client c sent; answer once it is a whole line (and an EVAL's
+ * whole chunk), or all it will send, or as much as a request may be. */
 static void client_read(lsvc_endpoint *e, client *c)
 {
     for (;;) {
-        ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+        bool in_chunk = c->chunk != NULL;
+        char *dst = in_chunk ? c->chunk + c->got : c->buf + c->len;
+        size_t room = in_chunk ? c->need - c->got : sizeof c->buf - c->len;
+        ssize_t r = room ? recv(c->fd, dst, room, 0) : 0;
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (r > 0)
+        if (r > 0 && in_chunk)
+            c->got += (uint32_t)r;
+        else if (r > 0)
             c->len += (size_t)r;
-        if (r <= 0 || memchr(c->buf, '\n', c->len) || c->len == sizeof c->buf) {
+        if (in_chunk) {
+            if (r <= 0 || c->got == c->need) {
+                client_end(e, c, true);
+                return;
+            }
+            continue;
+        }
+        const char *nl = memchr(c->buf, '\n', c->len);
+        if (nl && begin_chunk(c, nl)) {
+            if (c->got == c->need) { /* all there already (an empty chunk) */
+                client_end(e, c, true);
+                return;
+            }
+            continue;
+        }
+        if (r <= 0 || nl || c->len == sizeof c->buf) {
             client_end(e, c, true);
             return;
         }
@@ -398,7 +481,8 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
     int fd = accept4(e->fds[i], NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0)
         return false;
-    if (!peer_allowed(lsvc_host_service(e->host, i), fd)) {
+    struct ucred cred;
+    if (!peer_allowed(lsvc_host_service(e->host, i), fd, &cred)) {
         close(fd);
         return true;
     }
@@ -413,8 +497,10 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
         client_end(e, oldest, true);
         slot = oldest;
     }
-    *slot = (client){
-        .fd = fd, .svc = i, .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
+    *slot = (client){.fd = fd,
+                     .svc = i,
+                     .cred = cred,
+                     .deadline_ns = lsvc_now_ns() + LSVC_ENDPOINT_REQUEST_MS * 1000000ull};
     client_read(e, slot); /* the request is mostly there already: no poll for it */
     return true;
 }
@@ -445,63 +531,6 @@ static void sweep_temporaries(void)
         }
     }
     closedir(d);
-}
-
-/*
- * The host's signals. A handler that only writes the signal's number to a
- * pipe, which the endpoint's thread polls and takes to the host: nothing
- * runs asynchronously but that write. No thread blocks these signals, and
- * none is ignored (SIGPIPE gets a handler that does nothing, so a write
- * to a closed pipe still fails with EPIPE): a child started from any
- * thread (io.popen, os.execute, a spawn) begins with an empty mask and
- * the default dispositions, as exec resets handled signals and keeps
- * ignored ones. SA_RESTART: a thread a signal lands on resumes its call.
- *
- * (The event loop's branch reserves one more signal here, the worker's
- * interrupt installed by pthread_kill: handled, never blocked, never
- * ignored, for the same reason.)
- */
-static int sig_pipe[2] = {-1, -1};
-
-/* The endpoint's reserve descriptor (endpoint_main): the main thread's
- * before the endpoint's thread starts, then that thread's alone. */
-static int spare_fd = -1;
-
-static int take_spare(void) { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
-
-static void on_host_signal(int sig)
-{
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    ssize_t w = write(sig_pipe[1], &b, 1); /* full (64 kB of signals): dropped */
-    (void)w;
-    errno = saved;
-}
-
-static void on_sigpipe(int sig) { (void)sig; }
-
-int lsvc_signals_catch(const sigset_t *set)
-{
-    if (sig_pipe[0] < 0 && pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-        return -1;
-    if (spare_fd < 0)
-        spare_fd = take_spare(); /* before any thread can leak descriptors */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_host_signal;
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGPIPE && sigismember(set, sig) == 1 && sigaction(sig, &sa, NULL) != 0)
-            return -1;
-    sa.sa_handler = on_sigpipe;
-    if (sigaction(SIGPIPE, &sa, NULL) != 0)
-        return -1;
-    /* and nothing blocked: whatever our parent left, the threads this one
-     * starts, and their children, begin with an empty mask */
-    sigset_t none;
-    sigemptyset(&none);
-    return pthread_sigmask(SIG_SETMASK, &none, NULL) == 0 ? 0 : -1;
 }
 
 /* Take the signals that came (the pipe) to the host. */
@@ -601,15 +630,14 @@ static void accept_burst(lsvc_endpoint *e, client *cl, size_t i, int *spare, uin
 static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
-    size_t n = lsvc_host_count(e->host), np = n + 2 + MAX_CLIENTS;
+    size_t n = lsvc_host_count(e->host), np = n + 2 + MAX_CLIENTS + LSVC_STREAMS_POLL;
     sweep_temporaries();
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
-    client *cl = malloc(MAX_CLIENTS * sizeof *cl);
+    client *cl = calloc(MAX_CLIENTS, sizeof *cl);
     size_t at[MAX_CLIENTS];
     bool told = false; /* a failing poll was logged */
-    int spare = spare_fd >= 0 ? spare_fd : take_spare();
-    spare_fd = -1;
+    int spare = lsvc_signals_spare();
     if (!p || !rest || !cl)
         goto out;
     for (size_t k = 0; k < MAX_CLIENTS; k++)
@@ -617,10 +645,13 @@ static void *endpoint_main(void *arg)
     for (size_t i = 0; i < n; i++) /* accept takes what is there, never waits */
         fcntl(e->fds[i], F_SETFL, fcntl(e->fds[i], F_GETFL) | O_NONBLOCK);
     for (;;) {
-        if (spare < 0 && (spare = take_spare()) >= 0)
+        if (spare < 0 && (spare = lsvc_take_spare()) >= 0)
             memset(rest, 0, n * sizeof *rest); /* back: the listeners may take one each */
         uint64_t now = lsvc_now_ns(), next;
         size_t used = poll_entries(e, n, rest, cl, p, at, now, &next);
+        size_t streams_at = used;
+        if (e->streams)
+            used += lsvc_streams_poll(e->streams, p + used);
         int timeout = !next ? -1 : next <= now ? 0 : (int)((next - now) / 1000000u) + 1;
         if (poll(p, used, timeout) < 0) {
             if (errno != EINTR && poll_failed(e, &told))
@@ -632,9 +663,11 @@ static void *endpoint_main(void *arg)
             break;
         if (p[n + 1].revents & POLLIN)
             take_signals(e);
-        for (size_t j = n + 2; j < used; j++)
+        for (size_t j = n + 2; j < streams_at; j++)
             if (p[j].revents)
                 client_read(e, &cl[at[j - n - 2]]);
+        if (e->streams)
+            lsvc_streams_events(e->streams, p + streams_at);
         now = lsvc_now_ns();
         for (size_t k = 0; k < MAX_CLIENTS; k++)
             if (cl[k].fd >= 0 && cl[k].deadline_ns <= now)
@@ -644,9 +677,11 @@ static void *endpoint_main(void *arg)
                 accept_burst(e, cl, i, &spare, rest, now);
     }
 out:
-    for (size_t k = 0; cl && k < MAX_CLIENTS; k++)
+    for (size_t k = 0; cl && k < MAX_CLIENTS; k++) {
         if (cl[k].fd >= 0)
             close(cl[k].fd);
+        free(cl[k].chunk);
+    }
     if (spare >= 0)
         close(spare);
     free(cl);
@@ -658,7 +693,8 @@ out:
 int lsvc_endpoint_start(lsvc_endpoint *e, const sigset_t *signals, lsvc_signal_fn on_signal)
 {
     e->on_signal = on_signal;
-    e->sigfd = signals ? sig_pipe[0] : -1; /* lsvc_signals_catch's */
+    e->streams = lsvc_streams_new(); /* NULL: the console is refused */
+    e->sigfd = signals ? lsvc_signals_fd() : -1; /* lsvc_signals_catch's */
     int rc = pthread_create(&e->thread, NULL, endpoint_main, e);
     e->started = rc == 0;
     return rc;
@@ -681,6 +717,7 @@ void lsvc_endpoint_close(lsvc_endpoint *e)
             free(e->paths[i]);
         }
     }
+    lsvc_streams_free(e->streams); /* after the thread: it was its */
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
