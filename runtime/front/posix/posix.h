@@ -30,6 +30,11 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
  * descriptor too, before any script can leak them all. Nothing is blocked or ignored, so
  * children start with an empty mask and default dispositions. 0 or -1. */
 int lsvc_signals_catch(const sigset_t *set);
+/* posix_rundir.c: the runtime directory must be this user's and closed to
+ * others (0, or -1 with the message in err); remove the temporary sockets
+ * of hosts that died while their scripts loaded. */
+int lsvc_rundir_check(const char *dir, char *err, size_t errlen);
+void lsvc_rundir_sweep(void);
 /* posix_signals.c: the read end of the caught signals' pipe; the
  * endpoint's reserve descriptor (taken over once: the endpoint's thread),
  * and a new one (/dev/null, -1 when none is free). */

@@ -13,7 +13,6 @@
  * this file calls and which never calls back.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -41,30 +40,6 @@ struct lsvc_endpoint {
     bool prepared; /* fds bound under temporary names (lsvc_endpoint_prepare) */
     lsvc_streams *streams; /* evals' and log streams' clients (posix_stream.c) */
 };
-
-/* The host's side: the directory must be ours and closed to others. */
-static int check_dir_private(const char *dir, char *err, size_t errlen)
-{
-    struct stat st;
-    if (lstat(dir, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (st.st_uid != geteuid()) {
-        snprintf(err, errlen,
-                 "runtime directory %s belongs to uid %u, not to this user (uid %u); "
-                 "set LUASVC_RUNTIME_DIR to a directory of your own",
-                 dir, (unsigned)st.st_uid, (unsigned)geteuid());
-        return -1;
-    }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen,
-                 "runtime directory %s is open to other users (mode %03o); chmod 700 it", dir,
-                 (unsigned)(st.st_mode & 0777));
-        return -1;
-    }
-    return 0;
-}
 
 static lsvc_endpoint *endpoint_new(lsvc_host *h, char *err, size_t errlen)
 {
@@ -103,7 +78,7 @@ lsvc_endpoint *lsvc_endpoint_prepare(lsvc_host *h)
 {
     char dir[200], err[512];
     if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0 ||
-        check_dir_private(dir, err, sizeof err) != 0)
+        lsvc_rundir_check(dir, err, sizeof err) != 0)
         return NULL;
     lsvc_endpoint *e = endpoint_new(h, err, sizeof err);
     if (!e)
@@ -189,7 +164,7 @@ lsvc_endpoint *lsvc_endpoint_open(lsvc_host *h, lsvc_endpoint *pre, char *err, s
 {
     char dir[200];
     if (lsvc_runtime_dir(dir, sizeof dir, err, errlen) != 0 ||
-        check_dir_private(dir, err, errlen) != 0) {
+        lsvc_rundir_check(dir, err, errlen) != 0) {
         lsvc_endpoint_close(pre);
         return NULL;
     }
@@ -505,34 +480,6 @@ static bool client_accept(lsvc_endpoint *e, client *cl, size_t i)
     return true;
 }
 
-/* Temporary sockets (lsvc_endpoint_prepare) left by hosts that died while
- * their scripts loaded: removed when their process is gone. Off the path
- * to RUNNING, on the endpoint's thread. */
-static void sweep_temporaries(void)
-{
-    char dir[200], err[256];
-    if (lsvc_runtime_dir(dir, sizeof dir, err, sizeof err) != 0)
-        return;
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        long pid;
-        size_t idx;
-        char tail[8];
-        if (sscanf(de->d_name, ".luasvc-%ld-%zu.%7s", &pid, &idx, tail) != 3 ||
-            strcmp(tail, "tmp") != 0 || pid <= 0 || pid == (long)getpid())
-            continue;
-        if (kill((pid_t)pid, 0) != 0 && errno == ESRCH) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-            unlink(path);
-        }
-    }
-    closedir(d);
-}
-
 /* Take the signals that came (the pipe) to the host. */
 static void take_signals(lsvc_endpoint *e)
 {
@@ -631,7 +578,7 @@ static void *endpoint_main(void *arg)
 {
     lsvc_endpoint *e = arg;
     size_t n = lsvc_host_count(e->host), np = n + 2 + MAX_CLIENTS + LSVC_STREAMS_POLL;
-    sweep_temporaries();
+    lsvc_rundir_sweep();
     struct pollfd *p = calloc(np, sizeof *p);
     uint64_t *rest = calloc(n, sizeof *rest); /* listener i polled again after */
     client *cl = calloc(MAX_CLIENTS, sizeof *cl);
