@@ -99,6 +99,8 @@ lsvc_streams *lsvc_streams_new(void)
     return s;
 }
 
+static long send_some(void *ud, const char *p, size_t n);
+
 static void stream_close(stream *t)
 {
     lsvc_console_hangup(t->con); /* an eval still running ends */
@@ -116,9 +118,15 @@ void lsvc_streams_free(lsvc_streams *s)
     pthread_mutex_lock(&mu);
     if (live == s)
         live = NULL;
-    for (size_t i = 0; i < MAX_STREAMS; i++)
-        if (s->st[i].fd >= 0)
-            stream_close(&s->st[i]);
+    for (size_t i = 0; i < MAX_STREAMS; i++) {
+        stream *t = &s->st[i];
+        if (t->fd < 0)
+            continue;
+        /* the host ends: what its services answered last is sent if the
+         * client can take it now (an eval ended by the stop), never waited for */
+        lsvc_console_send(t->con, send_some, &t->fd);
+        stream_close(t);
+    }
     pthread_mutex_unlock(&mu);
     close(s->wake[0]);
     close(s->wake[1]);
