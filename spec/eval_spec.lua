@@ -200,6 +200,38 @@ time.sleep(3)
     stop(p)
   end)
 
+  it("runs beside a hot reload: the reload waits for it, the next eval sees the new version", function()
+    local d = H.tmpdir()
+    local path = d .. "/console_tick.lua"
+    local text = H.read(F .. "console_tick.lua")
+    H.write(path, text)
+    local p = H.start { scripts = { path } }
+    H.wait_state(p, NAME, "RUNNING")
+    local f = p.dir .. "/eval-out"
+    os.execute(string.format("(LUASVC_RUNTIME_DIR=%s %s eval %s \"print('waiting') ctx:sleep(400) return VERSION\" >%s 2>&1; echo rc=$? >>%s) &",
+      H.q(p.rt), H.q(H.bin), NAME, H.q(f), H.q(f)))
+    H.wait_for(function() return (H.read(f) or ""):find("waiting", 1, true) end, 5, "the eval to wait")
+    H.write(path, text:gsub("counter = 0", "counter = 0\nVERSION = 2", 1))
+    H.wait_for(function() return (H.read(f) or ""):find("rc=", 1, true) end, 5, "the eval to end")
+    assert.equal("waiting\nnil\nrc=0\n", H.read(f))
+    H.wait_log(p, "reloaded")
+    local rc, out = eval(p, "return VERSION")
+    assert.equal(0, rc)
+    assert.equal("2\n", out)
+    stop(p)
+  end)
+
+  it("lets a chunk keep ctx and its print: both still work after it ended", function()
+    local p = start()
+    assert.equal(0, (eval(p, "kept_ctx, kept_print = ctx, print")))
+    local rc, out = eval(p, "return kept_ctx == ctx, kept_ctx:state()")
+    assert.equal(0, rc)
+    assert.equal("true\nRUNNING\n", out)
+    assert.equal(0, (eval(p, "ctx:spawn(function() kept_print('KEPT-PRINT') end)")))
+    H.wait_for(function() return (H.read(p.out) or ""):find("KEPT-PRINT", 1, true) end, 5, "the kept print")
+    stop(p)
+  end)
+
   it("is answered when a stop comes while it waits", function()
     local p = start()
     local f = p.dir .. "/eval-out"
