@@ -249,7 +249,7 @@ static bool open_log(const char *name, inbox *log)
 }
 
 /* One line of stdin into line (without its newline). false: at its end. */
-static bool read_line(char **line, size_t *cap, inbox *log)
+static bool read_line(char **line, size_t *cap, inbox *log, const char *prompt)
 {
     for (;;) {
         struct pollfd p[2] = {{.fd = 0, .events = POLLIN},
@@ -259,7 +259,7 @@ static bool read_line(char **line, size_t *cap, inbox *log)
         if (p[1].revents && inbox_fill(log)) {
             int never = -1;
             take_frames(log, &never, true);
-            fputs("> ", stdout); /* the prompt again, under the line */
+            fputs(prompt, stdout); /* the prompt again, under the line */
             fflush(stdout);
         }
         if (p[0].revents) {
@@ -288,11 +288,12 @@ int lsvc_client_attach(const char *name)
     size_t cap = 0, len = 0;
     int status = 0;
     for (;;) {
+        const char *prompt = len ? ">> " : "> ";
         if (tty) {
-            fputs(len ? ">> " : "> ", stdout);
+            fputs(prompt, stdout);
             fflush(stdout);
         }
-        if (!(tty ? read_line(&line, &cap, &log) : getline(&line, &cap, stdin) >= 0))
+        if (!(tty ? read_line(&line, &cap, &log, prompt) : getline(&line, &cap, stdin) >= 0))
             break;
         size_t ll = strcspn(line, "\n");
         line[ll] = '\0';
