@@ -118,6 +118,11 @@ static const usage_verb verbs[] = {
      "send the control, waiting for the state it leads to (STOPPED, PAUSED, RUNNING)",
      {OPT_WAIT("wait for that state (always: the SCM's checkpoints are followed)")}},
     {"reload|interrogate", "NAME", "send the control (reload: PARAMCHANGE)", {{0}}},
+    {"eval",
+     "NAME CHUNK",
+     "run the Lua CHUNK inside the running service, over its console pipe; print what it "
+     "returns and prints; 1 and the error on stderr when it fails",
+     {{0}}},
 #else
     {"install",
      "SCRIPT --systemd [--user | --user-account NAME | --dynamic-user] [--unit-dir DIR] "

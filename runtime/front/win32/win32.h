@@ -28,7 +28,16 @@ uint32_t lsvc_win32_eventlog_unregister(const char *name);
  * severe to them. */
 void lsvc_win32_eventlog_open(int n, char **names);
 
+/* ---- win32_pipe.c: the console's pipes of a host (its own threads) ---- */
+typedef struct lsvc_pipe lsvc_pipe;
+/* Once the scripts have loaded (their names known): a pipe per service.
+ * NULL: none (logged). */
+lsvc_pipe *lsvc_win32_pipe_start(lsvc_host *h);
+void lsvc_win32_pipe_stop(lsvc_pipe *p); /* NULL: nothing */
+
 /* ---- the client commands (the luasvc client process, main thread) ---- */
+/* win32_eval.c: luasvc eval NAME CHUNK over the service's console pipe */
+int lsvc_win32_eval(const char *name, const char *chunk);
 /* win32_client.c: which verb goes where; -1 for a verb it does not know. */
 int lsvc_win32_client(const char *cmd, int argc, char **argv);
 /* win32_svcapi.c, the families' common kit (see the file), calling none of

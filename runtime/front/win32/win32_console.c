@@ -53,10 +53,12 @@ void lsvc_console_os_loading(lsvc_host *h, bool check_only)
     (void)check_only;
 }
 
+static lsvc_pipe *g_pipe; /* the console's pipes (luasvc eval) */
+
 size_t lsvc_console_os_open(lsvc_host *h, bool check_only, size_t failed)
 {
-    (void)h;
-    (void)check_only;
+    if (!check_only && !failed)
+        g_pipe = lsvc_win32_pipe_start(h);
     return failed;
 }
 
@@ -67,4 +69,9 @@ int lsvc_console_os_serve(lsvc_host *h)
     return 0;
 }
 
-void lsvc_console_os_end(lsvc_host *h) { (void)h; }
+void lsvc_console_os_end(lsvc_host *h)
+{
+    (void)h;
+    lsvc_win32_pipe_stop(g_pipe);
+    g_pipe = NULL;
+}

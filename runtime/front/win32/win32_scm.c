@@ -181,8 +181,10 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
     }
     /* A load failure is reported STOPPED by the worker itself. */
     size_t failed = lsvc_host_wait_loaded(h);
+    lsvc_pipe *pipe = failed ? NULL : lsvc_win32_pipe_start(h); /* luasvc eval */
     lsvc_host_release(h, failed == 0);
     lsvc_host_wait_stopped(h);
+    lsvc_win32_pipe_stop(pipe);
     lsvc_host_join(h);
 }
 
