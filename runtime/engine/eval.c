@@ -244,11 +244,13 @@ static void eval_ended(lsvc__task *t)
         const char *why = ev->why;
         if (!why && lsvc_service_stopping(w->svc))
             why = "the service is stopping";
-        if (!why) { /* its budget of running time is spent */
+        if (!why && !t->budget_ns) { /* its budget of running time is spent */
             snprintf(ev->why_buf, sizeof ev->why_buf,
                      "it ran past handler_timeout (%u ms): interrupted", w->handler_timeout_ms);
             why = ev->why_buf;
         }
+        if (!why) /* the lane's answer to a deadline (a control pending behind it) */
+            why = "a deadline passed while it held the controls back: interrupted";
         char text[300];
         snprintf(text, sizeof text, "the eval was ended before it finished: %s", why);
         answer_error(ev->con, text);

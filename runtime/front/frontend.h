@@ -38,6 +38,23 @@ int lsvc_usage_control(const char *arg);
 /* A "--help" or "-h" among the arguments before any "--". */
 bool lsvc_usage_wants_help(int argc, char **argv);
 
+/* ---- attach.c: luasvc attach's chunks, both platforms (main thread) ---- */
+
+/* What a platform gives the loop: read_line (one line of stdin, without
+ * its newline, into *line; the prompt it shows, for a terminal's
+ * reprinting; false at its end), eval (run the chunk: 0, or 1). */
+typedef struct lsvc_attach_io {
+    bool (*read_line)(void *ud, char **line, size_t *cap, const char *prompt);
+    int (*eval)(void *ud, const char *chunk, size_t len);
+    void *ud;
+    bool tty; /* prompts, and status 0 at the end */
+} lsvc_attach_io;
+/* Read chunks, eval each: the process's exit status. */
+int lsvc_attach_run(const char *name, const lsvc_attach_io *io);
+/* One line of f into *line (grown as needed), without its newline (or
+ * CR LF); false at the end of f. */
+bool lsvc_read_line(FILE *f, char **line, size_t *cap);
+
 /* ---- waitopt.c: NAME [--wait] [--timeout SECONDS] of start, stop, pause,
  * continue ---- */
 

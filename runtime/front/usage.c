@@ -123,6 +123,11 @@ static const usage_verb verbs[] = {
      "run the Lua CHUNK inside the running service, over its console pipe; print what it "
      "returns and prints; 1 and the error on stderr when it fails",
      {{0}}},
+    {"attach",
+     "NAME",
+     "a Lua console inside the running service, a chunk at a time (Ctrl+Z then Enter, or "
+     ".exit, detaches); from a pipe, each chunk's values without prompts",
+     {{0}}},
 #else
     {"install",
      "SCRIPT --systemd [--user | --user-account NAME | --dynamic-user] [--unit-dir DIR] "

@@ -3,7 +3,7 @@ eval_spec.lua - the console under Wine's SCM: `luasvc.exe eval NAME ...`
 against an installed service reaches its Lua state through the service's
 console pipe (\\.\pipe\luasvc-NAME): values, a global a control's handler
 then sees, print, an error and a runaway chunk contained (the service
-stays RUNNING), a script with console = false refused. Run by
+stays RUNNING), attach from a pipe, a script with console = false refused. Run by
 scripts/wine-test.
 ]]
 local W = require "spec.wine.helper"
@@ -58,6 +58,12 @@ describe("luasvc.exe eval, under the SCM", function()
     out, rc = luasvc("eval", "wineval", "return counter > 0")
     assert.are.equal(0, rc, out)
     assert.are.equal("true\n", out)
+    -- attach from a pipe: chunks over lines, no prompts
+    local f = io.popen("printf 'return 6*7\\nx = {\\n  1 }\\nreturn #x\\n' | LC_ALL=C.UTF-8 wine " ..
+      W.q(W.EXE) .. " attach wineval 2>&1")
+    out = f:read("a"):gsub("\r\n", "\n")
+    assert.truthy(f:close(), out)
+    assert.are.equal("42\n1\n", out)
     assert.are.equal("RUNNING", status("wineval").state)
     assert.truthy(read(log):find("console: eval by pid %d+: `return 6%*7, {a = 1}`: ok"), read(log))
     remove("wineval")

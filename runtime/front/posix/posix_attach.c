@@ -17,9 +17,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <lauxlib.h>
-#include <lua.h>
-
 #include "posix.h"
 
 /* A connected socket to service name's endpoint, or -1 (said why). */
@@ -208,25 +205,6 @@ int lsvc_client_eval(const char *name, const char *chunk)
 
 /* ---- attach ---------------------------------------------------------------- */
 
-/* Is chunk incomplete (more lines would make it a chunk), as lua.c asks:
- * compiled here, never run. */
-static bool incomplete(lua_State *L, const char *chunk, size_t len)
-{
-    if (len && chunk[0] == '=')
-        return false;
-    lua_pushfstring(L, "return %s", chunk);
-    bool expr = luaL_loadbuffer(L, lua_tostring(L, -1), lua_rawlen(L, -1), "=console") == LUA_OK;
-    lua_settop(L, 0);
-    if (expr)
-        return false;
-    int rc = luaL_loadbuffer(L, chunk, len, "=console");
-    size_t ml = 0;
-    const char *msg = rc == LUA_ERRSYNTAX ? lua_tolstring(L, -1, &ml) : NULL;
-    bool more = msg && ml >= 5 && strcmp(msg + ml - 5, "<eof>") == 0;
-    lua_settop(L, 0);
-    return more;
-}
-
 /* The log stream of name's lines (fd in log), "OK" read. false: said why. */
 static bool open_log(const char *name, inbox *log)
 {
@@ -248,81 +226,53 @@ static bool open_log(const char *name, inbox *log)
     return false;
 }
 
-/* One line of stdin into line (without its newline). false: at its end. */
-static bool read_line(char **line, size_t *cap, inbox *log, const char *prompt)
+/* The attach loop's platform half: the service's name and its log stream
+ * (fd -1: none, from a pipe). */
+typedef struct attach_ud {
+    const char *name;
+    inbox log;
+    bool tty;
+} attach_ud;
+
+/* One line of stdin; on a terminal, log lines printed meanwhile (and the
+ * prompt again under them). false: at its end. */
+static bool read_line(void *ud, char **line, size_t *cap, const char *prompt)
 {
-    for (;;) {
+    attach_ud *a = ud;
+    while (a->tty) {
         struct pollfd p[2] = {{.fd = 0, .events = POLLIN},
-                              {.fd = log && !log->eof ? log->fd : -1, .events = POLLIN}};
+                              {.fd = !a->log.eof ? a->log.fd : -1, .events = POLLIN}};
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             return false;
-        if (p[1].revents && inbox_fill(log)) {
+        if (p[1].revents && inbox_fill(&a->log)) {
             int never = -1;
-            take_frames(log, &never, true);
-            fputs(prompt, stdout); /* the prompt again, under the line */
+            take_frames(&a->log, &never, true);
+            fputs(prompt, stdout); /* the prompt again, under the lines */
             fflush(stdout);
         }
-        if (p[0].revents) {
-            ssize_t n = getline(line, cap, stdin);
-            if (n < 0)
-                return false;
-            if (n && (*line)[n - 1] == '\n')
-                (*line)[n - 1] = '\0';
-            return true;
-        }
+        if (p[0].revents)
+            break;
     }
+    return lsvc_read_line(stdin, line, cap);
+}
+
+static int eval_chunk(void *ud, const char *chunk, size_t len)
+{
+    attach_ud *a = ud;
+    return eval_once(a->name, chunk, len, a->tty ? &a->log : NULL);
 }
 
 int lsvc_client_attach(const char *name)
 {
-    bool tty = isatty(0) && isatty(1);
-    inbox log = {.fd = -1};
-    if (tty && !open_log(name, &log))
+    attach_ud a = {.name = name, .log = {.fd = -1}, .tty = isatty(0) && isatty(1)};
+    if (a.tty && !open_log(name, &a.log))
         return 1;
-    if (!tty) /* no prompt: stdin is read by lines as they come */
+    if (!a.tty) /* no prompt: stdin is read by lines as they come */
         setvbuf(stdin, NULL, _IOLBF, 0);
-    if (tty)
-        printf("luasvc attach %s: Lua inside the service; Ctrl+D or .exit detaches\n", name);
-    lua_State *L = luaL_newstate();
-    char *line = NULL, *chunk = NULL;
-    size_t cap = 0, len = 0;
-    int status = 0;
-    for (;;) {
-        const char *prompt = len ? ">> " : "> ";
-        if (tty) {
-            fputs(prompt, stdout);
-            fflush(stdout);
-        }
-        if (!(tty ? read_line(&line, &cap, &log, prompt) : getline(&line, &cap, stdin) >= 0))
-            break;
-        size_t ll = strcspn(line, "\n");
-        line[ll] = '\0';
-        if (!len && strcmp(line, ".exit") == 0)
-            break;
-        char *c = realloc(chunk, len + ll + 2);
-        if (!c || !L)
-            break;
-        chunk = c;
-        if (len)
-            chunk[len++] = '\n';
-        memcpy(chunk + len, line, ll + 1);
-        len += ll;
-        if (incomplete(L, chunk, len))
-            continue;
-        int rc = eval_once(name, chunk, len, tty ? &log : NULL);
-        status = status ? status : rc;
-        len = 0;
-    }
-    if (len) /* an incomplete chunk at the end: its error tells */
-        status = eval_once(name, chunk, len, NULL) ? 1 : status;
-    if (tty)
-        fputs("\n", stdout);
-    if (L)
-        lua_close(L);
-    free(line);
-    free(chunk);
-    free(log.p);
-    if (log.fd >= 0)
-        close(log.fd);
-    return tty ? 0 : status;
+    lsvc_attach_io io = {.read_line = read_line, .eval = eval_chunk, .ud = &a, .tty = a.tty};
+    int status = lsvc_attach_run(name, &io);
+    free(a.log.p);
+    if (a.log.fd >= 0)
+        close(a.log.fd);
+    return status;
 }

@@ -38,6 +38,7 @@ void lsvc_win32_pipe_stop(lsvc_pipe *p); /* NULL: nothing */
 /* ---- the client commands (the luasvc client process, main thread) ---- */
 /* win32_eval.c: luasvc eval NAME CHUNK over the service's console pipe */
 int lsvc_win32_eval(const char *name, const char *chunk);
+int lsvc_win32_attach(const char *name); /* the same, a chunk at a time */
 /* win32_client.c: which verb goes where; -1 for a verb it does not know. */
 int lsvc_win32_client(const char *cmd, int argc, char **argv);
 /* win32_svcapi.c, the families' common kit (see the file), calling none of

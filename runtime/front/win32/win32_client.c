@@ -2,7 +2,8 @@
  * win32_client.c - the client commands' dispatcher: which verb goes where
  * (lsvc_win32_client). The families it calls: win32_install.c (install,
  * uninstall), win32_control.c (start and the controls), win32_status.c
- * (status), win32_eval.c (eval, over the service's console pipe); they speak to the SCM through win32_svcapi.c. Nothing calls
+ * (status), win32_eval.c (eval and attach, over the service's console
+ * pipe); they speak to the SCM through win32_svcapi.c. Nothing calls
  * back into this file. Runs in the luasvc client process, on its main
  * thread.
  *
@@ -53,6 +54,11 @@ int lsvc_win32_client(const char *cmd, int argc, char **argv)
         if (argc != 2)
             return lsvc_usage_error(cmd, "NAME and CHUNK");
         return lsvc_win32_eval(argv[0], argv[1]);
+    }
+    if (strcmp(cmd, "attach") == 0) {
+        if (argc != 1)
+            return lsvc_usage_error(cmd, "one NAME");
+        return lsvc_win32_attach(argv[0]);
     }
     if (strcmp(cmd, "reload") == 0 || strcmp(cmd, "interrogate") == 0) {
         if (argc != 1)

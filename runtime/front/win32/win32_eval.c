@@ -1,9 +1,13 @@
 /*
- * win32_eval.c - luasvc eval NAME CHUNK on Windows: the request on the
- * service's console pipe (win32_pipe.c, \\.\pipe\luasvc-NAME), its frames
- * printed as they come: what the chunk printed and returned to stdout,
- * its error to stderr. The luasvc client process, main thread.
+ * win32_eval.c - luasvc eval NAME CHUNK and luasvc attach NAME on
+ * Windows: each chunk a request on the service's console pipe
+ * (win32_pipe.c, \\.\pipe\luasvc-NAME), its frames printed as they
+ * come: what the chunk printed and returned to stdout, its error to
+ * stderr. attach reads its chunks as attach.c does; the service's log
+ * lines are not streamed here (POSIX's LOG). The luasvc client process,
+ * main thread.
  */
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,16 +75,11 @@ static size_t take(const char *b, size_t len, int *done)
     return off;
 }
 
-int lsvc_win32_eval(const char *name, const char *chunk)
+static int eval_chunk(const char *name, const char *chunk, size_t clen)
 {
-    if (!lsvc_name_valid(name)) {
-        fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
-        return 2;
-    }
     HANDLE h = open_pipe(name);
     if (h == INVALID_HANDLE_VALUE)
         return 1;
-    size_t clen = strlen(chunk);
     char head[200];
     int hl = snprintf(head, sizeof head, "EVAL %zu %s\n", clen, name);
     DWORD w;
@@ -113,4 +112,36 @@ int lsvc_win32_eval(const char *name, const char *chunk)
         return 1;
     }
     return done;
+}
+
+int lsvc_win32_eval(const char *name, const char *chunk)
+{
+    if (!lsvc_name_valid(name)) {
+        fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
+        return 2;
+    }
+    return eval_chunk(name, chunk, strlen(chunk));
+}
+
+static bool read_line(void *ud, char **line, size_t *cap, const char *prompt)
+{
+    (void)ud;
+    (void)prompt;
+    return lsvc_read_line(stdin, line, cap);
+}
+
+static int eval_ud(void *ud, const char *chunk, size_t len)
+{
+    return eval_chunk(ud, chunk, len);
+}
+
+int lsvc_win32_attach(const char *name)
+{
+    if (!lsvc_name_valid(name)) {
+        fprintf(stderr, "luasvc: invalid service name '%s'\n", name);
+        return 2;
+    }
+    lsvc_attach_io io = {.read_line = read_line, .eval = eval_ud, .ud = (void *)name,
+                         .tty = _isatty(0) && _isatty(1)};
+    return lsvc_attach_run(name, &io);
 }
