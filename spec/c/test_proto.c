@@ -316,9 +316,41 @@ static void test_errbuf(void)
     CHECK(strcmp(a, b) != 0);
 }
 
+/* EVAL's line carries its chunk's length (bounded), LOG only a name. */
+static void test_console(void)
+{
+    lsvc_request r;
+    char err[128];
+    CHECK_EQ(parse_exact("EVAL 12 svc\n", 12, &r, err, sizeof err), 0);
+    CHECK_EQ(r.kind, LSVC_REQ_EVAL);
+    CHECK_EQ(r.payload_len, 12);
+    CHECK_EQ(r.code, 0);
+    CHECK(strcmp(r.name, "svc") == 0);
+    CHECK_EQ(parse_exact("EVAL 0 a b\n", 11, &r, err, sizeof err), 0);
+    CHECK_EQ(r.payload_len, 0);
+    CHECK(strcmp(r.name, "a b") == 0);
+    CHECK_EQ(parse_exact("EVAL 1048576 x\n", 15, &r, err, sizeof err), 0);
+    CHECK_EQ(r.payload_len, LSVC_PROTO_EVAL_MAX);
+    CHECK_EQ(parse_exact("LOG svc\n", 8, &r, err, sizeof err), 0);
+    CHECK_EQ(r.kind, LSVC_REQ_LOG);
+    CHECK_EQ(r.payload_len, 0);
+    ERR("EVAL 1048577 x\n");
+    ERR("EVAL 123456789 x\n");
+    ERR("EVAL x\n");
+    ERR("EVAL -1 x\n");
+    ERR("EVAL 1  x\n");
+    ERR("EVAL 1 \n");
+    ERR("EVAL 1 x");
+    ERR("EVAL 2 x\nab"); /* the line alone is parsed: the chunk is the caller's */
+    ERR("LOG \n");
+    ERR("LOG x\nx");
+    ERR("LOG ../x\n");
+}
+
 int main(void)
 {
     test_valid();
+    test_console();
     test_invalid();
     test_lengths();
     test_mutations();
