@@ -20,7 +20,7 @@ local uv = require "luv"
 local luasvc = require "luasvc"
 
 local now = luasvc.now
-local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local type, pairs, ipairs, tostring, tonumber, error = type, pairs, ipairs, tostring, tonumber, error
 local format, concat = string.format, table.concat
 local xpcall, traceback = xpcall, debug.traceback
 
@@ -72,6 +72,37 @@ end
 
 local function bad_text(s) return s:find("[\r\n%z]") ~= nil end
 
+-- One header of the handler's, checked: "Name: value\r\n", or "" for the
+-- framing ones (Content-Length, Transfer-Encoding, Connection, Date: the
+-- server's). Handlers answer the same few headers again and again: the
+-- checked lines are kept (at most LINES_MAX, then the cache starts over).
+local LINES_MAX = 256
+local lines, nlines = {}, 0
+local function header_line(k, v)
+  local byk = lines[k]
+  local line = byk and byk[v]
+  if line then return line end
+  if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
+    error("bad header " .. tostring(k) .. " (string = string|number expected)", 0)
+  end
+  local sv = tostring(v)
+  if bad_text(k) or bad_text(sv) or k == "" or k:find("[:%s]") then
+    error(format("bad header %q: no CR, LF or NUL, and a name without ':' or spaces", k), 0)
+  end
+  local lk = k:lower()
+  if lk == "content-length" or lk == "transfer-encoding" or lk == "connection" or lk == "date" then
+    line = ""
+  else
+    line = k .. ": " .. sv .. "\r\n"
+  end
+  if v ~= v then return line end -- NaN: no table key
+  if nlines >= LINES_MAX then lines, nlines = {}, 0 end
+  if not lines[k] then lines[k] = {} end
+  lines[k][v] = line
+  nlines = nlines + 1
+  return line
+end
+
 -- "HTTP/1.1 200 OK\r\n" and the handler's headers, without the framing
 -- ones (Content-Length, Transfer-Encoding, Connection: the server's).
 local function head_lines(status, headers)
@@ -81,20 +112,8 @@ local function head_lines(status, headers)
   end
   local t = { "HTTP/1.1 ", status, " ", reason, "\r\nDate: ", http_date(), "\r\n" }
   for k, v in pairs(headers) do
-    if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
-      error("bad header " .. tostring(k) .. " (string = string|number expected)", 0)
-    end
-    v = tostring(v)
-    if bad_text(k) or bad_text(v) or k == "" or k:find("[:%s]") then
-      error(format("bad header %q: no CR, LF or NUL, and a name without ':' or spaces", k), 0)
-    end
-    local lk = k:lower()
-    if lk ~= "content-length" and lk ~= "transfer-encoding" and lk ~= "connection" and lk ~= "date" then
-      t[#t + 1] = k
-      t[#t + 1] = ": "
-      t[#t + 1] = v
-      t[#t + 1] = "\r\n"
-    end
+    local line = header_line(k, v)
+    if line ~= "" then t[#t + 1] = line end
   end
   return concat(t)
 end
@@ -132,9 +151,31 @@ end
 
 -- Write data to the connection; past the high-water mark wait until the
 -- client has taken it (send_timeout). false: the connection is gone.
+-- An empty write queue is tried at once (uv_try_write: no write request,
+-- no poll change); what the socket did not take is queued after it.
+local function rest_of(data, n)
+  if type(data) == "string" then return n < #data and data:sub(n + 1) or nil end
+  local t = {}
+  for _, part in ipairs(data) do
+    if n >= #part then n = n - #part
+    else t[#t + 1] = n > 0 and part:sub(n + 1) or part; n = 0 end
+  end
+  return t[1] and t or nil
+end
+
 local function send(cn, data)
   if cn.dead then return false end
   local c = cn.c
+  if c:get_write_queue_size() == 0 then
+    local n, _, name = c:try_write(data)
+    if n then
+      data = rest_of(data, n)
+      if not data then return true end
+    elseif name ~= "EAGAIN" then
+      cn.dead = true
+      return false
+    end
+  end
   if not c:write(data) then cn.dead = true; return false end
   if c:get_write_queue_size() <= HIGH_WATER then return true end
   if not cn.wq then cn.wq = cn.srv.ctx:queue() end

@@ -125,7 +125,31 @@ function H.start(opts)
     return s and s:match("%d+")
   end, 5, "the host to start"))
   procs[#procs + 1] = p
+  H.register(p.pid)
   return p
+end
+
+-- A process a spec started, in the registry ctest's spec.leftovers reads
+-- at the end of the suite ($LUASVC_SPEC_HOSTS, one file a pid holding its
+-- start time): a spec killed at its timeout never runs H.cleanup, and what
+-- it started must not outlive the suite. H.cleanup takes the entry out.
+local registry = os.getenv("LUASVC_SPEC_HOSTS")
+local function start_time(pid)
+  local stat = read("/proc/" .. pid .. "/stat")
+  return stat and stat:match("%) %S+" .. (" %S+"):rep(18) .. " (%d+)")
+end
+
+function H.register(pid)
+  if not registry then return end
+  local t = start_time(pid)
+  if not t then return end
+  os.execute("mkdir -p " .. H.q(registry))
+  local f = io.open(registry .. "/" .. pid, "w")
+  if f then f:write(t, "\n"); f:close() end
+end
+
+local function unregister(pid)
+  if registry then os.remove(registry .. "/" .. pid) end
 end
 
 function H.log(p) return read(p.err) or "" end
@@ -203,6 +227,7 @@ function H.cleanup()
       os.execute("kill -KILL " .. p.pid .. " 2>/dev/null")
       pcall(H.wait_exit, p, 5)
     end
+    unregister(p.pid)
   end
   procs = {}
   for _, d in ipairs(dirs) do os.execute("rm -rf " .. H.q(d)) end

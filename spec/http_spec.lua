@@ -57,14 +57,21 @@ end
 
 -- A raw client connection: c.buf gathers what arrives, c.eof is set at the
 -- end (c.reset when it was a reset).
-local function connect(port)
-  local c = { tcp = uv.new_tcp(), buf = "" }
+local function connect(port, rcvbuf)
+  local c = { tcp = uv.new_tcp("inet"), buf = "" }
   conns[#conns + 1] = c
+  -- a small receive window: the server's socket takes its writes in part
+  if rcvbuf then -- and what arrives is kept in parts (c.got bytes), joined by the test
+    assert(c.tcp:recv_buffer_size(rcvbuf))
+    c.parts, c.got = {}, 0
+  end
   c.tcp:connect("127.0.0.1", port, function(err)
     c.err, c.connected = err, not err
     if err then return end
     c.tcp:read_start(function(e, d)
-      if e or not d then c.eof, c.reset = true, e else c.buf = c.buf .. d end
+      if e or not d then c.eof, c.reset = true, e
+      elseif c.parts then c.parts[#c.parts + 1] = d; c.got = c.got + #d
+      else c.buf = c.buf .. d end
     end)
   end)
   run_until(function() return c.connected or c.err end, 5, "a connection")
@@ -212,6 +219,50 @@ describe("luasvc.http", function()
     r = request(c2, "POST", "/echo", big .. "x")
     assert.equal(413, r.status)
     wait_eof(c2)
+  end)
+
+  it("two pipelined 16 MiB answers arrive whole and in order (writes the socket takes in part)", function()
+    local _, port = knobs()
+    local c = connect(port, 4096)
+    local n = 16 * 1048576
+    send(c, "GET /big?" .. n .. "&A HTTP/1.1\r\nHost: x\r\n\r\nGET /big?" .. n .. "&B HTTP/1.1\r\nHost: x\r\n\r\n" ..
+      "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    local want = 2 * n + 6 -- the bodies and "hello\n", besides the heads
+    local r1, r2, r3
+    run_until(function()
+      if c.got < want then return c.eof end
+      local buf = table.concat(c.parts)
+      c.parts = { buf }
+      local i, j
+      r1, i = parse(buf)
+      if r1 then r2, j = parse(buf:sub(i)) end
+      if r2 then r3 = parse(buf:sub(i + j - 1)) end
+      return r3 ~= nil or c.eof
+    end, 30, "the answers")
+    assert(r3, "the connection ended before three answers")
+    assert.is_true(r1.body == ("A"):rep(n), "the first body differs")
+    assert.is_true(r2.body == ("B"):rep(n), "the second body differs")
+    assert.equal("hello\n", r3.body)
+  end)
+
+  it("answers each request with its own header values; a framing header is the server's; a bad one is a 500", function()
+    local _, port = knobs()
+    local c = connect(port)
+    for _, v in ipairs({ "one", "two", "one", "5", "two" }) do
+      local r = request(c, "GET", "/hdr?" .. v)
+      assert.equal(200, r.status)
+      assert.equal(v, r.headers["x-v"])
+      assert.equal(tostring(math.tointeger(tonumber(v)) or 0), r.headers["x-n"])
+      assert.equal("4", r.headers["content-length"])
+      assert.equal("hdr\n", r.body)
+      local _, n = r.head:lower():gsub("content%-length", "")
+      assert.equal(1, n, r.head)
+    end
+    local r = request(c, "GET", "/badhdr?x")
+    assert.equal(500, r.status)
+    assert.falsy(r.head:find("Injected", 1, true), r.head)
+    r = request(c, "GET", "/hdr?three")
+    assert.equal("three", r.headers["x-v"])
   end)
 
   it("refuses a 200 kB header (431), a long target (414), garbage (400), each closing the connection", function()

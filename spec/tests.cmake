@@ -22,9 +22,14 @@ foreach(spec ${SPECS})
   add_test(NAME spec.${t}
     COMMAND ${BUSTED} --helper=spec/helper.lua --output=utfTerminal ${spec}
     WORKING_DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR})
-  set_tests_properties(spec.${t} PROPERTIES TIMEOUT 180
-    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>;LUASVC_BUILD_DIR=${CMAKE_BINARY_DIR}")
+  set_tests_properties(spec.${t} PROPERTIES TIMEOUT 180 FIXTURES_REQUIRED spec_hosts
+    ENVIRONMENT "LUASVC_BIN=$<TARGET_FILE:luasvc>;LUASVC_RAWSEND=$<TARGET_FILE:rawsend>;LUASVC_BUILD_DIR=${CMAKE_BINARY_DIR};LUASVC_SPEC_HOSTS=${CMAKE_BINARY_DIR}/spec-hosts")
 endforeach()
+# After the specs (also when one was killed at its timeout, which never
+# runs its cleanup): the hosts they started and did not see end are killed.
+add_test(NAME spec.leftovers
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/spec/tools/leftovers.sh ${CMAKE_BINARY_DIR}/spec-hosts)
+set_tests_properties(spec.leftovers PROPERTIES TIMEOUT 30 FIXTURES_CLEANUP spec_hosts)
 # engine_spec measures the worst request while a new version's top level
 # spins a whole CPU: on a 2-CPU machine a second spec beside it (ctest -j2)
 # decides that figure more than the runtime does. It runs alone.

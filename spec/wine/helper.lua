@@ -28,9 +28,19 @@ function W.luasvc(...)
   local words = { "LC_ALL=C.UTF-8 wine", W.q(W.EXE) }
   for _, a in ipairs({ ... }) do words[#words + 1] = W.q(a) end
   local out = W.TMP .. "/out.txt"
-  local ok, _, code = os.execute(table.concat(words, " ") .. " >" .. W.q(out) .. " 2>&1")
-  -- msvcrt's text-mode stdout writes CRLF
-  return (W.read(out):gsub("\r\n", "\n")), ok and 0 or code
+  local text, rc
+  -- luasvc.exe prints something on every path that fails; a failure with
+  -- no output at all is Wine's own (seen once under load: `run --help`,
+  -- exit 1, nothing printed): tried again, at most twice, and said.
+  for try = 1, 3 do
+    local ok, _, code = os.execute(table.concat(words, " ") .. " >" .. W.q(out) .. " 2>&1")
+    -- msvcrt's text-mode stdout writes CRLF
+    text, rc = (W.read(out):gsub("\r\n", "\n")), ok and 0 or code
+    if rc == 0 or text ~= "" then break end
+    io.stderr:write(string.format("wine helper: `luasvc.exe %s` exited %s with no output (try %d)\n",
+      table.concat({ ... }, " "), tostring(rc), try))
+  end
+  return text, rc
 end
 
 -- The service's `status --json` object; fails when status does.
