@@ -347,8 +347,6 @@ static void answer(lsvc_endpoint *e, lsvc_service *svc, client *c)
 {
     lsvc_request req;
     char err[128];
-    if (!e->streams && c->chunk) /* no streams (out of memory): no console */
-        c->trailing = true;
     if (lsvc_proto_parse(c->buf, c->len, &req, err, sizeof err) != 0) {
         lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "endpoint: bad request: %s", err);
         reply_err(c->fd, LSVC_ERROR_INVALID_PARAMETER, err);
