@@ -206,7 +206,9 @@ time.sleep(3)
 ]]
     H.write(p.dir .. "/noread.py", py)
     H.sh("timeout 10 python3 " .. H.q(p.dir .. "/noread.py") .. " " .. H.q(p.rt .. "/" .. NAME .. ".sock") .. " " .. NAME)
-    H.wait_log(p, "ended before it finished: the client went away")
+    H.wait_for(function() return H.count(p, "ended before it finished: the client went away") == 2 end, 5,
+      "the second client dropped; log:\n" .. H.log(p))
+    assert.falsy((H.read(p.out) or ""):find("xxxxxxxxxx", 1, true), "a dropped client's prints reached the host")
     local rc, out = eval(p, "return 'still here'")
     assert.equal(0, rc)
     assert.equal("still here\n", out)

@@ -100,12 +100,14 @@ void lsvc__eval_refuse(lsvc__worker *w, lsvc_console *c, const char *why)
 /* ---- print, for the chunk ---------------------------------------------------- */
 
 /* print(...) as the base library's, its line to the client while the eval
- * lives; afterwards (a function the chunk left behind) to the script's
- * print. Upvalue 1: the link (a userdata holding the eval or NULL). */
+ * lives (dropped once the client went); afterwards (a function the chunk
+ * left behind) to the script's print. Upvalue 1: the link (a userdata holding the eval or NULL). */
 static int console_print(lua_State *L)
 {
     lsvc__eval *ev = *(lsvc__eval **)lua_touserdata(L, lua_upvalueindex(1));
-    if (!ev || lsvc_console_gone(ev->con)) {
+    if (ev && lsvc_console_gone(ev->con))
+        return 0; /* its client went: the eval ends at its next turn */
+    if (!ev) {
         lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
         lua_getfield(L, -1, "print");
         lua_replace(L, -2);
