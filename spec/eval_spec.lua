@@ -280,7 +280,7 @@ describe("luasvc attach", function()
   end)
 
   it("is interactive on a terminal: prompt, a two-line chunk, log lines as they come, Ctrl+D", function()
-    if not H.sh("command -v python3 >/dev/null") == 0 then
+    if H.sh("command -v python3 >/dev/null") ~= 0 then
       pending("python3 drives the terminal")
       return
     end
