@@ -60,6 +60,8 @@ subprocess.run([bin_, "control", name, "201"], check=True)
 expect("HELLO-CONSOLE")
 send("=counter > 0\n")
 expect("true")
+send("x_pasted = 1\nreturn x_pasted + 1\n")  # two chunks pasted at once
+expect("2")
 send("\x04")
 deadline = time.monotonic() + 5
 while time.monotonic() < deadline:

@@ -267,8 +267,9 @@ int lsvc_client_attach(const char *name)
     attach_ud a = {.name = name, .log = {.fd = -1}, .tty = isatty(0) && isatty(1)};
     if (a.tty && !open_log(name, &a.log))
         return 1;
-    if (!a.tty) /* no prompt: stdin is read by lines as they come */
-        setvbuf(stdin, NULL, _IOLBF, 0);
+    /* a terminal: unbuffered, so that lines pasted at once stay the
+     * terminal's until read (poll sees them); a pipe: by lines */
+    setvbuf(stdin, NULL, a.tty ? _IONBF : _IOLBF, 0);
     lsvc_attach_io io = {.read_line = read_line, .eval = eval_chunk, .ud = &a, .tty = a.tty};
     int status = lsvc_attach_run(name, &io);
     free(a.log.p);
