@@ -61,7 +61,7 @@ uint32_t lsvc_streams_eval(lsvc_streams *s, lsvc_service *svc, int fd, char *chu
 /* The same for a log stream of svc's lines (its "OK" sent here). */
 uint32_t lsvc_streams_log(lsvc_streams *s, lsvc_service *svc, int fd, const char *who);
 #define LSVC_STREAMS_POLL 65 /* the poll entries the streams take */
-size_t lsvc_streams_poll(lsvc_streams *s, struct pollfd *p); /* fills LSVC_STREAMS_POLL */
+size_t lsvc_streams_poll(lsvc_streams *s, struct pollfd *p); /* at most LSVC_STREAMS_POLL */
 void lsvc_streams_events(lsvc_streams *s, const struct pollfd *p); /* after the poll */
 
 /* ---- posix_endpoint_client.c: the client's side (any thread) ---- */

@@ -34,6 +34,7 @@ typedef struct stream {
 struct lsvc_streams {
     int wake[2]; /* a channel has bytes, or finished */
     stream st[MAX_STREAMS];
+    size_t polled[MAX_STREAMS], npolled; /* the live streams the poll has, in order */
 };
 
 /* The log streams, for the sink (any thread): the one endpoint's. */
@@ -185,14 +186,19 @@ uint32_t lsvc_streams_log(lsvc_streams *s, lsvc_service *svc, int fd, const char
 
 size_t lsvc_streams_poll(lsvc_streams *s, struct pollfd *p)
 {
+    /* only the live ones: poll() refuses more entries than RLIMIT_NOFILE */
     size_t n = 0;
     p[n++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+    s->npolled = 0;
     for (size_t i = 0; i < MAX_STREAMS; i++) {
         stream *t = &s->st[i];
+        if (t->fd < 0)
+            continue;
         short ev = t->eof ? 0 : POLLIN;
-        if (t->fd >= 0 && lsvc_console_pending(t->con))
+        if (lsvc_console_pending(t->con))
             ev |= POLLOUT;
-        p[n++] = (struct pollfd){.fd = t->fd, .events = ev}; /* -1: ignored by poll */
+        s->polled[s->npolled++] = i;
+        p[n++] = (struct pollfd){.fd = t->fd, .events = ev};
     }
     return n;
 }
@@ -236,9 +242,12 @@ void lsvc_streams_events(lsvc_streams *s, const struct pollfd *p)
     bool woken = p[0].revents != 0;
     while (woken && read(s->wake[0], b, sizeof b) > 0)
         ;
+    short rev[MAX_STREAMS] = {0}; /* a stream taken since the poll: none */
+    for (size_t k = 0; k < s->npolled; k++)
+        rev[s->polled[k]] = p[1 + k].revents;
     for (size_t i = 0; i < MAX_STREAMS; i++) {
         stream *t = &s->st[i];
-        if (t->fd >= 0 && (woken || p[1 + i].revents))
-            stream_turn(t, p[1 + i].revents);
+        if (t->fd >= 0 && (woken || rev[i]))
+            stream_turn(t, rev[i]);
     }
 }
