@@ -1,0 +1,205 @@
+-- ptree_spec.lua - nothing outlives the service: every process a service
+-- starts, however deep or detached, ends with its stop, and only that
+-- service's (a sibling's child lives on). Each way out of a service of
+-- issue 19, under a cgroup per service (root, a cgroup v1 freezer or pids
+-- hierarchy: pending elsewhere) and under the fallback (process groups,
+-- the host as child subreaper: LUASVC_PTREE=subreaper).
+local system = require "system"
+
+local F = H.fixtures
+
+local tracked, hosts = {}, {}
+
+local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
+
+-- pids of the processes whose command line holds `sleep TOKEN`
+local function with_token(token)
+  local _, out = H.sh("ps -eo pid=,args=")
+  local list = {}
+  for pid, args in out:gmatch("%s*(%d+) ([^\n]*)") do
+    if args:find("sleep " .. token, 1, true) then
+      list[#list + 1] = tonumber(pid)
+      tracked[#tracked + 1] = tonumber(pid)
+    end
+  end
+  return list
+end
+
+-- zombies whose parent is pid
+local function zombies_of(pid)
+  local _, out = H.sh("ps -eo ppid=,stat=,pid=")
+  local n = 0
+  for ppid, stat in out:gmatch("%s*(%d+)%s+(%S+)%s+%d+") do
+    if tonumber(ppid) == pid and stat:sub(1, 1) == "Z" then n = n + 1 end
+  end
+  return n
+end
+
+local seq = 0
+local function token()
+  seq = seq + 1
+  return string.format("%d.%d%03d", 900 + seq, math.random(100, 999), seq)
+end
+
+local function cgroup_dirs(hostpid)
+  local list = {}
+  for _, h in ipairs { "freezer", "pids", "systemd" } do
+    local _, out = H.sh("find /sys/fs/cgroup/" .. h .. " -maxdepth 3 -type d -name luasvc-" .. hostpid)
+    for d in out:gmatch("[^\n]+") do list[#list + 1] = d end
+  end
+  return list
+end
+
+local function cleanup()
+  for _, pid in ipairs(tracked) do
+    if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
+  end
+  tracked = {}
+  H.cleanup()
+  for _, hp in ipairs(hosts) do
+    for _, d in ipairs(cgroup_dirs(hp)) do os.execute("rmdir " .. H.q(d) .. "/* " .. H.q(d) .. " 2>/dev/null") end
+  end
+  hosts = {}
+end
+
+local function can_cgroup()
+  local _, id = H.sh("id -u")
+  if tonumber(id) ~= 0 then return false end
+  for _, h in ipairs { "freezer", "pids" } do
+    if os.execute("test -w /sys/fs/cgroup/" .. h .. "/tasks") then return true end
+  end
+  return false
+end
+
+-- what each case leaves running: how many processes carry its token
+local cases = {
+  { "spawn_bg", 3, "uv.spawn of sh with two sleeps in the background" },
+  { "popen", 2, "io.popen left open" },
+  { "execute_bg", 1, "os.execute of a sleep in the background" },
+  { "setsid", 2, "a daemon's setsid and double fork" },
+  { "term_ignored", 2, "sh with SIGTERM ignored (inherited by its sleep)" },
+  { "closed_handle", 1, "a uv.spawn child whose handle the script closed" },
+}
+
+local function start(mode, case)
+  local d = H.tmpdir()
+  local t, sib, pidfile = token(), token(), d .. "/sibling.pid"
+  local p = H.start {
+    scripts = { F .. "ptree_case.lua", F .. "ptree_sibling.lua" },
+    args = { case, t, sib, pidfile },
+    env = mode == "subreaper" and "LUASVC_PTREE=subreaper" or "",
+  }
+  hosts[#hosts + 1] = p.pid
+  H.wait_state(p, "ptree_case", "RUNNING")
+  local spid = tonumber(H.wait_for(function() return H.read(pidfile) end, 5, "the sibling's child"))
+  tracked[#tracked + 1] = spid
+  return p, t, spid
+end
+
+for _, mode in ipairs { "cgroup", "subreaper" } do
+  describe("a service's process tree (" .. mode .. ")", function()
+    after_each(cleanup)
+
+    local function check_mode(p)
+      if mode ~= "cgroup" then return true end
+      if not can_cgroup() then
+        pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
+        return false
+      end
+      assert.is_true(#cgroup_dirs(p.pid) > 0, "no cgroup made for host " .. p.pid)
+      return true
+    end
+
+    for _, c in ipairs(cases) do
+      local case, count, what = c[1], c[2], c[3]
+      it("ends " .. what .. " at its stop; the sibling's child lives on", function()
+        if mode == "cgroup" and not can_cgroup() then
+          return pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
+        end
+        local p, t, spid = start(mode, case)
+        assert.is_true(check_mode(p))
+        local pids = H.wait_for(function()
+          local l = with_token(t)
+          return #l >= count and l
+        end, 5, count .. " processes of " .. case)
+        H.wait_for(function()
+          local st = H.status(p, "ptree_case")
+          return st and st.children >= count
+        end, 5, "the children gauge to count " .. count .. "; log:\n" .. H.log(p))
+        H.client(p, "stop", "ptree_case")
+        H.wait_state(p, "ptree_case", "STOPPED", 5)
+        for _, pid in ipairs(pids) do
+          assert.is_false(alive(pid), case .. ": pid " .. pid .. " outlived its service (or was not reaped)")
+        end
+        assert.equal(0, #with_token(t))
+        assert.equal(0, H.status(p, "ptree_case").children)
+        assert.is_true(H.log_interval(p, "ptree_case", "STOP_PENDING", "STOPPED") < 1.5)
+        assert.is_true(alive(spid), "the sibling's child was ended with ptree_case")
+        H.kill(p, "TERM")
+        H.wait_log(p, "ptree_sibling: STOPPED")
+        local t0 = system.monotime()
+        assert.equal(0, H.wait_exit(p))
+        assert.is_true(system.monotime() - t0 < 0.5, "the host exited 0.5 s or more after STOPPED")
+        assert.is_false(alive(spid), "the sibling's child outlived the host")
+        assert.same({}, cgroup_dirs(p.pid))
+      end)
+    end
+
+    for _, case in ipairs { "popen", "term_ignored", "setsid" } do
+      it("ends " .. case .. " at the host's stop, and the host exits within 0.5 s", function()
+        if mode == "cgroup" and not can_cgroup() then
+          return pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
+        end
+        local p, t, spid = start(mode, case)
+        local pids = H.wait_for(function()
+          local l = with_token(t)
+          return #l >= 1 and l
+        end, 5, "the processes of " .. case)
+        H.kill(p, "TERM")
+        H.wait_for(function()
+          local log = H.log(p)
+          return log:find("ptree_case: STOPPED", 1, true) and log:find("ptree_sibling: STOPPED", 1, true)
+        end, 5, "both STOPPED")
+        local t0 = system.monotime()
+        assert.equal(0, H.wait_exit(p))
+        assert.is_true(system.monotime() - t0 < 0.5, "the host exited 0.5 s or more after STOPPED")
+        assert.is_true(H.log_interval(p, "ptree_case", "STOP_PENDING", "STOPPED") < 1.5)
+        assert.falsy(H.log(p):find("abandoned", 1, true), H.log(p))
+        for _, pid in ipairs(pids) do assert.is_false(alive(pid)) end
+        assert.is_false(alive(spid))
+        assert.same({}, cgroup_dirs(p.pid))
+      end)
+    end
+
+    it("refuses a script's uv.kill of a sibling's child", function()
+      if mode == "cgroup" and not can_cgroup() then
+        return pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
+      end
+      local p, _, spid = start(mode, "kill_sibling")
+      H.wait_log(p, "KILL:")
+      assert.truthy(H.log(p):find("KILL:false:[^\n]*another service's"), H.log(p))
+      assert.is_true(alive(spid))
+    end)
+
+    it("reaps 1,000 short children: no zombie, no descriptor left", function()
+      if mode == "cgroup" and not can_cgroup() then
+        return pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
+      end
+      local p = H.start {
+        scripts = { F .. "ptree_many.lua" },
+        env = mode == "subreaper" and "LUASVC_PTREE=subreaper" or "",
+      }
+      hosts[#hosts + 1] = p.pid
+      H.wait_log(p, "CHILDREN:", 120)
+      local before, after = H.log(p):match("FDS:(%d+):(%d+)")
+      assert.equal(before, after)
+      assert.equal(0, zombies_of(p.pid))
+      H.wait_for(function()
+        local st = H.status(p, "ptree_many")
+        return st and st.children == 0
+      end, 3, "the children gauge to come back to 0")
+      H.kill(p, "TERM")
+      assert.equal(0, H.wait_exit(p))
+    end)
+  end)
+end
