@@ -203,3 +203,40 @@ for _, mode in ipairs { "cgroup", "subreaper" } do
     end)
   end)
 end
+
+describe("ctx:exec", function()
+  after_each(cleanup)
+
+  it("runs a command and waits: lines, exit code and signal, a timeout that ends the tree, bad input", function()
+    local t, t2 = token(), token()
+    local p = H.start { scripts = { F .. "ptree_exec.lua" }, args = { t, t2 } }
+    hosts[#hosts + 1] = p.pid
+    H.wait_log(p, "EXEC:done", 20)
+    local log = H.log(p)
+    assert.truthy(log:find("sh: out1\n", 1, true), log)
+    assert.truthy(log:find("warning +ptree_exec: sh: err1\n"), log)
+    assert.truthy(log:find("sh: tail\n", 1, true), log)
+    assert.truthy(log:find("EXIT3:code=3:signal=0:timed_out=false:stopped=false", 1, true), log)
+    assert.truthy(log:find("GOT:stderr=b,stdout=a", 1, true), log)
+    assert.truthy(log:find("CAPTURE:in|:e|", 1, true), log)
+    assert.truthy(log:find("TIMEOUT:code=nil:signal=9:timed_out=true", 1, true), log)
+    local took = tonumber(log:match("TOOK:([%d.]+)"))
+    assert.is_true(took >= 0.2 and took < 2, "the timeout took " .. took)
+    assert.equal(0, #with_token(t), "the timed-out command's tree outlived it")
+    assert.truthy(log:find("SIGNAL:code=nil:signal=10", 1, true), log)
+    assert.truthy(log:find("MISSING:nil:ctx:exec: cannot start /nonexistent/program: ENOENT", 1, true), log)
+    local bad = H.tagged(p, "BAD")
+    assert.equal(6, #bad)
+    for _, b in ipairs(bad) do assert.truthy(b:find("^false:ctx:exec: "), b) end
+    assert.truthy(bad[3]:find("argv[2] is a number", 1, true), bad[3])
+    assert.truthy(bad[5]:find("unknown option 'bogus'", 1, true), bad[5])
+    -- a stop ends a command waited for in a task, with its tree
+    local pids = H.wait_for(function()
+      local l = with_token(t2)
+      return #l > 0 and l
+    end, 5, "the task's command")
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    for _, pid in ipairs(pids) do assert.is_false(alive(pid)) end
+  end)
+end)

@@ -293,6 +293,8 @@ void lsvc__ptree_open(lsvc__worker *w);
 /* luv's module (at idx): uv.spawn's children detached and registered. */
 void lsvc__ptree_luv(struct lua_State *L, int idx);
 unsigned lsvc__ptree_children(lsvc__worker *w); /* the gauge */
+/* lua/exec.lua's core: kill_tree(pid, signal name). [-0, +1] */
+void lsvc__ptree_push_core(struct lua_State *L);
 /* sig (0: none) to every live process of the tree; how many there are. */
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig);
 void lsvc__ptree_kill(lsvc__worker *w); /* SIGKILL to all of it (frozen first) */

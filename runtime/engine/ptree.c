@@ -437,6 +437,27 @@ void lsvc__ptree_luv(lua_State *L, int uv)
 
 unsigned lsvc__ptree_children(lsvc__worker *w) { return w->pt ? w->pt->children : 0; }
 
+/* core.kill_tree(pid, "sigterm" | "sigkill"): for lua/exec.lua, on a child
+ * it started; how many processes were signalled. */
+static int kill_tree(lua_State *L)
+{
+    lsvc__worker *w = lsvc__of(L);
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    static const char *const names[] = {"sigterm", "sigkill", NULL};
+    int sig = luaL_checkoption(L, 2, NULL, names) ? SIGKILL : SIGTERM;
+    luaL_argcheck(L, pid > 0 && pid != (lua_Integer)getpid(), 1, "not a child");
+    lua_pushinteger(L, lsvc__ptree_foreign(w, (long)pid) ? 0
+                                                           : lsvc_ptree_signal_subtree((pid_t)pid, sig));
+    return 1;
+}
+
+void lsvc__ptree_push_core(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, kill_tree);
+    lua_setfield(L, -2, "kill_tree");
+}
+
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
 {
     if (!w->pt)
@@ -497,6 +518,26 @@ void lsvc__ptree_free(lsvc__worker *w)
 void lsvc__ptree_open(lsvc__worker *w) { (void)w; }
 void lsvc__ptree_luv(lua_State *L, int uv) { (void)L, (void)uv; }
 unsigned lsvc__ptree_children(lsvc__worker *w) { (void)w; return 0; }
+static int kill_tree(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    const char *sig = luaL_checkstring(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "luv");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "kill");
+    lua_pushinteger(L, pid);
+    lua_pushstring(L, sig);
+    lua_call(L, 2, 0); /* the child alone (no Job object yet) */
+    lua_pushinteger(L, 1);
+    return 1;
+}
+void lsvc__ptree_push_core(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, kill_tree);
+    lua_setfield(L, -2, "kill_tree");
+}
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig) { (void)w, (void)sig; return 0; }
 void lsvc__ptree_kill(lsvc__worker *w) { (void)w; }
 bool lsvc__ptree_foreign(lsvc__worker *w, long pid) { (void)w, (void)pid; return false; }

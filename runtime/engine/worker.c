@@ -32,7 +32,8 @@
 
 #define GRACE_MIN_MS 100u  /* children's time between SIGTERM and SIGKILL ... */
 #define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout ... */
-#define KILL_ROOM_MS 200u  /* ... less this, for the SIGKILL and the reaping */
+#define KILL_ROOM_MS 300u  /* ... less this (or a quarter of it), for the SIGKILL
+                            * and the reaping */
 
 /* ---- the kinds of the main task: start, run, stop ---------------------------- */
 
@@ -335,7 +336,9 @@ static uint32_t grace_ms(lsvc__worker *w)
     lsvc_service_get_deadline(w->svc, &d);
     uint64_t due = d.kind == LSVC_DEADLINE_STOP ? d.at_ns : 0;
     uint64_t now = lsvc_now_ns();
-    uint64_t left = due > now + KILL_ROOM_MS * 1000000ull ? (due - now) / 1000000u - KILL_ROOM_MS : 0;
+    uint64_t left = due > now ? (due - now) / 1000000u : 0;
+    uint64_t room = left / 4 > KILL_ROOM_MS ? left / 4 : KILL_ROOM_MS;
+    left = left > room ? left - room : 0;
     return left < GRACE_MIN_MS ? GRACE_MIN_MS : left > GRACE_MAX_MS ? GRACE_MAX_MS : (uint32_t)left;
 }
 

@@ -480,6 +480,36 @@ static void mark_tree(lsvc_ptree *t, proc_row *rows, size_t n, bool claim_orphan
     t->nregs = k;
 }
 
+/* sig to root, the members of the group and the session it leads, and
+ * every descendant of theirs (ctx:exec's timeout); how many. */
+unsigned lsvc_ptree_signal_subtree(pid_t root, int sig)
+{
+    size_t n;
+    unsigned count = 0;
+    pid_t self = getpid();
+    pthread_mutex_lock(&mu);
+    proc_row *rows = snapshot(&n);
+    for (size_t i = 0; rows && i < n; i++)
+        rows[i].in = rows[i].pid != self &&
+                     (rows[i].pid == root || rows[i].pgid == root || rows[i].sid == root);
+    for (bool more = rows != NULL; more;) {
+        more = false;
+        for (size_t i = 0; i < n; i++) {
+            const proc_row *p;
+            if (!rows[i].in && rows[i].pid != self && (p = row_of(rows, n, rows[i].ppid)) && p->in)
+                rows[i].in = more = true;
+        }
+    }
+    for (size_t i = 0; rows && i < n; i++)
+        if (rows[i].in && rows[i].state != 'Z') {
+            count++;
+            kill(rows[i].pid, sig);
+        }
+    free(rows);
+    pthread_mutex_unlock(&mu);
+    return count;
+}
+
 /* ---- a tree: signal, count, kill ---------------------------------------- */
 
 typedef struct {

@@ -244,6 +244,8 @@ void lsvc_ptree_unlock(void);
 void lsvc_ptree_add(lsvc_ptree *t, pid_t pid);
 /* Its starter no longer waits for it (reaped, or a handle closed). */
 void lsvc_ptree_unwait(lsvc_ptree *t, pid_t pid);
+/* sig to root, its group's and session's members and their descendants. */
+unsigned lsvc_ptree_signal_subtree(pid_t root, int sig);
 /* Reap the zombies re-parented to the host (subreaper mode). */
 void lsvc_ptree_reap(void);
 /* pid (with group: the group it leads) is a sibling tree's. */
