@@ -192,7 +192,9 @@ for _, mode in ipairs { "cgroup", "subreaper" } do
       hosts[#hosts + 1] = p.pid
       H.wait_log(p, "CHILDREN:", 120)
       local before, after = H.log(p):match("FDS:(%d+):(%d+)")
-      assert.equal(before, after)
+      -- none left behind (one the runtime had open at the first count, as a
+      -- file being read, may be gone by the second)
+      assert.is_true(tonumber(after) <= tonumber(before), "descriptors before " .. before .. ", after " .. after)
       assert.equal(0, zombies_of(p.pid))
       H.wait_for(function()
         local st = H.status(p, "ptree_many")

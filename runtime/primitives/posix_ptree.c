@@ -319,7 +319,10 @@ int lsvc_ptree_join(lsvc_ptree *t)
     snprintf(id, sizeof id, "%ld", (long)my_tid());
     if (write_file(path, id) == 0)
         return 0;
+    int e = errno;
+    rmdir(t->dir);
     t->dir[0] = 0;
+    errno = e;
     return -1;
 #else
     (void)t;
