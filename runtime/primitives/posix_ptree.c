@@ -30,7 +30,7 @@
  * Any thread; a tree's join and leave on its worker's thread.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* usleep, syscall */
+#define _GNU_SOURCE /* usleep, gettid */
 #endif
 #include <dirent.h>
 #include <errno.h>
@@ -46,7 +46,6 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #endif
 
 #include "primitives.h"
@@ -131,7 +130,7 @@ static unsigned each_listed(const char *dir, const char *file, void (*fn)(pid_t,
 }
 
 #ifdef __linux__
-static pid_t my_tid(void) { return (pid_t)syscall(SYS_gettid); }
+static pid_t my_tid(void) { return gettid(); } /* glibc 2.30 */
 #endif
 
 /* ---- cgroup mode: the host's part ---------------------------------------- */
