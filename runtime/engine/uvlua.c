@@ -258,13 +258,14 @@ static bool signal_tree(lsvc__worker *w, int sig)
 
 /* Run the loop until nothing of the tree is left (the uv.spawn children
  * reaped), or ms; the tree is looked at every POLL_MS (a grandchild's exit
- * wakes nothing). */
-static void wait_children(lsvc__worker *w, uv_timer_t *timer, uint32_t ms)
+ * wakes nothing), and sent sig (0: none) each time: SIGKILL again reaches
+ * what a fork that raced the first made (without a freezer). */
+static void wait_children(lsvc__worker *w, uv_timer_t *timer, uint32_t ms, int sig)
 {
     uint64_t due = lsvc_now_ns() + (uint64_t)ms * 1000000u;
     uv_update_time(&w->loop);
     uv_timer_start(timer, on_grace, POLL_MS, POLL_MS);
-    while (signal_tree(w, 0) && lsvc_now_ns() < due && !lsvc_service_interrupted(w->svc))
+    while (signal_tree(w, sig) && lsvc_now_ns() < due && !lsvc_service_interrupted(w->svc))
         uv_run(&w->loop, UV_RUN_ONCE);
     uv_timer_stop(timer);
 }
@@ -279,13 +280,13 @@ static void end_tree(lsvc__worker *w, uint32_t grace_ms)
     uv_timer_init(&w->loop, timer);
     timer->data = NULL; /* the runtime's own */
     w->uv->grace_timer_init = true;
-    wait_children(w, timer, grace_ms);
+    wait_children(w, timer, grace_ms, 0);
     if (signal_tree(w, 0)) {
         lsvc__ptree_kill(w);
         signal_children(w, SIGKILL);
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
                  "a child did not exit within %u ms of SIGTERM: killed", grace_ms);
-        wait_children(w, timer, KILL_WAIT_MS);
+        wait_children(w, timer, KILL_WAIT_MS, SIGKILL);
     }
     uv_close((uv_handle_t *)timer, NULL);
 }
