@@ -385,10 +385,13 @@ static void refresh(uv_loop_t *loop)
 
 static void on_tick(uv_timer_t *h) { refresh(h->loop); }
 
+/* A child exited (subreaper mode: maybe an orphan of the host's): the
+ * timer reaps it at its next look. Not a scan of /proc per exit, which
+ * would cost each short child a few ms. */
 static void on_chld(uv_signal_t *h, int sig)
 {
     (void)sig;
-    refresh(h->loop);
+    arm(h->loop->data);
 }
 
 void lsvc__ptree_open(lsvc__worker *w)
