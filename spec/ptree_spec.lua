@@ -41,10 +41,11 @@ local function zombies_of(pid)
   return n
 end
 
-local seq = 0
+local seq, issued = 0, {}
 local function token()
   seq = seq + 1
-  return string.format("%d.%d%03d", 900 + seq, math.random(100, 999), seq)
+  issued[#issued + 1] = string.format("%d.%d%03d", 900 + seq, math.random(100, 999), seq)
+  return issued[#issued]
 end
 
 local function cgroup_dirs(hostpid)
@@ -56,14 +57,25 @@ local function cgroup_dirs(hostpid)
   return list
 end
 
+-- Whatever a failed test left: its hosts (H.cleanup: SIGKILL, so no stop
+-- ended their trees), every process that carries one of its tokens, and
+-- its hosts' cgroups with what is still in them.
 local function cleanup()
+  H.cleanup()
+  for _, t in ipairs(issued) do with_token(t) end
+  issued = {}
   for _, pid in ipairs(tracked) do
     if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
   end
   tracked = {}
-  H.cleanup()
   for _, hp in ipairs(hosts) do
-    for _, d in ipairs(cgroup_dirs(hp)) do os.execute("rmdir " .. H.q(d) .. "/* " .. H.q(d) .. " 2>/dev/null") end
+    for _, d in ipairs(cgroup_dirs(hp)) do
+      os.execute("for f in " .. H.q(d) .. "/*/cgroup.procs; do [ -f \"$f\" ] && xargs -r kill -KILL < \"$f\"; done 2>/dev/null")
+      H.wait_for(function()
+        os.execute("rmdir " .. H.q(d) .. "/* " .. H.q(d) .. " 2>/dev/null")
+        return #cgroup_dirs(hp) == 0
+      end, 5, "the cgroups of host " .. hp .. " to be removed")
+    end
   end
   hosts = {}
 end
@@ -181,10 +193,16 @@ for _, mode in ipairs { "cgroup", "subreaper" } do
       if mode == "cgroup" and not can_cgroup() then
         return pending("needs root and a writable cgroup v1 freezer or pids hierarchy")
       end
-      local p, _, spid = start(mode, "kill_sibling")
+      local p, t, spid = start(mode, "kill_sibling")
       H.wait_log(p, "KILL:")
       assert.truthy(H.log(p):find("KILL:false:[^\n]*another service's"), H.log(p))
       assert.is_true(alive(spid))
+      local pids = with_token(t)
+      assert.equal(1, #pids)
+      H.kill(p, "TERM")
+      assert.equal(0, H.wait_exit(p))
+      assert.is_false(alive(pids[1]))
+      assert.is_false(alive(spid))
     end)
 
     it("reaps 1,000 short children: no zombie, no descriptor left", function()
