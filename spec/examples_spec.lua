@@ -126,25 +126,33 @@ describe("examples/supervisor.lua", function()
 
   local function child_pids(p)
     local pids = {}
-    for pid in (H.read(p.out) or ""):gmatch("CHILD:(%d+)") do pids[#pids + 1] = pid end
+    for pid in H.log(p):gmatch("sh: CHILD:(%d+)") do pids[#pids + 1] = pid end
     return pids
   end
 
-  it("restarts its child when it dies, and ends and reaps it on stop", function()
+  it("restarts its child when it dies, and ends and reaps its tree on stop", function()
     local p = H.start { scripts = { "examples/supervisor.lua" },
-      args = { "sh", "-c", 'echo "CHILD:$$"; exec sleep 60' } }
+      args = { "sh", "-c", 'echo "CHILD:$$"; sleep 60 & echo "CHILD:$!"; setsid sleep 61 & wait' } }
     H.wait_state(p, "supervisor", "RUNNING")
     local first = H.wait_for(function() return child_pids(p)[1] end, 5, "the child")
     children[#children + 1] = first
+    local grandchild = H.wait_for(function() return child_pids(p)[2] end, 5, "the grandchild")
+    children[#children + 1] = grandchild
     os.execute("kill -KILL " .. first)
-    local second = H.wait_for(function() return child_pids(p)[2] end, 5, "the restart")
+    local second = H.wait_for(function() return child_pids(p)[3] end, 5, "the restart")
     children[#children + 1] = second
     assert.truthy(H.log(p):find("pid " .. first .. " exited (code 0, signal 9)", 1, true), H.log(p))
+    H.wait_for(function() return not os.execute("kill -0 " .. grandchild .. " 2>/dev/null") end, 3,
+      "the first child's background sleep to end with it (and be reaped)")
     assert.truthy(H.log(p):find("restarting in 100 ms", 1, true))
+    local _, ps = H.sh("ps -eo pid=,args=")
     H.kill(p, "TERM")
     assert.equal(0, H.wait_exit(p))
-    assert.truthy(H.log(p):find("pid " .. second .. " stopped (code 0, signal 15) after 2 start(s)", 1, true), H.log(p))
+    assert.truthy(H.log(p):find("stopping pid " .. second .. " after 2 start(s)", 1, true), H.log(p))
     assert.is_false(os.execute("kill -0 " .. second .. " 2>/dev/null") == true)
+    for pid in ps:gmatch("(%d+) setsid sleep 61") do
+      assert.is_false(os.execute("kill -0 " .. pid .. " 2>/dev/null") == true, "a setsid sleep outlived the stop")
+    end
   end)
 
   it("hands its running child over to an edited version, which waits for it", function()
@@ -155,6 +163,7 @@ describe("examples/supervisor.lua", function()
     H.wait_state(p, "supervisor", "RUNNING")
     local first = H.wait_for(function() return child_pids(p)[1] end, 5, "the child")
     children[#children + 1] = first
+    H.wait_log(p, "start 1)")
     -- a hot edit while run waits for the child
     H.write(script, H.read(script) .. "-- an edit\n")
     H.wait_log(p, "took over pid " .. first)
@@ -170,7 +179,7 @@ describe("examples/supervisor.lua", function()
     assert.truthy(H.log(p):find("pid " .. first .. " exited (code 0, signal 9)", 1, true), H.log(p))
     H.kill(p, "TERM")
     assert.equal(0, H.wait_exit(p))
-    assert.truthy(H.log(p):find("pid " .. second .. " stopped (code 0, signal 15) after 2 start(s)", 1, true), H.log(p))
+    assert.truthy(H.log(p):find("stopping pid " .. second .. " after 2 start(s)", 1, true), H.log(p))
   end)
 
   it("backs off, doubling, when the child keeps dying", function()
@@ -224,5 +233,56 @@ describe("examples/tail.lua", function()
     assert.equal(0, H.wait_exit(p))
     assert.truthy(H.log(p):find("posted 4 lines", 1, true), H.log(p))
     os.execute("kill -INT " .. lpid)
+  end)
+end)
+
+describe("examples/webhook.lua", function()
+  after_each(cleanup)
+
+  local function post(port, body)
+    local rc, out = H.sh(string.format("curl -s -m 3 -d %s -w '\\n%%{http_code}' http://127.0.0.1:%d/deploy",
+      H.q(body), port))
+    if rc ~= 0 then return nil, out end
+    local text, code = out:match("^(.*)\n(%d+)$")
+    return tonumber(code), text
+  end
+
+  it("runs one deploy at a time, queues the rest, and keeps each result", function()
+    local d = H.tmpdir()
+    local p = H.start { scripts = { "examples/webhook.lua" }, args = { "0", "sh", "-c",
+      'read what; echo "begin $DEPLOY_ID $what"; sleep 0.2; echo "end $DEPLOY_ID"; ' ..
+      '[ "$what" = fail ] && exit 4; [ "$what" = stray ] && { setsid sleep 63 & echo "STRAY:$!" >' .. d .. '/stray; }; true' } }
+    H.wait_log(p, "listening on http://[%d.]+:%d+/deploy")
+    local port = tonumber(H.log(p):match("listening on http://[%d.]+:(%d+)/deploy"))
+    local code, body = post(port, "one\n")
+    assert.equal(202, code, body)
+    assert.same({ id = 1, ahead = 0 }, json.decode(body))
+    assert.equal(202, (post(port, "fail\n")))
+    code, body = post(port, "stray\n")
+    assert.equal(202, code)
+    assert.equal(3, json.decode(body).id)
+    H.wait_log(p, "deploy 3: exit code 0", 10)
+    local log = H.log(p)
+    -- one at a time, in order
+    local last = 0
+    for _, mark in ipairs { "begin 1 one", "end 1", "begin 2 fail", "end 2", "begin 3 stray", "end 3" } do
+      local at = log:find(mark, 1, true)
+      assert.truthy(at and at > last, mark .. " out of order in:\n" .. log)
+      last = at
+    end
+    assert.truthy(log:find("deploy 2: exit code 4", 1, true), log)
+    local c2, j2 = get(port, "/jobs/2")
+    assert.equal(200, c2)
+    local job = json.decode(j2)
+    assert.equal("done", job.state)
+    assert.equal(4, job.code)
+    assert.equal(404, (get(port, "/jobs/9")))
+    -- what a deploy left behind (a setsid daemon) ends with the service
+    local stray = tonumber(H.wait_for(function() return H.read(d .. "/stray") end, 5, "the stray's pid"):match("%d+"))
+    children[#children + 1] = stray
+    assert.is_true(os.execute("kill -0 " .. stray .. " 2>/dev/null") == true)
+    H.kill(p, "TERM")
+    assert.equal(0, H.wait_exit(p))
+    assert.is_false(os.execute("kill -0 " .. stray .. " 2>/dev/null") == true, "a deploy's daemon outlived the service")
   end)
 end)

@@ -40,7 +40,7 @@ describe("the Lua API", function()
   end)
 
   it("gives ctx its name, data and methods", function()
-    assert.equal("await,exit,log,progress,queue,reloading,sleep,spawn,state,stats,status,stopping", v.ctx_methods)
+    assert.equal("await,exec,exit,log,progress,queue,reloading,sleep,spawn,state,stats,status,stopping", v.ctx_methods)
     assert.equal("data,name", v.ctx_fields)
     assert.equal("api", v.name)
     assert.equal("kept", v.data_kept)

@@ -118,7 +118,7 @@ function Context:status(text) end
 ---@return luasvc.StateName
 function Context:state() end
 
---- What `luasvc status --json` shows of the service, read at once, under the same field names: `name`, `state` ("RUNNING"), `state_code`, `checkpoint`, `wait_hint`, `win32_exit_code`, `service_exit_code`, `pid`, `controls_delivered`, `control_latency_us` (the last control's, from acceptance to its Lua handler), `reloads` (hot reloads taken up), `last_reload_error` (nil, or the last refused edit's message), `status_text` (nil, or the text); and besides: `control_latency_avg_us`, `reload_errors` (edits refused), `lua_bytes` (the Lua state's memory now), `tasks` (live tasks: run, handlers, ctx:spawn), `children` (live child processes) and `uptime` (seconds since the service was created, a float). A fresh table each call.
+--- What `luasvc status --json` shows of the service, read at once, under the same field names: `name`, `state` ("RUNNING"), `state_code`, `checkpoint`, `wait_hint`, `win32_exit_code`, `service_exit_code`, `pid`, `controls_delivered`, `control_latency_us` (the last control's, from acceptance to its Lua handler), `reloads` (hot reloads taken up), `last_reload_error` (nil, or the last refused edit's message), `status_text` (nil, or the text); and besides: `control_latency_avg_us`, `reload_errors` (edits refused), `lua_bytes` (the Lua state's memory now), `tasks` (live tasks: run, handlers, ctx:spawn), `children` (the live processes of the service's tree: its children and all their descendants; refreshed every 0.5 s while there are any) and `uptime` (seconds since the service was created, a float). A fresh table each call.
 ---@return table
 function Context:stats() end
 
@@ -129,6 +129,13 @@ function Context:stopping() end
 --- True while the running version winds down because an edited script is taking over (ctx:sleep returns false then, as for a stop, but ctx:stopping() stays false). Return from run to let the new version's run start; ctx.data carries over.
 ---@return boolean
 function Context:reloading() end
+
+--- Runs a command (argv[1], found on PATH, with argv[2..] as its arguments; no shell) and waits for it, from any task, start, run, stop or a handler: as Go's exec.CommandContext. Each line it writes to stdout and stderr goes to `opts.on_line(stream, line)` (which runs in the caller's task and may wait), else to the log (stdout at "info", stderr at "warning", as `NAME: line`, NAME `opts.name` or the program's file name); `opts.capture` keeps them instead in `result.stdout` and `result.stderr` (up to `opts.max_capture` bytes, default 1 MiB). `opts.stdin` is written to its stdin, then closed; `opts.cwd` and `opts.env` (a list of "K=V") as uv.spawn's. `opts.timeout` (ms) ends the command's whole tree (the command, its group and session, their descendants; on Windows, for now, the command alone): SIGTERM, then SIGKILL after `opts.grace` ms (default 2000); `result.timed_out` says so. When the command exits, what is left of its tree is killed and its output read for 0.2 s more. `result.code` is its exit code (nil when a signal ended it), `result.signal` the signal (0: none). A stop ends the wait of a task that winds down (run, handlers, ctx:spawn tasks): the tree gets SIGTERM, `result.stopped` is true, and the stop ends the rest (its grace, SIGKILL, reaped); in stop itself it waits normally. `opts.on_start(pid)` is called once it runs. A program that cannot start gives nil and a message ("ctx:exec: cannot start prog: ENOENT: ..."); bad argv or opts raise.
+---@param argv string[]
+---@param opts? {timeout?: integer, grace?: integer, cwd?: string, env?: string[], stdin?: string, on_line?: fun(stream: "stdout"|"stderr", line: string), on_start?: fun(pid: integer), capture?: boolean, max_capture?: integer, name?: string}
+---@return {code: integer?, signal: integer, timed_out: boolean, stopped: boolean, stdout: string?, stderr: string?}? result
+---@return string? message
+function Context:exec(argv, opts) end
 
 --- Logs string.format(fmt, ...) at level "debug", "info", "notice", "warning" or "error"; with one argument after level, logs it as is (tostring). Raises for an unknown level.
 ---@param level luasvc.LogLevel

@@ -140,6 +140,10 @@ static int fenced_kill(lua_State *L)
     if (pid <= 0 || pid == (lua_Integer)GetCurrentProcessId())
         return luaL_error(L, "uv.kill: pid %I is the host's own process", pid);
 #endif
+    if (lsvc__ptree_foreign(lsvc__of(L), (long)pid))
+        return luaL_error(L, "uv.kill: pid %I is another service's: a service signals its own "
+                             "children only",
+                          pid);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);

@@ -26,7 +26,9 @@ static bool turn(lsvc__worker *w)
         lsvc__interrupted(w, LSVC__VICTIM_NONE);
     else
         lsvc_service_stamp_heartbeat(svc);
-    lsvc_service_set_gauges(svc, &(lsvc_gauges){.lua_bytes = w->alloc.used, .tasks = w->tasks.n});
+    lsvc_service_set_gauges(svc, &(lsvc_gauges){.lua_bytes = w->alloc.used,
+                                                .tasks = w->tasks.n,
+                                                .children = lsvc__ptree_children(w)});
     if (w->forced)
         lsvc__lane_drop_queued(w); /* past the deadline: no more handlers */
     if (!w->sched.stop_seen && lsvc_service_stopping(svc)) {

@@ -157,12 +157,44 @@ static int ctx_exit(lua_State *L)
     return 0;
 }
 
+extern const unsigned char lsvc_lua_exec[];
+extern const size_t lsvc_lua_exec_len;
+
+static char exec_key; /* registry: lua/exec.lua's function, once loaded */
+
+static int exec_k(lua_State *L, int status, lua_KContext k)
+{
+    (void)status;
+    (void)k;
+    return lua_gettop(L);
+}
+
+/* ctx:exec(argv [, opts]): lua/exec.lua's, loaded at its first call. */
+static int ctx_exec(lua_State *L)
+{
+    check_self(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &exec_key) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        if (luaL_loadbuffer(L, (const char *)lsvc_lua_exec, lsvc_lua_exec_len,
+                            "=[luasvc.exec]") != LUA_OK)
+            return lua_error(L);
+        lsvc__ptree_push_core(L); /* ptree.c */
+        lua_call(L, 1, 1);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &exec_key);
+    }
+    lua_insert(L, 1);
+    lua_callk(L, lua_gettop(L) - 1, LUA_MULTRET, 0, exec_k); /* it waits: a yield */
+    return lua_gettop(L);
+}
+
 static const luaL_Reg ctx_methods[] = {
     {"sleep", ctx_sleep}, {"progress", ctx_progress}, {"status", ctx_status},
     {"state", ctx_state}, {"stopping", ctx_stopping}, {"reloading", ctx_reloading},
     {"log", ctx_log},     {"exit", ctx_exit},         {"spawn", ctx_spawn},
     {"stats", lsvc__ctx_stats},
-    {"queue", ctx_queue}, {"await", ctx_await},       {NULL, NULL},
+    {"queue", ctx_queue}, {"await", ctx_await},       {"exec", ctx_exec},
+    {NULL, NULL},
 };
 
 void lsvc__push_ctx(lua_State *L, lsvc_service *svc)

@@ -15,6 +15,7 @@
  *   waitq.c   ctx:queue, ctx:await
  *   sched.c   running a task through its kind, the answer to an interrupt
  *   fence.c   what a service may reach of the process (luv, lfs, cjson)
+ *   ptree.c   the service's process tree (io.popen, os.execute, uv.spawn)
  *   uvlua.c   luv on the worker's loop
  *   eval.c    a console's eval: its kind and task (evalshow.c shows values)
  *   lane.c    the control lane: a control (or an eval) to its handler, and after
@@ -139,6 +140,7 @@ struct lsvc__worker {
     struct lsvc__load *ld;       /* load.c's (opaque) */
     struct lsvc__reload *rl;     /* reload.c's (opaque) */
     struct lsvc__fence *fence;   /* fence.c's (opaque) */
+    struct lsvc__ptree *pt;      /* ptree.c's (opaque) */
     bool left;                   /* the pool still works on the state: never freed */
 };
 
@@ -284,6 +286,26 @@ void lsvc__sched_woken(lsvc__worker *w);
 /* Between two luv callbacks: a control waits for one callback at most
  * (registered with uvlua.c by loop.c: luv's callbacks are below). */
 void lsvc__sched_between_callbacks(lsvc__worker *w);
+
+/* ---- From ptree.c: the service's process tree ---------------------------- */
+
+/* The worker's thread into the service's tree (its cgroup); io.popen and
+ * os.execute the runtime's; the children gauge's timer. */
+void lsvc__ptree_open(lsvc__worker *w);
+/* luv's module (at idx): uv.spawn's children detached and registered. */
+void lsvc__ptree_luv(struct lua_State *L, int idx);
+unsigned lsvc__ptree_children(lsvc__worker *w); /* the gauge */
+/* lua/exec.lua's core: kill_tree(pid, signal name). [-0, +1] */
+void lsvc__ptree_push_core(struct lua_State *L);
+/* sig (0: none) to every live process of the tree; how many there are. */
+unsigned lsvc__ptree_signal(lsvc__worker *w, int sig);
+void lsvc__ptree_kill(lsvc__worker *w); /* SIGKILL to all of it (frozen first) */
+/* pid (< 0: the group -pid) is a sibling service's. */
+bool lsvc__ptree_foreign(lsvc__worker *w, long pid);
+/* The stop ended the tree: the thread leaves it, io.popen's dead children
+ * are reaped, the timer closes. */
+void lsvc__ptree_ended(lsvc__worker *w);
+void lsvc__ptree_free(lsvc__worker *w);
 
 /* ---- From uvlua.c: luv on the worker's loop ------------------------------ */
 

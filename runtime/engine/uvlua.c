@@ -35,6 +35,7 @@
 #include "private.h"
 
 #define KILL_WAIT_MS 1000u /* after SIGKILL: a child in D state is left behind */
+#define POLL_MS 2u         /* the tree looked at while it ends */
 
 /* uvlua.c's own, beside the worker */
 struct lsvc__uv {
@@ -154,6 +155,7 @@ static int open_luv(lua_State *L)
     lua_pushcfunction(L, safe_walk);
     lua_setfield(L, -2, "walk");
     lsvc__fence_luv(L, -1); /* fence.c: what of the process luv would reach */
+    lsvc__ptree_luv(L, -1); /* ptree.c: uv.spawn's children are the tree's */
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &luv_key);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
@@ -246,15 +248,47 @@ static void close_handles(lsvc__worker *w, bool processes_too)
 
 static void on_grace(uv_timer_t *t) { (void)t; /* wakes the loop */ }
 
-/* Run the loop until no child of the script is left unreaped, or ms. */
-static void wait_children(lsvc__worker *w, uv_timer_t *timer, uint32_t ms)
+/* sig (0: none) to the whole process tree (ptree.c) and to the script's
+ * uv.spawn children (their handles: libuv reaps them); whether any lives. */
+static bool signal_tree(lsvc__worker *w, int sig)
+{
+    unsigned handles = signal_children(w, sig);
+    return lsvc__ptree_signal(w, sig) + handles > 0;
+}
+
+/* Run the loop until nothing of the tree is left (the uv.spawn children
+ * reaped), or ms; the tree is looked at every POLL_MS (a grandchild's exit
+ * wakes nothing), and sent sig (0: none) each time: SIGKILL again reaches
+ * what a fork that raced the first made (without a freezer). */
+static void wait_children(lsvc__worker *w, uv_timer_t *timer, uint32_t ms, int sig)
 {
     uint64_t due = lsvc_now_ns() + (uint64_t)ms * 1000000u;
     uv_update_time(&w->loop);
-    uv_timer_start(timer, on_grace, ms, 0);
-    while (signal_children(w, 0) && lsvc_now_ns() < due && !lsvc_service_interrupted(w->svc))
+    uv_timer_start(timer, on_grace, POLL_MS, POLL_MS);
+    while (signal_tree(w, sig) && lsvc_now_ns() < due && !lsvc_service_interrupted(w->svc))
         uv_run(&w->loop, UV_RUN_ONCE);
     uv_timer_stop(timer);
+}
+
+/* The stop's end of the tree: SIGTERM to all of it, SIGKILL to what is
+ * left after grace_ms, everything reaped (within KILL_WAIT_MS more). */
+static void end_tree(lsvc__worker *w, uint32_t grace_ms)
+{
+    if (!signal_tree(w, SIGTERM))
+        return;
+    uv_timer_t *timer = &w->uv->grace_timer;
+    uv_timer_init(&w->loop, timer);
+    timer->data = NULL; /* the runtime's own */
+    w->uv->grace_timer_init = true;
+    wait_children(w, timer, grace_ms, 0);
+    if (signal_tree(w, 0)) {
+        lsvc__ptree_kill(w);
+        signal_children(w, SIGKILL);
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
+                 "a child did not exit within %u ms of SIGTERM: killed", grace_ms);
+        wait_children(w, timer, KILL_WAIT_MS, SIGKILL);
+    }
+    uv_close((uv_handle_t *)timer, NULL);
 }
 
 void lsvc__uvlua_close_all(lsvc__worker *w, uint32_t grace_ms)
@@ -263,23 +297,13 @@ void lsvc__uvlua_close_all(lsvc__worker *w, uint32_t grace_ms)
         uv_close((uv_handle_t *)&w->uv->reap_timer, NULL);
         w->uv->reap_timer_init = false;
     }
-    if (!luv_opened(w))
-        return;
-    close_handles(w, false);
-    if (signal_children(w, SIGTERM)) {
-        uv_timer_t *timer = &w->uv->grace_timer;
-        uv_timer_init(&w->loop, timer);
-        timer->data = NULL; /* the runtime's own */
-        w->uv->grace_timer_init = true;
-        wait_children(w, timer, grace_ms);
-        if (signal_children(w, SIGKILL)) {
-            lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
-                     "a child did not exit within %u ms of SIGTERM: killed", grace_ms);
-            wait_children(w, timer, KILL_WAIT_MS);
-        }
-        uv_close((uv_handle_t *)timer, NULL);
-    }
-    close_handles(w, true);
+    bool luv = luv_opened(w);
+    if (luv)
+        close_handles(w, false);
+    end_tree(w, grace_ms);
+    lsvc__ptree_ended(w);
+    if (luv)
+        close_handles(w, true);
 }
 
 /* A luv handle left open after the state closed (a __gc finalizer opened

@@ -31,7 +31,9 @@
 #include "private.h"
 
 #define GRACE_MIN_MS 100u  /* children's time between SIGTERM and SIGKILL ... */
-#define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout */
+#define GRACE_MAX_MS 2000u /* ... within what is left of stop_timeout ... */
+#define KILL_ROOM_MS 300u  /* ... less this (or a quarter of it), for the SIGKILL
+                            * and the reaping */
 
 /* ---- the kinds of the main task: start, run, stop ---------------------------- */
 
@@ -220,6 +222,7 @@ static bool worker_init(lsvc__worker *w)
     lua_setwarnf(L, lsvc__lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc__fence_open(w); /* lfs and cjson, fenced (fence.c) */
+    lsvc__ptree_open(w); /* this thread into the tree; io.popen, os.execute (ptree.c) */
     lsvc__uvlua_open(w, lsvc__sched_between_callbacks); /* loop.c's, registered */
     lsvc__coro_open(w); /* binds the interrupt to this thread */
     lsvc__lane_open(w);
@@ -334,6 +337,8 @@ static uint32_t grace_ms(lsvc__worker *w)
     uint64_t due = d.kind == LSVC_DEADLINE_STOP ? d.at_ns : 0;
     uint64_t now = lsvc_now_ns();
     uint64_t left = due > now ? (due - now) / 1000000u : 0;
+    uint64_t room = left / 4 > KILL_ROOM_MS ? left / 4 : KILL_ROOM_MS;
+    left = left > room ? left - room : 0;
     return left < GRACE_MIN_MS ? GRACE_MIN_MS : left > GRACE_MAX_MS ? GRACE_MAX_MS : (uint32_t)left;
 }
 
@@ -380,6 +385,7 @@ static bool worker_free(lsvc__worker *w)
     lsvc__load_free(w);
     lsvc__reload_free(w);
     lsvc__fence_free(w);
+    lsvc__ptree_free(w);
     unsigned orphans = lsvc__uvlua_close_orphans(w);
     if (orphans)
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),

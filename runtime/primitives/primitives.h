@@ -250,6 +250,52 @@ void lsvc_console_hangup(lsvc_console *c); /* the reader: the client went away *
  * directory: $LUASVC_RUNTIME_DIR, else $XDG_RUNTIME_DIR/luasvc, else
  * /run/luasvc. 0, or -1 with the message in err. Any thread. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
+
+/* ---- posix_ptree.c: a service's process tree (any thread) -------------- */
+
+#include <sys/types.h>
+typedef enum lsvc_ptree_mode {
+    LSVC_PTREE_NONE,      /* neither: the script's uv.spawn children only */
+    LSVC_PTREE_CGROUP,    /* a cgroup (v1) per service */
+    LSVC_PTREE_SUBREAPER, /* process groups, the host as child subreaper */
+} lsvc_ptree_mode;
+typedef struct lsvc_ptree lsvc_ptree;
+/* In every child's environment: its service's name. */
+#define LSVC_PTREE_ENV "LUASVC_SERVICE"
+/* The host's mode, decided at the first call (LUASVC_PTREE=subreaper
+ * forces the fallback, for tests), and its name. */
+lsvc_ptree_mode lsvc_ptree_mode_now(void);
+const char *lsvc_ptree_mode_name(lsvc_ptree_mode m);
+/* A service's tree (its cgroup made in cgroup mode); NULL: no memory. */
+lsvc_ptree *lsvc_ptree_new(const char *name);
+bool lsvc_ptree_cgroup(const lsvc_ptree *t); /* it has a cgroup */
+/* The calling thread into the tree's cgroup: what it forks is the tree's.
+ * -1: it could not (the tree is then found as in subreaper mode). */
+int lsvc_ptree_join(lsvc_ptree *t);
+/* Every thread of the host out of the tree's cgroup. */
+void lsvc_ptree_leave(lsvc_ptree *t);
+/* sig (0: none) to every live process of the tree but the host; how many. */
+unsigned lsvc_ptree_signal(lsvc_ptree *t, int sig);
+unsigned lsvc_ptree_count(lsvc_ptree *t);
+/* SIGKILL to all of it (frozen first where a freezer is). */
+void lsvc_ptree_kill(lsvc_ptree *t);
+/* A child the runtime started for the tree (subreaper mode: the leader of
+ * a group of its own), with the registry's lock held across the start and
+ * this call, so that lsvc_ptree_reap never takes a registered child's
+ * status (it is its starter's to wait for). */
+void lsvc_ptree_lock(void);
+void lsvc_ptree_unlock(void);
+void lsvc_ptree_add(lsvc_ptree *t, pid_t pid);
+/* Its starter no longer waits for it (reaped, or a handle closed). */
+void lsvc_ptree_unwait(lsvc_ptree *t, pid_t pid);
+/* sig to root, its group's and session's members and their descendants. */
+unsigned lsvc_ptree_signal_subtree(pid_t root, int sig);
+/* Reap the zombies re-parented to the host (subreaper mode). */
+void lsvc_ptree_reap(void);
+/* pid (with group: the group it leads) is a sibling tree's. */
+bool lsvc_ptree_foreign(lsvc_ptree *t, pid_t pid, bool group);
+/* The tree's cgroup removed (empty by now), the host's with the last. */
+void lsvc_ptree_free(lsvc_ptree *t);
 #endif
 
 #endif

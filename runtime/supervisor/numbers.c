@@ -84,7 +84,8 @@ size_t lsvc_status_json(lsvc_service *svc, char *buf, size_t len)
         lsvc_buf_json(&b, text);
     else
         lsvc_buf_add(&b, "null");
-    lsvc_buf_add(&b, "}");
+    lsvc_buf_printf(&b, ",\"children\":%u}",
+                    (unsigned)atomic_load_explicit(&svc->g_children, memory_order_relaxed));
     return b.len;
 }
 

@@ -1,7 +1,8 @@
 -- systemd_spec.lua - luasvc under a real systemd (Type=notify), end to end:
 -- install, start, status text, user controls, pause/continue, reload,
 -- hot reload, slow and hung starts, the watchdog, a script that leaks
--- every descriptor, exit codes, stop and uninstall. Runs inside
+-- every descriptor, the service's process tree ended by luasvc itself
+-- (KillMode=process), exit codes, stop and uninstall. Runs inside
 -- scripts/systemd-harness (a throw-away user manager in private
 -- namespaces), which ctest starts; run alone it skips.
 local system = require "system"
@@ -394,6 +395,47 @@ function S.run(ctx) end]]))
     local rc, out = lsvc("stop", name)
     assert.are.equal(0, rc, out)
     assert.are.equal(0, H.wait_exit(p))
+  end)
+
+  it("ends the service's whole tree at its stop, even with KillMode=process, and counts it", function()
+    local name = "lsvcspec-tree"
+    local d = H.tmpdir()
+    local token = string.format("7%d.%03d", math.random(10, 99), math.random(0, 999))
+    local _, log = install(name, script(name, [[
+local uv = require "luv"
+function S.run(ctx)
+  uv.spawn("sh", { args = { "-c", "setsid sh -c 'sleep ]] .. token .. [[' & trap '' TERM; sleep ]] .. token .. [[" } },
+    function() end)
+  os.execute("sleep ]] .. token .. [[ &")
+  while ctx:sleep(20) do end
+end]]), "KillMode=process\n") -- systemd ends the main process only: the rest is luasvc's to end
+    local rc, out = lsvc("start", name)
+    assert.are.equal(0, rc, out)
+    local function strays()
+      local _, ps = H.sh("ps -eo pid=,args=")
+      local list = {}
+      for pid, args in ps:gmatch("%s*(%d+) ([^\n]*)") do
+        if args:find("sleep " .. token, 1, true) then list[#list + 1] = pid end
+      end
+      return list
+    end
+    local pids = H.wait_for(function() local l = strays(); return #l >= 4 and l end, 5,
+      "the service's four processes; log:\n" .. (H.read(log) or ""))
+    H.wait_for(function()
+      local st, json = lsvc("status", name, "--json")
+      local n = st == 0 and tonumber(json:match('"children":(%d+)'))
+      return n and n >= 4
+    end, 5, "the children gauge")
+    rc, out = sctl("stop", H.q(name .. ".service"))
+    assert.are.equal(0, rc, out)
+    assert.are.equal("inactive", show(name, "ActiveState"))
+    for _, pid in ipairs(pids) do
+      assert.is_false(os.execute("kill -0 " .. pid .. " 2>/dev/null") == true,
+        "pid " .. pid .. " outlived the service; log:\n" .. (H.read(log) or ""))
+    end
+    assert.are.same({}, strays())
+    assert.truthy((H.read(log) or ""):find(name .. ": STOPPED", 1, true), H.read(log))
+    for _, pid in ipairs(strays()) do os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
   end)
 
   it("writes --name, --description and --restart-on-failure into the unit", function()

@@ -1,0 +1,550 @@
+/*
+ * ptree.c - the service's process tree (DESIGN §9): every process the
+ * service starts, through uv.spawn, io.popen, os.execute or a C module,
+ * and every descendant of those, ends with it, and only that service's.
+ * The platform's mechanism is posix_ptree.c's (a cgroup per service, else
+ * process groups under the host as child subreaper); this file is the
+ * worker's side of it:
+ *
+ *   - the worker's thread joins the service's cgroup before any script
+ *     code runs (lsvc__ptree_open), so all it forks is the tree's;
+ *   - io.popen and os.execute are the runtime's (posix_spawn of /bin/sh
+ *     -c, the child leading a process group of its own, registered before
+ *     the reaper may look); uv.spawn starts its child detached (a session
+ *     of its own) and registers it. A closed handle changes nothing: the
+ *     tree is found by pid, never through the script's handles;
+ *   - the `children` gauge is the tree's live processes, counted on a
+ *     timer (and at each start); in subreaper mode a SIGCHLD reaps the
+ *     orphans re-parented to the host;
+ *   - the stop (uvlua.c's lsvc__uvlua_close_all) signals the tree through
+ *     lsvc__ptree_signal and lsvc__ptree_kill; an io.popen whose child
+ *     died there is reaped then (lsvc__ptree_ended), so its close, even
+ *     the Lua state's at exit, never waits.
+ *
+ * Worker thread only. Windows: no tree yet (the functions do nothing).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2 */
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "private.h"
+
+#ifndef _WIN32
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define TICK_MS 500u           /* the children gauge's refresh */
+#define CLOSE_REAP_MS 200u     /* an io.popen's close after the stop: its wait */
+
+typedef struct {
+    pid_t pid;
+    bool reaped;
+    int status;
+} popen_child;
+
+struct lsvc__ptree {
+    lsvc_ptree *t;
+    lsvc_ptree_mode mode;
+    unsigned children; /* the gauge */
+    bool ended;        /* the stop ended the tree */
+    uv_timer_t tick;
+    uv_signal_t chld;
+    bool tick_init, chld_init;
+    popen_child *popens; /* the io.popen streams still open */
+    size_t npopens;
+    pid_t *uvpids; /* uv.spawn's children, until their handle is gone */
+    size_t nuvpids;
+    char tag[160]; /* LUASVC_SERVICE=<name> */
+};
+
+/* io.popen's stream: Lua's LStream, then the child. */
+typedef struct {
+    luaL_Stream s;
+    pid_t pid;
+    lsvc__worker *w;
+} pstream;
+
+/* ---- starting a child ----------------------------------------------------- */
+
+static void lock(lsvc__worker *w)
+{
+    if (w->pt->mode != LSVC_PTREE_NONE)
+        lsvc_ptree_lock();
+}
+
+static void unlock(lsvc__worker *w, pid_t pid)
+{
+    if (w->pt->mode == LSVC_PTREE_NONE)
+        return;
+    if (pid > 0)
+        lsvc_ptree_add(w->pt->t, pid);
+    lsvc_ptree_unlock();
+}
+
+static void on_tick(uv_timer_t *h);
+
+static void recount(lsvc__worker *w) { w->pt->children = lsvc_ptree_count(w->pt->t); }
+
+/* A child started: the gauge's timer runs from now while the tree is not
+ * empty (an idle service's loop never wakes for it). */
+static void arm(lsvc__worker *w)
+{
+    if (w->pt->tick_init && !uv_is_active((uv_handle_t *)&w->pt->tick))
+        uv_timer_start(&w->pt->tick, on_tick, TICK_MS / 10, TICK_MS);
+}
+
+static bool is_tag(const char *kv)
+{
+    return strncmp(kv, LSVC_PTREE_ENV "=", sizeof LSVC_PTREE_ENV) == 0;
+}
+
+/* environ, its LUASVC_SERVICE the service's: a malloc'd array (NULL: no
+ * memory), its strings environ's. */
+static char **tagged_env(lsvc__worker *w)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    char **e = malloc((n + 2) * sizeof *e);
+    for (size_t i = 0; e && i < n; i++)
+        if (!is_tag(environ[i]))
+            e[k++] = environ[i];
+    if (e) {
+        e[k++] = w->pt->tag;
+        e[k] = NULL;
+    }
+    return e;
+}
+
+/* /bin/sh -c cmd, leading a process group of its own, with default
+ * dispositions and an empty mask; fd (or -1) its stdin or stdout. */
+static int spawn_sh(lsvc__worker *w, const char *cmd, int fd, int target, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    if (fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, fd, target);
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigfillset(&def); /* every disposition the default, as after a fresh exec */
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &def);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
+    char **env = tagged_env(w);
+    lock(w);
+    int rc = env ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, env) : ENOMEM;
+    unlock(w, rc == 0 ? *pid : -1);
+    free(env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc == 0)
+        arm(w);
+    return rc;
+}
+
+/* waitpid(pid) without EINTR; 0, or -1 (errno). */
+static int wait_child(pid_t pid, int *st, int flags)
+{
+    pid_t r;
+    while ((r = waitpid(pid, st, flags)) < 0 && errno == EINTR)
+        ;
+    return r == pid ? 0 : r == 0 ? 1 : -1;
+}
+
+/* os.execute(cmd): as the C library's system(), under the tree's rules. */
+static int os_execute(lua_State *L)
+{
+    lsvc__worker *w = lsvc__of(L);
+    const char *cmd = luaL_optstring(L, 1, NULL);
+    if (!cmd) {
+        lua_pushboolean(L, access("/bin/sh", X_OK) == 0);
+        return 1;
+    }
+    pid_t pid;
+    int rc = spawn_sh(w, cmd, -1, 0, &pid), st = 0;
+    if (rc != 0) {
+        errno = rc;
+        return luaL_fileresult(L, 0, NULL);
+    }
+    int r = wait_child(pid, &st, 0);
+    lsvc_ptree_unwait(w->pt->t, pid);
+    if (r != 0)
+        return luaL_fileresult(L, 0, NULL);
+    errno = 0; /* luaL_execresult reads it, as system()'s and pclose()'s */
+    return luaL_execresult(L, st);
+}
+
+static popen_child *popen_of(lsvc__worker *w, pid_t pid)
+{
+    for (size_t i = 0; i < w->pt->npopens; i++)
+        if (w->pt->popens[i].pid == pid)
+            return &w->pt->popens[i];
+    return NULL;
+}
+
+/* An io.popen stream's close: fclose, then its child's status; the child
+ * reaped already by the stop, or (after the stop) waited for a moment only. */
+static int popen_close(lua_State *L)
+{
+    pstream *p = (pstream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
+    lsvc__worker *w = p->w;
+    fclose(p->s.f);
+    popen_child *c = popen_of(w, p->pid);
+    int st = 0, rc = 0;
+    if (c && c->reaped)
+        st = c->status;
+    else if (!w->pt->ended)
+        rc = wait_child(p->pid, &st, 0);
+    else {
+        uint64_t due = lsvc_now_ns() + CLOSE_REAP_MS * 1000000ull;
+        while ((rc = wait_child(p->pid, &st, WNOHANG)) == 1 && lsvc_now_ns() < due)
+            usleep(1000);
+    }
+    if (c)
+        *c = w->pt->popens[--w->pt->npopens];
+    lsvc_ptree_unwait(w->pt->t, p->pid);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, rc > 0 ? "the child did not exit (left behind)" : strerror(errno));
+        return 2;
+    }
+    errno = 0;
+    return luaL_execresult(L, st);
+}
+
+/* io.popen(cmd [, mode]) */
+static int io_popen(lua_State *L)
+{
+    lsvc__worker *w = lsvc__of(L);
+    const char *cmd = luaL_checkstring(L, 1);
+    const char *mode = luaL_optstring(L, 2, "r");
+    luaL_argcheck(L, (mode[0] == 'r' || mode[0] == 'w') && mode[1] == 0, 2, "invalid mode");
+    popen_child *grown = realloc(w->pt->popens, (w->pt->npopens + 1) * sizeof *grown);
+    if (!grown)
+        return luaL_error(L, "not enough memory");
+    w->pt->popens = grown;
+    pstream *p = (pstream *)lua_newuserdatauv(L, sizeof *p, 0);
+    p->s.closef = NULL; /* closed, until opened */
+    p->s.f = NULL;
+    p->w = w;
+    luaL_setmetatable(L, LUA_FILEHANDLE);
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return luaL_fileresult(L, 0, cmd);
+    bool rd = mode[0] == 'r';
+    int mine = rd ? fds[0] : fds[1], theirs = rd ? fds[1] : fds[0];
+    pid_t pid;
+    int rc = spawn_sh(w, cmd, theirs, rd ? 1 : 0, &pid);
+    close(theirs);
+    FILE *f = rc == 0 ? fdopen(mine, mode) : NULL;
+    if (!f) {
+        int e = rc ? rc : errno;
+        close(mine);
+        if (rc == 0) {
+            wait_child(pid, NULL, 0);
+            lsvc_ptree_unwait(w->pt->t, pid);
+        }
+        errno = e;
+        return luaL_fileresult(L, 0, cmd);
+    }
+    p->s.f = f;
+    p->s.closef = popen_close;
+    p->pid = pid;
+    w->pt->popens[w->pt->npopens++] = (popen_child){pid, false, 0};
+    return 1;
+}
+
+/* options.env (at idx, a copy of the script's) with the service's tag: the
+ * list given, else environ, without any LUASVC_SERVICE of theirs. */
+static void tag_env(lsvc__worker *w, lua_State *L, int idx)
+{
+    lua_newtable(L);
+    lua_Integer k = 0;
+    if (lua_getfield(L, idx, "env") == LUA_TTABLE) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            const char *kv = lua_tostring(L, -1);
+            if (kv && !is_tag(kv))
+                lua_rawseti(L, -3, ++k);
+            else
+                lua_pop(L, 1);
+        }
+    } else {
+        for (char **e = environ; *e; e++)
+            if (!is_tag(*e)) {
+                lua_pushstring(L, *e);
+                lua_rawseti(L, -3, ++k);
+            }
+    }
+    lua_pop(L, 1);
+    lua_pushstring(L, w->pt->tag);
+    lua_rawseti(L, -2, k + 1);
+    lua_setfield(L, idx, "env");
+}
+
+/* uv.spawn(path, options, on_exit): the child detached (a session and
+ * group of its own), tagged, registered. Upvalue 1: luv's. */
+static int fenced_spawn(lua_State *L)
+{
+    lsvc__worker *w = lsvc__of(L);
+    lua_settop(L, 3);
+    if (lua_istable(L, 2)) { /* a copy: the script's table is left as it was */
+        lua_newtable(L);
+        lua_pushnil(L);
+        while (lua_next(L, 2)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        }
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "detached");
+        tag_env(w, L, lua_gettop(L));
+        lua_replace(L, 2);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lock(w);
+    int rc = lua_pcall(L, 3, LUA_MULTRET, 0);
+    pid_t pid = rc == LUA_OK && lua_isinteger(L, 2) ? (pid_t)lua_tointeger(L, 2) : -1;
+    unlock(w, pid);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    if (pid > 0) {
+        pid_t *g = realloc(w->pt->uvpids, (w->pt->nuvpids + 1) * sizeof *g);
+        if (g) {
+            w->pt->uvpids = g;
+            g[w->pt->nuvpids++] = pid;
+        } else {
+            lsvc_ptree_unwait(w->pt->t, pid); /* the reaper's then */
+        }
+        arm(w);
+    }
+    return lua_gettop(L);
+}
+
+/* ---- the gauge, the reaper ------------------------------------------------- */
+
+typedef struct {
+    pid_t pid;
+    bool found;
+} find_arg;
+
+static void find_process(uv_handle_t *h, void *arg)
+{
+    find_arg *f = arg;
+    if (h->type == UV_PROCESS && uv_is_active(h) && ((uv_process_t *)h)->pid == f->pid)
+        f->found = true;
+}
+
+/* uv.spawn's children whose handle has gone (reaped by libuv, or closed by
+ * the script: libuv waits for it no more) are the reaper's. */
+static void forget_gone(lsvc__worker *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->pt->nuvpids; i++) {
+        find_arg f = {w->pt->uvpids[i], false};
+        uv_walk(&w->loop, find_process, &f);
+        if (f.found)
+            w->pt->uvpids[k++] = f.pid;
+        else
+            lsvc_ptree_unwait(w->pt->t, f.pid);
+    }
+    w->pt->nuvpids = k;
+}
+
+/* Counted first: once the tree is empty every process of it has exited,
+ * and the reap then finds every zombie of theirs the host has. */
+static void refresh(uv_loop_t *loop)
+{
+    lsvc__worker *w = loop->data;
+    forget_gone(w);
+    recount(w);
+    lsvc_ptree_reap();
+    if (!w->pt->children && !w->pt->nuvpids && w->pt->tick_init)
+        uv_timer_stop(&w->pt->tick);
+}
+
+static void on_tick(uv_timer_t *h) { refresh(h->loop); }
+
+/* A child exited (subreaper mode: maybe an orphan of the host's): the
+ * timer reaps it at its next look. Not a scan of /proc per exit, which
+ * would cost each short child a few ms. */
+static void on_chld(uv_signal_t *h, int sig)
+{
+    (void)sig;
+    arm(h->loop->data);
+}
+
+void lsvc__ptree_open(lsvc__worker *w)
+{
+    lua_State *L = w->L;
+    w->pt = calloc(1, sizeof *w->pt);
+    if (!w->pt)
+        luaL_error(L, "not enough memory");
+    w->pt->mode = lsvc_ptree_mode_now();
+    snprintf(w->pt->tag, sizeof w->pt->tag, "%s=%s", LSVC_PTREE_ENV, lsvc_service_name(w->svc));
+    w->pt->t = lsvc_ptree_new(lsvc_service_name(w->svc));
+    if (!w->pt->t)
+        luaL_error(L, "not enough memory");
+    if (lsvc_ptree_join(w->pt->t) != 0)
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
+                 "cannot enter the service's cgroup (%s): its children are found by process "
+                 "group instead",
+                 strerror(errno));
+    lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(w->svc), "process tree: %s",
+             lsvc_ptree_cgroup(w->pt->t) ? "cgroup" : lsvc_ptree_mode_name(w->pt->mode));
+    if (uv_timer_init(&w->loop, &w->pt->tick) == 0) {
+        w->pt->tick.data = NULL; /* the runtime's own */
+        w->pt->tick_init = true; /* started by the first child */
+    }
+    if (w->pt->mode == LSVC_PTREE_SUBREAPER && uv_signal_init(&w->loop, &w->pt->chld) == 0) {
+        w->pt->chld.data = NULL;
+        w->pt->chld_init = true;
+        uv_signal_start(&w->pt->chld, on_chld, SIGCHLD);
+    }
+    lua_getglobal(L, "io");
+    lua_pushcfunction(L, io_popen);
+    lua_setfield(L, -2, "popen");
+    lua_getglobal(L, "os");
+    lua_pushcfunction(L, os_execute);
+    lua_setfield(L, -2, "execute");
+    lua_pop(L, 2);
+}
+
+void lsvc__ptree_luv(lua_State *L, int uv)
+{
+    uv = lua_absindex(L, uv);
+    lua_getfield(L, uv, "spawn");
+    lua_pushcclosure(L, fenced_spawn, 1);
+    lua_setfield(L, uv, "spawn");
+}
+
+unsigned lsvc__ptree_children(lsvc__worker *w) { return w->pt ? w->pt->children : 0; }
+
+/* core.kill_tree(pid, "sigterm" | "sigkill"): for lua/exec.lua, on a child
+ * it started; how many processes were signalled. */
+static int kill_tree(lua_State *L)
+{
+    lsvc__worker *w = lsvc__of(L);
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    static const char *const names[] = {"sigterm", "sigkill", NULL};
+    int sig = luaL_checkoption(L, 2, NULL, names) ? SIGKILL : SIGTERM;
+    luaL_argcheck(L, pid > 0 && pid != (lua_Integer)getpid(), 1, "not a child");
+    lua_pushinteger(L, lsvc__ptree_foreign(w, (long)pid) ? 0
+                                                           : lsvc_ptree_signal_subtree((pid_t)pid, sig));
+    return 1;
+}
+
+void lsvc__ptree_push_core(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, kill_tree);
+    lua_setfield(L, -2, "kill_tree");
+}
+
+unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
+{
+    if (!w->pt)
+        return 0;
+    unsigned n = lsvc_ptree_signal(w->pt->t, sig);
+    w->pt->children = n;
+    return n;
+}
+
+void lsvc__ptree_kill(lsvc__worker *w)
+{
+    if (w->pt)
+        lsvc_ptree_kill(w->pt->t);
+}
+
+bool lsvc__ptree_foreign(lsvc__worker *w, long pid)
+{
+    return w->pt && lsvc_ptree_foreign(w->pt->t, (pid_t)(pid < 0 ? -pid : pid), pid < 0);
+}
+
+void lsvc__ptree_ended(lsvc__worker *w)
+{
+    if (!w->pt)
+        return;
+    w->pt->ended = true;
+    lsvc_ptree_leave(w->pt->t); /* nothing forked from here on is the tree's */
+    forget_gone(w);
+    lsvc_ptree_reap();
+    for (size_t i = 0; i < w->pt->npopens; i++) {
+        popen_child *c = &w->pt->popens[i];
+        if (!c->reaped && wait_child(c->pid, &c->status, WNOHANG) == 0)
+            c->reaped = true;
+    }
+    if (w->pt->tick_init)
+        uv_close((uv_handle_t *)&w->pt->tick, NULL);
+    if (w->pt->chld_init)
+        uv_close((uv_handle_t *)&w->pt->chld, NULL);
+    w->pt->tick_init = w->pt->chld_init = false;
+    w->pt->children = 0;
+    lsvc_service_set_gauges(w->svc, &(lsvc_gauges){.lua_bytes = w->alloc.used,
+                                                    .tasks = w->tasks.n,
+                                                    .children = 0});
+}
+
+void lsvc__ptree_free(lsvc__worker *w)
+{
+    if (!w->pt)
+        return;
+    lsvc_ptree_free(w->pt->t);
+    free(w->pt->popens);
+    free(w->pt->uvpids);
+    free(w->pt);
+    w->pt = NULL;
+}
+
+#else /* Windows: no tree yet */
+
+void lsvc__ptree_open(lsvc__worker *w) { (void)w; }
+void lsvc__ptree_luv(lua_State *L, int uv) { (void)L, (void)uv; }
+unsigned lsvc__ptree_children(lsvc__worker *w) { (void)w; return 0; }
+static int kill_tree(lua_State *L)
+{
+    lua_Integer pid = luaL_checkinteger(L, 1);
+    const char *sig = luaL_checkstring(L, 2);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "luv");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "kill");
+    lua_pushinteger(L, pid);
+    lua_pushstring(L, sig);
+    lua_call(L, 2, 0); /* the child alone (no Job object yet) */
+    lua_pushinteger(L, 1);
+    return 1;
+}
+void lsvc__ptree_push_core(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, kill_tree);
+    lua_setfield(L, -2, "kill_tree");
+}
+unsigned lsvc__ptree_signal(lsvc__worker *w, int sig) { (void)w, (void)sig; return 0; }
+void lsvc__ptree_kill(lsvc__worker *w) { (void)w; }
+bool lsvc__ptree_foreign(lsvc__worker *w, long pid) { (void)w, (void)pid; return false; }
+void lsvc__ptree_ended(lsvc__worker *w) { (void)w; }
+void lsvc__ptree_free(lsvc__worker *w) { (void)w; }
+
+#endif
