@@ -21,7 +21,9 @@
  *     died there is reaped then (lsvc__ptree_ended), so its close, even
  *     the Lua state's at exit, never waits.
  *
- * Worker thread only. Windows: no tree yet (the functions do nothing).
+ * Worker thread only. Windows: the host's Job object (win32_job.c): all
+ * the host starts is in it and ends with the host; at a stop, the job's
+ * processes are ended when the service is the host's only one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
@@ -516,11 +518,27 @@ void lsvc__ptree_free(lsvc__worker *w)
     w->pt = NULL;
 }
 
-#else /* Windows: no tree yet */
+#else /* Windows: the host's Job object (win32_job.c) */
 
-void lsvc__ptree_open(lsvc__worker *w) { (void)w; }
+/* The job is the host's: its processes are this service's when the host
+ * runs no other (a service under the SCM has a process of its own; `luasvc
+ * run` with several services ends their children at the host's exit). */
+static bool sole(lsvc__worker *w)
+{
+    lsvc_host *h = lsvc_service_host(w->svc);
+    return h && lsvc_host_count(h) == 1;
+}
+
+void lsvc__ptree_open(lsvc__worker *w)
+{
+    if (!lsvc_job_open())
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
+                 "no Job object for the host (error %lu): the processes the service starts "
+                 "are ended with their handles only",
+                 (unsigned long)GetLastError());
+}
 void lsvc__ptree_luv(lua_State *L, int uv) { (void)L, (void)uv; }
-unsigned lsvc__ptree_children(lsvc__worker *w) { (void)w; return 0; }
+unsigned lsvc__ptree_children(lsvc__worker *w) { return sole(w) ? lsvc_job_others(false) : 0; }
 static int kill_tree(lua_State *L)
 {
     lua_Integer pid = luaL_checkinteger(L, 1);
@@ -541,8 +559,21 @@ void lsvc__ptree_push_core(lua_State *L)
     lua_pushcfunction(L, kill_tree);
     lua_setfield(L, -2, "kill_tree");
 }
-unsigned lsvc__ptree_signal(lsvc__worker *w, int sig) { (void)w, (void)sig; return 0; }
-void lsvc__ptree_kill(lsvc__worker *w) { (void)w; }
+/* Windows has no SIGTERM for another process: SIGTERM and SIGKILL alike
+ * terminate (what libuv's uv_kill does there too). */
+unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
+{
+    unsigned n = sole(w) ? lsvc_job_others(sig != 0) : 0;
+    if (sig == SIGTERM && n)
+        lsvc_log(LSVC_LOG_INFO, lsvc_service_name(w->svc),
+                 "ending the %u process%s left in the service's Job object", n, n == 1 ? "" : "es");
+    return n;
+}
+void lsvc__ptree_kill(lsvc__worker *w)
+{
+    if (sole(w))
+        lsvc_job_others(true);
+}
 bool lsvc__ptree_foreign(lsvc__worker *w, long pid) { (void)w, (void)pid; return false; }
 void lsvc__ptree_ended(lsvc__worker *w) { (void)w; }
 void lsvc__ptree_free(lsvc__worker *w) { (void)w; }

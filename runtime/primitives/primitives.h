@@ -296,6 +296,22 @@ void lsvc_ptree_reap(void);
 bool lsvc_ptree_foreign(lsvc_ptree *t, pid_t pid, bool group);
 /* The tree's cgroup removed (empty by now), the host's with the last. */
 void lsvc_ptree_free(lsvc_ptree *t);
+#else
+/* ---- win32_job.c: the host's Job object (any thread) -------------------- */
+
+/* The host's process into a Job object of its own (kill on close, no
+ * breakaway), once, at the first call: every process it starts from then
+ * on, and every one of theirs, is in the job and ends with the host at the
+ * latest. false: it could not be made or joined (the host's own job
+ * forbids it); the host goes on without. */
+bool lsvc_job_open(void);
+/* The job's live processes but the host's own: how many; with end, each
+ * is terminated (exit code 1, as libuv's uv_kill does on Windows). */
+unsigned lsvc_job_others(bool end);
+/* For a client: the live processes in the job of the host with process id
+ * pid, but the host; -1 when that job cannot be opened (another host's
+ * that has none, or no right to look). */
+int lsvc_job_count_of(unsigned long pid);
 #endif
 
 #endif

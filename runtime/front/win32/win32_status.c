@@ -211,7 +211,10 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
         return 0;
     accepted_list(ss.dwControlsAccepted, acc, sizeof acc, json);
     if (json) {
-        char buf[16384];
+        char buf[16384], children[16] = "null";
+        int nchildren = ss.dwProcessId ? lsvc_job_count_of(ss.dwProcessId) : -1;
+        if (nchildren >= 0)
+            snprintf(children, sizeof children, "%d", nchildren);
         lsvc_buf b = lsvc_buf_init(buf, sizeof buf);
         lsvc_buf_add(&b, "{\"name\":");
         lsvc_buf_json(&b, name);
@@ -223,11 +226,13 @@ static int show(SC_HANDLE scm, const char *name, bool json, bool quiet)
                         ",\"state\":\"%s\",\"state_code\":%lu,\"controls_accepted\":[%s],"
                         "\"accepts\":null,\"win32_exit_code\":%lu,\"service_exit_code\":%lu,"
                         "\"checkpoint\":%lu,\"wait_hint\":%lu,\"stop_timeout\":null,\"pid\":%lu,"
-                        "\"controls_delivered\":null,\"control_latency_us\":null,\"config\":%s}",
+                        "\"controls_delivered\":null,\"control_latency_us\":null,\"children\":%s,"
+                        "\"config\":%s}",
                         lsvc_win32_state_name(ss.dwCurrentState), (unsigned long)ss.dwCurrentState,
                         acc, (unsigned long)ss.dwWin32ExitCode,
                         (unsigned long)ss.dwServiceSpecificExitCode, (unsigned long)ss.dwCheckPoint,
-                        (unsigned long)ss.dwWaitHint, (unsigned long)ss.dwProcessId, config);
+                        (unsigned long)ss.dwWaitHint, (unsigned long)ss.dwProcessId, children,
+                        config);
         printf("%s\n", buf);
         return 0;
     }
