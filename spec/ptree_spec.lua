@@ -218,7 +218,8 @@ for _, mode in ipairs { "cgroup", "subreaper" } do
       local before, after = H.log(p):match("FDS:(%d+):(%d+)")
       -- none left behind (one the runtime had open at the first count, as a
       -- file being read, may be gone by the second)
-      assert.is_true(tonumber(after) <= tonumber(before), "descriptors before " .. before .. ", after " .. after)
+      assert.is_true(tonumber(after) <= tonumber(before), "descriptors before " .. before .. ", after " .. after ..
+        "\n" .. H.log(p))
       assert.equal(0, zombies_of(p.pid))
       H.wait_for(function()
         local st = H.status(p, "ptree_many")
