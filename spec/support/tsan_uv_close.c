@@ -25,8 +25,14 @@ long syscall(long n, ...)
     va_end(ap);
     if (n == SYS_close)
         return close((int)a[0]);
+    /* looked up at the first call, by whichever thread makes it (libuv's
+     * pool threads may make their first at once: atomic, or ThreadSanitizer
+     * reports the lookup itself, and halts the host) */
     static long (*real)(long, ...);
-    if (!real)
-        real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-    return real(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+    long (*fn)(long, ...) = __atomic_load_n(&real, __ATOMIC_ACQUIRE);
+    if (!fn) {
+        fn = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+        __atomic_store_n(&real, fn, __ATOMIC_RELEASE);
+    }
+    return fn(n, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
