@@ -26,6 +26,9 @@
  *     service's requests only within its deadline (lsvc__fence_drain),
  *     and a host whose pool still works on one exits without waiting on
  *     it (lsvc_fence_exit);
+ *   - a refused version's requests on handles (connect, write, shutdown,
+ *     a UDP send) are cancelled when its handles close, and luv calls
+ *     their callbacks then: those are skipped, as the pool's are;
  *   - lua-cjson's encode buffer (plain malloc, not the state's allocator)
  *     does not outlive an encode that failed or made more than 64 kB.
  *
@@ -304,6 +307,69 @@ static bool pool_name(const char *k)
            strcmp(k, "random") == 0;
 }
 
+/* ---- requests on handles ---------------------------------------------------- */
+
+/* A request's callback (a connect, a write, a shutdown, a send), unless its
+ * version was refused: closing a refused version's handles cancels their
+ * requests, and luv calls the callbacks then (ECANCELED). Upvalues: the
+ * script's callback, the epoch of the code that made the request. */
+static int req_done(lua_State *L)
+{
+    if (epoch_dead(L, lsvc__of(L), lua_tointeger(L, lua_upvalueindex(2))))
+        return 0;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
+/* uv.write(h, ..., cb), h:write(..., cb) and the like: a function callback
+ * is given the epoch it was made in. Upvalue 1: luv's. */
+static int req_call(lua_State *L)
+{
+    int n = lua_gettop(L);
+    if (n > 0 && lua_type(L, n) == LUA_TFUNCTION) {
+        lua_pushvalue(L, n);
+        lua_pushinteger(L, lsvc__of(L)->tasks.epoch);
+        lua_pushcclosure(L, req_done, 2);
+        lua_replace(L, n);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static const char *const REQ_FUNCS[] = {"tcp_connect", "pipe_connect", "pipe_connect2", "write",
+                                        "write2", "shutdown", "udp_send", NULL};
+static const char *const REQ_METHODS[] = {"connect", "connect2", "write", "write2",
+                                          "shutdown", "send", NULL};
+static const char *const REQ_TYPES[] = {"uv_tcp", "uv_pipe", "uv_tty", "uv_udp", NULL};
+
+/* The handle requests' functions and methods, wrapped (those luv has). */
+static void fence_requests(lua_State *L, int uv)
+{
+    for (int i = 0; REQ_FUNCS[i]; i++) {
+        int ty = lua_getfield(L, uv, REQ_FUNCS[i]);
+        lua_pop(L, 1);
+        if (ty != LUA_TNIL)
+            replace(L, uv, REQ_FUNCS[i], req_call, true);
+    }
+    for (int t = 0; REQ_TYPES[t]; t++) {
+        if (luaL_getmetatable(L, REQ_TYPES[t]) == LUA_TTABLE &&
+            lua_getfield(L, -1, "__index") == LUA_TTABLE) {
+            for (int i = 0; REQ_METHODS[i]; i++) {
+                int ty = lua_getfield(L, -1, REQ_METHODS[i]);
+                lua_pop(L, 1);
+                if (ty != LUA_TNIL)
+                    replace(L, -1, REQ_METHODS[i], req_call, true);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
 /* ---- what the bindings open ------------------------------------------------- */
 
 void lsvc__fence_luv(lua_State *L, int uv)
@@ -316,6 +382,7 @@ void lsvc__fence_luv(lua_State *L, int uv)
     replace(L, uv, "new_work", no_thread, false);
     replace(L, uv, "queue_work", no_thread, false);
     replace(L, uv, "chdir", no_chdir, false);
+    fence_requests(L, uv);
     if (luaL_getmetatable(L, "uv_signal") == LUA_TTABLE) {
         if (lua_getfield(L, -1, "__index") == LUA_TTABLE) {
             replace(L, -1, "start", fenced_signal_start, true);
