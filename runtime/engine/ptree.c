@@ -456,12 +456,6 @@ static int kill_tree(lua_State *L)
     return 1;
 }
 
-void lsvc__ptree_push_core(lua_State *L)
-{
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, kill_tree);
-    lua_setfield(L, -2, "kill_tree");
-}
 
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
 {
@@ -549,15 +543,9 @@ static int kill_tree(lua_State *L)
     lua_getfield(L, -1, "kill");
     lua_pushinteger(L, pid);
     lua_pushstring(L, sig);
-    lua_call(L, 2, 0); /* the child alone (no Job object yet) */
+    lua_call(L, 2, 0); /* the child alone: the rest of its tree ends with the service's job */
     lua_pushinteger(L, 1);
     return 1;
-}
-void lsvc__ptree_push_core(lua_State *L)
-{
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, kill_tree);
-    lua_setfield(L, -2, "kill_tree");
 }
 /* Windows has no SIGTERM for another process: SIGTERM and SIGKILL alike
  * terminate (what libuv's uv_kill does there too). */
@@ -579,3 +567,11 @@ void lsvc__ptree_ended(lsvc__worker *w) { (void)w; }
 void lsvc__ptree_free(lsvc__worker *w) { (void)w; }
 
 #endif
+
+/* ctx:exec's core (lua/exec.lua): kill_tree, the platform's above. */
+void lsvc__ptree_push_core(lua_State *L)
+{
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, kill_tree);
+    lua_setfield(L, -2, "kill_tree");
+}
