@@ -18,7 +18,7 @@
 local core = ...
 local uv = require "luv"
 
-local type, tostring, error, pairs = type, tostring, error, pairs
+local type, tostring, error, pairs, ipairs = type, tostring, error, pairs, ipairs
 local concat, unpack = table.concat, table.unpack
 
 local MAX_LINE = 65536 -- a longer line is handed over in pieces of this size
@@ -47,6 +47,11 @@ local function check(argv, opts)
     if not want then error("ctx:exec: unknown option '" .. tostring(k) .. "'", 3) end
     if type(v) ~= want then
       error("ctx:exec: option " .. k .. " must be a " .. want .. ", not a " .. type(v), 3)
+    end
+  end
+  for i, kv in ipairs(opts.env or {}) do
+    if type(kv) ~= "string" then
+      error("ctx:exec: opts.env[" .. i .. "] is a " .. type(kv) .. ", not a string (\"K=V\")", 3)
     end
   end
   for _, k in pairs { "timeout", "grace", "max_capture" } do
@@ -82,10 +87,27 @@ local function close(h)
   if h and not h:is_closing() then h:close() end
 end
 
-return function(ctx, argv, opts)
-  opts = check(argv, opts)
-  local name = opts.name or argv[1]:match("[^/]*$")
-  local q = ctx:queue()
+local function pipe(fd)
+  local p = uv.new_pipe(false)
+  p:open(fd)
+  return p
+end
+
+-- The child started, its exit q("exit", code, signal): the handle that
+-- waits for it (closed once it has exited), its pid and its pipes; or nil
+-- and the reason. core.spawn (posix_spawn, a pidfd polled) where the
+-- runtime has it, else uv.spawn (libuv forks: a short child costs more).
+local function start(argv, opts, q)
+  if core.spawn then
+    local pid, pidfd, out, err, inp = core.spawn(argv, opts.cwd, opts.env, opts.stdin ~= nil)
+    if not pid then return nil, pidfd end
+    local poll = uv.new_poll(pidfd)
+    poll:start("r", function() -- readable: it has exited
+      poll:close() -- first: reap closes the pidfd
+      q("exit", core.reap(pid))
+    end)
+    return poll, pid, pipe(out), pipe(err), inp and pipe(inp)
+  end
   local out, err = uv.new_pipe(false), uv.new_pipe(false)
   local inp = opts.stdin and uv.new_pipe(false) or nil
   local child, pid = uv.spawn(argv[1], {
@@ -93,6 +115,16 @@ return function(ctx, argv, opts)
   }, function(code, signal) q("exit", code, signal) end)
   if not child then
     close(out); close(err); close(inp)
+  end
+  return child, pid, out, err, inp
+end
+
+return function(ctx, argv, opts)
+  opts = check(argv, opts)
+  local name = opts.name or argv[1]:match("[^/]*$")
+  local q = ctx:queue()
+  local child, pid, out, err, inp = start(argv, opts, q)
+  if not child then
     return nil, "ctx:exec: cannot start " .. argv[1] .. ": " .. tostring(pid)
   end
   if opts.on_start then opts.on_start(pid) end

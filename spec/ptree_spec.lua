@@ -252,11 +252,15 @@ describe("ctx:exec", function()
     assert.equal(0, #with_token(t), "the timed-out command's tree outlived it")
     assert.truthy(log:find("SIGNAL:code=nil:signal=10", 1, true), log)
     assert.truthy(log:find("MISSING:nil:ctx:exec: cannot start /nonexistent/program: ENOENT", 1, true), log)
+    -- opts.cwd and opts.env; the service's own LUASVC_SERVICE wins
+    assert.truthy(log:find("ENV:/:bar:ptree_exec\n", 1, true), log)
+    assert.truthy(log:find("NOCWD:nil:ctx:exec: cannot start true: ENOENT", 1, true), log)
     local bad = H.tagged(p, "BAD")
-    assert.equal(6, #bad)
+    assert.equal(7, #bad)
     for _, b in ipairs(bad) do assert.truthy(b:find("^false:ctx:exec: "), b) end
     assert.truthy(bad[3]:find("argv[2] is a number", 1, true), bad[3])
     assert.truthy(bad[5]:find("unknown option 'bogus'", 1, true), bad[5])
+    assert.truthy(bad[7]:find("opts.env[2] is a number, not a string", 1, true), bad[7])
     -- a stop ends a command waited for in a task, with its tree
     local pids = H.wait_for(function()
       local l = with_token(t2)

@@ -178,7 +178,7 @@ static int ctx_exec(lua_State *L)
         if (luaL_loadbuffer(L, (const char *)lsvc_lua_exec, lsvc_lua_exec_len,
                             "=[luasvc.exec]") != LUA_OK)
             return lua_error(L);
-        lsvc__ptree_push_core(L); /* ptree.c */
+        lsvc__spawn_push_core(L); /* spawn.c */
         lua_call(L, 1, 1);
         lua_pushvalue(L, -1);
         lua_rawsetp(L, LUA_REGISTRYINDEX, &exec_key);

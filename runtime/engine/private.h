@@ -15,7 +15,8 @@
  *   waitq.c   ctx:queue, ctx:await
  *   sched.c   running a task through its kind, the answer to an interrupt
  *   fence.c   what a service may reach of the process (luv, lfs, cjson)
- *   ptree.c   the service's process tree (io.popen, os.execute, uv.spawn)
+ *   ptree.c   the service's process tree (uv.spawn's children, the gauge)
+ *   spawn.c   the runtime's own children (io.popen, os.execute, ctx:exec)
  *   uvlua.c   luv on the worker's loop
  *   eval.c    a console's eval: its kind and task (evalshow.c shows values)
  *   lane.c    the control lane: a control (or an eval) to its handler, and after
@@ -141,6 +142,7 @@ struct lsvc__worker {
     struct lsvc__reload *rl;     /* reload.c's (opaque) */
     struct lsvc__fence *fence;   /* fence.c's (opaque) */
     struct lsvc__ptree *pt;      /* ptree.c's (opaque) */
+    struct lsvc__spawn *sp;      /* spawn.c's (opaque) */
     bool left;                   /* the pool still works on the state: never freed */
 };
 
@@ -292,20 +294,37 @@ void lsvc__sched_between_callbacks(lsvc__worker *w);
 /* The worker's thread into the service's tree (its cgroup); io.popen and
  * os.execute the runtime's; the children gauge's timer. */
 void lsvc__ptree_open(lsvc__worker *w);
+/* A child the runtime starts itself (spawn.c): _spawning before its
+ * spawn, _spawned after it (pid, or -1 when it failed): it is registered
+ * (the reaper leaves it to its starter) until _unwait. */
+void lsvc__ptree_spawning(lsvc__worker *w);
+void lsvc__ptree_spawned(lsvc__worker *w, int pid);
+void lsvc__ptree_unwait(lsvc__worker *w, int pid);
+/* "LUASVC_SERVICE=<name>", every child's; whether kv is such a tag. */
+char *lsvc__ptree_tag(lsvc__worker *w);
+bool lsvc__ptree_is_tag(const char *kv);
 /* luv's module (at idx): uv.spawn's children detached and registered. */
 void lsvc__ptree_luv(struct lua_State *L, int idx);
 unsigned lsvc__ptree_children(lsvc__worker *w); /* the gauge */
-/* lua/exec.lua's core: kill_tree(pid, signal name). [-0, +1] */
-void lsvc__ptree_push_core(struct lua_State *L);
 /* sig (0: none) to every live process of the tree; how many there are. */
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig);
 void lsvc__ptree_kill(lsvc__worker *w); /* SIGKILL to all of it (frozen first) */
 /* pid (< 0: the group -pid) is a sibling service's. */
 bool lsvc__ptree_foreign(lsvc__worker *w, long pid);
-/* The stop ended the tree: the thread leaves it, io.popen's dead children
- * are reaped, the timer closes. */
+/* The stop ended the tree: the thread leaves it, the timer closes. */
 void lsvc__ptree_ended(lsvc__worker *w);
 void lsvc__ptree_free(lsvc__worker *w);
+
+/* ---- From spawn.c: the children the runtime starts itself ---------------- */
+
+/* io.popen and os.execute, the runtime's. */
+void lsvc__spawn_open(lsvc__worker *w);
+/* lua/exec.lua's core: kill_tree(pid, signal name), and spawn(argv, cwd,
+ * env, stdin) and reap(pid) where posix_spawn and pidfds are. [-0, +1] */
+void lsvc__spawn_push_core(struct lua_State *L);
+/* After lsvc__ptree_ended: the dead children reaped. */
+void lsvc__spawn_ended(lsvc__worker *w);
+void lsvc__spawn_free(lsvc__worker *w); /* after the loop closed */
 
 /* ---- From uvlua.c: luv on the worker's loop ------------------------------ */
 

@@ -8,18 +8,15 @@
  *
  *   - the worker's thread joins the service's cgroup before any script
  *     code runs (lsvc__ptree_open), so all it forks is the tree's;
- *   - io.popen and os.execute are the runtime's (posix_spawn of /bin/sh
- *     -c, the child leading a process group of its own, registered before
- *     the reaper may look); uv.spawn starts its child detached (a session
- *     of its own) and registers it. A closed handle changes nothing: the
+ *   - the runtime's own spawns (spawn.c: io.popen, os.execute, ctx:exec)
+ *     register their child through lsvc__ptree_spawning/_spawned; uv.spawn
+ *     starts its child detached (a session of its own) and registers it. A closed handle changes nothing: the
  *     tree is found by pid, never through the script's handles;
  *   - the `children` gauge is the tree's live processes, counted on a
  *     timer (and at each start); in subreaper mode a SIGCHLD reaps the
  *     orphans re-parented to the host;
  *   - the stop (uvlua.c's lsvc__uvlua_close_all) signals the tree through
- *     lsvc__ptree_signal and lsvc__ptree_kill; an io.popen whose child
- *     died there is reaped then (lsvc__ptree_ended), so its close, even
- *     the Lua state's at exit, never waits.
+ *     lsvc__ptree_signal and lsvc__ptree_kill, then lsvc__ptree_ended.
  *
  * Worker thread only. Windows: the host's Job object (win32_job.c): all
  * the host starts is in it and ends with the host; at a stop, the job's
@@ -48,36 +45,19 @@
 
 extern char **environ;
 
-#define TICK_MS 500u           /* the children gauge's refresh */
-#define CLOSE_REAP_MS 200u     /* an io.popen's close after the stop: its wait */
-
-typedef struct {
-    pid_t pid;
-    bool reaped;
-    int status;
-} popen_child;
+#define TICK_MS 500u /* the children gauge's refresh */
 
 struct lsvc__ptree {
     lsvc_ptree *t;
     lsvc_ptree_mode mode;
     unsigned children; /* the gauge */
-    bool ended;        /* the stop ended the tree */
     uv_timer_t tick;
     uv_signal_t chld;
     bool tick_init, chld_init;
-    popen_child *popens; /* the io.popen streams still open */
-    size_t npopens;
     pid_t *uvpids; /* uv.spawn's children, until their handle is gone */
     size_t nuvpids;
     char tag[160]; /* LUASVC_SERVICE=<name> */
 };
-
-/* io.popen's stream: Lua's LStream, then the child. */
-typedef struct {
-    luaL_Stream s;
-    pid_t pid;
-    lsvc__worker *w;
-} pstream;
 
 /* ---- starting a child ----------------------------------------------------- */
 
@@ -96,6 +76,13 @@ static void unlock(lsvc__worker *w, pid_t pid)
     lsvc_ptree_unlock();
 }
 
+bool lsvc__ptree_is_tag(const char *kv)
+{
+    return strncmp(kv, LSVC_PTREE_ENV "=", sizeof LSVC_PTREE_ENV) == 0;
+}
+
+char *lsvc__ptree_tag(lsvc__worker *w) { return w->pt->tag; }
+
 static void on_tick(uv_timer_t *h);
 
 static void recount(lsvc__worker *w) { w->pt->children = lsvc_ptree_count(w->pt->t); }
@@ -108,171 +95,16 @@ static void arm(lsvc__worker *w)
         uv_timer_start(&w->pt->tick, on_tick, TICK_MS / 10, TICK_MS);
 }
 
-static bool is_tag(const char *kv)
-{
-    return strncmp(kv, LSVC_PTREE_ENV "=", sizeof LSVC_PTREE_ENV) == 0;
-}
+void lsvc__ptree_spawning(lsvc__worker *w) { lock(w); }
 
-/* environ, its LUASVC_SERVICE the service's: a malloc'd array (NULL: no
- * memory), its strings environ's. */
-static char **tagged_env(lsvc__worker *w)
+void lsvc__ptree_spawned(lsvc__worker *w, pid_t pid)
 {
-    size_t n = 0, k = 0;
-    while (environ[n])
-        n++;
-    char **e = malloc((n + 2) * sizeof *e);
-    for (size_t i = 0; e && i < n; i++)
-        if (!is_tag(environ[i]))
-            e[k++] = environ[i];
-    if (e) {
-        e[k++] = w->pt->tag;
-        e[k] = NULL;
-    }
-    return e;
-}
-
-/* /bin/sh -c cmd, leading a process group of its own, with default
- * dispositions and an empty mask; fd (or -1) its stdin or stdout. */
-static int spawn_sh(lsvc__worker *w, const char *cmd, int fd, int target, pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    if (fd >= 0)
-        posix_spawn_file_actions_adddup2(&fa, fd, target);
-    sigset_t none, def;
-    sigemptyset(&none);
-    sigfillset(&def); /* every disposition the default, as after a fresh exec */
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &def);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    char *argv[] = {"sh", "-c", (char *)cmd, NULL};
-    char **env = tagged_env(w);
-    lock(w);
-    int rc = env ? posix_spawn(pid, "/bin/sh", &fa, &at, argv, env) : ENOMEM;
-    unlock(w, rc == 0 ? *pid : -1);
-    free(env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (rc == 0)
+    unlock(w, pid);
+    if (pid > 0)
         arm(w);
-    return rc;
 }
 
-/* waitpid(pid) without EINTR; 0, or -1 (errno). */
-static int wait_child(pid_t pid, int *st, int flags)
-{
-    pid_t r;
-    while ((r = waitpid(pid, st, flags)) < 0 && errno == EINTR)
-        ;
-    return r == pid ? 0 : r == 0 ? 1 : -1;
-}
-
-/* os.execute(cmd): as the C library's system(), under the tree's rules. */
-static int os_execute(lua_State *L)
-{
-    lsvc__worker *w = lsvc__of(L);
-    const char *cmd = luaL_optstring(L, 1, NULL);
-    if (!cmd) {
-        lua_pushboolean(L, access("/bin/sh", X_OK) == 0);
-        return 1;
-    }
-    pid_t pid;
-    int rc = spawn_sh(w, cmd, -1, 0, &pid), st = 0;
-    if (rc != 0) {
-        errno = rc;
-        return luaL_fileresult(L, 0, NULL);
-    }
-    int r = wait_child(pid, &st, 0);
-    lsvc_ptree_unwait(w->pt->t, pid);
-    if (r != 0)
-        return luaL_fileresult(L, 0, NULL);
-    errno = 0; /* luaL_execresult reads it, as system()'s and pclose()'s */
-    return luaL_execresult(L, st);
-}
-
-static popen_child *popen_of(lsvc__worker *w, pid_t pid)
-{
-    for (size_t i = 0; i < w->pt->npopens; i++)
-        if (w->pt->popens[i].pid == pid)
-            return &w->pt->popens[i];
-    return NULL;
-}
-
-/* An io.popen stream's close: fclose, then its child's status; the child
- * reaped already by the stop, or (after the stop) waited for a moment only. */
-static int popen_close(lua_State *L)
-{
-    pstream *p = (pstream *)luaL_checkudata(L, 1, LUA_FILEHANDLE);
-    lsvc__worker *w = p->w;
-    fclose(p->s.f);
-    popen_child *c = popen_of(w, p->pid);
-    int st = 0, rc = 0;
-    if (c && c->reaped)
-        st = c->status;
-    else if (!w->pt->ended)
-        rc = wait_child(p->pid, &st, 0);
-    else {
-        uint64_t due = lsvc_now_ns() + CLOSE_REAP_MS * 1000000ull;
-        while ((rc = wait_child(p->pid, &st, WNOHANG)) == 1 && lsvc_now_ns() < due)
-            usleep(1000);
-    }
-    if (c)
-        *c = w->pt->popens[--w->pt->npopens];
-    lsvc_ptree_unwait(w->pt->t, p->pid);
-    if (rc != 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, rc > 0 ? "the child did not exit (left behind)" : strerror(errno));
-        return 2;
-    }
-    errno = 0;
-    return luaL_execresult(L, st);
-}
-
-/* io.popen(cmd [, mode]) */
-static int io_popen(lua_State *L)
-{
-    lsvc__worker *w = lsvc__of(L);
-    const char *cmd = luaL_checkstring(L, 1);
-    const char *mode = luaL_optstring(L, 2, "r");
-    luaL_argcheck(L, (mode[0] == 'r' || mode[0] == 'w') && mode[1] == 0, 2, "invalid mode");
-    popen_child *grown = realloc(w->pt->popens, (w->pt->npopens + 1) * sizeof *grown);
-    if (!grown)
-        return luaL_error(L, "not enough memory");
-    w->pt->popens = grown;
-    pstream *p = (pstream *)lua_newuserdatauv(L, sizeof *p, 0);
-    p->s.closef = NULL; /* closed, until opened */
-    p->s.f = NULL;
-    p->w = w;
-    luaL_setmetatable(L, LUA_FILEHANDLE);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return luaL_fileresult(L, 0, cmd);
-    bool rd = mode[0] == 'r';
-    int mine = rd ? fds[0] : fds[1], theirs = rd ? fds[1] : fds[0];
-    pid_t pid;
-    int rc = spawn_sh(w, cmd, theirs, rd ? 1 : 0, &pid);
-    close(theirs);
-    FILE *f = rc == 0 ? fdopen(mine, mode) : NULL;
-    if (!f) {
-        int e = rc ? rc : errno;
-        close(mine);
-        if (rc == 0) {
-            wait_child(pid, NULL, 0);
-            lsvc_ptree_unwait(w->pt->t, pid);
-        }
-        errno = e;
-        return luaL_fileresult(L, 0, cmd);
-    }
-    p->s.f = f;
-    p->s.closef = popen_close;
-    p->pid = pid;
-    w->pt->popens[w->pt->npopens++] = (popen_child){pid, false, 0};
-    return 1;
-}
+void lsvc__ptree_unwait(lsvc__worker *w, pid_t pid) { lsvc_ptree_unwait(w->pt->t, pid); }
 
 /* options.env (at idx, a copy of the script's) with the service's tag: the
  * list given, else environ, without any LUASVC_SERVICE of theirs. */
@@ -285,14 +117,14 @@ static void tag_env(lsvc__worker *w, lua_State *L, int idx)
         for (lua_Integer i = 1; i <= n; i++) {
             lua_rawgeti(L, -1, i);
             const char *kv = lua_tostring(L, -1);
-            if (kv && !is_tag(kv))
+            if (kv && !lsvc__ptree_is_tag(kv))
                 lua_rawseti(L, -3, ++k);
             else
                 lua_pop(L, 1);
         }
     } else {
         for (char **e = environ; *e; e++)
-            if (!is_tag(*e)) {
+            if (!lsvc__ptree_is_tag(*e)) {
                 lua_pushstring(L, *e);
                 lua_rawseti(L, -3, ++k);
             }
@@ -423,13 +255,6 @@ void lsvc__ptree_open(lsvc__worker *w)
         w->pt->chld_init = true;
         uv_signal_start(&w->pt->chld, on_chld, SIGCHLD);
     }
-    lua_getglobal(L, "io");
-    lua_pushcfunction(L, io_popen);
-    lua_setfield(L, -2, "popen");
-    lua_getglobal(L, "os");
-    lua_pushcfunction(L, os_execute);
-    lua_setfield(L, -2, "execute");
-    lua_pop(L, 2);
 }
 
 void lsvc__ptree_luv(lua_State *L, int uv)
@@ -441,21 +266,6 @@ void lsvc__ptree_luv(lua_State *L, int uv)
 }
 
 unsigned lsvc__ptree_children(lsvc__worker *w) { return w->pt ? w->pt->children : 0; }
-
-/* core.kill_tree(pid, "sigterm" | "sigkill"): for lua/exec.lua, on a child
- * it started; how many processes were signalled. */
-static int kill_tree(lua_State *L)
-{
-    lsvc__worker *w = lsvc__of(L);
-    lua_Integer pid = luaL_checkinteger(L, 1);
-    static const char *const names[] = {"sigterm", "sigkill", NULL};
-    int sig = luaL_checkoption(L, 2, NULL, names) ? SIGKILL : SIGTERM;
-    luaL_argcheck(L, pid > 0 && pid != (lua_Integer)getpid(), 1, "not a child");
-    lua_pushinteger(L, lsvc__ptree_foreign(w, (long)pid) ? 0
-                                                           : lsvc_ptree_signal_subtree((pid_t)pid, sig));
-    return 1;
-}
-
 
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
 {
@@ -481,15 +291,9 @@ void lsvc__ptree_ended(lsvc__worker *w)
 {
     if (!w->pt)
         return;
-    w->pt->ended = true;
     lsvc_ptree_leave(w->pt->t); /* nothing forked from here on is the tree's */
     forget_gone(w);
     lsvc_ptree_reap();
-    for (size_t i = 0; i < w->pt->npopens; i++) {
-        popen_child *c = &w->pt->popens[i];
-        if (!c->reaped && wait_child(c->pid, &c->status, WNOHANG) == 0)
-            c->reaped = true;
-    }
     if (w->pt->tick_init)
         uv_close((uv_handle_t *)&w->pt->tick, NULL);
     if (w->pt->chld_init)
@@ -506,7 +310,6 @@ void lsvc__ptree_free(lsvc__worker *w)
     if (!w->pt)
         return;
     lsvc_ptree_free(w->pt->t);
-    free(w->pt->popens);
     free(w->pt->uvpids);
     free(w->pt);
     w->pt = NULL;
@@ -533,20 +336,6 @@ void lsvc__ptree_open(lsvc__worker *w)
 }
 void lsvc__ptree_luv(lua_State *L, int uv) { (void)L, (void)uv; }
 unsigned lsvc__ptree_children(lsvc__worker *w) { return sole(w) ? lsvc_job_others(false) : 0; }
-static int kill_tree(lua_State *L)
-{
-    lua_Integer pid = luaL_checkinteger(L, 1);
-    const char *sig = luaL_checkstring(L, 2);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "luv");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "kill");
-    lua_pushinteger(L, pid);
-    lua_pushstring(L, sig);
-    lua_call(L, 2, 0); /* the child alone: the rest of its tree ends with the service's job */
-    lua_pushinteger(L, 1);
-    return 1;
-}
 /* Windows has no SIGTERM for another process: SIGTERM and SIGKILL alike
  * terminate (what libuv's uv_kill does there too). */
 unsigned lsvc__ptree_signal(lsvc__worker *w, int sig)
@@ -567,11 +356,3 @@ void lsvc__ptree_ended(lsvc__worker *w) { (void)w; }
 void lsvc__ptree_free(lsvc__worker *w) { (void)w; }
 
 #endif
-
-/* ctx:exec's core (lua/exec.lua): kill_tree, the platform's above. */
-void lsvc__ptree_push_core(lua_State *L)
-{
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, kill_tree);
-    lua_setfield(L, -2, "kill_tree");
-}

@@ -302,6 +302,7 @@ void lsvc__uvlua_close_all(lsvc__worker *w, uint32_t grace_ms)
         close_handles(w, false);
     end_tree(w, grace_ms);
     lsvc__ptree_ended(w);
+    lsvc__spawn_ended(w);
     if (luv)
         close_handles(w, true);
 }

@@ -222,7 +222,8 @@ static bool worker_init(lsvc__worker *w)
     lua_setwarnf(L, lsvc__lua_warn, svc); /* luawarn.c: warn() to the log */
     lua_pop(L, 1);
     lsvc__fence_open(w); /* lfs and cjson, fenced (fence.c) */
-    lsvc__ptree_open(w); /* this thread into the tree; io.popen, os.execute (ptree.c) */
+    lsvc__ptree_open(w); /* this thread into the tree (ptree.c) */
+    lsvc__spawn_open(w); /* io.popen, os.execute (spawn.c) */
     lsvc__uvlua_open(w, lsvc__sched_between_callbacks); /* loop.c's, registered */
     lsvc__coro_open(w); /* binds the interrupt to this thread */
     lsvc__lane_open(w);
@@ -394,6 +395,7 @@ static bool worker_free(lsvc__worker *w)
     uv_run(&w->loop, UV_RUN_NOWAIT);
     if (uv_loop_close(&w->loop) != 0)
         lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(svc), "the loop had handles left at exit");
+    lsvc__spawn_free(w); /* no handle polls a pidfd of its now */
     lsvc__uvlua_free(w);
     return true;
 }

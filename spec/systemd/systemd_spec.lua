@@ -30,41 +30,7 @@ local function stays_active(unit, pid, seconds)
   assert.are.equal(pid, show(unit, "MainPID"))
 end
 
-local unit_dir = (os.getenv("XDG_CONFIG_HOME") or "") .. "/systemd/user"
-local installed = {}
-
--- Write a script, install it as a user unit, and add a test drop-in: the
--- service's stderr to a file (no journald in the harness), no core dumps,
--- extra [Service] lines. Returns the script path and the log path.
-local function install(name, text, service_extra, install_args)
-  local d = H.tmpdir()
-  local path, log = d .. "/" .. name .. ".lua", d .. "/service.log"
-  H.write(path, text)
-  local args = { "install", path, "--systemd", "--user" }
-  for _, a in ipairs(install_args or {}) do args[#args + 1] = a end
-  local rc, out = lsvc(table.unpack(args))
-  assert(rc == 0, "install failed: " .. out)
-  installed[#installed + 1] = name
-  H.sh("mkdir -p " .. H.q(unit_dir .. "/" .. name .. ".service.d"))
-  H.write(unit_dir .. "/" .. name .. ".service.d/spec.conf",
-    "[Service]\nStandardOutput=append:" .. log .. "\nStandardError=append:" .. log ..
-    "\nLimitCORE=0\n" .. H.sanitizer_unit_lines() .. (service_extra or ""))
-  rc, out = sctl("daemon-reload")
-  assert(rc == 0, out)
-  return path, log
-end
-
-local function uninstall(name)
-  os.remove(unit_dir .. "/" .. name .. ".service.d/spec.conf")
-  os.remove(unit_dir .. "/" .. name .. ".service.d")
-  return lsvc("uninstall", name, "--systemd", "--user")
-end
-
-local function script(name, body, fields)
-  return "local S = { name = '" .. name .. "', accepts = { 'stop', 'pause_continue', 'paramchange' },\n" ..
-      "  stop_timeout = 3000, description = 'luasvc systemd spec: " .. name .. "'" ..
-      (fields and (", " .. fields) or "") .. " }\n" .. body .. "\nreturn S\n"
-end
+local unit_dir, install, uninstall, script = SD.unit_dir, SD.install, SD.uninstall, SD.script
 
 local MAIN = [[
 function S.start(ctx) ctx:log("info", "START") end
@@ -90,14 +56,7 @@ describe("under systemd", function()
     return
   end
 
-  after_each(function()
-    for _, name in ipairs(installed) do
-      if H.read(unit_dir .. "/" .. name .. ".service") then uninstall(name) end
-      sctl("reset-failed", H.q(name .. ".service"))
-    end
-    installed = {}
-    H.cleanup()
-  end)
+  after_each(SD.cleanup)
 
   it("installs, starts, takes controls, reloads, stops and uninstalls", function()
     local name = "lsvcspec-main"
@@ -447,7 +406,7 @@ end]]), "KillMode=process\n") -- systemd ends the main process only: the rest is
     local rc, out = lsvc("install", d .. "/x.lua", "--systemd", "--user", "--name", name,
       "--description", "100% \"quoted\"", "--restart-on-failure")
     assert.are.equal(0, rc, out)
-    installed[#installed + 1] = name
+    SD.installed[#SD.installed + 1] = name
     local unit = H.read(unit_dir .. "/" .. name .. ".service")
     assert.matches("Restart=on-failure", unit, 1, true)
     assert.matches("# luasvc-service: inner", unit, 1, true)
