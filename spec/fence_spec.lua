@@ -219,9 +219,10 @@ function S.run(ctx) while ctx:sleep(20) do end end
 S.controls = { [128] = function(ctx) ctx:log("info", "MARK:%s", MARK) end }
 return S
 ]], { options = { "--watch-interval", "20" } })
-    -- v2's top level asks the pool and makes requests on handles (closing
+    -- v2's top level asks the pool, makes requests on handles (closing
     -- the refused version's handles cancels those: luv calls them with
-    -- ECANCELED), then fails: no callback of it may run
+    -- ECANCELED) and closes handles with a callback, then fails: no
+    -- callback of it may run
     H.write(path, [[
 local uv = require "luv"
 for i = 1, 3 do uv.fs_stat("/", function() MARK = "v2-callback" end) end
@@ -230,6 +231,8 @@ t:connect("127.0.0.1", 9, function(err) MARK = "v2-connect:" .. tostring(err) en
 local p = uv.new_pipe()
 pcall(p.connect, p, "/nonexistent/luasvc.sock", function(err) MARK = "v2-pipe:" .. tostring(err) end)
 uv.tcp_connect(uv.new_tcp(), "127.0.0.1", 9, function(err) MARK = "v2-tcp_connect:" .. tostring(err) end)
+uv.new_timer():close(function() MARK = "v2-close" end)
+uv.close(uv.new_idle(), function() MARK = "v2-uv.close" end)
 error("v2 is refused")
 ]])
     H.wait_log(p, "reload refused.*v2 is refused", 10)

@@ -28,7 +28,8 @@
  *     it (lsvc_fence_exit);
  *   - a refused version's requests on handles (connect, write, shutdown,
  *     a UDP send) are cancelled when its handles close, and luv calls
- *     their callbacks then: those are skipped, as the pool's are;
+ *     their callbacks then: those are skipped, as the pool's are, and so
+ *     are its close callbacks (a function or a callable value);
  *   - lua-cjson's encode buffer (plain malloc, not the state's allocator)
  *     does not outlive an encode that failed or made more than 64 kB.
  *
@@ -309,10 +310,11 @@ static bool pool_name(const char *k)
 
 /* ---- requests on handles ---------------------------------------------------- */
 
-/* A request's callback (a connect, a write, a shutdown, a send), unless its
- * version was refused: closing a refused version's handles cancels their
- * requests, and luv calls the callbacks then (ECANCELED). Upvalues: the
- * script's callback, the epoch of the code that made the request. */
+/* A request's callback (a connect, a write, a shutdown, a send, a close),
+ * unless its version was refused: closing a refused version's handles
+ * cancels their requests, and luv calls the callbacks then (ECANCELED);
+ * a close it asked for ends after it. Upvalues: the script's callback,
+ * the epoch of the code that made the request. */
 static int req_done(lua_State *L)
 {
     if (epoch_dead(L, lsvc__of(L), lua_tointeger(L, lua_upvalueindex(2))))
@@ -323,12 +325,24 @@ static int req_done(lua_State *L)
     return 0;
 }
 
-/* uv.write(h, ..., cb), h:write(..., cb) and the like: a function callback
- * is given the epoch it was made in. Upvalue 1: luv's. */
+/* Whether the value at idx can be called: a function, or a value with a
+ * __call (a ctx:queue). */
+static bool callable(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TFUNCTION)
+        return true;
+    if (luaL_getmetafield(L, idx, "__call") == LUA_TNIL)
+        return false;
+    lua_pop(L, 1);
+    return true;
+}
+
+/* uv.write(h, ..., cb), h:write(..., cb) and the like: a callback is given
+ * the epoch it was made in. Upvalue 1: luv's. */
 static int req_call(lua_State *L)
 {
     int n = lua_gettop(L);
-    if (n > 0 && lua_type(L, n) == LUA_TFUNCTION) {
+    if (n > 1 && callable(L, n)) {
         lua_pushvalue(L, n);
         lua_pushinteger(L, lsvc__of(L)->tasks.epoch);
         lua_pushcclosure(L, req_done, 2);
@@ -341,10 +355,13 @@ static int req_call(lua_State *L)
 }
 
 static const char *const REQ_FUNCS[] = {"tcp_connect", "pipe_connect", "pipe_connect2", "write",
-                                        "write2", "shutdown", "udp_send", NULL};
+                                        "write2", "shutdown", "udp_send", "close", NULL};
 static const char *const REQ_METHODS[] = {"connect", "connect2", "write", "write2",
-                                          "shutdown", "send", NULL};
-static const char *const REQ_TYPES[] = {"uv_tcp", "uv_pipe", "uv_tty", "uv_udp", NULL};
+                                          "shutdown", "send", "close", NULL};
+static const char *const REQ_TYPES[] = {"uv_tcp",    "uv_pipe",  "uv_tty",     "uv_udp",
+                                        "uv_timer",  "uv_prepare", "uv_check", "uv_idle",
+                                        "uv_async",  "uv_poll",  "uv_signal",  "uv_process",
+                                        "uv_fs_event", "uv_fs_poll", NULL};
 
 /* The handle requests' functions and methods, wrapped (those luv has). */
 static void fence_requests(lua_State *L, int uv)
