@@ -263,8 +263,8 @@ static int kill_tree(lua_State *L)
     static const char *const names[] = {"sigterm", "sigkill", NULL};
     int sig = luaL_checkoption(L, 2, NULL, names) ? SIGKILL : SIGTERM;
     luaL_argcheck(L, pid > 0 && pid != (lua_Integer)getpid(), 1, "not a child");
-    lua_pushinteger(L, lsvc__ptree_foreign(w, (long)pid) ? 0
-                                                           : lsvc_ptree_signal_subtree((pid_t)pid, sig));
+    bool foreign = lsvc__ptree_foreign(w, (long)pid);
+    lua_pushinteger(L, foreign ? 0 : lsvc_ptree_signal_subtree((pid_t)pid, sig));
     return 1;
 }
 
