@@ -65,6 +65,23 @@ return function(contract, guard, sig, path)
     search_path(guard.default_path, "LUASVC_LUA_PATH")
   package.cpath = search_path(guard.default_cpath, "LUASVC_LUA_CPATH")
 
+  --[[ package.searchpath as Lua's, but each candidate opened without
+  blocking (guard.readable): Lua's fopen would block the worker on a FIFO
+  planted in a module's place; that one is then refused by guard.secure. ]]
+  local readable = guard.readable
+  local function searchpath(name, spath, s, rep)
+    s, rep = s or ".", rep or sep
+    if s ~= "" then name = name:gsub(s:gsub("%p", "%%%0"), (rep:gsub("%%", "%%%%"))) end
+    local tried = {}
+    for template in spath:gmatch("[^;]+") do
+      local file = template:gsub("%?", (name:gsub("%%", "%%%%")))
+      if readable(file) then return file end
+      tried[#tried + 1] = "no file '" .. file .. "'"
+    end
+    return nil, table.concat(tried, "\n\t")
+  end
+  package.searchpath = searchpath
+
   --[[ The searchers for files (Lua and C) are the runtime's own: each file
   found is checked as the script is (secure) *before* it is loaded or run,
   so a module another user could change never runs. ]]
@@ -86,7 +103,7 @@ return function(contract, guard, sig, path)
     passed[file] = true
   end
   local function lua_searcher(name)
-    local file, err = package.searchpath(name, package.path)
+    local file, err = searchpath(name, package.path)
     if not file then return err end
     check(file)
     local chunk, lerr = load_file(file)
@@ -113,7 +130,7 @@ return function(contract, guard, sig, path)
     error(string.format("error loading module '%s' from file '%s':\n\t%s", name, file, err), 0)
   end
   local function c_searcher(name)
-    local file, err = package.searchpath(name, package.cpath)
+    local file, err = searchpath(name, package.cpath)
     if not file then return err end
     check(file)
     return c_load(name, file)
@@ -121,12 +138,42 @@ return function(contract, guard, sig, path)
   local function croot_searcher(name)
     local root = name:match("^([^.]+)%.")
     if not root then return nil end
-    local file, err = package.searchpath(root, package.cpath)
+    local file, err = searchpath(root, package.cpath)
     if not file then return err end
     check(file)
     return c_load(name, file)
   end
   package.searchers[2], package.searchers[3], package.searchers[4] = lua_searcher, c_searcher, croot_searcher
+
+  --[[ require as Lua 5.4's, written in Lua so that a module's top level
+  is called from Lua: a yield reaches through it, and a new version's
+  load is sliced inside the modules it requires as in its own top level
+  (Lua's require calls the module from C, where no yield reaches: a slow
+  module top level froze the running version for as long). ]]
+  local pkg, tostring_, type_ = package, tostring, type
+  function require(name)
+    if type_(name) == "number" then name = tostring_(name) end
+    if type_(name) ~= "string" then
+      error("bad argument #1 to 'require' (string expected, got " .. type_(name) .. ")", 2)
+    end
+    local have = pkg.loaded[name]
+    if have ~= nil then return have end
+    local searchers = pkg.searchers
+    if type_(searchers) ~= "table" then error("'package.searchers' must be a table", 2) end
+    local msg = {}
+    for i = 1, #searchers do
+      local loader, data = searchers[i](name)
+      if type_(loader) == "function" then
+        local r = loader(name, data)
+        if r ~= nil then pkg.loaded[name] = r end
+        if pkg.loaded[name] == nil then pkg.loaded[name] = true end
+        return pkg.loaded[name], data
+      elseif type_(loader) == "string" then
+        msg[#msg + 1] = loader
+      end
+    end
+    error("module '" .. name .. "' not found:\n\t" .. table.concat(msg, "\n\t"), 0)
+  end
 
   --[[ What a new version's top level may change in the running version's
   world: the global table, package and its tables, the standard
@@ -193,7 +240,7 @@ return function(contract, guard, sig, path)
     local mods = {}
     for name in pairs(package.loaded) do
       if type(name) == "string" and not builtin[name] then
-        local file = package.searchpath(name, prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua")
+        local file = searchpath(name, prefix .. "?.lua;" .. prefix .. "?" .. sep .. "init.lua")
         if file then mods[name] = file end
       end
     end

@@ -67,6 +67,24 @@ while os.clock() - t0 < %s do end
 ]], secs)
 end
 
+-- The same, counting its own running time only: the wall clock's steps
+-- of under 0.2 ms (a step over that is a slice given to the running
+-- version, or the OS's); then its wall time on stderr.
+local function spin_own(secs)
+  return string.format([[
+io.stderr:write("LOAD-BEGIN\n") io.stderr:flush()
+local now = require("luasvc").now
+local own, t0 = 0, now()
+local last = t0
+while own < %s do
+  local t = now()
+  if t - last < 0.0002 then own = own + (t - last) end
+  last = t
+end
+io.stderr:write(string.format("LOAD-WALL:%%.2f\n", now() - t0)) io.stderr:flush()
+]], secs)
+end
+
 -- Requests at a steady rate for about secs, on one keep-alive connection
 -- or a fresh one each (Connection: close); curl's time per request.
 local function probe(port, secs, fresh)
@@ -122,6 +140,21 @@ describe("while a slow new version loads", function()
     assert.equal(0, H.wait_exit(p, 10))
   end)
 
+  it("the running version ticks while the new version's modules load (a module's top level is sliced too)", function()
+    local path, d = script(string.format(SERVER, 10000, 5000, "v1", ""), "busy.lua")
+    local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
+    H.wait_state(p, "busy", "RUNNING")
+    H.write(d .. "/slowmod.lua", spin(2) .. "\nreturn {}\n")
+    H.write(path, string.format(SERVER, 10000, 5000, "v2", 'require "slowmod"'))
+    H.wait_log(p, "reloaded", 60)
+    local log = H.log(p)
+    local during = log:sub(log:find("LOAD-BEGIN", 1, true), log:find("reloaded", 1, true))
+    local ticks = select(2, during:gsub("TICK:", ""))
+    assert.truthy(ticks >= 30, "run ticked " .. ticks .. " times while a module took 2 s to load")
+    assert.equal(0, (H.client(p, "stop", "busy")))
+    assert.equal(0, H.wait_exit(p, 10))
+  end)
+
   it("counts only its own running time against handler_timeout, also when a PAUSE lands during it", function()
     -- stop_timeout 500: a PAUSE's pending deadline; the load's budget is 3000 ms of its own
     -- time; a timer of the running version's takes half the CPU meanwhile
@@ -135,13 +168,17 @@ end]]
     local path = script(string.format(SERVER, 3000, 500, "v1", hog), "busy.lua")
     local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
     H.wait_state(p, "busy", "RUNNING")
-    H.write(path, string.format(SERVER, 3000, 500, "v2", spin(1.2) .. "\n-- v2"))
+    H.write(path, string.format(SERVER, 3000, 500, "v2", spin_own(1.5) .. "\n-- v2"))
     H.wait_log(p, "LOAD%-BEGIN", 30)
     assert.equal(0, (H.client(p, "pause", "busy")))
     H.wait_state(p, "busy", "PAUSED", 5)
     assert.truthy(H.log(p):find("PAUSED-BY:v1", 1, true), H.log(p))
     H.wait_log(p, "reloaded", 60)
     assert.falsy(H.log(p):find("reload refused", 1, true), H.log(p))
+    -- the load took longer than its budget on the wall clock: a budget
+    -- counted on it would have refused v2
+    local wall = tonumber(H.log(p):match("LOAD%-WALL:([%d.]+)"))
+    assert.truthy(wall and wall > 3.2, "the load's wall time " .. tostring(wall) .. " s is within its 3 s budget: the hog took too little to tell")
     assert.equal("PAUSED", H.status(p, "busy").state)
     assert.equal(0, (H.client(p, "continue", "busy")))
     H.wait_state(p, "busy", "RUNNING", 5)

@@ -31,7 +31,10 @@
  *     their callbacks then: those are skipped, as the pool's are, and so
  *     are its close callbacks (a function or a callable value);
  *   - lua-cjson's encode buffer (plain malloc, not the state's allocator)
- *     does not outlive an encode that failed or made more than 64 kB.
+ *     does not outlive an encode that failed or made more than 64 kB (cjson,
+ *     cjson.safe and every cjson.new() instance);
+ *   - the rest (identity, environment, locale, title, priority, C
+ *     functions' upvalues, copies of these modules): fence_proc.c.
  *
  * Worker thread only, except the process-wide parts said so.
  */
@@ -400,6 +403,7 @@ void lsvc__fence_luv(lua_State *L, int uv)
     replace(L, uv, "queue_work", no_thread, false);
     replace(L, uv, "chdir", no_chdir, false);
     fence_requests(L, uv);
+    lsvc__fence_proc_luv(L, uv); /* fence_proc.c: identity, environment, ... */
     if (luaL_getmetatable(L, "uv_signal") == LUA_TTABLE) {
         if (lua_getfield(L, -1, "__index") == LUA_TTABLE) {
             replace(L, -1, "start", fenced_signal_start, true);
@@ -430,6 +434,7 @@ void lsvc__fence_luv(lua_State *L, int uv)
 
 int luaopen_lfs(lua_State *L);
 int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
 
 static int open_lfs(lua_State *L)
 {
@@ -439,15 +444,17 @@ static int open_lfs(lua_State *L)
 }
 
 /* An instance's encode: its buffer freed after a failed or big encode
- * (toggling encode_keep_buffer frees it and starts a new one). Upvalues:
- * the encode, the instance's encode_keep_buffer. */
+ * (toggling encode_keep_buffer frees it and starts a new one); failed: it
+ * raised (cjson) or gave nil and a message (cjson.safe). Upvalues: the
+ * encode, the instance's encode_keep_buffer. */
 static int cj_encode(lua_State *L)
 {
     int n = lua_gettop(L);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
-    int rc = lua_pcall(L, n, 1, 0);
-    if (rc != LUA_OK || (lua_type(L, -1) == LUA_TSTRING && lua_rawlen(L, -1) > CJSON_KEEP_MAX)) {
+    int rc = lua_pcall(L, n, LUA_MULTRET, 0);
+    if (rc != LUA_OK || lua_isnil(L, 1) ||
+        (lua_type(L, 1) == LUA_TSTRING && lua_rawlen(L, 1) > CJSON_KEEP_MAX)) {
         for (int keep = 0; keep < 2; keep++) {
             lua_pushvalue(L, lua_upvalueindex(2));
             lua_pushboolean(L, keep);
@@ -457,7 +464,7 @@ static int cj_encode(lua_State *L)
     }
     if (rc != LUA_OK)
         return lua_error(L);
-    return 1;
+    return lua_gettop(L);
 }
 
 static void fence_cjson(lua_State *L, int t);
@@ -498,6 +505,13 @@ static int open_cjson(lua_State *L)
     return 1;
 }
 
+static int open_cjson_safe(lua_State *L)
+{
+    luaopen_cjson_safe(L);
+    fence_cjson(L, -1);
+    return 1;
+}
+
 void lsvc__fence_open(lsvc__worker *w)
 {
     lua_State *L = w->L;
@@ -514,7 +528,10 @@ void lsvc__fence_open(lsvc__worker *w)
     lua_setfield(L, -2, "lfs");
     lua_pushcfunction(L, open_cjson);
     lua_setfield(L, -2, "cjson");
+    lua_pushcfunction(L, open_cjson_safe);
+    lua_setfield(L, -2, "cjson.safe");
     lua_pop(L, 1);
+    lsvc__fence_proc_open(L); /* fence_proc.c: debug's upvalues, setlocale, loadlib */
 }
 
 void lsvc__fence_kill_epoch(lsvc__worker *w, uint32_t epoch)

@@ -152,6 +152,25 @@ static int l_read(lua_State *L)
     return 1;
 }
 
+/* readable(path) -> whether it opens for reading, without blocking (a
+ * FIFO opens at once, to be refused by read or secure after): the module
+ * searchers' test, as Lua's searchpath's fopen is, which blocks on a FIFO. */
+static int l_readable(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+#ifdef _WIN32
+    wchar_t *wp = lsvc_wide(path);
+    int fd = wp ? _wopen(wp, _O_RDONLY | _O_BINARY) : -1;
+    free(wp);
+#else
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+#endif
+    if (fd >= 0)
+        close(fd);
+    lua_pushboolean(L, fd >= 0);
+    return 1;
+}
+
 /* name_valid(name) -> true | nil, the rule (util.c's, for C and Lua). */
 static int l_name_valid(lua_State *L)
 {
@@ -184,7 +203,7 @@ static void push_default_path(lua_State *L, const char *path)
 
 void lsvc__fileguard_push(lua_State *L, bool allow_insecure)
 {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
     push_default_path(L, LUA_PATH_DEFAULT);
     lua_setfield(L, -2, "default_path");
     push_default_path(L, LUA_CPATH_DEFAULT);
@@ -194,6 +213,8 @@ void lsvc__fileguard_push(lua_State *L, bool allow_insecure)
     lua_setfield(L, -2, "secure");
     lua_pushcfunction(L, l_read);
     lua_setfield(L, -2, "read");
+    lua_pushcfunction(L, l_readable);
+    lua_setfield(L, -2, "readable");
     lua_pushcfunction(L, l_name_valid);
     lua_setfield(L, -2, "name_valid");
 }

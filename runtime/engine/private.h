@@ -14,6 +14,8 @@
  *             resume/wrap, xpcall, debug.sethook
  *   waitq.c   ctx:queue, ctx:await
  *   sched.c   running a task through its kind, the answer to an interrupt
+ *   fence_proc.c  the process's identity, environment, locale, title and
+ *             priority; C functions' upvalues; copies of the runtime's modules
  *   fence.c   what a service may reach of the process (luv, lfs, cjson)
  *   ptree.c   the service's process tree (uv.spawn's children, the gauge)
  *   spawn.c   the runtime's own children (io.popen, os.execute, ctx:exec)
@@ -233,6 +235,14 @@ int lsvc__ctx_spawn(struct lua_State *L);
 
 /* End every task of a refused version (its epoch). */
 void lsvc__task_end_epoch(lsvc__worker *w, uint32_t epoch);
+
+/* ---- From fence_proc.c: the rest of the process ---------------------------- */
+
+/* debug's upvalue functions, os.setlocale and package.loadlib, fenced. */
+void lsvc__fence_proc_open(struct lua_State *L);
+/* luv's module (at idx): setuid, setgid, os_setenv, os_unsetenv,
+ * set_process_title, os_setpriority of the host, fenced. */
+void lsvc__fence_proc_luv(struct lua_State *L, int idx);
 
 /* ---- From fence.c: what a service may reach of the process --------------- */
 
