@@ -21,17 +21,17 @@
  * Worker thread only.
  */
 #include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "private.h" /* first: on Windows, uv.h's winsock2.h goes before windows.h */
 #ifdef _WIN32
 #include <windows.h>
 #else
 #include <dlfcn.h>
 #include <unistd.h>
 #endif
-
-#include <lauxlib.h>
-#include <lua.h>
-
-#include "private.h"
 
 /* t[name] = f with t[name]'s old value as upvalue 1 (nothing if absent). */
 static void wrap(lua_State *L, int t, const char *name, lua_CFunction f)
