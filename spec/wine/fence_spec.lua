@@ -2,7 +2,9 @@
 fence_spec.lua - what a service may reach of the process (runtime/engine/
 fence.c), under Wine's SCM: the Windows counterparts of the host's signals
 (SIGINT, SIGBREAK, SIGHUP) cannot be taken, threads are not offered, the
-working directory is not a script's to change, and libuv's pool takes more
+working directory, the environment, the title, the locale and the host's
+priority are not a script's to change, the fences' originals are out of
+debug.getupvalue's reach, and libuv's pool takes more
 requests than a service's share by queueing them, all answered. (FIFOs,
 SIGPIPE and the interrupt's signal are POSIX's: spec/fence_spec.lua.)
 Run by scripts/wine-test.
@@ -27,6 +29,11 @@ function S.start(ctx)
   r[#r + 1] = try("work", uv.new_work, function() end, function() end)
   r[#r + 1] = try("lfschdir", lfs.chdir, "C:\\")
   r[#r + 1] = try("uvchdir", uv.chdir, "C:\\")
+  r[#r + 1] = try("setenv", uv.os_setenv, "LUASVC_FENCE", "x")
+  r[#r + 1] = try("title", uv.set_process_title, "x")
+  r[#r + 1] = try("setlocale", os.setlocale, "C")
+  r[#r + 1] = try("setpriority", uv.os_setpriority, 0, 10)
+  r[#r + 1] = "upvalue=" .. tostring(debug.getupvalue(uv.signal_start, 1))
   ctx:log("info", "FENCE %s", table.concat(r, " "))
   ctx.data.stats = 0
   for i = 1, 10 do
@@ -53,7 +60,8 @@ describe("under the SCM, a service's reach", function()
       "the pool's answers; log:\n" .. (read(log) or ""))
     local line = (read(log) or ""):match("FENCE ([^\r\n]*)")
     assert.are.equal("sigsigint=refused sigsigbreak=refused sigsighup=refused sig2=refused sig21=refused " ..
-      "thread=refused work=refused lfschdir=refused uvchdir=refused", line)
+      "thread=refused work=refused lfschdir=refused uvchdir=refused setenv=refused title=refused " ..
+      "setlocale=refused setpriority=refused upvalue=nil", line)
     out, rc = luasvc("stop", "winfence")
     assert.are.equal(0, rc, out)
     local st = status("winfence")
