@@ -157,18 +157,19 @@ describe("while a slow new version loads", function()
 
   it("counts only its own running time against handler_timeout, also when a PAUSE lands during it", function()
     -- stop_timeout 500: a PAUSE's pending deadline; the load's budget is 3000 ms of its own
-    -- time; a timer of the running version's takes half the CPU meanwhile
+    -- time, and it takes 1 s of it; a timer of the running version's takes 4 ms of
+    -- every turn meanwhile, so the load takes longer than 3 s on the wall clock
     local hog = [[
 local start0 = S.start
 function S.start(ctx) start0(ctx)
   local t = require("luv").new_timer()
-  t:start(2, 2, function() local t0 = os.clock() while os.clock() - t0 < 0.002 do end end)
+  t:start(2, 2, function() local t0 = os.clock() while os.clock() - t0 < 0.004 do end end)
   ctx.data.hog = t
 end]]
     local path = script(string.format(SERVER, 3000, 500, "v1", hog), "busy.lua")
     local p = H.start({ scripts = { path }, options = { "--watch-interval", "20" } })
     H.wait_state(p, "busy", "RUNNING")
-    H.write(path, string.format(SERVER, 3000, 500, "v2", spin_own(1.5) .. "\n-- v2"))
+    H.write(path, string.format(SERVER, 3000, 500, "v2", spin_own(1.0) .. "\n-- v2"))
     H.wait_log(p, "LOAD%-BEGIN", 30)
     assert.equal(0, (H.client(p, "pause", "busy")))
     H.wait_state(p, "busy", "PAUSED", 5)

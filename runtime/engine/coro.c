@@ -67,7 +67,7 @@ static bool runtime_code(const char *source)
 /* Is the running sliced task's slice over (or a control waiting)? */
 static bool slice_over(lsvc__worker *w)
 {
-    return lsvc_now_ns() - w->tasks.resumed_ns >= LSVC__SLICE_NS ||
+    return lsvc_now_ns() - lsvc__resumed_ns(w) >= LSVC__SLICE_NS ||
            lsvc_queue_pending(lsvc_service_queue(w->svc));
 }
 
@@ -80,15 +80,15 @@ static void hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
         luaL_error(L, "interrupted by the luasvc watchdog: a deadline passed");
     }
-    lsvc__task *t = w->tasks.current;
+    lsvc__task *t = lsvc__current(w);
     if (t && t->kind->sliced) {
-        if (slice_over(w) && w->tasks.chain_ok && lua_isyieldable(L) &&
+        if (slice_over(w) && lsvc__chain_ok(w) && lua_isyieldable(L) &&
             (ar->event == LUA_HOOKCOUNT || ar->event == LUA_HOOKLINE) && lua_getinfo(L, "S", ar) &&
             !runtime_code(ar->source)) {
             lua_sethook(L, hook, LUA_MASKCOUNT, SLICE_COUNT);
             t->wait = LSVC__WAIT_TURN; /* the next turn goes on with it */
             lsvc__task_ready(t);
-            w->tasks.suspending = true;
+            lsvc__set_suspending(w);
             lua_yield(L, 0); /* a hook's yield: the hook returns, then L yields */
             return;
         }
@@ -111,7 +111,7 @@ static void hook(lua_State *L, lua_Debug *ar)
 static void hook_running(void *ud)
 {
     lsvc__worker *w = ud;
-    lua_State *L = w->tasks.running;
+    lua_State *L = lsvc__running(w);
     if (L)
         lua_sethook(L, hook, INTERRUPT_MASK, 1);
 }
@@ -161,16 +161,14 @@ static int resume_step(lua_State *L, lua_State *co, int narg, bool wrap)
     if (!lua_checkstack(co, narg))
         return luaL_error(L, "too many arguments to resume");
     lua_xmove(L, co, narg);
-    lua_State *prev = w->tasks.running;
-    bool prev_ok = w->tasks.chain_ok;
-    w->tasks.running = co;
-    w->tasks.chain_ok = prev_ok && lua_isyieldable(L);
+    lua_State *prev = lsvc__running_swap(w, co);
+    bool prev_ok = lsvc__chain_swap(w, lsvc__chain_ok(w) && lua_isyieldable(L));
     int nres = 0;
     int rc = lua_resume(co, L, narg, &nres);
-    w->tasks.running = prev;
-    w->tasks.chain_ok = prev_ok;
+    lsvc__running_swap(w, prev);
+    lsvc__chain_swap(w, prev_ok);
     lsvc__coro_rehook(w, L);
-    if (rc == LUA_YIELD && w->tasks.suspending) {
+    if (rc == LUA_YIELD && lsvc__suspending(w)) {
         lua_pop(co, nres); /* a wait inside co: the task waits */
         return lua_yieldk(L, 0, wrap, resume_k);
     }

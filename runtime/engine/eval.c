@@ -282,7 +282,7 @@ static const lsvc__kind eval_kind = {
  * follows: its output refused, its budget). */
 static void end_eval(lsvc__eval *ev, const char *why)
 {
-    if (!ev->task || ev->w->tasks.current == ev->task)
+    if (!ev->task || lsvc__current(ev->w) == ev->task)
         return;
     ev->why = why;
     lsvc__task_end(ev->task);

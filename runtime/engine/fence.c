@@ -282,7 +282,7 @@ static int pool_call(lua_State *L)
     }
     lsvc__worker *w = lsvc__of(L);
     struct lsvc__fence *f = w->fence;
-    lua_Integer epoch = w->tasks.epoch;
+    lua_Integer epoch = lsvc__epoch(w);
     if (f->inflight < LSVC__POOL_PER_SERVICE && f->qhead == f->qtail)
         return issue(L, w, 1, epoch);
     /* its turn comes when one of the service's requests ends */
@@ -347,7 +347,7 @@ static int req_call(lua_State *L)
     int n = lua_gettop(L);
     if (n > 1 && callable(L, n)) {
         lua_pushvalue(L, n);
-        lua_pushinteger(L, lsvc__of(L)->tasks.epoch);
+        lua_pushinteger(L, lsvc__epoch(lsvc__of(L)));
         lua_pushcclosure(L, req_done, 2);
         lua_replace(L, n);
     }

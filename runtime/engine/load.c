@@ -118,9 +118,9 @@ int lsvc__load_first(lsvc__worker *w, char *err, size_t errlen)
     lua_pushstring(L, lsvc_service_name(w->svc));
     /* the top level runs with the interrupt (running) and memory_limit */
     w->loading = true;
-    w->tasks.running = L;
+    lua_State *prev = lsvc__running_swap(w, L);
     int rc = lua_pcall(L, 2, 2, 0);
-    w->tasks.running = NULL;
+    lsvc__running_swap(w, prev);
     w->loading = false;
     if (rc != LUA_OK) {
         snprintf(err, errlen, "%s", lua_tostring(L, -1));

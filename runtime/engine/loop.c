@@ -27,7 +27,7 @@ static bool turn(lsvc__worker *w)
     else
         lsvc_service_stamp_heartbeat(svc);
     lsvc_service_set_gauges(svc, &(lsvc_gauges){.lua_bytes = w->alloc.used,
-                                                .tasks = w->tasks.n,
+                                                .tasks = lsvc__task_count(w),
                                                 .children = lsvc__ptree_children(w)});
     if (w->forced)
         lsvc__lane_drop_queued(w); /* past the deadline: no more handlers */
@@ -69,7 +69,7 @@ void lsvc__schedule(lsvc__worker *w, bool deliver, bool (*done)(lsvc__worker *))
  * iteration of the loop; the turn after it looks at everything else. */
 void lsvc__sched_woken(lsvc__worker *w)
 {
-    if (w->phase == LSVC__PHASE_RUN && !w->tasks.current)
+    if (w->phase == LSVC__PHASE_RUN && !lsvc__current(w))
         lsvc__lane_deliver(w);
 }
 

@@ -124,10 +124,9 @@ int lsvc__get(lsvc__worker *w, const char *what, const char *field)
     lua_pushcfunction(L, get_k);
     lua_insert(L, -2);
     lua_pushstring(L, field);
-    lua_State *prev = w->tasks.running;
-    w->tasks.running = L; /* an __index that loops is interrupted like any Lua */
+    lua_State *prev = lsvc__running_swap(w, L); /* an __index that loops is interrupted */
     int rc = lua_pcall(L, 2, 1, 0);
-    w->tasks.running = prev;
+    lsvc__running_swap(w, prev);
     if (rc == LUA_OK)
         return 1;
     lsvc__broken(w, what, field);

@@ -148,9 +148,39 @@ struct lsvc__worker {
     bool left;                   /* the pool still works on the state: never freed */
 };
 
-/* The service's main task (start, run or stop), or NULL: task.c's field,
- * read where a call would cost. */
+/* task.c's fields that other engine files read or swap, where a call
+ * would cost (the hook, every callback): only through these. */
+/* The service's main task (start, run or stop), or NULL. */
 static inline lsvc__task *lsvc__main(lsvc__worker *w) { return w->tasks.main; }
+/* The task whose code runs now, or NULL (a callback, the loader). */
+static inline lsvc__task *lsvc__current(lsvc__worker *w) { return w->tasks.current; }
+static inline unsigned lsvc__task_count(lsvc__worker *w) { return w->tasks.n; }
+/* The version whose code runs now (reload.c sets it around a new
+ * version's code). */
+static inline uint32_t lsvc__epoch(lsvc__worker *w) { return w->tasks.epoch; }
+static inline void lsvc__set_epoch(lsvc__worker *w, uint32_t e) { w->tasks.epoch = e; }
+/* The Lua thread running now (the interrupt's target), set to L around a
+ * call into Lua: the one it replaced returned, to be put back. */
+static inline struct lua_State *lsvc__running(lsvc__worker *w) { return w->tasks.running; }
+static inline struct lua_State *lsvc__running_swap(lsvc__worker *w, struct lua_State *L)
+{
+    struct lua_State *prev = w->tasks.running;
+    w->tasks.running = L;
+    return prev;
+}
+/* coro.c's resume: whether a yield from the running thread reaches the
+ * task (every resume on the way yieldable), swapped the same way; when
+ * the task was resumed (its slice's start); a wait taken inside it. */
+static inline bool lsvc__chain_ok(lsvc__worker *w) { return w->tasks.chain_ok; }
+static inline bool lsvc__chain_swap(lsvc__worker *w, bool ok)
+{
+    bool prev = w->tasks.chain_ok;
+    w->tasks.chain_ok = ok;
+    return prev;
+}
+static inline uint64_t lsvc__resumed_ns(lsvc__worker *w) { return w->tasks.resumed_ns; }
+static inline bool lsvc__suspending(lsvc__worker *w) { return w->tasks.suspending; }
+static inline void lsvc__set_suspending(lsvc__worker *w) { w->tasks.suspending = true; }
 
 /* ==== what each file provides ============================================ */
 

@@ -301,7 +301,7 @@ void lsvc__ptree_ended(lsvc__worker *w)
     w->pt->tick_init = w->pt->chld_init = false;
     w->pt->children = 0;
     lsvc_service_set_gauges(w->svc, &(lsvc_gauges){.lua_bytes = w->alloc.used,
-                                                    .tasks = w->tasks.n,
+                                                    .tasks = lsvc__task_count(w),
                                                     .children = 0});
 }
 

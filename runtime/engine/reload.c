@@ -136,11 +136,11 @@ static void forget(lsvc__worker *w)
 /* Around each resume of the new version's code: its epoch. */
 static void enter_new(lsvc__worker *w)
 {
-    w->rl->outer = w->tasks.epoch;
-    w->tasks.epoch = w->rl->epoch;
+    w->rl->outer = lsvc__epoch(w);
+    lsvc__set_epoch(w, w->rl->epoch);
 }
 
-static void leave_new(lsvc__worker *w) { w->tasks.epoch = w->rl->outer; }
+static void leave_new(lsvc__worker *w) { lsvc__set_epoch(w, w->rl->outer); }
 
 static void put_hook_back(lsvc__worker *w)
 {
@@ -200,7 +200,7 @@ static void finish(lsvc__worker *w)
     luaL_unref(w->L, LUA_REGISTRYINDEX, rl->new_info_ref);
     rl->new_info_ref = LUA_NOREF;
     drop_handles(w, false);
-    w->tasks.epoch = rl->epoch; /* the version in place from now on */
+    lsvc__set_epoch(w, rl->epoch); /* the version in place from now on */
     rl->phase = RELOAD_IDLE;
     unsigned reloads = lsvc_service_reload_result(w->svc, NULL);
     lsvc__restore_deadline(w);

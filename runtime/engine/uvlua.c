@@ -62,14 +62,13 @@ int lsvc__uvlua_pcall(lsvc__worker *w, int nargs, int nresults, const char *what
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, traceback);
     lua_insert(L, base);
-    lua_State *prev = w->tasks.running;
-    bool nested = w->tasks.current != NULL || prev != NULL; /* called back inside a task's call */
-    w->tasks.running = L;
+    lua_State *prev = lsvc__running_swap(w, L);
+    bool nested = lsvc__current(w) != NULL || prev != NULL; /* called back inside a task's call */
     if (!nested)
         lsvc_service_slice_begin(w->svc); /* handler_timeout */
     int rc = lua_pcall(L, nargs, nresults, base);
     bool overran = !nested && lsvc_service_slice_end(w->svc);
-    w->tasks.running = prev;
+    lsvc__running_swap(w, prev);
     lua_remove(L, base);
     if (overran) /* the call ends; its handle stays */
         lsvc_log(LSVC_LOG_ERROR, lsvc_service_name(w->svc),

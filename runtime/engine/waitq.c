@@ -74,7 +74,7 @@ static int q_get_from(lua_State *L, bool resumed)
     }
     lsvc__check_can_wait(L, "queue:get");
     lsvc__worker *w = lsvc__of(L);
-    lsvc__task *t = w->tasks.current;
+    lsvc__task *t = lsvc__current(w);
     if (lsvc__task_must_wind(t)) {
         lua_pushnil(L);
         lua_pushliteral(L, "stopping");

@@ -163,7 +163,7 @@ static void *worker_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     lsvc__worker *w = ud;
     size_t limit = w->alloc.limit;
-    if (w->tasks.running || !limit)
+    if (lsvc__running(w) || !limit)
         return lsvc_lua_alloc(&w->alloc, ptr, osize, nsize);
     w->alloc.limit = 0;
     void *p = lsvc_lua_alloc(&w->alloc, ptr, osize, nsize);
