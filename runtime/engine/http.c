@@ -1,12 +1,13 @@
 /*
  * http.c - HTTP/1.1 message parsing for luasvc.http, on llhttp (the parser
- * Node uses, built into the binary from Debian's node-llhttp), and the
- * module's preload. Worker thread only: a parser belongs to the Lua state
- * that made it; nothing here blocks or touches the loop.
+ * Node uses, built into the binary from Debian's node-llhttp). Worker
+ * thread only: a parser belongs to the Lua state that made it; nothing
+ * here blocks or touches the loop. The server's connections drive their
+ * parser from C (httpconn.c, which also has the module's preload) through
+ * the lsvc__httpp_ functions at the end.
  *
-  *   lsvc__open_http(L)                     package.preload["luasvc.http"]:
- *                                          runs lua/http.lua (compiled in)
- *                                          with the table below
+ *   lsvc__http_core(L)                     the table below (lua/http.lua's
+ *                                          `core`, with httpconn.c's part)
  *   core.parser(kind, limits) -> p         kind "request" or "response";
  *                                          limits {max_line, max_header,
  *                                          max_headers, max_body} (bytes,
@@ -67,7 +68,7 @@ typedef struct hdr {
     size_t name_off, name_len, val_off, val_len;
 } hdr;
 
-typedef struct lsvc__httpp {
+struct lsvc__httpp {
     llhttp_t p;
     bool response;
     size_t max_line, max_header, max_body;
@@ -83,7 +84,7 @@ typedef struct lsvc__httpp {
     bool dead, nomem;
     int err_status;
     char err[96];
-} lsvc__httpp;
+};
 
 static llhttp_settings_t settings;
 
@@ -313,7 +314,10 @@ static void push_message(lua_State *L, lsvc__httpp *h)
         lua_setfield(L, -2, "target");
         const char *q = memchr(u, '?', h->url.len);
         size_t plen = q ? (size_t)(q - u) : h->url.len;
-        lua_pushlstring(L, u, plen);
+        if (q)
+            lua_pushlstring(L, u, plen);
+        else
+            lua_getfield(L, -1, "target"); /* the same string: no second copy */
         lua_setfield(L, -2, "path");
         if (q) {
             lua_pushlstring(L, q + 1, h->url.len - plen - 1);
@@ -334,13 +338,7 @@ static void push_message(lua_State *L, lsvc__httpp *h)
 
 /* ---- the parser object -------------------------------------------------- */
 
-static lsvc__httpp *check(lua_State *L)
-{
-    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
-    if (!h->hdrs)
-        luaL_error(L, "the parser is closed");
-    return h;
-}
+static lsvc__httpp *check(lua_State *L) { return lsvc__httpp_check(L, 1); }
 
 static size_t limit(lua_State *L, int t, const char *field, size_t def)
 {
@@ -388,12 +386,8 @@ static int l_parser(lua_State *L)
     return 1;
 }
 
-/* p:feed(data). [-0, +0] */
-static int l_feed(lua_State *L)
+bool lsvc__httpp_feed(lsvc__httpp *h, const char *s, size_t n)
 {
-    lsvc__httpp *h = check(L);
-    size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
     if (h->in_off == h->in.len) {
         h->in.len = h->in_off = 0;
     } else if (h->in_off > 65536 && h->in_off * 2 > h->in.len) {
@@ -401,7 +395,16 @@ static int l_feed(lua_State *L)
         h->in.len -= h->in_off;
         h->in_off = 0;
     }
-    if (!sb_add(h, &h->in, s, n))
+    return sb_add(h, &h->in, s, n);
+}
+
+/* p:feed(data). [-0, +0] */
+static int l_feed(lua_State *L)
+{
+    lsvc__httpp *h = check(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    if (!lsvc__httpp_feed(h, s, n))
         return luaL_error(L, "not enough memory");
     return 0;
 }
@@ -444,10 +447,8 @@ static int outcome(lua_State *L, lsvc__httpp *h, llhttp_errno_t err)
     return push_refused(L, h);
 }
 
-/* p:next() -> msg | nil | false, status, text. [-0, +1|3] */
-static int l_next(lua_State *L)
+int lsvc__httpp_next(lua_State *L, lsvc__httpp *h)
 {
-    lsvc__httpp *h = check(L);
     if (h->dead)
         return push_refused(L, h);
     if (h->in_off >= h->in.len) {
@@ -463,6 +464,9 @@ static int l_next(lua_State *L)
         refuse(h, 503, "out of memory");
     return outcome(L, h, err);
 }
+
+/* p:next() -> msg | nil | false, status, text. [-0, +1|3] */
+static int l_next(lua_State *L) { return lsvc__httpp_next(L, check(L)); }
 
 /* p:finish(): the peer closed its side. [-0, +1|3] */
 static int l_finish(lua_State *L)
@@ -486,30 +490,40 @@ static int l_finish(lua_State *L)
     return outcome(L, h, err);
 }
 
+lsvc__httpp_state lsvc__httpp_where(const lsvc__httpp *h)
+{
+    if (h->in_msg)
+        return h->headers_done ? LSVC__HTTPP_BODY : LSVC__HTTPP_HEAD;
+    return h->in_off < h->in.len ? LSVC__HTTPP_HEAD : LSVC__HTTPP_IDLE;
+}
+
 /* p:state() -> "idle" | "head" | "body". [-0, +1] */
 static int l_state(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    if (h->in_msg)
-        lua_pushstring(L, h->headers_done ? "body" : "head");
-    else
-        lua_pushstring(L, h->in_off < h->in.len ? "head" : "idle");
+    static const char *const names[] = {"idle", "head", "body"};
+    lua_pushstring(L, names[lsvc__httpp_where(check(L))]);
     return 1;
+}
+
+bool lsvc__httpp_continue(lsvc__httpp *h)
+{
+    bool want = h->want_continue && h->in_msg;
+    h->want_continue = false;
+    return want;
 }
 
 /* p:continue() -> boolean: true once when the head asked for 100-continue. */
 static int l_continue(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    lua_pushboolean(L, h->want_continue && h->in_msg);
-    h->want_continue = false;
+    lua_pushboolean(L, lsvc__httpp_continue(check(L)));
     return 1;
 }
 
+size_t lsvc__httpp_buffered(const lsvc__httpp *h) { return h->in.len - h->in_off; }
+
 static int l_buffered(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    lua_pushinteger(L, (lua_Integer)(h->in.len - h->in_off));
+    lua_pushinteger(L, (lua_Integer)lsvc__httpp_buffered(check(L)));
     return 1;
 }
 
@@ -519,10 +533,16 @@ static int l_skip_body(lua_State *L)
     return 0;
 }
 
-/* close, __gc, __close: frees the buffers; safe twice. */
-static int l_close(lua_State *L)
+lsvc__httpp *lsvc__httpp_check(lua_State *L, int i)
 {
-    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
+    lsvc__httpp *h = luaL_checkudata(L, i, PARSER_MT);
+    if (!h->hdrs)
+        luaL_error(L, "the parser is closed");
+    return h;
+}
+
+void lsvc__httpp_free(lsvc__httpp *h)
+{
     free(h->hdrs);
     h->hdrs = NULL;
     sb_free(&h->in);
@@ -530,6 +550,12 @@ static int l_close(lua_State *L)
     sb_free(&h->reason);
     sb_free(&h->text);
     sb_free(&h->body);
+}
+
+/* close, __gc, __close: frees the buffers; safe twice. */
+static int l_close(lua_State *L)
+{
+    lsvc__httpp_free(luaL_checkudata(L, 1, PARSER_MT));
     return 0;
 }
 
@@ -560,22 +586,7 @@ static void push_core(lua_State *L)
     lua_setfield(L, -2, "llhttp_version");
 }
 
-extern const unsigned char lsvc_lua_http[];
-extern const size_t lsvc_lua_http_len;
-
-/* package.preload["luasvc.http"]: lua/http.lua's chunk, given the core
- * table, returns the module. [-0, +1] */
-int lsvc__open_http(lua_State *L)
-{
-    if (luaL_loadbuffer(L, (const char *)lsvc_lua_http, lsvc_lua_http_len, "=[luasvc.http]") !=
-        LUA_OK)
-        return lua_error(L);
-    push_core(L);
-    lua_call(L, 1, 1);
-    return 1;
-}
-
-/* For the fuzz target: the core table alone, without lua/http.lua. */
+/* The core table without httpconn.c's part (the fuzz target's). [-0, +1] */
 int lsvc__http_core(lua_State *L)
 {
     push_core(L);

@@ -454,7 +454,28 @@ void lsvc__push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
 
-/* ---- From http.c: luasvc.http, the HTTP server and client ---------------- */
+/* ---- From http.c: luasvc.http's message parser -------------------------- */
+
+typedef struct lsvc__httpp lsvc__httpp;
+typedef enum lsvc__httpp_state {
+    LSVC__HTTPP_IDLE, /* between messages, nothing buffered */
+    LSVC__HTTPP_HEAD, /* inside a head (or its first bytes buffered) */
+    LSVC__HTTPP_BODY, /* inside a body */
+} lsvc__httpp_state;
+
+/* The core table lua/http.lua is given, without httpconn.c's part. */
+int lsvc__http_core(struct lua_State *L);
+/* The open parser at index i (raises when it is not one, or closed). */
+lsvc__httpp *lsvc__httpp_check(struct lua_State *L, int i);
+/* p:feed, p:next, p:state, p:continue, p:buffered, p:close from C. */
+bool lsvc__httpp_feed(lsvc__httpp *h, const char *s, size_t n); /* false: no memory */
+int lsvc__httpp_next(struct lua_State *L, lsvc__httpp *h);
+lsvc__httpp_state lsvc__httpp_where(const lsvc__httpp *h);
+bool lsvc__httpp_continue(lsvc__httpp *h);
+size_t lsvc__httpp_buffered(const lsvc__httpp *h);
+void lsvc__httpp_free(lsvc__httpp *h);
+
+/* ---- From httpconn.c: luasvc.http's server connections ------------------- */
 
 /* package.preload["luasvc.http"] */
 int lsvc__open_http(struct lua_State *L);

@@ -1,0 +1,646 @@
+/*
+ * httpconn.c - luasvc.http's server connections, in C, and the module's
+ * preload. A connection's reads go straight into its parser (http.c), its
+ * answers are written from here (uv_try_write first, the rest queued), and
+ * the connection's task (lua/http.lua) waits here for its next request:
+ * Lua is entered once per request, not once per read, per wait and per
+ * write. Worker thread only.
+ *
+ *   lsvc__open_http(L)                     package.preload["luasvc.http"]:
+ *                                          runs lua/http.lua (compiled in)
+ *                                          with the core table (http.c's
+ *                                          and the two below)
+ *   core.conn(tcp, parser, opts) -> c      take over the reads of an
+ *                                          accepted luv TCP handle; opts:
+ *                                          header_timeout, idle_timeout,
+ *                                          send_timeout (ms)
+ *   core.date() -> "Sun, 06 Nov 1994 08:49:37 GMT"   (now, for Date:)
+ *   c:next() -> msg | nil | false, status, text
+ *                                          waits for the next request (the
+ *                                          parser's message), nil when the
+ *                                          connection ends quietly (closed,
+ *                                          idle past idle_timeout, closing
+ *                                          while idle, a stop), false and
+ *                                          the status to answer before the
+ *                                          close (400, 408, 413, 414, 431);
+ *                                          answers "100-continue" itself
+ *   c:send(s [, s2 [, s3]]) -> boolean     write; past HIGH_WATER queued
+ *                                          bytes, waits until the client
+ *                                          took them (send_timeout); false:
+ *                                          the connection is gone
+ *   c:answer(status, reason, headers, body, tail, nobody) -> boolean | nil
+ *                                          a whole answer: the status line,
+ *                                          Date, the handler's headers (not
+ *                                          the framing ones), Content-Length
+ *                                          and tail (0: none, 1: Connection:
+ *                                          keep-alive, 2: Connection: close);
+ *                                          the body unless nobody; sent as
+ *                                          c:send; nil (nothing sent) when
+ *                                          a header is bad
+ *   c:idle_close()                         the server closes: next() ends a
+ *                                          connection between requests
+ *   c:dead() -> boolean, c:kill()          gone (a write failed, or killed)
+ *   c:close()                              (and __gc) reads stop, the parser
+ *                                          is freed; the handle is the
+ *                                          script's to close; safe twice
+ *
+ * The handle stays luv's (lua/http.lua closes it, luv closes it at
+ * STOPPED); this file only reads and writes on it. It finds itself from
+ * the handle through luv's handle data (`extra`, which luv leaves unused
+ * for TCP), and keeps the handle's userdata (whose memory luv frees only
+ * when the userdata is collected) and the parser as its user values.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <luv/lhandle.h>
+
+#include "private.h"
+
+#define CONN_MT "luasvc.HttpConn"
+#define HIGH_WATER 65536u    /* bytes queued to a client before a send waits */
+#define READ_HIGH 262144u    /* unparsed bytes: reading stops (a busy handler) */
+#define READ_LOW 65536u      /* ... and goes on below this */
+#define RBUF_SIZE 65536u     /* the state's read buffer, shared by its connections */
+
+typedef struct conn conn;
+
+/* A queued write: what the socket did not take at once, copied. */
+typedef struct wreq {
+    uv_write_t req;
+    conn *c; /* NULL once the connection let go */
+    struct wreq *prev, *next;
+    size_t len;
+    char data[];
+} wreq;
+
+struct conn {
+    uv_stream_t *s;   /* NULL once closed */
+    lsvc__httpp *p;
+    lsvc__waitq wq;   /* the connection's task, waiting in next() or send() */
+    char *rbuf;
+    wreq *writes;     /* queued, not yet written */
+    size_t queued;
+    char *out;        /* the answer being built */
+    size_t out_cap;
+    uint64_t head_due_ns; /* a head's deadline (header_timeout), 0: none */
+    double header_ms, idle_ms, send_ms;
+    lsvc__httpp_state waited_in;
+    time_t date_t;
+    char date[64];
+    bool reading, eof, dead, closing, draining;
+};
+
+static char rbuf_key; /* registry: the state's read buffer */
+
+static conn *of_stream(uv_handle_t *h)
+{
+    luv_handle_t *d = h->data;
+    return d ? d->extra : NULL;
+}
+
+static void wake(conn *c)
+{
+    if (c->wq.waiter)
+        lsvc__task_wake(c->wq.waiter, LSVC__WOKE_OK);
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+    (void)size;
+    conn *c = of_stream(h);
+    *b = c ? uv_buf_init(c->rbuf, RBUF_SIZE) : uv_buf_init(NULL, 0);
+}
+
+static void stop_reading(conn *c)
+{
+    if (c->reading && !uv_is_closing((uv_handle_t *)c->s))
+        uv_read_stop(c->s);
+    c->reading = false;
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    conn *c = of_stream((uv_handle_t *)s);
+    if (!c || n == 0)
+        return;
+    if (n < 0 || !lsvc__httpp_feed(c->p, b->base, (size_t)n)) {
+        c->eof = true; /* the end, an error, or no memory: the connection ends */
+        stop_reading(c);
+    } else if (lsvc__httpp_buffered(c->p) >= READ_HIGH) {
+        stop_reading(c); /* its handler is busy: the client waits */
+    }
+    wake(c);
+}
+
+static void read_again(conn *c)
+{
+    if (c->reading || c->eof || !c->s || uv_is_closing((uv_handle_t *)c->s) ||
+        lsvc__httpp_buffered(c->p) >= READ_LOW)
+        return;
+    if (uv_read_start(c->s, on_alloc, on_read) == 0)
+        c->reading = true;
+    else
+        c->eof = true;
+}
+
+/* ---- writing ---------------------------------------------------------------- */
+
+static void on_written(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    if (c) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            c->writes = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        c->queued -= w->len;
+        if (status < 0)
+            c->dead = true;
+        if (c->draining && (!c->writes || c->dead))
+            wake(c);
+    }
+    free(w);
+}
+
+/* Write the pieces: what the socket takes at once, the rest queued (a
+ * copy). false: the connection is gone. */
+static bool put(conn *c, uv_buf_t *b, unsigned nb)
+{
+    if (c->dead || !c->s || uv_is_closing((uv_handle_t *)c->s)) {
+        c->dead = true;
+        return false;
+    }
+    size_t total = 0, done = 0;
+    for (unsigned i = 0; i < nb; i++)
+        total += b[i].len;
+    if (!c->writes) {
+        int r = uv_try_write(c->s, b, nb);
+        if (r >= 0)
+            done = (size_t)r;
+        else if (r != UV_EAGAIN) {
+            c->dead = true;
+            return false;
+        }
+    }
+    if (done == total)
+        return true;
+    wreq *w = malloc(sizeof *w + (total - done));
+    if (!w) {
+        c->dead = true;
+        return false;
+    }
+    size_t at = 0;
+    for (unsigned i = 0; i < nb; i++) {
+        size_t skip = done > b[i].len ? b[i].len : done;
+        done -= skip;
+        memcpy(w->data + at, b[i].base + skip, b[i].len - skip);
+        at += b[i].len - skip;
+    }
+    w->len = at;
+    uv_buf_t rest = uv_buf_init(w->data, (unsigned)at);
+    if (uv_write(&w->req, c->s, &rest, 1, on_written) != 0) {
+        free(w);
+        c->dead = true;
+        return false;
+    }
+    w->c = c;
+    w->prev = NULL;
+    w->next = c->writes;
+    if (c->writes)
+        c->writes->prev = w;
+    c->writes = w;
+    c->queued += at;
+    return true;
+}
+
+static conn *check_conn(lua_State *L)
+{
+    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    if (!c->s)
+        luaL_error(L, "the connection is closed");
+    return c;
+}
+
+/* Suspend the running task on c (its queue), up to ms, then k. */
+static int wait_on(lua_State *L, conn *c, double ms, int (*k)(lua_State *, int, lua_KContext))
+{
+    lsvc__task *t = lsvc__of(L)->tasks.current;
+    c->wq.waiter = t;
+    t->waiting_on = &c->wq;
+    return lsvc__suspend(L, LSVC__WAIT_QUEUE, ms, LSVC__WOKE_OK, 0, k);
+}
+
+static int sent_k(lua_State *L, int status, lua_KContext kctx)
+{
+    (void)status;
+    (void)kctx;
+    conn *c = check_conn(L);
+    c->draining = false;
+    if (lsvc__woke_of(L) != LSVC__WOKE_OK)
+        c->dead = true; /* send_timeout, or the task must wind down */
+    lua_pushboolean(L, !c->dead);
+    return 1;
+}
+
+/* After a put: past the high-water mark, wait until the client took it
+ * all (send_timeout). Pushes the outcome. */
+static int sent(lua_State *L, conn *c, bool ok)
+{
+    if (ok && c->queued > HIGH_WATER) {
+        lsvc__check_can_wait(L, "http: send");
+        if (lsvc__task_must_wind(lsvc__of(L)->tasks.current)) {
+            c->dead = true;
+            ok = false;
+        } else {
+            c->draining = true;
+            return wait_on(L, c, c->send_ms, sent_k);
+        }
+    }
+    lua_pushboolean(L, ok);
+    return 1;
+}
+
+/* c:send(s [, s2 [, s3]]) -> boolean. [-0, +1] */
+static int l_send(lua_State *L)
+{
+    conn *c = check_conn(L);
+    uv_buf_t b[3];
+    int n = lua_gettop(L) - 1;
+    luaL_argcheck(L, n >= 1 && n <= 3, 2, "1 to 3 strings expected");
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        const char *s = luaL_checklstring(L, i + 2, &len);
+        b[i] = uv_buf_init((char *)s, (unsigned)len);
+    }
+    return sent(L, c, put(c, b, (unsigned)n));
+}
+
+/* ---- answers ------------------------------------------------------------------ */
+
+/* RFC 9110's IMF-fixdate of t (UTC), as os.date("!%a, %d %b %Y %H:%M:%S GMT"). */
+static void http_date(time_t t, char out[64])
+{
+    static const char days[] = "ThuFriSatSunMonTueWed", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    long long secs = (long long)t, d = secs / 86400, s = secs % 86400;
+    if (s < 0)
+        s += 86400, d--;
+    int wd = (int)(((d % 7) + 7) % 7);
+    /* days since 1970-01-01 to a civil date (H. Hinnant's algorithm) */
+    long long z = d + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    unsigned day = doy - (153 * mp + 2) / 5 + 1, mon = mp < 10 ? mp + 3 : mp - 9;
+    long long year = (long long)yoe + era * 400 + (mon <= 2);
+    snprintf(out, 64, "%.3s, %02u %.3s %04lld %02d:%02d:%02d GMT", days + 3 * wd, day,
+             months + 3 * (mon - 1), year, (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
+}
+
+/* core.date() -> now as an HTTP date. [-0, +1] */
+static int l_date(lua_State *L)
+{
+    char d[64];
+    http_date(time(NULL), d);
+    lua_pushstring(L, d);
+    return 1;
+}
+
+static bool out_add(conn *c, size_t *len, const char *s, size_t n)
+{
+    if (*len + n > c->out_cap) {
+        size_t cap = c->out_cap ? c->out_cap : 1024;
+        while (cap < *len + n)
+            cap *= 2;
+        char *p = realloc(c->out, cap);
+        if (!p)
+            return false;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    memcpy(c->out + *len, s, n);
+    *len += n;
+    return true;
+}
+
+/* lua/http.lua's header_line rule: a string name, a string or number
+ * value; no CR, LF or NUL; a name not empty, without ':' or spaces. */
+static bool header_ok(const char *k, size_t kl, const char *v, size_t vl)
+{
+    if (kl == 0 || memchr(k, '\r', kl) || memchr(k, '\n', kl) || memchr(k, '\0', kl) ||
+        memchr(k, ':', kl) || memchr(v, '\r', vl) || memchr(v, '\n', vl) || memchr(v, '\0', vl))
+        return false;
+    for (size_t i = 0; i < kl; i++)
+        if (strchr(" \t\v\f", k[i]))
+            return false;
+    return true;
+}
+
+static bool framing(const char *k, size_t kl)
+{
+    static const char *const names[] = {"content-length", "transfer-encoding", "connection", "date"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strlen(names[i]) == kl && strncasecmp(k, names[i], kl) == 0)
+            return true;
+    return false;
+}
+
+/* The handler's headers (table at index t) into the answer; false: a bad
+ * one (or no memory). */
+static bool add_headers(lua_State *L, conn *c, int t, size_t *len)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int vt = lua_type(L, -1);
+        if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
+            lua_pop(L, 2);
+            return false;
+        }
+        size_t kl, vl;
+        const char *k = lua_tolstring(L, -2, &kl);
+        lua_pushvalue(L, -1); /* a number turned to its text on a copy */
+        const char *v = lua_tolstring(L, -1, &vl);
+        bool ok = header_ok(k, kl, v, vl);
+        if (ok && !framing(k, kl))
+            ok = out_add(c, len, k, kl) && out_add(c, len, ": ", 2) && out_add(c, len, v, vl) &&
+                 out_add(c, len, "\r\n", 2);
+        lua_pop(L, 2);
+        if (!ok) {
+            lua_pop(L, 1);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* c:answer(status, reason, headers, body, tail, nobody) -> boolean | nil. [-0, +1] */
+static int l_answer(lua_State *L)
+{
+    static const char *const tails[] = {"\r\n\r\n", "\r\nConnection: keep-alive\r\n\r\n",
+                                        "\r\nConnection: close\r\n\r\n"};
+    conn *c = check_conn(L);
+    int status = (int)luaL_checkinteger(L, 2);
+    size_t rl, bl;
+    const char *reason = luaL_checklstring(L, 3, &rl);
+    const char *body = luaL_checklstring(L, 5, &bl);
+    lua_Integer tail = luaL_checkinteger(L, 6);
+    luaL_argcheck(L, tail >= 0 && tail <= 2, 6, "0, 1 or 2 expected");
+    bool nobody = lua_toboolean(L, 7);
+    time_t now = time(NULL);
+    if (now != c->date_t) {
+        c->date_t = now;
+        http_date(now, c->date);
+    }
+    char line[160];
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %.*s\r\nDate: %s\r\n", status,
+                     (int)(rl < 100 ? rl : 100), reason, c->date);
+    size_t len = 0;
+    bool ok = out_add(c, &len, line, (size_t)n);
+    if (ok && !lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        ok = add_headers(L, c, 4, &len);
+    }
+    n = snprintf(line, sizeof line, "Content-Length: %zu%s", bl, tails[tail]);
+    ok = ok && out_add(c, &len, line, (size_t)n);
+    bool inline_body = !nobody && bl < 16384;
+    if (ok && inline_body)
+        ok = out_add(c, &len, body, bl);
+    if (!ok) {
+        lua_pushnil(L);
+        return 1;
+    }
+    uv_buf_t b[2] = {uv_buf_init(c->out, (unsigned)len), uv_buf_init((char *)body, (unsigned)bl)};
+    return sent(L, c, put(c, b, nobody || inline_body ? 1 : 2));
+}
+
+/* ---- the next request ------------------------------------------------------------ */
+
+static int refused(lua_State *L, int status, const char *text)
+{
+    lua_pushboolean(L, 0);
+    lua_pushinteger(L, status);
+    lua_pushstring(L, text);
+    return 3;
+}
+
+static int ends(lua_State *L)
+{
+    lua_pushnil(L);
+    return 1;
+}
+
+static int next_k(lua_State *L, int status, lua_KContext kctx);
+
+/* c:next(), from the start or after a wait. */
+static int next_from(lua_State *L, conn *c)
+{
+    int n = lsvc__httpp_next(L, c->p);
+    if (!lua_isnil(L, -1)) {
+        if (lua_toboolean(L, -n))
+            c->head_due_ns = 0;
+        read_again(c);
+        return n;
+    }
+    lua_pop(L, 1);
+    lsvc__httpp_state st = lsvc__httpp_where(c->p);
+    if (st == LSVC__HTTPP_BODY && lsvc__httpp_continue(c->p)) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        put(c, &b, 1);
+    }
+    if (c->eof || c->dead) {
+        if (st != LSVC__HTTPP_IDLE)
+            return refused(L, 400, "the connection closed inside a request");
+        return ends(L);
+    }
+    read_again(c);
+    double wait = c->idle_ms;
+    if (st == LSVC__HTTPP_IDLE && c->closing)
+        return ends(L);
+    if (st == LSVC__HTTPP_HEAD) {
+        uint64_t now = lsvc_now_ns();
+        if (!c->head_due_ns)
+            c->head_due_ns = now + (uint64_t)(c->header_ms * 1e6);
+        wait = c->head_due_ns > now ? (double)(c->head_due_ns - now) / 1e6 : 0;
+        if (wait <= 0)
+            return refused(L, 408, "header timeout");
+    } else {
+        c->head_due_ns = 0;
+    }
+    lsvc__check_can_wait(L, "http: next");
+    if (lsvc__task_must_wind(lsvc__of(L)->tasks.current))
+        return ends(L); /* the service stops */
+    c->waited_in = st;
+    return wait_on(L, c, wait, next_k);
+}
+
+static int next_k(lua_State *L, int status, lua_KContext kctx)
+{
+    static const char *const timeouts[] = {"idle timeout", "head timeout", "body timeout"};
+    (void)status;
+    (void)kctx;
+    conn *c = check_conn(L);
+    lsvc__woke woke = lsvc__woke_of(L);
+    if (woke == LSVC__WOKE_TIMEOUT && c->waited_in != LSVC__HTTPP_IDLE)
+        return refused(L, 408, timeouts[c->waited_in]);
+    if (woke != LSVC__WOKE_OK)
+        return ends(L); /* idle past idle_timeout, or the service stops */
+    return next_from(L, c);
+}
+
+/* c:next() -> msg | nothing | false, status, text. */
+static int l_next(lua_State *L)
+{
+    conn *c = check_conn(L);
+    lua_settop(L, 1);
+    return next_from(L, c);
+}
+
+/* ---- the connection object --------------------------------------------------- */
+
+/* c:idle_close(): the server closes; a connection between requests ends. */
+static int l_idle_close(lua_State *L)
+{
+    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    c->closing = true;
+    wake(c);
+    return 0;
+}
+
+static int l_dead(lua_State *L)
+{
+    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    lua_pushboolean(L, c->dead || !c->s);
+    return 1;
+}
+
+/* c:kill(): its writes fail from now on, its wait ends. */
+static int l_kill(lua_State *L)
+{
+    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    c->dead = true;
+    wake(c);
+    return 0;
+}
+
+/* close, __gc, __close: let go of the handle (its reads, its queued
+ * writes, which go on without us) and free the parser; safe twice. */
+static int l_close(lua_State *L)
+{
+    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    if (!c->s)
+        return 0;
+    stop_reading(c);
+    luv_handle_t *d = c->s->data;
+    if (d && d->extra == c)
+        d->extra = NULL;
+    for (wreq *w = c->writes; w; w = w->next)
+        w->c = NULL;
+    c->writes = NULL;
+    c->queued = 0;
+    if (c->wq.waiter) {
+        c->wq.waiter->waiting_on = NULL;
+        c->wq.waiter = NULL;
+    }
+    c->s = NULL;
+    lsvc__httpp_free(c->p);
+    free(c->out);
+    c->out = NULL;
+    c->out_cap = 0;
+    return 0;
+}
+
+static double ms_opt(lua_State *L, int t, const char *name)
+{
+    lua_getfield(L, t, name);
+    double ms = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    luaL_argcheck(L, ms > 0, t, name);
+    return ms;
+}
+
+/* The state's read buffer (made at the first connection). */
+static char *read_buffer(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rbuf_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        lua_newuserdatauv(L, RBUF_SIZE, 0);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &rbuf_key);
+    }
+    char *b = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return b;
+}
+
+/* core.conn(tcp, parser, opts) -> c: reads begin. [-0, +1] */
+static int l_conn(lua_State *L)
+{
+    uv_stream_t **ud = luaL_checkudata(L, 1, "uv_tcp"); /* luv's: a pointer to the handle */
+    lsvc__httpp *p = lsvc__httpp_check(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    uv_stream_t *s = *ud;
+    luv_handle_t *d = s ? s->data : NULL;
+    if (!d || d->extra || uv_is_closing((uv_handle_t *)s))
+        return luaL_argerror(L, 1, "an open TCP handle of no other connection expected");
+    conn *c = lua_newuserdatauv(L, sizeof *c, 2);
+    memset(c, 0, sizeof *c);
+    c->header_ms = ms_opt(L, 3, "header_timeout");
+    c->idle_ms = ms_opt(L, 3, "idle_timeout");
+    c->send_ms = ms_opt(L, 3, "send_timeout");
+    c->rbuf = read_buffer(L);
+    luaL_setmetatable(L, CONN_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 2);
+    c->s = s;
+    c->p = p;
+    c->date_t = (time_t)-1;
+    d->extra = c;
+    read_again(c);
+    return 1;
+}
+
+static const luaL_Reg conn_methods[] = {
+    {"next", l_next},     {"send", l_send}, {"answer", l_answer}, {"idle_close", l_idle_close},
+    {"dead", l_dead},     {"kill", l_kill}, {"close", l_close},   {NULL, NULL},
+};
+
+extern const unsigned char lsvc_lua_http[];
+extern const size_t lsvc_lua_http_len;
+
+/* package.preload["luasvc.http"]: lua/http.lua's chunk, given the core
+ * table, returns the module. [-0, +1] */
+int lsvc__open_http(lua_State *L)
+{
+    if (luaL_loadbuffer(L, (const char *)lsvc_lua_http, lsvc_lua_http_len, "=[luasvc.http]") !=
+        LUA_OK)
+        return lua_error(L);
+    lsvc__http_core(L);
+    if (luaL_newmetatable(L, CONN_MT)) {
+        luaL_newlib(L, conn_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, l_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_conn);
+    lua_setfield(L, -2, "conn");
+    lua_pushcfunction(L, l_date);
+    lua_setfield(L, -2, "date");
+    lua_call(L, 1, 1);
+    return 1;
+}
