@@ -23,7 +23,7 @@ local luasvc = require "luasvc"
 
 local now = luasvc.now
 local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
-local format, concat = string.format, table.concat
+local format, concat, mtype = string.format, table.concat, math.type
 local xpcall, traceback = xpcall, debug.traceback
 
 local M = { llhttp_version = core.llhttp_version }
@@ -244,13 +244,13 @@ local function respond(srv, cn, req)
   else
     ok, status, body, headers = xpcall(h, traceback, ctx, req)
   end
-  local keep = req.keep_alive and not srv.closing and not conn:dead()
+  local keep = req.keep_alive and not srv.closing -- (a dead connection's sends fail)
   if ok and req._streaming then
     if req._chunked then keep = conn:send("0\r\n\r\n") and keep else keep = false end
     return keep
   end
   if ok then
-    if math.type(status) ~= "integer" or status < 100 or status > 599 then
+    if mtype(status) ~= "integer" or status < 100 or status > 599 then
       ok, status = false, "the handler returned " .. tostring(status) .. ", not a status 100-599"
     elseif body ~= nil and type(body) ~= "string" then
       ok, status = false, "the handler returned a " .. type(body) .. " body, not a string"

@@ -298,42 +298,83 @@ static void push_version(lua_State *L, const llhttp_t *p)
     lua_pushlstring(L, v, sizeof v);
 }
 
+/* The message's field names, made once per state and kept in the
+ * registry: a server makes a message per request, and lua_setfield looks
+ * its C string up each time. */
+enum { K_METHOD = 1, K_TARGET, K_PATH, K_QUERY, K_UPGRADE, K_VERSION, K_HEADERS, K_BODY,
+       K_KEEP_ALIVE, K_STATUS, K_REASON, K_N };
+static const char *const key_names[K_N] = {NULL,      "method",  "target",  "path",
+                                           "query",   "upgrade", "version", "headers",
+                                           "body",    "keep_alive", "status", "reason"};
+static char keys_key;
+
+/* Push the table of field names; returns its index. [-0, +1] */
+static int push_keys(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, K_N - 1, 0);
+        for (int i = 1; i < K_N; i++) {
+            lua_pushstring(L, key_names[i]);
+            lua_rawseti(L, -2, i);
+        }
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
+    }
+    return lua_gettop(L);
+}
+
+/* message[keys[k]] = the value on top; the message is just above keys. [-1, +0] */
+static void set(lua_State *L, int keys, int k)
+{
+    lua_rawgeti(L, keys, k);
+    lua_insert(L, -2);
+    lua_rawset(L, keys + 1);
+}
+
+static void push_request_line(lua_State *L, lsvc__httpp *h, int keys)
+{
+    lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
+    set(L, keys, K_METHOD);
+    const char *u = h->url.p ? h->url.p : "";
+    lua_pushlstring(L, u, h->url.len);
+    const char *q = memchr(u, '?', h->url.len);
+    size_t plen = q ? (size_t)(q - u) : h->url.len;
+    if (!q)
+        lua_pushvalue(L, -1); /* the path: the same string, no second copy */
+    set(L, keys, K_TARGET);
+    if (q)
+        lua_pushlstring(L, u, plen);
+    set(L, keys, K_PATH);
+    if (q) {
+        lua_pushlstring(L, q + 1, h->url.len - plen - 1);
+        set(L, keys, K_QUERY);
+    }
+    lua_pushboolean(L, h->upgrade);
+    set(L, keys, K_UPGRADE);
+}
+
 static void push_message(lua_State *L, lsvc__httpp *h)
 {
+    int keys = push_keys(L);
     lua_createtable(L, 0, 10);
     if (h->response) {
         lua_pushinteger(L, h->p.status_code);
-        lua_setfield(L, -2, "status");
+        set(L, keys, K_STATUS);
         lua_pushlstring(L, h->reason.p ? h->reason.p : "", h->reason.len);
-        lua_setfield(L, -2, "reason");
+        set(L, keys, K_REASON);
     } else {
-        lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
-        lua_setfield(L, -2, "method");
-        const char *u = h->url.p ? h->url.p : "";
-        lua_pushlstring(L, u, h->url.len);
-        lua_setfield(L, -2, "target");
-        const char *q = memchr(u, '?', h->url.len);
-        size_t plen = q ? (size_t)(q - u) : h->url.len;
-        if (q)
-            lua_pushlstring(L, u, plen);
-        else
-            lua_getfield(L, -1, "target"); /* the same string: no second copy */
-        lua_setfield(L, -2, "path");
-        if (q) {
-            lua_pushlstring(L, q + 1, h->url.len - plen - 1);
-            lua_setfield(L, -2, "query");
-        }
-        lua_pushboolean(L, h->upgrade);
-        lua_setfield(L, -2, "upgrade");
+        push_request_line(L, h, keys);
     }
     push_version(L, &h->p);
-    lua_setfield(L, -2, "version");
+    set(L, keys, K_VERSION);
     push_headers(L, h);
-    lua_setfield(L, -2, "headers");
+    set(L, keys, K_HEADERS);
     lua_pushlstring(L, h->body.p ? h->body.p : "", h->body.len);
-    lua_setfield(L, -2, "body");
+    set(L, keys, K_BODY);
     lua_pushboolean(L, h->keep_alive && !h->upgrade);
-    lua_setfield(L, -2, "keep_alive");
+    set(L, keys, K_KEEP_ALIVE);
+    lua_remove(L, keys);
 }
 
 /* ---- the parser object -------------------------------------------------- */

@@ -224,9 +224,14 @@ static bool put(conn *c, uv_buf_t *b, unsigned nb)
     return true;
 }
 
+/* The open connection at index 1. The methods have the metatable as
+ * their upvalue: a compare, where luaL_checkudata looks its name up. */
 static conn *check_conn(lua_State *L)
 {
-    conn *c = luaL_checkudata(L, 1, CONN_MT);
+    conn *c = lua_touserdata(L, 1);
+    if (!c || !lua_getmetatable(L, 1) || !lua_rawequal(L, -1, lua_upvalueindex(1)))
+        luaL_checkudata(L, 1, CONN_MT); /* raises */
+    lua_pop(L, 1);
     if (!c->s)
         luaL_error(L, "the connection is closed");
     return c;
@@ -245,7 +250,7 @@ static int sent_k(lua_State *L, int status, lua_KContext kctx)
 {
     (void)status;
     (void)kctx;
-    conn *c = check_conn(L);
+    conn *c = lua_touserdata(L, 1); /* checked before the wait */
     c->draining = false;
     if (lsvc__woke_of(L) != LSVC__WOKE_OK)
         c->dead = true; /* send_timeout, or the task must wind down */
@@ -383,6 +388,18 @@ static bool add_headers(lua_State *L, conn *c, int t, size_t *len)
     return true;
 }
 
+/* n in decimal into out (24 bytes); returns its length. */
+static size_t digits(char *out, size_t n)
+{
+    char t[24];
+    size_t k = sizeof t;
+    do
+        t[--k] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    memcpy(out, t + k, sizeof t - k);
+    return sizeof t - k;
+}
+
 /* c:answer(status, reason, headers, body, tail, nobody) -> boolean | nil. [-0, +1] */
 static int l_answer(lua_State *L)
 {
@@ -401,17 +418,19 @@ static int l_answer(lua_State *L)
         c->date_t = now;
         http_date(now, c->date);
     }
-    char line[160];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %.*s\r\nDate: %s\r\n", status,
-                     (int)(rl < 100 ? rl : 100), reason, c->date);
+    luaL_argcheck(L, status >= 100 && status <= 999, 2, "a status 100-999 expected");
+    char num[24];
     size_t len = 0;
-    bool ok = out_add(c, &len, line, (size_t)n);
+    bool ok = out_add(c, &len, "HTTP/1.1 ", 9) && out_add(c, &len, num, digits(num, (size_t)status)) &&
+              out_add(c, &len, " ", 1) && out_add(c, &len, reason, rl) &&
+              out_add(c, &len, "\r\nDate: ", 8) && out_add(c, &len, c->date, strlen(c->date)) &&
+              out_add(c, &len, "\r\n", 2);
     if (ok && !lua_isnoneornil(L, 4)) {
         luaL_checktype(L, 4, LUA_TTABLE);
         ok = add_headers(L, c, 4, &len);
     }
-    n = snprintf(line, sizeof line, "Content-Length: %zu%s", bl, tails[tail]);
-    ok = ok && out_add(c, &len, line, (size_t)n);
+    ok = ok && out_add(c, &len, "Content-Length: ", 16) && out_add(c, &len, num, digits(num, bl)) &&
+         out_add(c, &len, tails[tail], strlen(tails[tail]));
     bool inline_body = !nobody && bl < 16384;
     if (ok && inline_body)
         ok = out_add(c, &len, body, bl);
@@ -489,7 +508,9 @@ static int next_k(lua_State *L, int status, lua_KContext kctx)
     static const char *const timeouts[] = {"idle timeout", "head timeout", "body timeout"};
     (void)status;
     (void)kctx;
-    conn *c = check_conn(L);
+    conn *c = lua_touserdata(L, 1); /* checked before the wait */
+    if (!c->s)
+        return ends(L); /* closed meanwhile (a __close of the task's) */
     lsvc__woke woke = lsvc__woke_of(L);
     if (woke == LSVC__WOKE_TIMEOUT && c->waited_in != LSVC__HTTPP_IDLE)
         return refused(L, 408, timeouts[c->waited_in]);
@@ -629,7 +650,9 @@ int lsvc__open_http(lua_State *L)
         return lua_error(L);
     lsvc__http_core(L);
     if (luaL_newmetatable(L, CONN_MT)) {
-        luaL_newlib(L, conn_methods);
+        luaL_newlibtable(L, conn_methods);
+        lua_pushvalue(L, -2);
+        luaL_setfuncs(L, conn_methods, 1); /* check_conn's upvalue */
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_close);
         lua_setfield(L, -2, "__gc");
