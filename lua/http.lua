@@ -59,7 +59,7 @@ local DEFAULTS = {
 }
 M.defaults = DEFAULTS
 
-local http_date = core.date
+local http_date, call = core.date, core.call
 
 local function bad_text(s) return s:find("[\r\n%z]") ~= nil end
 
@@ -242,7 +242,7 @@ local function respond(srv, cn, req)
     ok, status = false, format("http: %s: the handler ctx.data.%s is %s, not a function",
       srv.name, tostring(srv.handler), type(h))
   else
-    ok, status, body, headers = xpcall(h, traceback, ctx, req)
+    ok, status, body, headers = call(h, ctx, req) -- xpcall(h, traceback, ...), in C
   end
   local keep = req.keep_alive and not srv.closing -- (a dead connection's sends fail)
   if ok and req._streaming then

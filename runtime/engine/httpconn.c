@@ -15,6 +15,12 @@
  *                                          header_timeout, idle_timeout,
  *                                          send_timeout (ms)
  *   core.date() -> "Sun, 06 Nov 1994 08:49:37 GMT"   (now, for Date:)
+ *   core.call(f, ...) -> true, f's results | false, error
+ *                                          xpcall(f, debug.traceback, ...)
+ *                                          as a handler's is called: the
+ *                                          message handler is the runtime's
+ *                                          xpcall guard's (an interrupt's
+ *                                          error as it is); f may wait
  *   c:next() -> msg | nil | false, status, text
  *                                          waits for the next request (the
  *                                          parser's message), nil when the
@@ -527,6 +533,43 @@ static int l_next(lua_State *L)
     return next_from(L, c);
 }
 
+/* ---- calling a handler ---------------------------------------------------------- */
+
+/* debug.traceback(err) as a message handler, except while an interrupt
+ * is due (coro.c's xpcall guard: a handler that loops must not hold it). */
+static int call_msgh(lua_State *L)
+{
+    if (lsvc_service_interrupted(lsvc__service(L)))
+        return 1;
+    const char *msg = lua_tostring(L, 1);
+    if (!msg && !lua_isnoneornil(L, 1))
+        return 1; /* not a text: as it is, as debug.traceback does */
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+static int call_k(lua_State *L, int status, lua_KContext kctx)
+{
+    (void)kctx;
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2; /* false, the error */
+    }
+    lua_pushboolean(L, 1);
+    lua_replace(L, 1); /* the message handler's place */
+    return lua_gettop(L);
+}
+
+/* core.call(f, ...): xpcall without a closure per call; f may wait. */
+static int l_call(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushcfunction(L, call_msgh);
+    lua_insert(L, 1);
+    return call_k(L, lua_pcallk(L, lua_gettop(L) - 2, LUA_MULTRET, 1, 0, call_k), 0);
+}
+
 /* ---- the connection object --------------------------------------------------- */
 
 /* c:idle_close(): the server closes; a connection between requests ends. */
@@ -664,6 +707,8 @@ int lsvc__open_http(lua_State *L)
     lua_setfield(L, -2, "conn");
     lua_pushcfunction(L, l_date);
     lua_setfield(L, -2, "date");
+    lua_pushcfunction(L, l_call);
+    lua_setfield(L, -2, "call");
     lua_call(L, 1, 1);
     return 1;
 }
