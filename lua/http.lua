@@ -23,7 +23,7 @@ local luasvc = require "luasvc"
 
 local now = luasvc.now
 local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
-local format, concat, mtype = string.format, table.concat, math.type
+local format, concat = string.format, table.concat
 local xpcall, traceback = xpcall, debug.traceback
 
 local M = { llhttp_version = core.llhttp_version }
@@ -233,13 +233,12 @@ local ERROR_HEADERS = { ["Content-Type"] = "text/plain" }
 -- may serve another request.
 local function respond(srv, cn, req)
   local ctx, conn = srv.ctx, cn.conn
-  local h = srv.handler
-  if type(h) == "string" then h = ctx.data[h] end
+  local h, ok, status, body, headers = srv.handler, false, nil, nil, nil
+  if srv.by_name then h = ctx.data[h] end
   req._cn = cn
   setmetatable(req, Request)
-  local ok, status, body, headers
-  if type(h) ~= "function" then
-    ok, status = false, format("http: %s: the handler ctx.data.%s is %s, not a function",
+  if srv.by_name and type(h) ~= "function" then
+    status = format("http: %s: the handler ctx.data.%s is %s, not a function",
       srv.name, tostring(srv.handler), type(h))
   else
     ok, status, body, headers = call(h, ctx, req) -- xpcall(h, traceback, ...), in C
@@ -249,27 +248,21 @@ local function respond(srv, cn, req)
     if req._chunked then keep = conn:send("0\r\n\r\n") and keep else keep = false end
     return keep
   end
+  local head = req.method == "HEAD"
   if ok then
-    if mtype(status) ~= "integer" or status < 100 or status > 599 then
-      ok, status = false, "the handler returned " .. tostring(status) .. ", not a status 100-599"
-    elseif body ~= nil and type(body) ~= "string" then
-      ok, status = false, "the handler returned a " .. type(body) .. " body, not a string"
-    elseif headers ~= nil and type(headers) ~= "table" then
-      ok, status = false, "the handler returned " .. type(headers) .. " headers, not a table"
-    end
-  end
-  local method = req.method
-  if ok then
-    local sent = conn:answer(status, REASONS[status] or "Unknown", headers, body or "", tail_of(req, keep),
-      method == "HEAD" or status == 204 or status == 304 or status < 200)
+    -- checks what the handler returned (status 100-599, a string body, a
+    -- table of headers) and sends it, or says what is wrong (false: a header)
+    local sent, why = conn:answer(status, REASONS[status] or "Unknown", headers, body, tail_of(req, keep), head)
     if sent ~= nil then return sent and keep end
-    local fine, err = pcall(head_lines, status, headers) -- a bad header: what is wrong with it
-    ok, status = false, not fine and err or "a bad header"
+    if why == false then
+      local fine, err = pcall(head_lines, status, headers) -- a bad header: what is wrong with it
+      why = not fine and err or "a bad header"
+    end
+    status = why
   end
-  ctx:log("error", "http: %s %s: %s", method, req.target, status)
+  ctx:log("error", "http: %s %s: %s", req.method, req.target, status)
   if req._streaming then return false end -- started, then failed
-  return conn:answer(500, REASONS[500], ERROR_HEADERS, "Internal Server Error\n", tail_of(req, keep),
-    method == "HEAD") and keep
+  return conn:answer(500, REASONS[500], ERROR_HEADERS, "Internal Server Error\n", tail_of(req, keep), head) and keep
 end
 
 local function conn_loop(srv, cn)
@@ -353,7 +346,8 @@ function M.listen(ctx, opts)
     error("bad argument #1 to 'listen' (ctx expected, got " .. type(ctx) .. ")", 2)
   end
   local o = checkopts(opts)
-  local srv = setmetatable({ ctx = ctx, opts = o, handler = o.handler, conns = {}, nconn = 0,
+  local srv = setmetatable({ ctx = ctx, opts = o, handler = o.handler, by_name = type(o.handler) == "string",
+    conns = {}, nconn = 0,
     requests = 0, name = ctx.name, closedq = ctx:queue() }, Server)
   local tcp = uv.new_tcp()
   local ok, err, code = tcp:bind(o.host, o.port)
@@ -373,7 +367,7 @@ function Server:handle(handler)
   if type(handler) ~= "function" and type(handler) ~= "string" then
     error("bad argument #1 to 'handle' (function or string expected, got " .. type(handler) .. ")", 2)
   end
-  self.handler = handler
+  self.handler, self.by_name = handler, type(handler) == "string"
 end
 
 -- Stop accepting; the listening socket stays open, so connections wait in

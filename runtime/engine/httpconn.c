@@ -34,15 +34,18 @@
  *                                          bytes, waits until the client
  *                                          took them (send_timeout); false:
  *                                          the connection is gone
- *   c:answer(status, reason, headers, body, tail, nobody) -> boolean | nil
- *                                          a whole answer: the status line,
+ *   c:answer(status, reason, headers, body, tail, head)
+ *       -> boolean | nil, why              a whole answer: the status line,
  *                                          Date, the handler's headers (not
  *                                          the framing ones), Content-Length
  *                                          and tail (0: none, 1: Connection:
  *                                          keep-alive, 2: Connection: close);
- *                                          the body unless nobody; sent as
- *                                          c:send; nil (nothing sent) when
- *                                          a header is bad
+ *                                          the body, unless the answer has
+ *                                          none (to HEAD, 1xx, 204, 304);
+ *                                          sent as c:send; nothing sent when
+ *                                          what the handler returned is not
+ *                                          an answer: nil and why (false:
+ *                                          a bad header, lua/http.lua says)
  *   c:idle_close()                         the server closes: next() ends a
  *                                          connection between requests
  *   c:dead() -> boolean, c:kill()          gone (a write failed, or killed)
@@ -406,35 +409,57 @@ static size_t digits(char *out, size_t n)
     return sizeof t - k;
 }
 
-/* c:answer(status, reason, headers, body, tail, nobody) -> boolean | nil. [-0, +1] */
+/* What a handler returned, checked as lua/http.lua did: nil and why
+ * pushed when it is not an answer. */
+static bool not_answer(lua_State *L)
+{
+    lua_Integer st = lua_tointeger(L, 2);
+    if (!lua_isinteger(L, 2) || st < 100 || st > 599) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the handler returned ");
+        luaL_tolstring(L, 2, NULL);
+        lua_pushliteral(L, ", not a status 100-599");
+        lua_concat(L, 3);
+    } else if (!lua_isnoneornil(L, 5) && lua_type(L, 5) != LUA_TSTRING) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "the handler returned a %s body, not a string", luaL_typename(L, 5));
+    } else if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "the handler returned %s headers, not a table", luaL_typename(L, 4));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* c:answer(status, reason, headers, body, tail, head) -> boolean | nil, why. */
 static int l_answer(lua_State *L)
 {
     static const char *const tails[] = {"\r\n\r\n", "\r\nConnection: keep-alive\r\n\r\n",
                                         "\r\nConnection: close\r\n\r\n"};
     conn *c = check_conn(L);
-    int status = (int)luaL_checkinteger(L, 2);
-    size_t rl, bl;
-    const char *reason = luaL_checklstring(L, 3, &rl);
-    const char *body = luaL_checklstring(L, 5, &bl);
     lua_Integer tail = luaL_checkinteger(L, 6);
     luaL_argcheck(L, tail >= 0 && tail <= 2, 6, "0, 1 or 2 expected");
-    bool nobody = lua_toboolean(L, 7);
+    if (not_answer(L))
+        return 2;
+    int status = (int)lua_tointeger(L, 2);
+    size_t rl, bl = 0;
+    const char *reason = luaL_checklstring(L, 3, &rl);
+    const char *body = lua_isnoneornil(L, 5) ? "" : lua_tolstring(L, 5, &bl);
+    bool nobody = lua_toboolean(L, 7) || status < 200 || status == 204 || status == 304;
     time_t now = time(NULL);
     if (now != c->date_t) {
         c->date_t = now;
         http_date(now, c->date);
     }
-    luaL_argcheck(L, status >= 100 && status <= 999, 2, "a status 100-999 expected");
     char num[24];
     size_t len = 0;
     bool ok = out_add(c, &len, "HTTP/1.1 ", 9) && out_add(c, &len, num, digits(num, (size_t)status)) &&
               out_add(c, &len, " ", 1) && out_add(c, &len, reason, rl) &&
               out_add(c, &len, "\r\nDate: ", 8) && out_add(c, &len, c->date, strlen(c->date)) &&
               out_add(c, &len, "\r\n", 2);
-    if (ok && !lua_isnoneornil(L, 4)) {
-        luaL_checktype(L, 4, LUA_TTABLE);
+    if (ok && !lua_isnoneornil(L, 4))
         ok = add_headers(L, c, 4, &len);
-    }
     ok = ok && out_add(c, &len, "Content-Length: ", 16) && out_add(c, &len, num, digits(num, bl)) &&
          out_add(c, &len, tails[tail], strlen(tails[tail]));
     bool inline_body = !nobody && bl < 16384;
@@ -442,7 +467,8 @@ static int l_answer(lua_State *L)
         ok = out_add(c, &len, body, bl);
     if (!ok) {
         lua_pushnil(L);
-        return 1;
+        lua_pushboolean(L, 0);
+        return 2;
     }
     uv_buf_t b[2] = {uv_buf_init(c->out, (unsigned)len), uv_buf_init((char *)body, (unsigned)bl)};
     return sent(L, c, put(c, b, nobody || inline_body ? 1 : 2));
