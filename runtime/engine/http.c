@@ -324,34 +324,40 @@ static int push_keys(lua_State *L)
     return lua_gettop(L);
 }
 
-/* message[keys[k]] = the value on top; the message is just above keys. [-1, +0] */
-static void set(lua_State *L, int keys, int k)
-{
-    lua_rawgeti(L, keys, k);
-    lua_insert(L, -2);
-    lua_rawset(L, keys + 1);
-}
+/* Push keys[k], the name of the field whose value follows. [-0, +1] */
+static void key(lua_State *L, int keys, int k) { lua_rawgeti(L, keys, k); }
+
+/* message[name] = value: the two on top; the message is just above keys. */
+static void set(lua_State *L, int keys) { lua_rawset(L, keys + 1); }
 
 static void push_request_line(lua_State *L, lsvc__httpp *h, int keys)
 {
+    key(L, keys, K_METHOD);
     lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
-    set(L, keys, K_METHOD);
+    set(L, keys);
     const char *u = h->url.p ? h->url.p : "";
-    lua_pushlstring(L, u, h->url.len);
     const char *q = memchr(u, '?', h->url.len);
     size_t plen = q ? (size_t)(q - u) : h->url.len;
-    if (!q)
-        lua_pushvalue(L, -1); /* the path: the same string, no second copy */
-    set(L, keys, K_TARGET);
-    if (q)
-        lua_pushlstring(L, u, plen);
-    set(L, keys, K_PATH);
+    key(L, keys, K_PATH);
+    lua_pushlstring(L, u, plen);
     if (q) {
-        lua_pushlstring(L, q + 1, h->url.len - plen - 1);
-        set(L, keys, K_QUERY);
+        set(L, keys);
+        key(L, keys, K_TARGET);
+        lua_pushlstring(L, u, h->url.len);
+    } else { /* the target is the path: the same string, no second copy */
+        key(L, keys, K_TARGET);
+        lua_pushvalue(L, -2);
+        set(L, keys);
     }
+    set(L, keys);
+    if (q) {
+        key(L, keys, K_QUERY);
+        lua_pushlstring(L, q + 1, h->url.len - plen - 1);
+        set(L, keys);
+    }
+    key(L, keys, K_UPGRADE);
     lua_pushboolean(L, h->upgrade);
-    set(L, keys, K_UPGRADE);
+    set(L, keys);
 }
 
 static void push_message(lua_State *L, lsvc__httpp *h)
@@ -359,21 +365,27 @@ static void push_message(lua_State *L, lsvc__httpp *h)
     int keys = push_keys(L);
     lua_createtable(L, 0, 10);
     if (h->response) {
+        key(L, keys, K_STATUS);
         lua_pushinteger(L, h->p.status_code);
-        set(L, keys, K_STATUS);
+        set(L, keys);
+        key(L, keys, K_REASON);
         lua_pushlstring(L, h->reason.p ? h->reason.p : "", h->reason.len);
-        set(L, keys, K_REASON);
+        set(L, keys);
     } else {
         push_request_line(L, h, keys);
     }
+    key(L, keys, K_VERSION);
     push_version(L, &h->p);
-    set(L, keys, K_VERSION);
+    set(L, keys);
+    key(L, keys, K_HEADERS);
     push_headers(L, h);
-    set(L, keys, K_HEADERS);
+    set(L, keys);
+    key(L, keys, K_BODY);
     lua_pushlstring(L, h->body.p ? h->body.p : "", h->body.len);
-    set(L, keys, K_BODY);
+    set(L, keys);
+    key(L, keys, K_KEEP_ALIVE);
     lua_pushboolean(L, h->keep_alive && !h->upgrade);
-    set(L, keys, K_KEEP_ALIVE);
+    set(L, keys);
     lua_remove(L, keys);
 }
 

@@ -351,11 +351,15 @@ static bool out_add(conn *c, size_t *len, const char *s, size_t n)
  * value; no CR, LF or NUL; a name not empty, without ':' or spaces. */
 static bool header_ok(const char *k, size_t kl, const char *v, size_t vl)
 {
-    if (kl == 0 || memchr(k, '\r', kl) || memchr(k, '\n', kl) || memchr(k, '\0', kl) ||
-        memchr(k, ':', kl) || memchr(v, '\r', vl) || memchr(v, '\n', vl) || memchr(v, '\0', vl))
+    if (kl == 0)
         return false;
     for (size_t i = 0; i < kl; i++)
-        if (strchr(" \t\v\f", k[i]))
+        switch (k[i]) {
+        case '\0': case '\r': case '\n': case ':': case ' ': case '\t': case '\v': case '\f':
+            return false;
+        }
+    for (size_t i = 0; i < vl; i++)
+        if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
             return false;
     return true;
 }
