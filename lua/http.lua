@@ -22,7 +22,7 @@ local uv = require "luv"
 local luasvc = require "luasvc"
 
 local now = luasvc.now
-local type, pairs, tostring, tonumber, error = type, pairs, tostring, tonumber, error
+local type, pairs, tostring, tonumber, error, setmetatable = type, pairs, tostring, tonumber, error, setmetatable
 local format, concat = string.format, table.concat
 local xpcall, traceback = xpcall, debug.traceback
 
@@ -252,7 +252,8 @@ local function respond(srv, cn, req)
   if ok then
     -- checks what the handler returned (status 100-599, a string body, a
     -- table of headers) and sends it, or says what is wrong (false: a header)
-    local sent, why = conn:answer(status, REASONS[status] or "Unknown", headers, body, tail_of(req, keep), head)
+    local sent, why = conn:answer(status, REASONS[status] or "Unknown", headers, body,
+      not keep and 2 or req.version == "1.0" and 1 or 0, head) -- tail_of(req, keep), inline
     if sent ~= nil then return sent and keep end
     if why == false then
       local fine, err = pcall(head_lines, status, headers) -- a bad header: what is wrong with it
