@@ -1,68 +1,47 @@
 /*
- * httpconn.c - luasvc.http's server connections, in C, and the module's
+ * httpconn.c - luasvc.http's server connections in C, and the module's
  * preload. A connection's reads go straight into its parser (http.c), its
  * answers are written from here (uv_try_write first, the rest queued), and
- * the connection's task (lua/http.lua) waits here for its next request:
- * Lua is entered once per request, not once per read, per wait and per
- * write. Worker thread only.
+ * its task (lua/http.lua) waits here for the next request: Lua is entered
+ * once per request, not once per read, wait and write. Worker thread only.
  *
- *   lsvc__open_http(L)                     package.preload["luasvc.http"]:
- *                                          runs lua/http.lua (compiled in)
- *                                          with the core table (http.c's
- *                                          and the two below)
- *   core.conn(tcp, parser, opts) -> c      take over the reads of an
- *                                          accepted luv TCP handle; opts:
- *                                          header_timeout, idle_timeout,
- *                                          send_timeout (ms)
- *   core.date() -> "Sun, 06 Nov 1994 08:49:37 GMT"   (now, for Date:)
- *   core.call(f, ...) -> true, f's results | false, error
- *                                          xpcall(f, debug.traceback, ...)
- *                                          as a handler's is called: the
- *                                          message handler is the runtime's
- *                                          xpcall guard's (an interrupt's
- *                                          error as it is); f may wait
- *   c:next() -> msg | nil | false, status, text
- *                                          waits for the next request (the
- *                                          parser's message), nil when the
- *                                          connection ends quietly (closed,
- *                                          idle past idle_timeout, closing
- *                                          while idle, a stop), false and
- *                                          the status to answer before the
- *                                          close (400, 408, 413, 414, 431);
- *                                          answers "100-continue" itself
- *   c:send(s [, s2 [, s3]]) -> boolean     write; past HIGH_WATER queued
- *                                          bytes, waits until the client
- *                                          took them (send_timeout); false:
- *                                          the connection is gone
- *   c:answer(status, reason, headers, body, tail, head)
- *       -> boolean | nil, why              a whole answer: the status line,
- *                                          Date, the handler's headers (not
- *                                          the framing ones), Content-Length
- *                                          and tail (0: none, 1: Connection:
- *                                          keep-alive, 2: Connection: close);
- *                                          the body, unless the answer has
- *                                          none (to HEAD, 1xx, 204, 304);
- *                                          sent as c:send; nothing sent when
- *                                          what the handler returned is not
- *                                          an answer: nil and why (false:
- *                                          a bad header, lua/http.lua says)
- *   c:idle_close()                         the server closes: next() ends a
- *                                          connection between requests
- *   c:dead() -> boolean, c:kill()          gone (a write failed, or killed)
- *   c:close()                              (and __gc) reads stop, the parser
- *                                          is freed; the handle is the
- *                                          script's to close; safe twice
+ *   lsvc__open_http(L)          package.preload["luasvc.http"]: lua/http.lua
+ *                               (compiled in) run with the core table
+ *   core.conn(tcp, parser, opts) -> c   takes over an accepted luv TCP
+ *                               handle's reads (opts: header_timeout,
+ *                               idle_timeout, send_timeout, in ms)
+ *   core.date() -> "Sun, 06 Nov 1994 08:49:37 GMT"   now, for Date:
+ *   core.call(f, ...) -> true, results | false, error   a handler's call:
+ *                               xpcall(f, debug.traceback, ...) with the
+ *                               xpcall guard's rule (an interrupt's error
+ *                               as it is); f may wait
+ *   c:next() -> msg | nil | false, status, text   waits for the next
+ *                               request; nil: the connection ends quietly
+ *                               (closed, idle past idle_timeout, closing
+ *                               while idle, a stop); false: answer status
+ *                               (400, 408, 413, 414, 431) and close;
+ *                               answers "100-continue" itself
+ *   c:send(s [, s2 [, s3]]) -> boolean   past HIGH_WATER queued, waits
+ *                               until the client took it (send_timeout);
+ *                               false: the connection is gone
+ *   c:answer(status, reason, headers, body, tail, head) -> boolean | nil, why
+ *                               a whole answer (httpanswer.c makes its
+ *                               text), sent as c:send; nil and why (false:
+ *                               a bad header) when what the handler
+ *                               returned is not an answer, nothing sent
+ *   c:idle_close()              the server closes: next() ends between requests
+ *   c:dead() -> boolean, c:kill()   gone (a write failed, or killed)
+ *   c:close()                   (and __gc) reads stop, the parser is freed;
+ *                               the handle is the script's to close; safe twice
  *
  * The handle stays luv's (lua/http.lua closes it, luv closes it at
  * STOPPED); this file only reads and writes on it. It finds itself from
- * the handle through luv's handle data (`extra`, which luv leaves unused
- * for TCP), and keeps the handle's userdata (whose memory luv frees only
- * when the userdata is collected) and the parser as its user values.
+ * the handle through luv's handle data (`extra`, unused by luv for TCP),
+ * and keeps the handle's userdata (luv frees the handle's memory only when
+ * that is collected) and the parser as its user values.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <lauxlib.h>
@@ -95,13 +74,10 @@ struct conn {
     char *rbuf;
     wreq *writes;     /* queued, not yet written */
     size_t queued;
-    char *out;        /* the answer being built */
-    size_t out_cap;
+    lsvc__httpout out; /* the answer being built */
     uint64_t head_due_ns; /* a head's deadline (header_timeout), 0: none */
     double header_ms, idle_ms, send_ms;
     lsvc__httpp_state waited_in;
-    time_t date_t;
-    char date[64];
     bool reading, eof, dead, closing, draining;
 };
 
@@ -302,180 +278,24 @@ static int l_send(lua_State *L)
 
 /* ---- answers ------------------------------------------------------------------ */
 
-/* RFC 9110's IMF-fixdate of t (UTC), as os.date("!%a, %d %b %Y %H:%M:%S GMT"). */
-static void http_date(time_t t, char out[64])
-{
-    static const char days[] = "ThuFriSatSunMonTueWed", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    long long secs = (long long)t, d = secs / 86400, s = secs % 86400;
-    if (s < 0)
-        s += 86400, d--;
-    int wd = (int)(((d % 7) + 7) % 7);
-    /* days since 1970-01-01 to a civil date (H. Hinnant's algorithm) */
-    long long z = d + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    unsigned day = doy - (153 * mp + 2) / 5 + 1, mon = mp < 10 ? mp + 3 : mp - 9;
-    long long year = (long long)yoe + era * 400 + (mon <= 2);
-    snprintf(out, 64, "%.3s, %02u %.3s %04lld %02d:%02d:%02d GMT", days + 3 * wd, day,
-             months + 3 * (mon - 1), year, (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
-}
-
 /* core.date() -> now as an HTTP date. [-0, +1] */
 static int l_date(lua_State *L)
 {
     char d[64];
-    http_date(time(NULL), d);
+    lsvc__http_date(time(NULL), d);
     lua_pushstring(L, d);
     return 1;
-}
-
-static bool out_add(conn *c, size_t *len, const char *s, size_t n)
-{
-    if (*len + n > c->out_cap) {
-        size_t cap = c->out_cap ? c->out_cap : 1024;
-        while (cap < *len + n)
-            cap *= 2;
-        char *p = realloc(c->out, cap);
-        if (!p)
-            return false;
-        c->out = p;
-        c->out_cap = cap;
-    }
-    memcpy(c->out + *len, s, n);
-    *len += n;
-    return true;
-}
-
-/* lua/http.lua's header_line rule: a string name, a string or number
- * value; no CR, LF or NUL; a name not empty, without ':' or spaces. */
-static bool header_ok(const char *k, size_t kl, const char *v, size_t vl)
-{
-    if (kl == 0)
-        return false;
-    for (size_t i = 0; i < kl; i++)
-        switch (k[i]) {
-        case '\0': case '\r': case '\n': case ':': case ' ': case '\t': case '\v': case '\f':
-            return false;
-        }
-    for (size_t i = 0; i < vl; i++)
-        if (v[i] == '\0' || v[i] == '\r' || v[i] == '\n')
-            return false;
-    return true;
-}
-
-static bool framing(const char *k, size_t kl)
-{
-    static const char *const names[] = {"content-length", "transfer-encoding", "connection", "date"};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (strlen(names[i]) == kl && strncasecmp(k, names[i], kl) == 0)
-            return true;
-    return false;
-}
-
-/* The handler's headers (table at index t) into the answer; false: a bad
- * one (or no memory). */
-static bool add_headers(lua_State *L, conn *c, int t, size_t *len)
-{
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int vt = lua_type(L, -1);
-        if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER)) {
-            lua_pop(L, 2);
-            return false;
-        }
-        size_t kl, vl;
-        const char *k = lua_tolstring(L, -2, &kl);
-        lua_pushvalue(L, -1); /* a number turned to its text on a copy */
-        const char *v = lua_tolstring(L, -1, &vl);
-        bool ok = header_ok(k, kl, v, vl);
-        if (ok && !framing(k, kl))
-            ok = out_add(c, len, k, kl) && out_add(c, len, ": ", 2) && out_add(c, len, v, vl) &&
-                 out_add(c, len, "\r\n", 2);
-        lua_pop(L, 2);
-        if (!ok) {
-            lua_pop(L, 1);
-            return false;
-        }
-    }
-    return true;
-}
-
-/* n in decimal into out (24 bytes); returns its length. */
-static size_t digits(char *out, size_t n)
-{
-    char t[24];
-    size_t k = sizeof t;
-    do
-        t[--k] = (char)('0' + n % 10);
-    while ((n /= 10) != 0);
-    memcpy(out, t + k, sizeof t - k);
-    return sizeof t - k;
-}
-
-/* What a handler returned, checked as lua/http.lua did: nil and why
- * pushed when it is not an answer. */
-static bool not_answer(lua_State *L)
-{
-    lua_Integer st = lua_tointeger(L, 2);
-    if (!lua_isinteger(L, 2) || st < 100 || st > 599) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "the handler returned ");
-        luaL_tolstring(L, 2, NULL);
-        lua_pushliteral(L, ", not a status 100-599");
-        lua_concat(L, 3);
-    } else if (!lua_isnoneornil(L, 5) && lua_type(L, 5) != LUA_TSTRING) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "the handler returned a %s body, not a string", luaL_typename(L, 5));
-    } else if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TTABLE) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "the handler returned %s headers, not a table", luaL_typename(L, 4));
-    } else {
-        return false;
-    }
-    return true;
 }
 
 /* c:answer(status, reason, headers, body, tail, head) -> boolean | nil, why. */
 static int l_answer(lua_State *L)
 {
-    static const char *const tails[] = {"\r\n\r\n", "\r\nConnection: keep-alive\r\n\r\n",
-                                        "\r\nConnection: close\r\n\r\n"};
     conn *c = check_conn(L);
-    lua_Integer tail = luaL_checkinteger(L, 6);
-    luaL_argcheck(L, tail >= 0 && tail <= 2, 6, "0, 1 or 2 expected");
-    if (not_answer(L))
-        return 2;
-    int status = (int)lua_tointeger(L, 2);
-    size_t rl, bl = 0;
-    const char *reason = luaL_checklstring(L, 3, &rl);
-    const char *body = lua_isnoneornil(L, 5) ? "" : lua_tolstring(L, 5, &bl);
-    bool nobody = lua_toboolean(L, 7) || status < 200 || status == 204 || status == 304;
-    time_t now = time(NULL);
-    if (now != c->date_t) {
-        c->date_t = now;
-        http_date(now, c->date);
-    }
-    char num[24];
-    size_t len = 0;
-    bool ok = out_add(c, &len, "HTTP/1.1 ", 9) && out_add(c, &len, num, digits(num, (size_t)status)) &&
-              out_add(c, &len, " ", 1) && out_add(c, &len, reason, rl) &&
-              out_add(c, &len, "\r\nDate: ", 8) && out_add(c, &len, c->date, strlen(c->date)) &&
-              out_add(c, &len, "\r\n", 2);
-    if (ok && !lua_isnoneornil(L, 4))
-        ok = add_headers(L, c, 4, &len);
-    ok = ok && out_add(c, &len, "Content-Length: ", 16) && out_add(c, &len, num, digits(num, bl)) &&
-         out_add(c, &len, tails[tail], strlen(tails[tail]));
-    bool inline_body = !nobody && bl < 16384;
-    if (ok && inline_body)
-        ok = out_add(c, &len, body, bl);
-    if (!ok) {
-        lua_pushnil(L);
-        lua_pushboolean(L, 0);
-        return 2;
-    }
-    uv_buf_t b[2] = {uv_buf_init(c->out, (unsigned)len), uv_buf_init((char *)body, (unsigned)bl)};
-    return sent(L, c, put(c, b, nobody || inline_body ? 1 : 2));
+    uv_buf_t b[2];
+    int nb = lsvc__http_answer(L, &c->out, b);
+    if (nb < 0)
+        return 2; /* nil, why */
+    return sent(L, c, put(c, b, (unsigned)nb));
 }
 
 /* ---- the next request ------------------------------------------------------------ */
@@ -648,9 +468,7 @@ static int l_close(lua_State *L)
     }
     c->s = NULL;
     lsvc__httpp_free(c->p);
-    free(c->out);
-    c->out = NULL;
-    c->out_cap = 0;
+    lsvc__httpout_free(&c->out);
     return 0;
 }
 
@@ -700,7 +518,7 @@ static int l_conn(lua_State *L)
     lua_setiuservalue(L, -2, 2);
     c->s = s;
     c->p = p;
-    c->date_t = (time_t)-1;
+    c->out.date_t = (time_t)-1;
     d->extra = c;
     read_again(c);
     return 1;

@@ -29,6 +29,8 @@
 #ifndef LSVC_ENGINE_PRIVATE_H
 #define LSVC_ENGINE_PRIVATE_H
 
+#include <time.h>
+
 #include <uv.h>
 
 #include "engine.h"
@@ -474,6 +476,22 @@ lsvc__httpp_state lsvc__httpp_where(const lsvc__httpp *h);
 bool lsvc__httpp_continue(lsvc__httpp *h);
 size_t lsvc__httpp_buffered(const lsvc__httpp *h);
 void lsvc__httpp_free(lsvc__httpp *h);
+
+/* ---- From httpanswer.c: the text of luasvc.http's answers ---------------- */
+
+/* An answer's text being built, and the HTTP date it last wrote. */
+typedef struct lsvc__httpout {
+    char *p;
+    size_t len, cap;
+    time_t date_t; /* (time_t)-1 at first */
+    char date[64];
+} lsvc__httpout;
+
+/* c:answer's arguments (at 2..7) to its text in o; b gets what to write.
+ * Returns how many of b to write, or -1 with nil, why pushed. */
+int lsvc__http_answer(struct lua_State *L, lsvc__httpout *o, uv_buf_t b[2]);
+void lsvc__http_date(time_t t, char out[64]);
+void lsvc__httpout_free(lsvc__httpout *o);
 
 /* ---- From httpconn.c: luasvc.http's server connections ------------------- */
 
