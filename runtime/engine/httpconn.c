@@ -55,8 +55,20 @@
 #define READ_HIGH 262144u    /* unparsed bytes: reading stops (a busy handler) */
 #define READ_LOW 65536u      /* ... and goes on below this */
 #define RBUF_SIZE 65536u     /* the state's read buffer, shared by its connections */
+#define HOLD_MAX 4096u       /* a task's small writes held to the turn's end */
 
 typedef struct conn conn;
+
+/* The state's connections' common part (a userdata in the registry): the
+ * read buffer, and the connections whose small writes wait for the end
+ * of the turn, so that the clients are woken after the tasks of the turn
+ * ran, not one by one between them (each such wake-up can preempt the
+ * worker on a shared CPU). */
+typedef struct conns {
+    char rbuf[RBUF_SIZE];
+    lsvc__worker *w;
+    conn *held;
+} conns;
 
 /* A queued write: what the socket did not take at once, copied. */
 typedef struct wreq {
@@ -71,7 +83,6 @@ struct conn {
     uv_stream_t *s;   /* NULL once closed */
     lsvc__httpp *p;
     lsvc__waitq wq;   /* the connection's task, waiting in next() or send() */
-    char *rbuf;
     wreq *writes;     /* queued, not yet written */
     size_t queued;
     lsvc__httpout out; /* the answer being built */
@@ -79,9 +90,14 @@ struct conn {
     double header_ms, idle_ms, send_ms;
     lsvc__httpp_state waited_in;
     bool reading, eof, dead, closing, draining;
+    conns *st;
+    char *hold;       /* small writes held to the end of the turn (HOLD_MAX) */
+    size_t hold_len;
+    conn *hnext;      /* in st->held */
+    bool held;
 };
 
-static char rbuf_key; /* registry: the state's read buffer */
+static char conns_key; /* registry: the state's conns */
 
 static conn *of_stream(uv_handle_t *h)
 {
@@ -101,7 +117,7 @@ static void on_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
 {
     (void)size;
     conn *c = of_stream(h);
-    *b = c ? uv_buf_init(c->rbuf, RBUF_SIZE) : uv_buf_init(NULL, 0);
+    *b = c ? uv_buf_init(c->st->rbuf, RBUF_SIZE) : uv_buf_init(NULL, 0);
 }
 
 static void stop_reading(conn *c)
@@ -160,7 +176,7 @@ static void on_written(uv_write_t *req, int status)
 
 /* Write the pieces: what the socket takes at once, the rest queued (a
  * copy). false: the connection is gone. */
-static bool put(conn *c, uv_buf_t *b, unsigned nb)
+static bool put_now(conn *c, uv_buf_t *b, unsigned nb)
 {
     if (c->dead || !c->s || uv_is_closing((uv_handle_t *)c->s)) {
         c->dead = true;
@@ -211,6 +227,66 @@ static bool put(conn *c, uv_buf_t *b, unsigned nb)
 
 /* The open connection at index 1. The methods have the metatable as
  * their upvalue: a compare, where luaL_checkudata looks its name up. */
+/* Write what c holds. */
+static void flush(conn *c)
+{
+    if (!c->hold_len)
+        return;
+    uv_buf_t b = uv_buf_init(c->hold, (unsigned)c->hold_len);
+    c->hold_len = 0;
+    if (!put_now(c, &b, 1))
+        wake(c); /* gone: its task ends at once if it waits */
+}
+
+/* The end of a turn: what the connections hold is written. */
+static void flush_held(void *ud)
+{
+    conns *st = ud;
+    while (st->held) {
+        conn *c = st->held;
+        st->held = c->hnext;
+        c->held = false;
+        flush(c);
+    }
+}
+
+static void unhold(conn *c)
+{
+    if (!c->held)
+        return;
+    for (conn **pp = &c->st->held; *pp; pp = &(*pp)->hnext)
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    c->held = false;
+}
+
+/* Hold small writes of a task in a turn (flush_held writes them when the
+ * turn's tasks have run); write anything else at once, after what is held. */
+static bool put(conn *c, uv_buf_t *b, unsigned nb)
+{
+    lsvc__worker *w = c->st->w;
+    size_t total = 0;
+    for (unsigned i = 0; i < nb; i++)
+        total += b[i].len;
+    if (!c->dead && c->s && !c->writes && w->tasks.current && !w->sched.in_loop &&
+        c->hold_len + total <= HOLD_MAX && (c->hold || (c->hold = malloc(HOLD_MAX)))) {
+        for (unsigned i = 0; i < nb; i++) {
+            memcpy(c->hold + c->hold_len, b[i].base, b[i].len);
+            c->hold_len += b[i].len;
+        }
+        if (!c->held) {
+            c->held = true;
+            c->hnext = c->st->held;
+            c->st->held = c;
+        }
+        return true;
+    }
+    flush(c);
+    return put_now(c, b, nb);
+}
+
 static conn *check_conn(lua_State *L)
 {
     conn *c = lua_touserdata(L, 1);
@@ -454,6 +530,10 @@ static int l_close(lua_State *L)
     conn *c = luaL_checkudata(L, 1, CONN_MT);
     if (!c->s)
         return 0;
+    flush(c); /* before the script's shutdown or close */
+    unhold(c);
+    free(c->hold);
+    c->hold = NULL;
     stop_reading(c);
     luv_handle_t *d = c->s->data;
     if (d && d->extra == c)
@@ -481,18 +561,22 @@ static double ms_opt(lua_State *L, int t, const char *name)
     return ms;
 }
 
-/* The state's read buffer (made at the first connection). */
-static char *read_buffer(lua_State *L)
+/* The state's conns (made at the first connection; kept until the state
+ * closes, after its last turn). */
+static conns *state_conns(lua_State *L)
 {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &rbuf_key) != LUA_TUSERDATA) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &conns_key) != LUA_TUSERDATA) {
         lua_pop(L, 1);
-        lua_newuserdatauv(L, RBUF_SIZE, 0);
-        lua_pushvalue(L, -1);
-        lua_rawsetp(L, LUA_REGISTRYINDEX, &rbuf_key);
+        conns *st = lua_newuserdatauv(L, sizeof *st, 0);
+        st->w = lsvc__of(L);
+        st->held = NULL;
+        lsvc__sched_after_tasks(st->w, flush_held, st);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &conns_key);
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &conns_key);
     }
-    char *b = lua_touserdata(L, -1);
+    conns *st = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    return b;
+    return st;
 }
 
 /* core.conn(tcp, parser, opts) -> c: reads begin. [-0, +1] */
@@ -510,7 +594,7 @@ static int l_conn(lua_State *L)
     c->header_ms = ms_opt(L, 3, "header_timeout");
     c->idle_ms = ms_opt(L, 3, "idle_timeout");
     c->send_ms = ms_opt(L, 3, "send_timeout");
-    c->rbuf = read_buffer(L);
+    c->st = state_conns(L);
     luaL_setmetatable(L, CONN_MT);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);

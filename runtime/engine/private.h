@@ -83,6 +83,8 @@ typedef struct lsvc__sched {
     void (*on_stop)(lsvc__worker *w);      /* registered: a stop came (reload.c) */
     lsvc__deadline_fn answers[4];          /* registered: asked last first */
     int nanswers;
+    void (*after_tasks)(void *ud);         /* registered: a turn ran its tasks (httpconn.c) */
+    void *after_ud;
 } lsvc__sched;
 
 /* task.c's: every live task, the ready list, the Lua running now. */
@@ -288,6 +290,9 @@ void lsvc__sched_woken(lsvc__worker *w);
 /* Between two luv callbacks: a control waits for one callback at most
  * (registered with uvlua.c by loop.c: luv's callbacks are below). */
 void lsvc__sched_between_callbacks(lsvc__worker *w);
+/* fn(ud) at the end of every turn, after its tasks ran and before the
+ * loop polls (one registration: httpconn.c's writes held for the turn). */
+void lsvc__sched_after_tasks(lsvc__worker *w, void (*fn)(void *ud), void *ud);
 
 /* ---- From ptree.c: the service's process tree ---------------------------- */
 
