@@ -63,7 +63,9 @@ typedef struct conn conn;
  * read buffer, and the connections whose small writes wait for the end
  * of the turn, so that the clients are woken after the tasks of the turn
  * ran, not one by one between them (each such wake-up can preempt the
- * worker on a shared CPU). */
+ * worker on a shared CPU). The price: a task of the same turn that runs
+ * long without waiting (at most handler_timeout) delays the answers held
+ * before it by that long; it holds the whole service as long anyway. */
 typedef struct conns {
     char rbuf[RBUF_SIZE];
     lsvc__worker *w;
