@@ -14,13 +14,15 @@
 -- that task, so it may wait (ctx:sleep, ctx:await, a queue, a child, a
 -- request of its own). The handler is looked up at each request: a string
 -- names a field of ctx.data, which each version's start and reload set, so
--- a hot edit answers the next request with the new code.
+-- a hot edit answers the next request with the new code. A connection's
+-- reads, its parsing, its waits and its writes are C's (core.conn,
+-- runtime/engine/httpconn.c): the task is resumed once per request.
 local core = ...
 local uv = require "luv"
 local luasvc = require "luasvc"
 
 local now = luasvc.now
-local type, pairs, ipairs, tostring, tonumber, error = type, pairs, ipairs, tostring, tonumber, error
+local type, pairs, tostring, tonumber, error, setmetatable = type, pairs, tostring, tonumber, error, setmetatable
 local format, concat = string.format, table.concat
 local xpcall, traceback = xpcall, debug.traceback
 
@@ -57,31 +59,15 @@ local DEFAULTS = {
 }
 M.defaults = DEFAULTS
 
-local HIGH_WATER = 65536 -- bytes queued to a client before a write waits
-local CLOSE = {}         -- the server's close, to an idle connection's task
-
-local date_s, date_t = "", -1
-local function http_date()
-  local t = os.time()
-  if t ~= date_t then
-    date_t = t
-    date_s = os.date("!%a, %d %b %Y %H:%M:%S GMT", t)
-  end
-  return date_s
-end
+local http_date, call = core.date, core.call
 
 local function bad_text(s) return s:find("[\r\n%z]") ~= nil end
 
 -- One header of the handler's, checked: "Name: value\r\n", or "" for the
 -- framing ones (Content-Length, Transfer-Encoding, Connection, Date: the
--- server's). Handlers answer the same few headers again and again: the
--- checked lines are kept (at most LINES_MAX, then the cache starts over).
-local LINES_MAX = 256
-local lines, nlines = {}, 0
+-- server's). The same rule as c:answer's in C (httpconn.c), which writes
+-- whole answers; this one serves streams and says what a bad header is.
 local function header_line(k, v)
-  local byk = lines[k]
-  local line = byk and byk[v]
-  if line then return line end
   if type(k) ~= "string" or (type(v) ~= "string" and type(v) ~= "number") then
     error("bad header " .. tostring(k) .. " (string = string|number expected)", 0)
   end
@@ -91,16 +77,9 @@ local function header_line(k, v)
   end
   local lk = k:lower()
   if lk == "content-length" or lk == "transfer-encoding" or lk == "connection" or lk == "date" then
-    line = ""
-  else
-    line = k .. ": " .. sv .. "\r\n"
+    return ""
   end
-  if v ~= v then return line end -- NaN: no table key
-  if nlines >= LINES_MAX then lines, nlines = {}, 0 end
-  if not lines[k] then lines[k] = {} end
-  lines[k][v] = line
-  nlines = nlines + 1
-  return line
+  return k .. ": " .. sv .. "\r\n"
 end
 
 -- "HTTP/1.1 200 OK\r\n" and the handler's headers, without the framing
@@ -149,46 +128,14 @@ local function checkopts(opts)
   return o
 end
 
--- Write data to the connection; past the high-water mark wait until the
+-- Writes go through the connection (c:send, c:answer): what the socket
+-- takes at once, the rest queued; past 64 KiB queued they wait until the
 -- client has taken it (send_timeout). false: the connection is gone.
--- An empty write queue is tried at once (uv_try_write: no write request,
--- no poll change); what the socket did not take is queued after it.
-local function rest_of(data, n)
-  if type(data) == "string" then return n < #data and data:sub(n + 1) or nil end
-  local t = {}
-  for _, part in ipairs(data) do
-    if n >= #part then n = n - #part
-    else t[#t + 1] = n > 0 and part:sub(n + 1) or part; n = 0 end
-  end
-  return t[1] and t or nil
-end
-
-local function send(cn, data)
-  if cn.dead then return false end
-  local c = cn.c
-  if c:get_write_queue_size() == 0 then
-    local n, _, name = c:try_write(data)
-    if n then
-      data = rest_of(data, n)
-      if not data then return true end
-    elseif name ~= "EAGAIN" then
-      cn.dead = true
-      return false
-    end
-  end
-  if not c:write(data) then cn.dead = true; return false end
-  if c:get_write_queue_size() <= HIGH_WATER then return true end
-  if not cn.wq then cn.wq = cn.srv.ctx:queue() end
-  if not c:write("", cn.wq) then cn.dead = true; return false end
-  local got, err = cn.wq:get(cn.srv.opts.send_timeout)
-  if not got or err then cn.dead = true; return false end
-  return true
-end
 
 -- An error answer and the end of the connection.
 local function send_error(cn, status, text)
   local body = (REASONS[status] or "Error") .. "\n"
-  send(cn, format("HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" ..
+  cn.conn:send(format("HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" ..
     "Connection: close\r\n\r\n%s", status, REASONS[status] or "Error", http_date(), #body, body))
   cn.srv.ctx:log("debug", "http: %s: answered %d (%s)", cn.srv.name, status, text or "")
 end
@@ -197,16 +144,9 @@ end
 local serve_conn
 local function start_conn(srv, c)
   c:nodelay(true)
-  local cn = { srv = srv, c = c, q = srv.ctx:queue(), parser = core.parser("request", srv.opts),
-    reading = true }
+  local cn = { srv = srv, c = c, conn = core.conn(c, core.parser("request", srv.opts), srv.opts) }
   srv.conns[cn] = true
   srv.nconn = srv.nconn + 1
-  local q = cn.q
-  cn.on_read = function(err, data)
-    q(err, data)
-    if #q >= 8 and cn.reading then c:read_stop(); cn.reading = false end
-  end
-  c:read_start(cn.on_read)
   local ok, err = pcall(srv.ctx.spawn, srv.ctx, serve_conn, srv, cn)
   if not ok then
     srv.ctx:log("warning", "http: %s: a connection dropped: %s", srv.name, tostring(err))
@@ -250,7 +190,8 @@ function Server:_gone(cn)
   if cn.gone then return end
   cn.gone = true
   self.conns[cn] = nil
-  cn.parser:close()
+  local dead = cn.conn:dead()
+  cn.conn:close()
   local c = cn.c
   local function counted()
     if cn.counted then return end
@@ -263,7 +204,7 @@ function Server:_gone(cn)
   end
   if c:is_closing() then counted(); return end
   c:read_stop()
-  local ok = cn.dead and nil or c:shutdown(function()
+  local ok = dead and nil or c:shutdown(function()
     counted()
     if c:is_closing() then return end
     local t = uv.new_timer()
@@ -280,67 +221,56 @@ function Server:_gone(cn)
   end
 end
 
+-- What ends an answer's head after Content-Length (c:answer's tail).
+local function tail_of(req, keep)
+  if not keep then return 2 elseif req.version == "1.0" then return 1 end
+  return 0
+end
+
+local ERROR_HEADERS = { ["Content-Type"] = "text/plain" }
+
 -- Answer req with what the handler gives. Returns whether the connection
 -- may serve another request.
 local function respond(srv, cn, req)
-  local ctx = srv.ctx
-  local h = srv.handler
-  if type(h) == "string" then h = ctx.data[h] end
+  local ctx, conn = srv.ctx, cn.conn
+  local h, ok, status, body, headers = srv.handler, false, nil, nil, nil
+  if srv.by_name then h = ctx.data[h] end
   req._cn = cn
   setmetatable(req, Request)
-  local ok, status, body, headers
-  if type(h) ~= "function" then
-    ok, status = false, format("http: %s: the handler ctx.data.%s is %s, not a function",
+  if srv.by_name and type(h) ~= "function" then
+    status = format("http: %s: the handler ctx.data.%s is %s, not a function",
       srv.name, tostring(srv.handler), type(h))
   else
-    ok, status, body, headers = xpcall(h, traceback, ctx, req)
+    ok, status, body, headers = call(h, ctx, req) -- xpcall(h, traceback, ...), in C
   end
-  local keep = req.keep_alive and not srv.closing and not cn.dead
+  local keep = req.keep_alive and not srv.closing -- (a dead connection's sends fail)
   if ok and req._streaming then
-    if req._chunked then keep = send(cn, "0\r\n\r\n") and keep else keep = false end
+    if req._chunked then keep = conn:send("0\r\n\r\n") and keep else keep = false end
     return keep
   end
+  local head = req.method == "HEAD"
   if ok then
-    if math.type(status) ~= "integer" or status < 100 or status > 599 then
-      ok, status = false, "the handler returned " .. tostring(status) .. ", not a status 100-599"
-    elseif body ~= nil and type(body) ~= "string" then
-      ok, status = false, "the handler returned a " .. type(body) .. " body, not a string"
-    elseif headers ~= nil and type(headers) ~= "table" then
-      ok, status = false, "the handler returned " .. type(headers) .. " headers, not a table"
+    -- checks what the handler returned (status 100-599, a string body, a
+    -- table of headers) and sends it, or says what is wrong (false: a header)
+    local sent, why = conn:answer(status, REASONS[status] or "Unknown", headers, body,
+      not keep and 2 or req.version == "1.0" and 1 or 0, head) -- tail_of(req, keep), inline
+    if sent ~= nil then return sent and keep end
+    if why == false then
+      local fine, err = pcall(head_lines, status, headers) -- a bad header: what is wrong with it
+      why = not fine and err or "a bad header"
     end
+    status = why
   end
-  local head
-  if ok then
-    body = body or ""
-    ok, head = pcall(head_lines, status, headers)
-    if not ok then status = head end
-  end
-  if not ok then
-    ctx:log("error", "http: %s %s: %s", req.method, req.target, status)
-    if req._streaming then return false end
-    status, body = 500, "Internal Server Error\n"
-    head = head_lines(500, { ["Content-Type"] = "text/plain" })
-  end
-  if req._streaming then return false end -- started, then failed above
-  local tail
-  if not keep then tail = "\r\nConnection: close\r\n\r\n"
-  elseif req.version == "1.0" then tail = "\r\nConnection: keep-alive\r\n\r\n"
-  else tail = "\r\n\r\n" end
-  if req.method == "HEAD" or status == 204 or status == 304 or status < 200 then
-    return send(cn, head .. "Content-Length: " .. #body .. tail) and keep
-  elseif #body < 16384 then
-    return send(cn, head .. "Content-Length: " .. #body .. tail .. body) and keep
-  end
-  return send(cn, { head .. "Content-Length: " .. #body .. tail, body }) and keep
+  ctx:log("error", "http: %s %s: %s", req.method, req.target, status)
+  if req._streaming then return false end -- started, then failed
+  return conn:answer(500, REASONS[500], ERROR_HEADERS, "Internal Server Error\n", tail_of(req, keep), head) and keep
 end
 
 local function conn_loop(srv, cn)
-  local p, q, o = cn.parser, cn.q, srv.opts
-  local deadline
+  local conn = cn.conn
   while true do
-    local req, status, text = p:next()
+    local req, status, text = conn:next()
     if req then
-      deadline = nil
       cn.busy = true
       local keep = respond(srv, cn, req)
       cn.busy = false
@@ -349,36 +279,7 @@ local function conn_loop(srv, cn)
     elseif req == false then
       return send_error(cn, status, text)
     else
-      local st = p:state()
-      if st == "body" and p:continue() then send(cn, "HTTP/1.1 100 Continue\r\n\r\n") end
-      if cn.eof or cn.dead then
-        if st ~= "idle" then send_error(cn, 400, "the connection closed inside a request") end
-        return
-      end
-      local wait
-      if st == "idle" then
-        if srv.closing then return end
-        deadline, wait = nil, o.idle_timeout
-      elseif st == "head" then
-        deadline = deadline or now() + o.header_timeout / 1000
-        wait = (deadline - now()) * 1000
-      else
-        deadline, wait = nil, o.idle_timeout
-      end
-      if wait <= 0 then return send_error(cn, 408, "header timeout") end
-      local got, err, data = q:get(wait)
-      if not got then
-        if err == "timeout" and st ~= "idle" then send_error(cn, 408, st .. " timeout") end
-        return -- idle past idle_timeout, or the service stops
-      end
-      if data == CLOSE then
-        -- the server closes: an idle connection ends (checked above)
-      elseif err or not data then
-        cn.eof = true
-      else
-        p:feed(data)
-        if not cn.reading and #q < 2 then cn.c:read_start(cn.on_read); cn.reading = true end
-      end
+      return -- closed, idle past idle_timeout, the server closes, or the service stops
     end
   end
 end
@@ -412,7 +313,7 @@ function Request:stream(status, headers)
   else
     head = head .. "Connection: close\r\n\r\n"
   end
-  if send(self._cn, head) then return true end
+  if self._cn.conn:send(head) then return true end
   return nil, "the connection is gone"
 end
 
@@ -424,9 +325,9 @@ function Request:write(data)
   if #data == 0 then return true end
   local ok
   if self._chunked then
-    ok = send(self._cn, { format("%x\r\n", #data), data, "\r\n" })
+    ok = self._cn.conn:send(format("%x\r\n", #data), data, "\r\n")
   else
-    ok = send(self._cn, data)
+    ok = self._cn.conn:send(data)
   end
   if ok then return true end
   return nil, "the connection is gone"
@@ -446,7 +347,8 @@ function M.listen(ctx, opts)
     error("bad argument #1 to 'listen' (ctx expected, got " .. type(ctx) .. ")", 2)
   end
   local o = checkopts(opts)
-  local srv = setmetatable({ ctx = ctx, opts = o, handler = o.handler, conns = {}, nconn = 0,
+  local srv = setmetatable({ ctx = ctx, opts = o, handler = o.handler, by_name = type(o.handler) == "string",
+    conns = {}, nconn = 0,
     requests = 0, name = ctx.name, closedq = ctx:queue() }, Server)
   local tcp = uv.new_tcp()
   local ok, err, code = tcp:bind(o.host, o.port)
@@ -466,7 +368,7 @@ function Server:handle(handler)
   if type(handler) ~= "function" and type(handler) ~= "string" then
     error("bad argument #1 to 'handle' (function or string expected, got " .. type(handler) .. ")", 2)
   end
-  self.handler = handler
+  self.handler, self.by_name = handler, type(handler) == "string"
 end
 
 -- Stop accepting; the listening socket stays open, so connections wait in
@@ -498,7 +400,7 @@ function Server:close(timeout_ms)
   self.closing = true
   if not self.tcp:is_closing() then self.tcp:close() end
   for cn in pairs(self.conns) do
-    if not cn.busy then cn.q(nil, CLOSE) end
+    if not cn.busy then cn.conn:idle_close() end
   end
   local ctx = self.ctx
   local deadline = now() + (timeout_ms or 10000) / 1000
@@ -511,7 +413,7 @@ function Server:close(timeout_ms)
     self.closedq:get(math.min(left, 1000))
   end
   for cn in pairs(self.conns) do
-    cn.dead = true
+    cn.conn:kill()
     if not cn.c:is_closing() then cn.c:close() end
   end
   self.closed = true

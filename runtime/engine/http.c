@@ -1,12 +1,13 @@
 /*
  * http.c - HTTP/1.1 message parsing for luasvc.http, on llhttp (the parser
- * Node uses, built into the binary from Debian's node-llhttp), and the
- * module's preload. Worker thread only: a parser belongs to the Lua state
- * that made it; nothing here blocks or touches the loop.
+ * Node uses, built into the binary from Debian's node-llhttp). Worker
+ * thread only: a parser belongs to the Lua state that made it; nothing
+ * here blocks or touches the loop. The server's connections drive their
+ * parser from C (httpconn.c, which also has the module's preload) through
+ * the lsvc__httpp_ functions at the end.
  *
-  *   lsvc__open_http(L)                     package.preload["luasvc.http"]:
- *                                          runs lua/http.lua (compiled in)
- *                                          with the table below
+ *   lsvc__http_core(L)                     the table below (lua/http.lua's
+ *                                          `core`, with httpconn.c's part)
  *   core.parser(kind, limits) -> p         kind "request" or "response";
  *                                          limits {max_line, max_header,
  *                                          max_headers, max_body} (bytes,
@@ -67,7 +68,7 @@ typedef struct hdr {
     size_t name_off, name_len, val_off, val_len;
 } hdr;
 
-typedef struct lsvc__httpp {
+struct lsvc__httpp {
     llhttp_t p;
     bool response;
     size_t max_line, max_header, max_body;
@@ -83,7 +84,7 @@ typedef struct lsvc__httpp {
     bool dead, nomem;
     int err_status;
     char err[96];
-} lsvc__httpp;
+};
 
 static llhttp_settings_t settings;
 
@@ -297,50 +298,100 @@ static void push_version(lua_State *L, const llhttp_t *p)
     lua_pushlstring(L, v, sizeof v);
 }
 
+/* The message's field names, made once per state and kept in the
+ * registry: a server makes a message per request, and lua_setfield looks
+ * its C string up each time. */
+enum { K_METHOD = 1, K_TARGET, K_PATH, K_QUERY, K_UPGRADE, K_VERSION, K_HEADERS, K_BODY,
+       K_KEEP_ALIVE, K_STATUS, K_REASON, K_N };
+static const char *const key_names[K_N] = {NULL,      "method",  "target",  "path",
+                                           "query",   "upgrade", "version", "headers",
+                                           "body",    "keep_alive", "status", "reason"};
+static char keys_key;
+
+/* Push the table of field names; returns its index. [-0, +1] */
+static int push_keys(lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &keys_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_createtable(L, K_N - 1, 0);
+        for (int i = 1; i < K_N; i++) {
+            lua_pushstring(L, key_names[i]);
+            lua_rawseti(L, -2, i);
+        }
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &keys_key);
+    }
+    return lua_gettop(L);
+}
+
+/* Push keys[k], the name of the field whose value follows. [-0, +1] */
+static void key(lua_State *L, int keys, int k) { lua_rawgeti(L, keys, k); }
+
+/* message[name] = value: the two on top; the message is just above keys. */
+static void set(lua_State *L, int keys) { lua_rawset(L, keys + 1); }
+
+static void push_request_line(lua_State *L, lsvc__httpp *h, int keys)
+{
+    key(L, keys, K_METHOD);
+    lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
+    set(L, keys);
+    const char *u = h->url.p ? h->url.p : "";
+    const char *q = memchr(u, '?', h->url.len);
+    size_t plen = q ? (size_t)(q - u) : h->url.len;
+    key(L, keys, K_PATH);
+    lua_pushlstring(L, u, plen);
+    if (q) {
+        set(L, keys);
+        key(L, keys, K_TARGET);
+        lua_pushlstring(L, u, h->url.len);
+    } else { /* the target is the path: the same string, no second copy */
+        key(L, keys, K_TARGET);
+        lua_pushvalue(L, -2);
+        set(L, keys);
+    }
+    set(L, keys);
+    if (q) {
+        key(L, keys, K_QUERY);
+        lua_pushlstring(L, q + 1, h->url.len - plen - 1);
+        set(L, keys);
+    }
+    key(L, keys, K_UPGRADE);
+    lua_pushboolean(L, h->upgrade);
+    set(L, keys);
+}
+
 static void push_message(lua_State *L, lsvc__httpp *h)
 {
+    int keys = push_keys(L);
     lua_createtable(L, 0, 10);
     if (h->response) {
+        key(L, keys, K_STATUS);
         lua_pushinteger(L, h->p.status_code);
-        lua_setfield(L, -2, "status");
+        set(L, keys);
+        key(L, keys, K_REASON);
         lua_pushlstring(L, h->reason.p ? h->reason.p : "", h->reason.len);
-        lua_setfield(L, -2, "reason");
+        set(L, keys);
     } else {
-        lua_pushstring(L, llhttp_method_name((llhttp_method_t)h->p.method));
-        lua_setfield(L, -2, "method");
-        const char *u = h->url.p ? h->url.p : "";
-        lua_pushlstring(L, u, h->url.len);
-        lua_setfield(L, -2, "target");
-        const char *q = memchr(u, '?', h->url.len);
-        size_t plen = q ? (size_t)(q - u) : h->url.len;
-        lua_pushlstring(L, u, plen);
-        lua_setfield(L, -2, "path");
-        if (q) {
-            lua_pushlstring(L, q + 1, h->url.len - plen - 1);
-            lua_setfield(L, -2, "query");
-        }
-        lua_pushboolean(L, h->upgrade);
-        lua_setfield(L, -2, "upgrade");
+        push_request_line(L, h, keys);
     }
+    key(L, keys, K_VERSION);
     push_version(L, &h->p);
-    lua_setfield(L, -2, "version");
+    set(L, keys);
+    key(L, keys, K_HEADERS);
     push_headers(L, h);
-    lua_setfield(L, -2, "headers");
+    set(L, keys);
+    key(L, keys, K_BODY);
     lua_pushlstring(L, h->body.p ? h->body.p : "", h->body.len);
-    lua_setfield(L, -2, "body");
+    set(L, keys);
+    key(L, keys, K_KEEP_ALIVE);
     lua_pushboolean(L, h->keep_alive && !h->upgrade);
-    lua_setfield(L, -2, "keep_alive");
+    set(L, keys);
+    lua_remove(L, keys);
 }
 
 /* ---- the parser object -------------------------------------------------- */
 
-static lsvc__httpp *check(lua_State *L)
-{
-    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
-    if (!h->hdrs)
-        luaL_error(L, "the parser is closed");
-    return h;
-}
+static lsvc__httpp *check(lua_State *L) { return lsvc__httpp_check(L, 1); }
 
 static size_t limit(lua_State *L, int t, const char *field, size_t def)
 {
@@ -388,12 +439,8 @@ static int l_parser(lua_State *L)
     return 1;
 }
 
-/* p:feed(data). [-0, +0] */
-static int l_feed(lua_State *L)
+bool lsvc__httpp_feed(lsvc__httpp *h, const char *s, size_t n)
 {
-    lsvc__httpp *h = check(L);
-    size_t n;
-    const char *s = luaL_checklstring(L, 2, &n);
     if (h->in_off == h->in.len) {
         h->in.len = h->in_off = 0;
     } else if (h->in_off > 65536 && h->in_off * 2 > h->in.len) {
@@ -401,7 +448,16 @@ static int l_feed(lua_State *L)
         h->in.len -= h->in_off;
         h->in_off = 0;
     }
-    if (!sb_add(h, &h->in, s, n))
+    return sb_add(h, &h->in, s, n);
+}
+
+/* p:feed(data). [-0, +0] */
+static int l_feed(lua_State *L)
+{
+    lsvc__httpp *h = check(L);
+    size_t n;
+    const char *s = luaL_checklstring(L, 2, &n);
+    if (!lsvc__httpp_feed(h, s, n))
         return luaL_error(L, "not enough memory");
     return 0;
 }
@@ -444,10 +500,8 @@ static int outcome(lua_State *L, lsvc__httpp *h, llhttp_errno_t err)
     return push_refused(L, h);
 }
 
-/* p:next() -> msg | nil | false, status, text. [-0, +1|3] */
-static int l_next(lua_State *L)
+int lsvc__httpp_next(lua_State *L, lsvc__httpp *h)
 {
-    lsvc__httpp *h = check(L);
     if (h->dead)
         return push_refused(L, h);
     if (h->in_off >= h->in.len) {
@@ -463,6 +517,9 @@ static int l_next(lua_State *L)
         refuse(h, 503, "out of memory");
     return outcome(L, h, err);
 }
+
+/* p:next() -> msg | nil | false, status, text. [-0, +1|3] */
+static int l_next(lua_State *L) { return lsvc__httpp_next(L, check(L)); }
 
 /* p:finish(): the peer closed its side. [-0, +1|3] */
 static int l_finish(lua_State *L)
@@ -486,30 +543,40 @@ static int l_finish(lua_State *L)
     return outcome(L, h, err);
 }
 
+lsvc__httpp_state lsvc__httpp_where(const lsvc__httpp *h)
+{
+    if (h->in_msg)
+        return h->headers_done ? LSVC__HTTPP_BODY : LSVC__HTTPP_HEAD;
+    return h->in_off < h->in.len ? LSVC__HTTPP_HEAD : LSVC__HTTPP_IDLE;
+}
+
 /* p:state() -> "idle" | "head" | "body". [-0, +1] */
 static int l_state(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    if (h->in_msg)
-        lua_pushstring(L, h->headers_done ? "body" : "head");
-    else
-        lua_pushstring(L, h->in_off < h->in.len ? "head" : "idle");
+    static const char *const names[] = {"idle", "head", "body"};
+    lua_pushstring(L, names[lsvc__httpp_where(check(L))]);
     return 1;
+}
+
+bool lsvc__httpp_continue(lsvc__httpp *h)
+{
+    bool want = h->want_continue && h->in_msg;
+    h->want_continue = false;
+    return want;
 }
 
 /* p:continue() -> boolean: true once when the head asked for 100-continue. */
 static int l_continue(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    lua_pushboolean(L, h->want_continue && h->in_msg);
-    h->want_continue = false;
+    lua_pushboolean(L, lsvc__httpp_continue(check(L)));
     return 1;
 }
 
+size_t lsvc__httpp_buffered(const lsvc__httpp *h) { return h->in.len - h->in_off; }
+
 static int l_buffered(lua_State *L)
 {
-    lsvc__httpp *h = check(L);
-    lua_pushinteger(L, (lua_Integer)(h->in.len - h->in_off));
+    lua_pushinteger(L, (lua_Integer)lsvc__httpp_buffered(check(L)));
     return 1;
 }
 
@@ -519,10 +586,16 @@ static int l_skip_body(lua_State *L)
     return 0;
 }
 
-/* close, __gc, __close: frees the buffers; safe twice. */
-static int l_close(lua_State *L)
+lsvc__httpp *lsvc__httpp_check(lua_State *L, int i)
 {
-    lsvc__httpp *h = luaL_checkudata(L, 1, PARSER_MT);
+    lsvc__httpp *h = luaL_checkudata(L, i, PARSER_MT);
+    if (!h->hdrs)
+        luaL_error(L, "the parser is closed");
+    return h;
+}
+
+void lsvc__httpp_free(lsvc__httpp *h)
+{
     free(h->hdrs);
     h->hdrs = NULL;
     sb_free(&h->in);
@@ -530,6 +603,12 @@ static int l_close(lua_State *L)
     sb_free(&h->reason);
     sb_free(&h->text);
     sb_free(&h->body);
+}
+
+/* close, __gc, __close: frees the buffers; safe twice. */
+static int l_close(lua_State *L)
+{
+    lsvc__httpp_free(luaL_checkudata(L, 1, PARSER_MT));
     return 0;
 }
 
@@ -560,22 +639,7 @@ static void push_core(lua_State *L)
     lua_setfield(L, -2, "llhttp_version");
 }
 
-extern const unsigned char lsvc_lua_http[];
-extern const size_t lsvc_lua_http_len;
-
-/* package.preload["luasvc.http"]: lua/http.lua's chunk, given the core
- * table, returns the module. [-0, +1] */
-int lsvc__open_http(lua_State *L)
-{
-    if (luaL_loadbuffer(L, (const char *)lsvc_lua_http, lsvc_lua_http_len, "=[luasvc.http]") !=
-        LUA_OK)
-        return lua_error(L);
-    push_core(L);
-    lua_call(L, 1, 1);
-    return 1;
-}
-
-/* For the fuzz target: the core table alone, without lua/http.lua. */
+/* The core table without httpconn.c's part (the fuzz target's). [-0, +1] */
 int lsvc__http_core(lua_State *L)
 {
     push_core(L);

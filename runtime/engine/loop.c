@@ -12,6 +12,7 @@
  * callbacks still due (lsvc__sched_woken). A callback never runs while a
  * task is executing; while a task waits, or a sliced task has yielded to
  * the loop at the end of its slice, the others and the callbacks go on.
+ * What was registered with lsvc__sched_after_tasks runs last in a turn.
  */
 #include <lua.h>
 
@@ -48,6 +49,8 @@ static bool turn(lsvc__worker *w)
             lsvc__interrupted(w, LSVC__VICTIM_NONE);
     }
     lsvc__lane_deliver(w); /* a handler may have ended */
+    if (w->sched.after_tasks)
+        w->sched.after_tasks(w->sched.after_ud);
     return lsvc__task_any_ready(w) || lsvc_service_interrupted(svc) || lsvc__lane_waiting(w);
 }
 
@@ -78,4 +81,10 @@ void lsvc__sched_between_callbacks(lsvc__worker *w)
     if (w->phase == LSVC__PHASE_RUN && !lsvc__lane_busy(w) &&
         lsvc_queue_pending(lsvc_service_queue(w->svc)))
         lsvc__lane_deliver(w);
+}
+
+void lsvc__sched_after_tasks(lsvc__worker *w, void (*fn)(void *ud), void *ud)
+{
+    w->sched.after_tasks = fn;
+    w->sched.after_ud = ud;
 }

@@ -32,6 +32,8 @@
 #ifndef LSVC_ENGINE_PRIVATE_H
 #define LSVC_ENGINE_PRIVATE_H
 
+#include <time.h>
+
 #include <uv.h>
 
 #include "engine.h"
@@ -84,6 +86,8 @@ typedef struct lsvc__sched {
     void (*on_stop)(lsvc__worker *w);      /* registered: a stop came (reload.c) */
     lsvc__deadline_fn answers[4];          /* registered: asked last first */
     int nanswers;
+    void (*after_tasks)(void *ud);         /* registered: a turn ran its tasks (httpconn.c) */
+    void *after_ud;
 } lsvc__sched;
 
 /* task.c's: every live task, the ready list, the Lua running now. */
@@ -328,6 +332,9 @@ void lsvc__sched_woken(lsvc__worker *w);
 /* Between two luv callbacks: a control waits for one callback at most
  * (registered with uvlua.c by loop.c: luv's callbacks are below). */
 void lsvc__sched_between_callbacks(lsvc__worker *w);
+/* fn(ud) at the end of every turn, after its tasks ran and before the
+ * loop polls (one registration: httpconn.c's writes held for the turn). */
+void lsvc__sched_after_tasks(lsvc__worker *w, void (*fn)(void *ud), void *ud);
 
 /* ---- From ptree.c: the service's process tree ---------------------------- */
 
@@ -513,7 +520,44 @@ void lsvc__push_accepts(struct lua_State *L);
 /* Build ctx for svc and leave it on the stack. */
 void lsvc__push_ctx(struct lua_State *L, lsvc_service *svc);
 
-/* ---- From http.c: luasvc.http, the HTTP server and client ---------------- */
+/* ---- From http.c: luasvc.http's message parser -------------------------- */
+
+typedef struct lsvc__httpp lsvc__httpp;
+typedef enum lsvc__httpp_state {
+    LSVC__HTTPP_IDLE, /* between messages, nothing buffered */
+    LSVC__HTTPP_HEAD, /* inside a head (or its first bytes buffered) */
+    LSVC__HTTPP_BODY, /* inside a body */
+} lsvc__httpp_state;
+
+/* The core table lua/http.lua is given, without httpconn.c's part. */
+int lsvc__http_core(struct lua_State *L);
+/* The open parser at index i (raises when it is not one, or closed). */
+lsvc__httpp *lsvc__httpp_check(struct lua_State *L, int i);
+/* p:feed, p:next, p:state, p:continue, p:buffered, p:close from C. */
+bool lsvc__httpp_feed(lsvc__httpp *h, const char *s, size_t n); /* false: no memory */
+int lsvc__httpp_next(struct lua_State *L, lsvc__httpp *h);
+lsvc__httpp_state lsvc__httpp_where(const lsvc__httpp *h);
+bool lsvc__httpp_continue(lsvc__httpp *h);
+size_t lsvc__httpp_buffered(const lsvc__httpp *h);
+void lsvc__httpp_free(lsvc__httpp *h);
+
+/* ---- From httpanswer.c: the text of luasvc.http's answers ---------------- */
+
+/* An answer's text being built, and the HTTP date it last wrote. */
+typedef struct lsvc__httpout {
+    char *p;
+    size_t len, cap;
+    time_t date_t; /* (time_t)-1 at first */
+    char date[64];
+} lsvc__httpout;
+
+/* c:answer's arguments (at 2..7) to its text in o; b gets what to write.
+ * Returns how many of b to write, or -1 with nil, why pushed. */
+int lsvc__http_answer(struct lua_State *L, lsvc__httpout *o, uv_buf_t b[2]);
+void lsvc__http_date(time_t t, char out[64]);
+void lsvc__httpout_free(lsvc__httpout *o);
+
+/* ---- From httpconn.c: luasvc.http's server connections ------------------- */
 
 /* package.preload["luasvc.http"] */
 int lsvc__open_http(struct lua_State *L);
