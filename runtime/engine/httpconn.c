@@ -272,7 +272,7 @@ static bool put(conn *c, uv_buf_t *b, unsigned nb)
     size_t total = 0;
     for (unsigned i = 0; i < nb; i++)
         total += b[i].len;
-    if (!c->dead && c->s && !c->writes && w->tasks.current && !w->sched.in_loop &&
+    if (!c->dead && c->s && !c->writes && lsvc__current(w) && !w->sched.in_loop &&
         c->hold_len + total <= HOLD_MAX && (c->hold || (c->hold = malloc(HOLD_MAX)))) {
         for (unsigned i = 0; i < nb; i++) {
             memcpy(c->hold + c->hold_len, b[i].base, b[i].len);
@@ -303,7 +303,7 @@ static conn *check_conn(lua_State *L)
 /* Suspend the running task on c (its queue), up to ms, then k. */
 static int wait_on(lua_State *L, conn *c, double ms, int (*k)(lua_State *, int, lua_KContext))
 {
-    lsvc__task *t = lsvc__of(L)->tasks.current;
+    lsvc__task *t = lsvc__current(lsvc__of(L));
     c->wq.waiter = t;
     t->waiting_on = &c->wq;
     return lsvc__suspend(L, LSVC__WAIT_QUEUE, ms, LSVC__WOKE_OK, 0, k);
@@ -327,7 +327,7 @@ static int sent(lua_State *L, conn *c, bool ok)
 {
     if (ok && c->queued > HIGH_WATER) {
         lsvc__check_can_wait(L, "http: send");
-        if (lsvc__task_must_wind(lsvc__of(L)->tasks.current)) {
+        if (lsvc__task_must_wind(lsvc__current(lsvc__of(L)))) {
             c->dead = true;
             ok = false;
         } else {
@@ -431,7 +431,7 @@ static int next_from(lua_State *L, conn *c)
         c->head_due_ns = 0;
     }
     lsvc__check_can_wait(L, "http: next");
-    if (lsvc__task_must_wind(lsvc__of(L)->tasks.current))
+    if (lsvc__task_must_wind(lsvc__current(lsvc__of(L))))
         return ends(L); /* the service stops */
     c->waited_in = st;
     return wait_on(L, c, wait, next_k);
