@@ -48,9 +48,9 @@ size_t lsvc_host_wait_loaded(lsvc_host *h)
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
         pthread_mutex_lock(&svc->mu);
-        while (!svc->loaded && !svc->load_failed)
+        while (!svc->loaded && !svc->load_failed && !svc->load_given_up)
             pthread_cond_wait(&svc->load_cv, &svc->mu);
-        failed += svc->load_failed;
+        failed += svc->load_failed || svc->load_given_up;
         pthread_mutex_unlock(&svc->mu);
     }
     return failed;
