@@ -195,6 +195,9 @@ extern const double lsvc_latency_bounds_s[LSVC_LATENCY_BUCKETS];
 /* Everything a service's numbers say, read together (any thread). */
 typedef struct lsvc_service_stats {
     char name[128];
+    char display_name[256]; /* the script's, else "" */
+    uint32_t accepts;        /* the script's mask (status.controls_accepted: as reported) */
+    uint32_t stop_timeout_ms;
     lsvc_status status;
     char status_text[256];
     uint64_t controls_delivered;
