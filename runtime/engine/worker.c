@@ -425,9 +425,10 @@ static void *worker_main(void *arg)
         lsvc_service_worker_ended(svc);
         return NULL;
     }
-    if (phase_load(w) && phase_start(w)) {
+    if (phase_load(w) && phase_start(w) && !lsvc_service_abandoned(svc)) {
         phase_run(w);
-        phase_stop(w);
+        if (!lsvc_service_abandoned(svc)) /* given up: no stop handler either */
+            phase_stop(w);
     }
     phase_close(w);
     lsvc_service_set_stopped(svc, final_exit(w));

@@ -301,10 +301,7 @@ static void report_stopped(lsvc_service *svc, lsvc_exit ex)
  * reports (1067), also when its C call returns while its tree is ended. */
 void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
 {
-    pthread_mutex_lock(&svc->mu);
-    bool given_up = svc->abandoned;
-    pthread_mutex_unlock(&svc->mu);
-    if (!given_up)
+    if (!lsvc_service_abandoned(svc))
         report_stopped(svc, ex);
 }
 
@@ -380,6 +377,14 @@ void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex)
     lsvc_irq_unbind(&svc->irq);
     pthread_mutex_unlock(&svc->mu);
     lsvc_service_given_up(svc, ex);
+}
+
+bool lsvc_service_abandoned(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool given_up = svc->abandoned;
+    pthread_mutex_unlock(&svc->mu);
+    return given_up;
 }
 
 void lsvc_service_on_abandon(lsvc_service *svc, void (*fn)(void *ud), void *ud)
@@ -579,6 +584,10 @@ bool lsvc_service_interrupted(lsvc_service *svc) { return atomic_load(&svc->inte
 void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_deadline kind)
 {
     pthread_mutex_lock(&svc->mu);
+    if (svc->abandoned) { /* given up: the interrupt stays, whatever it answers */
+        pthread_mutex_unlock(&svc->mu);
+        return;
+    }
     atomic_store(&svc->interrupt, 0);
     svc->interrupted_ns = 0;
     arm(svc, deadline_ns, kind, svc->deadline_code);

@@ -102,6 +102,10 @@ void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex);
  * is reported: it ends what the worker cannot end now (its process tree),
  * in bounded time. Called once at most; fn NULL: none. */
 void lsvc_service_on_abandon(lsvc_service *svc, void (*fn)(void *ud), void *ud);
+/* Whether the worker was given up (any thread). One that comes back from
+ * its C call finds its interrupt raised for good (lsvc_service_ack_interrupt
+ * does nothing then): it ends at once, reporting nothing. */
+bool lsvc_service_abandoned(lsvc_service *svc);
 /* Worker: its thread returns now. Host: wait for that until deadline_ns;
  * false: not in time (a finalizer hangs in lua_close), it is abandoned. */
 void lsvc_service_worker_ended(lsvc_service *svc);
@@ -160,7 +164,8 @@ const lsvc_service_opts *lsvc_service_options(const lsvc_service *svc);
 /* The controls the front ends queue for the worker (its only consumer). */
 lsvc_queue *lsvc_service_queue(lsvc_service *svc);
 /* Run fn(arg) on the service's worker thread, owned here (joined by
- * lsvc_host_join unless abandoned). Any thread, once. 0 or errno. */
+ * lsvc_host_join, or detached there when abandoned and still running).
+ * Any thread, once. 0 or errno. */
 int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t stack_size);
 /* The script has loaded (ok) or failed to: the host's barrier learns it.
  * Nothing once the worker was given up (its load counted as ended then). */
@@ -293,7 +298,9 @@ bool lsvc_host_all_stopped(lsvc_host *h);
 /* Process exit status once all are stopped: 2 for a load failure, else the
  * first failing service's status, else 0. */
 int lsvc_host_exit_status(lsvc_host *h);
-void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
+/* Joins the workers (one given up: if it has ended since, else it is
+ * detached). */
+void lsvc_host_join(lsvc_host *h);
 /* Did any of its scripts fail to load? (any thread, no service lock held) */
 bool lsvc_host_any_load_failed(lsvc_host *h);
 void lsvc_host_notify(lsvc_host *h);
