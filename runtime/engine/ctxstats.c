@@ -42,6 +42,20 @@ static void set_text(lua_State *L, const char *k, const char *s)
     lua_setfield(L, -2, k);
 }
 
+/* k = the names of mask's bits ("stop", "pause_continue"), a list in
+ * their order, as status --json's. */
+static void set_accepts(lua_State *L, const char *k, uint32_t mask)
+{
+    lua_newtable(L);
+    lua_Integer n = 0;
+    for (uint32_t bit = 1; bit <= LSVC_ACCEPT_PRESHUTDOWN; bit <<= 1)
+        if ((mask & bit) && lsvc_accept_name(bit)) {
+            lua_pushstring(L, lsvc_accept_name(bit));
+            lua_rawseti(L, -2, ++n);
+        }
+    lua_setfield(L, -2, k);
+}
+
 /* ctx:stats() -> table. [-0, +1, m]: raises for a self that is not ctx. */
 int lsvc__ctx_stats(lua_State *L)
 {
@@ -55,12 +69,19 @@ int lsvc__ctx_stats(lua_State *L)
         luaL_typeerror(L, 1, "luasvc context");
     lsvc_service_stats s;
     lsvc_service_get_stats(lsvc__service(L), &s);
-    lua_createtable(L, 0, 24);
+    lua_createtable(L, 0, 29);
     lua_pushstring(L, s.name);
     lua_setfield(L, -2, "name");
+    lua_pushstring(L, s.display_name[0] ? s.display_name : s.name);
+    lua_setfield(L, -2, "display_name");
+    lua_pushstring(L, lsvc_service_script(lsvc__service(L)));
+    lua_setfield(L, -2, "script");
     lua_pushstring(L, lsvc_state_name(s.status.state));
     lua_setfield(L, -2, "state");
     set_int(L, "state_code", (lua_Integer)s.status.state);
+    set_accepts(L, "controls_accepted", s.status.controls_accepted);
+    set_accepts(L, "accepts", s.accepts);
+    set_int(L, "stop_timeout", s.stop_timeout_ms);
     set_int(L, "win32_exit_code", s.status.exit.win32);
     set_int(L, "service_exit_code", s.status.exit.service_specific);
     set_int(L, "checkpoint", s.status.checkpoint);

@@ -59,7 +59,8 @@ void lsvc__schedule(lsvc__worker *w, bool deliver, bool (*done)(lsvc__worker *))
     lsvc__lane_set_delivery(w, deliver && !w->forced);
     for (;;) {
         bool more = turn(w);
-        if (done(w))
+        /* given up in a C call that has returned since: nothing more runs */
+        if (done(w) || (lsvc_service_interrupted(w->svc) && lsvc_service_abandoned(w->svc)))
             return;
         w->sched.in_loop = true;
         uv_run(&w->loop, more ? UV_RUN_NOWAIT : UV_RUN_ONCE);

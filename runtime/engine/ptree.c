@@ -16,11 +16,15 @@
  *     timer (and at each start); in subreaper mode a SIGCHLD reaps the
  *     orphans re-parented to the host;
  *   - the stop (uvlua.c's lsvc__uvlua_close_all) signals the tree through
- *     lsvc__ptree_signal and lsvc__ptree_kill, then lsvc__ptree_ended.
+ *     lsvc__ptree_signal and lsvc__ptree_kill, then lsvc__ptree_ended;
+ *   - a worker given up in a C call cannot: its tree is ended by
+ *     tree_given_up, registered with the service (lsvc_service_on_abandon).
  *
- * Worker thread only. Windows: the host's Job object (win32_job.c): all
- * the host starts is in it and ends with the host; at a stop, the job's
- * processes are ended when the service is the host's only one.
+ * Worker thread only, but tree_given_up (on the thread that gives the
+ * worker up: it reads only the tree's handle, set before it is
+ * registered). Windows: the host's Job object (win32_job.c): all the host
+ * starts is in it and ends with the host; at a stop, the job's processes
+ * are ended when the service is the host's only one.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* pipe2 */
@@ -45,7 +49,8 @@
 
 extern char **environ;
 
-#define TICK_MS 500u /* the children gauge's refresh */
+#define TICK_MS 500u          /* the children gauge's refresh */
+#define ABANDON_GRACE_MS 500u /* a given-up worker's tree: SIGTERM, then SIGKILL */
 
 struct lsvc__ptree {
     lsvc_ptree *t;
@@ -228,6 +233,50 @@ static void on_chld(uv_signal_t *h, int sig)
     arm(h->loop->data);
 }
 
+/* Waits (in steps of 10 ms) until t is empty or due; its count. */
+static unsigned wait_empty(lsvc_ptree *t, uint64_t due)
+{
+    unsigned n;
+    while ((n = lsvc_ptree_count(t)) && lsvc_now_ns() < due)
+        usleep(10000);
+    return n;
+}
+
+/* The whole end of t, blocking (no loop waits for it): SIGTERM, up to
+ * grace_ms for it to empty, then SIGKILL to what is left (*killed: how
+ * many), the host's zombies reaped. Returns how many got SIGTERM. */
+static unsigned end_now(lsvc_ptree *t, uint32_t grace_ms, unsigned *killed)
+{
+    *killed = 0;
+    unsigned n = lsvc_ptree_signal(t, SIGTERM);
+    if (!n)
+        return 0;
+    if (wait_empty(t, lsvc_now_ns() + (uint64_t)grace_ms * 1000000u)) {
+        *killed = lsvc_ptree_count(t);
+        lsvc_ptree_kill(t);
+        wait_empty(t, lsvc_now_ns() + 200000000u);
+    }
+    lsvc_ptree_reap();
+    return n;
+}
+
+/* The worker was given up, stuck in a C call (lsvc_service_on_abandon): on
+ * the watchdog's thread, or this one's at a panic, before STOPPED. Its
+ * tree is ended from there as a stop would end it, with a short grace
+ * (the watchdog waits meanwhile); w->pt stays, as an abandoned worker is
+ * never freed (worker.c's worker_free). */
+static void tree_given_up(void *ud)
+{
+    lsvc__worker *w = ud;
+    unsigned killed;
+    unsigned n = end_now(w->pt->t, ABANDON_GRACE_MS, &killed);
+    lsvc_ptree_orphan(w->pt->t); /* no cgroup left behind */
+    if (n)
+        lsvc_log(killed ? LSVC_LOG_WARNING : LSVC_LOG_INFO, lsvc_service_name(w->svc),
+                 "its thread given up: %u process%s of its tree ended (%u killed after %u ms)", n,
+                 n == 1 ? "" : "es", killed, ABANDON_GRACE_MS);
+}
+
 void lsvc__ptree_open(lsvc__worker *w)
 {
     lua_State *L = w->L;
@@ -246,6 +295,7 @@ void lsvc__ptree_open(lsvc__worker *w)
                  strerror(errno));
     lsvc_log(LSVC_LOG_DEBUG, lsvc_service_name(w->svc), "process tree: %s",
              lsvc_ptree_cgroup(w->pt->t) ? "cgroup" : lsvc_ptree_mode_name(w->pt->mode));
+    lsvc_service_on_abandon(w->svc, tree_given_up, w);
     if (uv_timer_init(&w->loop, &w->pt->tick) == 0) {
         w->pt->tick.data = NULL; /* the runtime's own */
         w->pt->tick_init = true; /* started by the first child */
@@ -309,6 +359,7 @@ void lsvc__ptree_free(lsvc__worker *w)
 {
     if (!w->pt)
         return;
+    lsvc_service_on_abandon(w->svc, NULL, NULL);
     lsvc_ptree_free(w->pt->t);
     free(w->pt->uvpids);
     free(w->pt);
@@ -326,8 +377,18 @@ static bool sole(lsvc__worker *w)
     return h && lsvc_host_count(h) == 1;
 }
 
+/* The worker was given up (lsvc_service_on_abandon): the job's processes
+ * ended as a stop would end them (the host's only service). */
+static void tree_given_up(void *ud)
+{
+    lsvc__worker *w = ud;
+    if (sole(w))
+        lsvc_job_others(true);
+}
+
 void lsvc__ptree_open(lsvc__worker *w)
 {
+    lsvc_service_on_abandon(w->svc, tree_given_up, w);
     if (!lsvc_job_open())
         lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(w->svc),
                  "no Job object for the host (error %lu): the processes the service starts "

@@ -250,6 +250,14 @@ static bool phase_load(lsvc__worker *w)
     if (ok) {
         lsvc__load_apply(w, -1, true);
         lua_pop(w->L, 1);
+        /* Loaded: at the barrier it waits for the others' loads, each under
+         * its own deadline, and has none of its own (start sets one): a
+         * sibling's slow top level must not have it given up as stuck.
+         * An interrupt the deadline raised as the top level ended is
+         * answered here. */
+        lsvc_service_clear_deadline(svc, LSVC_DEADLINE_START);
+        if (lsvc_service_interrupted(svc))
+            lsvc__ack_interrupt(w, 0, LSVC_DEADLINE_NONE);
     }
     lsvc_service_loaded(svc, ok);
     bool go = ok && lsvc_service_wait_release(svc);
@@ -417,9 +425,10 @@ static void *worker_main(void *arg)
         lsvc_service_worker_ended(svc);
         return NULL;
     }
-    if (phase_load(w) && phase_start(w)) {
+    if (phase_load(w) && phase_start(w) && !lsvc_service_abandoned(svc)) {
         phase_run(w);
-        phase_stop(w);
+        if (!lsvc_service_abandoned(svc)) /* given up: no stop handler either */
+            phase_stop(w);
     }
     phase_close(w);
     lsvc_service_set_stopped(svc, final_exit(w));

@@ -8,8 +8,9 @@
  * posix/posix_console.c and win32/win32_console.c.
  *
  * Threads: main (parse, start, wait, exit); the report callback runs on
- * whichever thread changed a status; lsvc_console_stop_all on the thread
- * that takes the user's stop (signals, Ctrl events).
+ * whichever thread changed a status; stop_all, which the platform's half
+ * is given (lsvc_console_os_begin), on the thread that takes the user's
+ * stop (signals, Ctrl events).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -171,6 +172,32 @@ static void console_reloading(lsvc_service *svc, bool begin, void *ud)
     lsvc_console_os_reloading(svc, begin);
 }
 
+/* A stop from the console's user for one service. */
+static void user_stop(lsvc_service *svc, const char *why)
+{
+    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP);
+    if (rc == LSVC_NO_ERROR || rc == LSVC_ERROR_SERVICE_NOT_ACTIVE)
+        return;
+    lsvc_status st;
+    lsvc_service_get_status(svc, &st);
+    if (st.state == LSVC_STOP_PENDING) {
+        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
+                 "%s: already stopping (stop_timeout %u ms)", why, lsvc_service_stop_timeout(svc));
+        return;
+    }
+    lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s while %s: stopping as soon as it can",
+             why, lsvc_state_name(st.state));
+    lsvc_service_request_stop(svc);
+    lsvc_service_wake(svc);
+}
+
+/* The user's stop (lsvc_console_stop_fn), given to the platform's half. */
+static void stop_all(lsvc_host *h, const char *why)
+{
+    for (size_t i = 0; i < lsvc_host_count(h); i++)
+        user_stop(lsvc_host_service(h, i), why);
+}
+
 /* A host with a service per script. cs: the console's report state, one
  * per script (NULL: no reports, as for an inspection). NULL on failure. */
 static lsvc_host *host_new(const console_opts *o, console_svc *cs)
@@ -291,7 +318,7 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     }
     console_svc *cs = calloc((size_t)o.nscripts, sizeof *cs);
     lsvc_host *h = cs ? host_new(&o, cs) : NULL;
-    int rc = h ? lsvc_console_os_begin(h, check_only) : 1;
+    int rc = h ? lsvc_console_os_begin(h, check_only, stop_all) : 1;
     console_start start = {.check_only = check_only};
     if (h)
         lsvc_host_on_ready(h, console_prepare, console_ready, &start);
@@ -317,7 +344,7 @@ int lsvc_console_run(const char *verb, int argc, char **argv)
     }
     int serve_rc = mrc ? 1 : lsvc_console_os_serve(h);
     if (mrc)
-        lsvc_console_stop_all(h, "no metrics thread");
+        stop_all(h, "no metrics thread");
     lsvc_host_wait_stopped(h);
     int status = serve_rc ? serve_rc : lsvc_host_exit_status(h);
     lsvc_metrics_close(metrics);
@@ -339,29 +366,4 @@ size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out)
     for (int k = 0; k < n; k++)
         lsvc_service_get_info(lsvc_host_service(h, (size_t)k), &out[k]);
     return failed;
-}
-
-/* A stop from the console's user for one service. */
-static void user_stop(lsvc_service *svc, const char *why)
-{
-    uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_STOP);
-    if (rc == LSVC_NO_ERROR || rc == LSVC_ERROR_SERVICE_NOT_ACTIVE)
-        return;
-    lsvc_status st;
-    lsvc_service_get_status(svc, &st);
-    if (st.state == LSVC_STOP_PENDING) {
-        lsvc_log(LSVC_LOG_WARNING, lsvc_service_name(svc),
-                 "%s: already stopping (stop_timeout %u ms)", why, lsvc_service_stop_timeout(svc));
-        return;
-    }
-    lsvc_log(LSVC_LOG_NOTICE, lsvc_service_name(svc), "%s while %s: stopping as soon as it can",
-             why, lsvc_state_name(st.state));
-    lsvc_service_request_stop(svc);
-    lsvc_service_wake(svc);
-}
-
-void lsvc_console_stop_all(lsvc_host *h, const char *why)
-{
-    for (size_t i = 0; i < lsvc_host_count(h); i++)
-        user_stop(lsvc_host_service(h, i), why);
 }

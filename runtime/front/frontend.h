@@ -78,11 +78,6 @@ int lsvc_console_run(const char *verb, int argc, char **argv);
  * declares (for install). Returns the number that failed to load (the
  * errors logged); n when the host could not be set up. */
 size_t lsvc_console_inspect(int n, char **scripts, lsvc_service_info *out);
-/* A stop from the console's user (a signal, Ctrl+C), to every service:
- * meant even while one is starting or does not accept STOP from a service
- * manager. why: "Interrupt", "Ctrl+C", for the log. Any thread but a
- * worker; never touches Lua. */
-void lsvc_console_stop_all(lsvc_host *h, const char *why);
 
 /* ---- metrics.c: the host's health and metrics endpoint over HTTP
  * (`luasvc run --metrics ADDR:PORT`), served on a thread of its own ---- */
@@ -106,11 +101,18 @@ void lsvc_metrics_render(lsvc_buf *b, const lsvc_service_stats *s, size_t n);
 int lsvc_metrics_health(lsvc_buf *b, const lsvc_service_stats *s, size_t n, uint64_t now_ns);
 
 /* ---- the platform's half of the console (posix_console.c,
- * win32_console.c), called by console.c in this order ---- */
+ * win32_console.c), called by console.c in this order; it calls nothing
+ * of console.c's: what goes up is the stop console.c gives it ---- */
 
-/* Before any thread starts (signals, systemd, the time zone). 0, or the
- * exit status. */
-int lsvc_console_os_begin(lsvc_host *h, bool check_only);
+/* A stop from the console's user (a signal, Ctrl+C), to every service:
+ * meant even while one is starting or does not accept STOP from a service
+ * manager. why: "Interrupt", "Ctrl+C", for the log. Any thread but a
+ * worker; never touches Lua. */
+typedef void (*lsvc_console_stop_fn)(lsvc_host *h, const char *why);
+/* Before any thread starts (signals, systemd, the time zone); stop: what
+ * the user's stop calls (console.c's), kept until the process ends. 0, or
+ * the exit status. */
+int lsvc_console_os_begin(lsvc_host *h, bool check_only, lsvc_console_stop_fn stop);
 /* While the workers load their scripts (POSIX: bind the endpoint's sockets). */
 void lsvc_console_os_loading(lsvc_host *h, bool check_only);
 /* The scripts have loaded (failed of them did not): open what clients

@@ -4,7 +4,8 @@
  *
  * cgroup mode (Linux, a writable cgroup v1 hierarchy: freezer, else pids,
  * else the named systemd one, which a unit with Delegate=yes hands over):
- * one cgroup per service, <the host's cgroup>/luasvc-<pid>/<service>. The
+ * one cgroup per service, <the host's cgroup>/luasvc-<pid>/<service>
+ * (found and made by posix_cgroup.c). The
  * worker's own thread moves into it (lsvc_ptree_join: v1 places threads,
  * not processes), so every process that thread forks (uv.spawn, io.popen,
  * os.execute, a C module's fork or posix_spawn) starts inside, and so do
@@ -50,7 +51,7 @@
 
 #include "primitives.h"
 
-#define PATH_CAP 512
+#define PATH_CAP LSVC_CGROUP_PATH_CAP
 #define MAX_KNOWN 4096u /* pids a subreaper tree remembers */
 
 struct lsvc_ptree {
@@ -68,10 +69,7 @@ struct lsvc_ptree {
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static lsvc_ptree_mode mode_;
 static bool inited;
-static char home[PATH_CAP];  /* the cgroup the host was in (cgroup mode) */
-static char base[PATH_CAP];  /* home/luasvc-<pid> */
-static char rel[PATH_CAP];   /* base, as /proc/PID/cgroup names it */
-static char hier[64];        /* the hierarchy's name in /proc/PID/cgroup */
+static lsvc_cgroup_place cg; /* cgroup mode: where (posix_cgroup.c) */
 static bool freezer;
 static lsvc_ptree *trees;
 static size_t ntrees;
@@ -133,117 +131,6 @@ static unsigned each_listed(const char *dir, const char *file, void (*fn)(pid_t,
 static pid_t my_tid(void) { return gettid(); } /* glibc 2.30 */
 #endif
 
-/* ---- cgroup mode: the host's part ---------------------------------------- */
-
-/* The mount point of the v1 hierarchy with option `opt`, and its root. */
-static bool find_mount(const char *opt, char *mnt, size_t mcap, char *root, size_t rcap)
-{
-    FILE *f = fopen("/proc/self/mountinfo", "re");
-    if (!f)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char r[PATH_CAP], m[PATH_CAP], fs[32], src[64], opts[256];
-        const char *dash = strstr(line, " - ");
-        if (!dash || sscanf(line, "%*s %*s %*s %511s %511s", r, m) != 2 ||
-            sscanf(dash + 3, "%31s %63s %255s", fs, src, opts) != 3 || strcmp(fs, "cgroup") != 0)
-            continue;
-        for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save))
-            if (strcmp(o, opt) == 0)
-                found = true;
-        if (found) {
-            snprintf(mnt, mcap, "%s", m);
-            snprintf(root, rcap, "%s", r);
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-/* The host's path in hierarchy `opt` (/proc/self/cgroup), into out. */
-static bool own_path(const char *opt, char *out, size_t cap)
-{
-    FILE *f = fopen("/proc/self/cgroup", "re");
-    if (!f)
-        return false;
-    char line[1024];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f)) {
-        char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
-        if (!b)
-            continue;
-        *b = 0;
-        b[strcspn(b + 1, "\n") + 1] = 0;
-        for (char *save = NULL, *o = strtok_r(a + 1, ",", &save); o; o = strtok_r(NULL, ",", &save))
-            if (strcmp(o, opt) == 0)
-                found = true;
-        if (found)
-            snprintf(out, cap, "%s", b + 1);
-    }
-    fclose(f);
-    return found;
-}
-
-/* luasvc-<pid> directories of hosts that are gone, and empty: removed. */
-static void sweep_stale(void)
-{
-    DIR *d = opendir(home);
-    if (!d)
-        return;
-    for (struct dirent *e; (e = readdir(d));) {
-        long pid;
-        char end;
-        if (sscanf(e->d_name, "luasvc-%ld%c", &pid, &end) != 1 || pid <= 0 ||
-            (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
-            continue;
-        char p[PATH_CAP + 300];
-        snprintf(p, sizeof p, "%s/%s", home, e->d_name);
-        DIR *sub = opendir(p);
-        for (struct dirent *s; sub && (s = readdir(sub));) {
-            char q[sizeof p + 300];
-            snprintf(q, sizeof q, "%s/%s", p, s->d_name);
-            if (s->d_name[0] != '.' && s->d_type == DT_DIR)
-                rmdir(q);
-        }
-        if (sub)
-            closedir(sub);
-        rmdir(p);
-    }
-    closedir(d);
-}
-
-static bool try_hierarchy(const char *opt)
-{
-    char mnt[PATH_CAP], root[PATH_CAP], own[PATH_CAP];
-    if (!find_mount(opt, mnt, sizeof mnt, root, sizeof root) ||
-        !own_path(opt, own, sizeof own))
-        return false;
-    const char *tail = own;
-    size_t rl = strlen(root);
-    if (strcmp(root, "/") != 0 && strncmp(own, root, rl) == 0)
-        tail = own + rl; /* a cgroup namespace's view */
-    if (strcmp(tail, "/") == 0)
-        tail = "";
-    if (snprintf(home, sizeof home, "%s%s", mnt, tail) >= (int)sizeof home - 40 ||
-        snprintf(base, sizeof base, "%s/luasvc-%ld", home, (long)getpid()) >= (int)sizeof base ||
-        snprintf(rel, sizeof rel, "%s/luasvc-%ld", strcmp(own, "/") == 0 ? "" : own,
-                 (long)getpid()) >= (int)sizeof rel)
-        return false; /* too deep a path */
-    sweep_stale();
-    if (mkdir(base, 0755) != 0 && errno != EEXIST)
-        return false;
-    char probe[PATH_CAP + 16];
-    snprintf(probe, sizeof probe, "%s/tasks", base);
-    if (access(probe, W_OK) != 0) {
-        rmdir(base);
-        return false;
-    }
-    snprintf(hier, sizeof hier, "%s", opt);
-    freezer = strcmp(opt, "freezer") == 0;
-    return true;
-}
-
 static void init_locked(void)
 {
     if (inited)
@@ -251,22 +138,22 @@ static void init_locked(void)
     inited = true;
     mode_ = LSVC_PTREE_NONE;
     const char *force = getenv("LUASVC_PTREE"); /* tests: "subreaper" */
-    bool cg = !force || strcmp(force, "subreaper") != 0;
+    bool use_cg = !force || strcmp(force, "subreaper") != 0;
 #ifdef __linux__
     /* the orphans of every tree come to the host, to be reaped (PID 1 may
      * not reap them: a container's, or a VM's agent) */
     bool sub = prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
     static const char *const opts[] = {"freezer", "pids", "name=systemd"};
-    for (size_t i = 0; cg && i < sizeof opts / sizeof *opts; i++)
-        if (try_hierarchy(opts[i])) {
+    for (size_t i = 0; use_cg && i < sizeof opts / sizeof *opts; i++)
+        if (lsvc_cgroup_place_find(opts[i], &cg)) {
+            freezer = strcmp(opts[i], "freezer") == 0;
             mode_ = LSVC_PTREE_CGROUP;
             return;
         }
     if (sub)
         mode_ = LSVC_PTREE_SUBREAPER;
 #else
-    (void)cg;
-    (void)try_hierarchy;
+    (void)use_cg;
 #endif
 }
 
@@ -293,9 +180,9 @@ lsvc_ptree *lsvc_ptree_new(const char *name)
     pthread_mutex_lock(&mu);
     init_locked();
     if (mode_ == LSVC_PTREE_CGROUP) {
-        if (ntrees == 0 && mkdir(base, 0755) != 0 && errno != EEXIST)
+        if (ntrees == 0 && mkdir(cg.base, 0755) != 0 && errno != EEXIST)
             mode_ = LSVC_PTREE_NONE; /* removed under us */
-        if (snprintf(t->dir, sizeof t->dir, "%s/%s", base, name) >= (int)sizeof t->dir ||
+        if (snprintf(t->dir, sizeof t->dir, "%s/%s", cg.base, name) >= (int)sizeof t->dir ||
             (mkdir(t->dir, 0755) != 0 && errno != EEXIST))
             t->dir[0] = 0; /* this one has none: its children are found as in subreaper mode */
     }
@@ -338,7 +225,7 @@ static void out_if_ours(pid_t tid, void *arg)
     snprintf(p, sizeof p, "/proc/self/task/%ld", (long)tid);
     if (access(p, F_OK) != 0)
         return; /* another process's */
-    snprintf(to, sizeof to, "%s/tasks", home);
+    snprintf(to, sizeof to, "%s/tasks", cg.home);
     snprintf(id, sizeof id, "%ld", (long)tid);
     write_file(to, id);
 }
@@ -408,6 +295,19 @@ static const proc_row *row_of(const proc_row *rows, size_t n, pid_t p)
     return NULL;
 }
 
+/* Every descendant of a marked row (but the host) marked too. */
+static void mark_descendants(proc_row *rows, size_t n, pid_t self)
+{
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < n; i++) {
+            const proc_row *p;
+            if (!rows[i].in && rows[i].pid != self && (p = row_of(rows, n, rows[i].ppid)) && p->in)
+                rows[i].in = more = true;
+        }
+    }
+}
+
 /* Whether a pid is a child some starter waits for (mu held). */
 static bool registered(pid_t p)
 {
@@ -453,14 +353,7 @@ static void mark_tree(lsvc_ptree *t, proc_row *rows, size_t n, bool claim_orphan
                 (lead && lead_ok) ||
                 (r->ppid == self && !registered(r->pid) && (claim_orphans || tagged(t, r->pid)));
     }
-    for (bool more = true; more;) { /* descendants by parent */
-        more = false;
-        for (size_t i = 0; i < n; i++) {
-            const proc_row *p;
-            if (!rows[i].in && rows[i].pid != self && (p = row_of(rows, n, rows[i].ppid)) && p->in)
-                rows[i].in = more = true;
-        }
-    }
+    mark_descendants(rows, n, self);
     t->nknown = 0;
     for (size_t i = 0; i < n && t->nknown < MAX_KNOWN; i++)
         if (rows[i].in && rows[i].state != 'Z') {
@@ -494,14 +387,8 @@ unsigned lsvc_ptree_signal_subtree(pid_t root, int sig)
     for (size_t i = 0; rows && i < n; i++)
         rows[i].in = rows[i].pid != self &&
                      (rows[i].pid == root || rows[i].pgid == root || rows[i].sid == root);
-    for (bool more = rows != NULL; more;) {
-        more = false;
-        for (size_t i = 0; i < n; i++) {
-            const proc_row *p;
-            if (!rows[i].in && rows[i].pid != self && (p = row_of(rows, n, rows[i].ppid)) && p->in)
-                rows[i].in = more = true;
-        }
-    }
+    if (rows)
+        mark_descendants(rows, n, self);
     for (size_t i = 0; rows && i < n; i++)
         if (rows[i].in && rows[i].state != 'Z') {
             count++;
@@ -646,16 +533,16 @@ bool lsvc_ptree_foreign(lsvc_ptree *t, pid_t pid, bool group)
         snprintf(path, sizeof path, "/proc/%ld/cgroup", (long)pid);
         if (read_file(path, buf, sizeof buf) <= 0)
             return false;
-        size_t rl = strlen(rel);
+        size_t rl = strlen(cg.rel);
         for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
             char *a = strchr(l, ':'), *b = a ? strchr(a + 1, ':') : NULL;
             if (!b)
                 continue;
             *b = 0;
-            if (strcmp(a + 1, hier) != 0)
+            if (strcmp(a + 1, cg.hier) != 0)
                 continue;
             const char *p = b + 1;
-            if (strncmp(p, rel, rl) == 0 && p[rl] == '/' &&
+            if (strncmp(p, cg.rel, rl) == 0 && p[rl] == '/' &&
                 strcmp(p + rl + 1, t->name) != 0)
                 foreign = true;
         }
@@ -670,22 +557,40 @@ bool lsvc_ptree_foreign(lsvc_ptree *t, pid_t pid, bool group)
     return foreign;
 }
 
+/* Under mu: t out of the registry; the host's cgroup removed with the
+ * last tree. */
+static void unlist_locked(lsvc_ptree *t)
+{
+    for (lsvc_ptree **p = &trees; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            ntrees--;
+            break;
+        }
+    if (ntrees == 0 && mode_ == LSVC_PTREE_CGROUP)
+        rmdir(cg.base);
+}
+
+void lsvc_ptree_orphan(lsvc_ptree *t)
+{
+    if (!lsvc_ptree_cgroup(t))
+        return;
+    lsvc_ptree_leave(t);
+    pthread_mutex_lock(&mu);
+    if (rmdir(t->dir) == 0) /* t->dir kept: its worker may read it, unlocked */
+        unlist_locked(t);
+    pthread_mutex_unlock(&mu);
+}
+
 void lsvc_ptree_free(lsvc_ptree *t)
 {
     if (!t)
         return;
     lsvc_ptree_leave(t);
     pthread_mutex_lock(&mu);
-    for (lsvc_ptree **p = &trees; *p; p = &(*p)->next)
-        if (*p == t) {
-            *p = t->next;
-            break;
-        }
-    ntrees--;
     if (lsvc_ptree_cgroup(t))
         rmdir(t->dir);
-    if (ntrees == 0 && mode_ == LSVC_PTREE_CGROUP)
-        rmdir(base);
+    unlist_locked(t);
     pthread_mutex_unlock(&mu);
     free(t->regs);
     free(t->waited);

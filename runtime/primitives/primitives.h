@@ -251,6 +251,20 @@ void lsvc_console_hangup(lsvc_console *c); /* the reader: the client went away *
  * /run/luasvc. 0, or -1 with the message in err. Any thread. */
 int lsvc_runtime_dir(char *buf, size_t len, char *err, size_t errlen);
 
+/* ---- posix_cgroup.c: where the host's cgroups go (posix_ptree.c's) ------ */
+
+#define LSVC_CGROUP_PATH_CAP 512
+typedef struct lsvc_cgroup_place {
+    char home[LSVC_CGROUP_PATH_CAP]; /* the cgroup the host is in */
+    char base[LSVC_CGROUP_PATH_CAP]; /* home/luasvc-<pid>, made */
+    char rel[LSVC_CGROUP_PATH_CAP];  /* base, as /proc/PID/cgroup names it */
+    char hier[64];                   /* the hierarchy's name in /proc/PID/cgroup */
+} lsvc_cgroup_place;
+/* The place in the v1 hierarchy mounted with option opt ("freezer",
+ * "pids", "name=systemd"), when the host may make cgroups there: base
+ * made and writable (stale luasvc-<pid> of gone hosts removed). */
+bool lsvc_cgroup_place_find(const char *opt, lsvc_cgroup_place *c);
+
 /* ---- posix_ptree.c: a service's process tree (any thread) -------------- */
 
 #include <sys/types.h>
@@ -294,6 +308,12 @@ unsigned lsvc_ptree_signal_subtree(pid_t root, int sig);
 void lsvc_ptree_reap(void);
 /* pid (with group: the group it leads) is a sibling tree's. */
 bool lsvc_ptree_foreign(lsvc_ptree *t, pid_t pid, bool group);
+/* A tree whose worker was given up and is never freed, once ended: its
+ * cgroup removed now (the host's threads moved out), the host's with the
+ * last, as lsvc_ptree_free would; t stays, out of the registry, for the
+ * worker should its C call return (the cgroup gone, its calls on t then
+ * find nothing). Nothing without a cgroup. */
+void lsvc_ptree_orphan(lsvc_ptree *t);
 /* The tree's cgroup removed (empty by now), the host's with the last. */
 void lsvc_ptree_free(lsvc_ptree *t);
 #else

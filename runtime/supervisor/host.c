@@ -4,6 +4,7 @@
  * where the front end asks, lsvc_host_on_ready), the wait for all to stop,
  * the process exit status. Any thread.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,9 +49,9 @@ size_t lsvc_host_wait_loaded(lsvc_host *h)
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
         pthread_mutex_lock(&svc->mu);
-        while (!svc->loaded && !svc->load_failed)
+        while (!svc->loaded && !svc->load_failed && !svc->load_given_up)
             pthread_cond_wait(&svc->load_cv, &svc->mu);
-        failed += svc->load_failed;
+        failed += svc->load_failed || svc->load_given_up;
         pthread_mutex_unlock(&svc->mu);
     }
     return failed;
@@ -191,25 +192,51 @@ int lsvc_host_exit_status(lsvc_host *h)
  * state is abandoned and the process goes on to exit. */
 #define CLOSE_DEADLINE_NS 2000000000ull
 
+/* A worker given up whose C call has returned (its tree was ended) closes
+ * its handles and ends: this long at most, so that the process does not
+ * exit under it (libuv's exit handlers beside its closing abort). */
+#define GIVEN_UP_WAIT_NS 1000000000ull
+
+/* svc's worker has ended by deadline_ns (under svc->mu's wait). */
+static bool ended_by(lsvc_service *svc, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&svc->mu);
+    while (!svc->worker_ended)
+        if (lsvc_cond_wait_until(&svc->load_cv, &svc->mu, deadline_ns) == ETIMEDOUT)
+            break;
+    bool ended = svc->worker_ended;
+    pthread_mutex_unlock(&svc->mu);
+    return ended;
+}
+
+/* A worker given up (stuck in a C call, or in lua_close past the deadline)
+ * is waited for GIVEN_UP_WAIT_NS at most: joined if it has ended by then
+ * (its call returned and it closed), else detached, to end with the
+ * process (still in its C call). */
 void lsvc_host_join(lsvc_host *h)
 {
     uint64_t deadline = lsvc_now_ns() + CLOSE_DEADLINE_NS;
+    uint64_t given_up_by = lsvc_now_ns() + GIVEN_UP_WAIT_NS;
     for (size_t i = 0; i < h->n; i++) {
         lsvc_service *svc = h->svcs[i];
         pthread_mutex_lock(&svc->mu);
-        bool join = svc->thread_started && !svc->abandoned;
+        bool started = svc->thread_started, given_up = svc->abandoned;
         pthread_mutex_unlock(&svc->mu);
-        if (join && !lsvc_service_wait_worker(svc, deadline)) {
+        if (!started)
+            continue;
+        if (!given_up && !lsvc_service_wait_worker(svc, deadline)) {
             lsvc_log(LSVC_LOG_ERROR, svc->name,
                      "closing its Lua state did not finish within %llu ms (a __gc finalizer "
                      "that does not return?): abandoned",
                      CLOSE_DEADLINE_NS / 1000000ull);
-            continue;
+            given_up = true;
         }
-        if (join) {
+        bool ended = ended_by(svc, given_up ? given_up_by : 0);
+        if (given_up && !ended)
+            pthread_detach(svc->thread);
+        else
             pthread_join(svc->thread, NULL);
-            svc->thread_started = false;
-        }
+        svc->thread_started = false;
     }
 }
 

@@ -146,6 +146,9 @@ void lsvc_service_get_stats(lsvc_service *svc, lsvc_service_stats *out)
 {
     pthread_mutex_lock(&svc->mu);
     memcpy(out->name, svc->name, sizeof out->name);
+    memcpy(out->display_name, svc->display_name, sizeof out->display_name);
+    out->accepts = svc->accepts;
+    out->stop_timeout_ms = svc->stop_timeout_ms;
     out->status = svc->status;
     memcpy(out->status_text, svc->status_text, sizeof out->status_text);
     out->controls_delivered = svc->controls_delivered;

@@ -278,9 +278,10 @@ void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint
     lsvc_watchdog_kick(svc->host);
 }
 
-/* Report STOPPED exactly once: the worker at the end, or the watchdog for
- * an abandoned worker; whichever comes second does nothing. */
-void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
+/* Report STOPPED exactly once: the worker at the end, or the thread that
+ * gave the worker up (lsvc_service_given_up); whichever comes second does
+ * nothing. */
+static void report_stopped(lsvc_service *svc, lsvc_exit ex)
 {
     pthread_mutex_lock(&svc->mu);
     if (svc->stopped_reported) {
@@ -294,6 +295,14 @@ void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
     unlock_and_report(svc, true);
     drop_consoles(svc);
     lsvc_host_notify(svc->host);
+}
+
+/* A worker given up reports nothing: its STOPPED is the one given_up
+ * reports (1067), also when its C call returns while its tree is ended. */
+void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex)
+{
+    if (!lsvc_service_abandoned(svc))
+        report_stopped(svc, ex);
 }
 
 bool lsvc_service_progress(lsvc_service *svc, uint32_t wait_hint)
@@ -363,11 +372,52 @@ void lsvc_service_set_deadline(lsvc_service *svc, uint64_t at_ns, lsvc_deadline 
 
 void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex)
 {
-    lsvc_service_set_stopped(svc, ex);
     pthread_mutex_lock(&svc->mu);
-    svc->abandoned = true;
+    svc->abandoned = true; /* first: the host, woken by STOPPED, must not join it */
     lsvc_irq_unbind(&svc->irq);
     pthread_mutex_unlock(&svc->mu);
+    lsvc_service_given_up(svc, ex);
+}
+
+bool lsvc_service_abandoned(lsvc_service *svc)
+{
+    pthread_mutex_lock(&svc->mu);
+    bool given_up = svc->abandoned;
+    pthread_mutex_unlock(&svc->mu);
+    return given_up;
+}
+
+void lsvc_service_on_abandon(lsvc_service *svc, void (*fn)(void *ud), void *ud)
+{
+    pthread_mutex_lock(&svc->mu);
+    svc->on_abandon = fn;
+    svc->on_abandon_ud = ud;
+    pthread_mutex_unlock(&svc->mu);
+}
+
+/* The worker is given up: it will not end its tree, report STOPPED or
+ * end its load itself. Its load, if it had not ended (a top level stuck in
+ * a C call), ends here, neither loaded nor failed: without that the host's
+ * barrier would wait for it for ever (the front end in
+ * lsvc_host_wait_ready, before it takes any signal, the other services at
+ * their gate). STOPPED before the count: the last count may release the
+ * others, and the host then finds this one stopped. */
+void lsvc_service_given_up(lsvc_service *svc, lsvc_exit ex)
+{
+    pthread_mutex_lock(&svc->mu);
+    void (*fn)(void *) = svc->on_abandon;
+    void *ud = svc->on_abandon_ud;
+    svc->on_abandon = NULL; /* once */
+    bool loading = !svc->loaded && !svc->load_failed && !svc->load_given_up;
+    if (loading)
+        svc->load_given_up = true;
+    pthread_cond_broadcast(&svc->load_cv); /* lsvc_host_wait_loaded */
+    pthread_mutex_unlock(&svc->mu);
+    if (fn)
+        fn(ud);
+    report_stopped(svc, ex);
+    if (loading)
+        lsvc_host_loaded(svc->host);
 }
 
 void lsvc_service_worker_ended(lsvc_service *svc)
@@ -481,6 +531,10 @@ int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t
 void lsvc_service_loaded(lsvc_service *svc, bool ok)
 {
     pthread_mutex_lock(&svc->mu);
+    if (svc->abandoned) { /* given up: its load ended there (lsvc_service_given_up) */
+        pthread_mutex_unlock(&svc->mu);
+        return;
+    }
     svc->loaded = ok;
     svc->load_failed = !ok;
     pthread_cond_broadcast(&svc->load_cv);
@@ -493,7 +547,7 @@ bool lsvc_service_wait_release(lsvc_service *svc)
     pthread_mutex_lock(&svc->mu);
     while (svc->gate == LSVC_GATE_WAIT)
         pthread_cond_wait(&svc->load_cv, &svc->mu);
-    bool go = svc->gate == LSVC_GATE_GO;
+    bool go = svc->gate == LSVC_GATE_GO && !svc->abandoned; /* one given up never starts */
     pthread_mutex_unlock(&svc->mu);
     return go;
 }
@@ -530,6 +584,10 @@ bool lsvc_service_interrupted(lsvc_service *svc) { return atomic_load(&svc->inte
 void lsvc_service_ack_interrupt(lsvc_service *svc, uint64_t deadline_ns, lsvc_deadline kind)
 {
     pthread_mutex_lock(&svc->mu);
+    if (svc->abandoned) { /* given up: the interrupt stays, whatever it answers */
+        pthread_mutex_unlock(&svc->mu);
+        return;
+    }
     atomic_store(&svc->interrupt, 0);
     svc->interrupted_ns = 0;
     arm(svc, deadline_ns, kind, svc->deadline_code);

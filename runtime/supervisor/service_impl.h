@@ -51,6 +51,9 @@ struct lsvc_service {
     bool worker_ended; /* its thread is about to return (nothing left to free) */
     bool stopped_reported;
     bool loaded, load_failed;
+    bool load_given_up; /* the worker was given up while loading: its load ended so */
+    void (*on_abandon)(void *ud); /* the engine's, for a worker given up */
+    void *on_abandon_ud;
     lsvc_gate gate;
     uint64_t last_latency_ns; /* control arrival to handler entry */
     uint64_t controls_delivered;
@@ -116,5 +119,11 @@ struct lsvc_host {
     pthread_mutex_t prepare_mu; /* held while prepare runs: a second caller waits */
     bool prepared;
 };
+
+/* The worker was given up (svc->abandoned set), on the thread that gave
+ * it up: the on_abandon callback, STOPPED with ex, and a load it had not
+ * ended counted as ended at the host's barrier. service.c; called by
+ * watchdog.c too. */
+void lsvc_service_given_up(lsvc_service *svc, lsvc_exit ex);
 
 #endif

@@ -89,10 +89,23 @@ uint32_t lsvc_service_console(lsvc_service *svc, lsvc_console *c);
 void lsvc_service_get_status(lsvc_service *svc, lsvc_status *out);
 /* Worker only: change state (checks the transition), reset checkpoint. */
 void lsvc_service_set_state(lsvc_service *svc, lsvc_state st, uint32_t wait_hint);
+/* Worker: STOPPED with ex, once (nothing once the worker was given up:
+ * the watchdog has reported it). */
 void lsvc_service_set_stopped(lsvc_service *svc, lsvc_exit ex);
-/* Worker, about to end its thread where it is: report STOPPED with ex and
- * mark the thread abandoned (the host does not join it). */
+/* Worker, about to end its thread where it is: mark the thread abandoned
+ * (the host does not join it) and report STOPPED with ex, as the watchdog
+ * does for a worker stuck in a C call (the on_abandon callback first). */
 void lsvc_service_abandon(lsvc_service *svc, lsvc_exit ex);
+/* Worker, before the script runs: fn(ud) is called if the worker is given
+ * up (stuck in a C call past a deadline, or at a panic), on the thread
+ * that gives it up (the watchdog's, or the worker's own), before STOPPED
+ * is reported: it ends what the worker cannot end now (its process tree),
+ * in bounded time. Called once at most; fn NULL: none. */
+void lsvc_service_on_abandon(lsvc_service *svc, void (*fn)(void *ud), void *ud);
+/* Whether the worker was given up (any thread). One that comes back from
+ * its C call finds its interrupt raised for good (lsvc_service_ack_interrupt
+ * does nothing then): it ends at once, reporting nothing. */
+bool lsvc_service_abandoned(lsvc_service *svc);
 /* Worker: its thread returns now. Host: wait for that until deadline_ns;
  * false: not in time (a finalizer hangs in lua_close), it is abandoned. */
 void lsvc_service_worker_ended(lsvc_service *svc);
@@ -151,12 +164,14 @@ const lsvc_service_opts *lsvc_service_options(const lsvc_service *svc);
 /* The controls the front ends queue for the worker (its only consumer). */
 lsvc_queue *lsvc_service_queue(lsvc_service *svc);
 /* Run fn(arg) on the service's worker thread, owned here (joined by
- * lsvc_host_join unless abandoned). Any thread, once. 0 or errno. */
+ * lsvc_host_join, or detached there when abandoned and still running).
+ * Any thread, once. 0 or errno. */
 int lsvc_service_spawn(lsvc_service *svc, void *(*fn)(void *), void *arg, size_t stack_size);
-/* The script has loaded (ok) or failed to: the host's barrier learns it. */
+/* The script has loaded (ok) or failed to: the host's barrier learns it.
+ * Nothing once the worker was given up (its load counted as ended then). */
 void lsvc_service_loaded(lsvc_service *svc, bool ok);
 /* Wait at the host's barrier until it lets the service start (true) or
- * aborts the start (false). */
+ * aborts the start (false; always false once the worker was given up). */
 bool lsvc_service_wait_release(lsvc_service *svc);
 /* The status, and whether the host has let the service start, read
  * together (a status_slot binding starts from there). Any thread. */
@@ -185,6 +200,9 @@ extern const double lsvc_latency_bounds_s[LSVC_LATENCY_BUCKETS];
 /* Everything a service's numbers say, read together (any thread). */
 typedef struct lsvc_service_stats {
     char name[128];
+    char display_name[256]; /* the script's, else "" */
+    uint32_t accepts;        /* the script's mask (status.controls_accepted: as reported) */
+    uint32_t stop_timeout_ms;
     lsvc_status status;
     char status_text[256];
     uint64_t controls_delivered;
@@ -252,8 +270,9 @@ void lsvc_watchdog_kick_by(lsvc_host *host, uint64_t at_ns); /* a deadline was s
 
 lsvc_host *lsvc_host_new(void);
 int lsvc_host_add(lsvc_host *h, lsvc_service *svc);
-/* Wait until every worker has loaded (or failed to load) its script.
- * Returns the number that failed. */
+/* Wait until every worker has loaded (or failed to load) its script, or
+ * was given up while loading (stuck in a C call). Returns the number that
+ * did not load. */
 size_t lsvc_host_wait_loaded(lsvc_host *h);
 void lsvc_host_release(lsvc_host *h, bool go); /* go=false: abort the starts */
 /* The start barrier without a hand-over: ready(h, failed, ud) (what must
@@ -265,7 +284,9 @@ void lsvc_host_release(lsvc_host *h, bool go); /* go=false: abort the starts */
  * gets there first (on a busy machine the front end's thread may not run
  * for a while after it started the workers; the start does not wait for
  * it). Set before the workers start; the front end learns the outcome
- * with lsvc_host_wait_ready. Without it, the front end waits
+ * with lsvc_host_wait_ready. A worker given up while it loads (stuck in
+ * a C call: STOPPED 1067) ends its load there, neither loaded nor failed:
+ * the others start. Without it, the front end waits
  * (lsvc_host_wait_loaded) and releases. */
 void lsvc_host_on_ready(lsvc_host *h, void (*prepare)(lsvc_host *, void *),
                         void (*ready)(lsvc_host *, size_t, void *), void *ud);
@@ -277,7 +298,9 @@ bool lsvc_host_all_stopped(lsvc_host *h);
 /* Process exit status once all are stopped: 2 for a load failure, else the
  * first failing service's status, else 0. */
 int lsvc_host_exit_status(lsvc_host *h);
-void lsvc_host_join(lsvc_host *h); /* joins workers not abandoned */
+/* Joins the workers (one given up: if it has ended since, else it is
+ * detached). */
+void lsvc_host_join(lsvc_host *h);
 /* Did any of its scripts fail to load? (any thread, no service lock held) */
 bool lsvc_host_any_load_failed(lsvc_host *h);
 void lsvc_host_notify(lsvc_host *h);

@@ -9,8 +9,11 @@
  * entry into Lua: a luv callback, a spawned task's resume) that runs past
  * its due is interrupted the same way; the worker answers when the slice
  * returns (lsvc_service_slice_end). A worker that has
- * not answered a second later is stuck in a C call: the service is
- * reported STOPPED with an error and its thread abandoned. The thread
+ * not answered a second later is stuck in a C call: its process tree is
+ * ended (the engine's on_abandon, on this thread, within its grace), the
+ * service is reported STOPPED with an error and its thread abandoned; a
+ * load it had not finished ends there, so the host's barrier lets the
+ * others start and the host exits once none runs. The thread
  * sleeps until the next deadline, so an idle host costs nothing.
  */
 #include <errno.h>
@@ -110,7 +113,7 @@ static void *watchdog_main(void *arg)
                          "stuck in a C call past its %s deadline; reported STOPPED, "
                          "its thread abandoned",
                          what);
-                lsvc_service_set_stopped(svc, (lsvc_exit){LSVC_ERROR_PROCESS_ABORTED, 0});
+                lsvc_service_given_up(svc, (lsvc_exit){LSVC_ERROR_PROCESS_ABORTED, 0});
                 pthread_mutex_lock(&h->mu);
             }
         }

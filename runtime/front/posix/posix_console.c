@@ -24,6 +24,8 @@ static lsvc_systemd *console_sd;
 static sigset_t console_sigs;
 /* The endpoint: its sockets bound while the scripts load, then served. */
 static lsvc_endpoint *console_pre, *console_ep;
+/* The user's stop, console.c's (set by os_begin, before any thread). */
+static lsvc_console_stop_fn console_stop;
 
 void lsvc_console_os_reloading(lsvc_service *svc, bool begin)
 {
@@ -44,7 +46,7 @@ static void console_signal(lsvc_host *h, int sig)
         lsvc_log_reopen_file(); /* --log-file moved away by logrotate: a new one */
     lsvc_systemd_signal(console_sd, sig, true, false);
     if (sig != SIGHUP)
-        lsvc_console_stop_all(h, strsignal(sig));
+        console_stop(h, strsignal(sig));
     for (size_t i = 0; sig == SIGHUP && i < lsvc_host_count(h); i++) {
         lsvc_service *svc = lsvc_host_service(h, i);
         uint32_t rc = lsvc_service_control(svc, LSVC_CTRL_PARAMCHANGE);
@@ -68,8 +70,9 @@ static int catch_signals(sigset_t *set)
     return lsvc_signals_catch(set);
 }
 
-int lsvc_console_os_begin(lsvc_host *h, bool check_only)
+int lsvc_console_os_begin(lsvc_host *h, bool check_only, lsvc_console_stop_fn stop)
 {
+    console_stop = stop;
     if (catch_signals(&console_sigs) != 0) {
         lsvc_log(LSVC_LOG_ERROR, NULL, "cannot catch signals: %s", strerror(errno));
         return 1;
@@ -119,7 +122,7 @@ int lsvc_console_os_serve(lsvc_host *h)
     if (rc == 0)
         return 0;
     lsvc_log(LSVC_LOG_ERROR, NULL, "cannot start the control endpoint's thread: %s", strerror(rc));
-    lsvc_console_stop_all(h, strsignal(SIGTERM));
+    console_stop(h, strsignal(SIGTERM));
     return 1;
 }
 

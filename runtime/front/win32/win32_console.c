@@ -11,7 +11,8 @@
 #include "../frontend.h"
 #include "win32.h"
 
-static lsvc_host *g_host; /* set before the Ctrl handler is installed */
+static lsvc_host *g_host;          /* set before the Ctrl handler is installed */
+static lsvc_console_stop_fn g_stop; /* console.c's, set by os_begin */
 
 /* On the thread the system creates for a console event: never touches Lua. */
 static BOOL WINAPI ctrl_handler(DWORD ev)
@@ -20,7 +21,7 @@ static BOOL WINAPI ctrl_handler(DWORD ev)
                       : ev == CTRL_BREAK_EVENT ? "Ctrl+Break"
                       : ev == CTRL_CLOSE_EVENT ? "console closed"
                                                : "logoff or shutdown";
-    lsvc_console_stop_all(g_host, why);
+    g_stop(g_host, why);
     /* After a close the process ends when this returns (the system allows
      * a few seconds): let the services stop first. */
     if (ev == CTRL_CLOSE_EVENT || ev == CTRL_LOGOFF_EVENT || ev == CTRL_SHUTDOWN_EVENT)
@@ -40,10 +41,11 @@ void lsvc_console_os_reloading(lsvc_service *svc, bool begin)
     (void)begin;
 }
 
-int lsvc_console_os_begin(lsvc_host *h, bool check_only)
+int lsvc_console_os_begin(lsvc_host *h, bool check_only, lsvc_console_stop_fn stop)
 {
     (void)h;
     (void)check_only;
+    g_stop = stop;
     return 0;
 }
 
