@@ -10,67 +10,14 @@ local system = require "system"
 
 local START_DEADLINE = 30 -- s: the first load's deadline (LSVC_START_WAIT_HINT_MS)
 local GIVEN_UP = 4 -- s after a deadline, at most: the watchdog's second, the tree's 0.5 s grace, a busy machine
--- The host's exit after its last STOPPED. ThreadSanitizer sleeps
--- atexit_sleep_ms (1000 by default) in every process's exit.
-local EXIT_WITHIN = 2
-local tsan = os.getenv("TSAN_OPTIONS")
-if tsan then EXIT_WITHIN = EXIT_WITHIN + (tonumber(tsan:match("atexit_sleep_ms=(%d+)")) or 1000) / 1000 end
-
-local tracked, hosts = {}, {}
-
-local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
-
--- pids of the processes whose command line holds `sleep TOKEN`
-local function with_token(token)
-  local _, out = H.sh("ps -eo pid=,args=")
-  local list = {}
-  for pid, args in out:gmatch("%s*(%d+) ([^\n]*)") do
-    if args:find("sleep " .. token, 1, true) then
-      list[#list + 1] = tonumber(pid)
-      tracked[#tracked + 1] = tonumber(pid)
-    end
-  end
-  return list
-end
-
-local seq = 0
-local function token()
-  seq = seq + 1
-  return string.format("%d.%d%03d", 800 + seq, math.random(100, 999), seq)
-end
-
-local function cgroup_dirs(hostpid)
-  local list = {}
-  for _, h in ipairs { "freezer", "pids", "systemd" } do
-    local _, out = H.sh("find /sys/fs/cgroup/" .. h .. " -maxdepth 3 -type d -name luasvc-" .. hostpid .. " 2>/dev/null")
-    for d in out:gmatch("[^\n]+") do list[#list + 1] = d end
-  end
-  return list
-end
-
--- What a failed test left: its hosts (H.cleanup), the children they had
--- (a given-up worker's tree outlives a SIGKILLed host), their cgroups.
-local function cleanup()
-  H.cleanup()
-  for _, pid in ipairs(tracked) do
-    if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-  end
-  tracked = {}
-  for _, hp in ipairs(hosts) do
-    for _, d in ipairs(cgroup_dirs(hp)) do
-      os.execute("for f in " .. H.q(d) .. "/*/cgroup.procs; do [ -f \"$f\" ] && xargs -r kill -KILL < \"$f\"; done 2>/dev/null")
-      H.wait_for(function()
-        os.execute("rmdir " .. H.q(d) .. "/* " .. H.q(d) .. " 2>/dev/null")
-        return #cgroup_dirs(hp) == 0
-      end, 5, "the cgroups of host " .. hp .. " to be removed")
-    end
-  end
-  hosts = {}
-end
+local PT = require("spec.support.ptree")(800)
+local alive, with_token, token, cgroup_dirs, cleanup = PT.alive, PT.with_token, PT.token, PT.cgroup_dirs, PT.cleanup
+-- The host's exit after its last STOPPED.
+local EXIT_WITHIN = PT.exit_within(2)
 
 local function start(opts)
   local p = H.start(opts)
-  hosts[#hosts + 1] = p.pid
+  PT.host(p.pid)
   return p
 end
 

@@ -8,28 +8,10 @@ local system = require "system"
 
 local F = H.fixtures
 
--- The host's exit after its last STOPPED: within 0.5 s. ThreadSanitizer
--- sleeps atexit_sleep_ms (1000 by default) in every process's exit.
-local EXIT_WITHIN = 0.5
-local tsan = os.getenv("TSAN_OPTIONS")
-if tsan then EXIT_WITHIN = EXIT_WITHIN + (tonumber(tsan:match("atexit_sleep_ms=(%d+)")) or 1000) / 1000 end
-
-local tracked, hosts = {}, {}
-
-local function alive(pid) return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true end
-
--- pids of the processes whose command line holds `sleep TOKEN`
-local function with_token(token)
-  local _, out = H.sh("ps -eo pid=,args=")
-  local list = {}
-  for pid, args in out:gmatch("%s*(%d+) ([^\n]*)") do
-    if args:find("sleep " .. token, 1, true) then
-      list[#list + 1] = tonumber(pid)
-      tracked[#tracked + 1] = tonumber(pid)
-    end
-  end
-  return list
-end
+local PT = require("spec.support.ptree")(900)
+local alive, with_token, token, cgroup_dirs, cleanup = PT.alive, PT.with_token, PT.token, PT.cgroup_dirs, PT.cleanup
+-- The host's exit after its last STOPPED: within 0.5 s.
+local EXIT_WITHIN = PT.exit_within(0.5)
 
 -- zombies whose parent is pid
 local function zombies_of(pid)
@@ -39,45 +21,6 @@ local function zombies_of(pid)
     if tonumber(ppid) == pid and stat:sub(1, 1) == "Z" then n = n + 1 end
   end
   return n
-end
-
-local seq, issued = 0, {}
-local function token()
-  seq = seq + 1
-  issued[#issued + 1] = string.format("%d.%d%03d", 900 + seq, math.random(100, 999), seq)
-  return issued[#issued]
-end
-
-local function cgroup_dirs(hostpid)
-  local list = {}
-  for _, h in ipairs { "freezer", "pids", "systemd" } do
-    local _, out = H.sh("find /sys/fs/cgroup/" .. h .. " -maxdepth 3 -type d -name luasvc-" .. hostpid)
-    for d in out:gmatch("[^\n]+") do list[#list + 1] = d end
-  end
-  return list
-end
-
--- Whatever a failed test left: its hosts (H.cleanup: SIGKILL, so no stop
--- ended their trees), every process that carries one of its tokens, and
--- its hosts' cgroups with what is still in them.
-local function cleanup()
-  H.cleanup()
-  for _, t in ipairs(issued) do with_token(t) end
-  issued = {}
-  for _, pid in ipairs(tracked) do
-    if alive(pid) then os.execute("kill -KILL " .. pid .. " 2>/dev/null") end
-  end
-  tracked = {}
-  for _, hp in ipairs(hosts) do
-    for _, d in ipairs(cgroup_dirs(hp)) do
-      os.execute("for f in " .. H.q(d) .. "/*/cgroup.procs; do [ -f \"$f\" ] && xargs -r kill -KILL < \"$f\"; done 2>/dev/null")
-      H.wait_for(function()
-        os.execute("rmdir " .. H.q(d) .. "/* " .. H.q(d) .. " 2>/dev/null")
-        return #cgroup_dirs(hp) == 0
-      end, 5, "the cgroups of host " .. hp .. " to be removed")
-    end
-  end
-  hosts = {}
 end
 
 local function can_cgroup()
@@ -107,10 +50,10 @@ local function start(mode, case)
     args = { case, t, sib, pidfile },
     env = mode == "subreaper" and "LUASVC_PTREE=subreaper" or "",
   }
-  hosts[#hosts + 1] = p.pid
+  PT.host(p.pid)
   H.wait_state(p, "ptree_case", "RUNNING")
   local spid = tonumber(H.wait_for(function() return H.read(pidfile) end, 5, "the sibling's child"))
-  tracked[#tracked + 1] = spid
+  PT.track(spid)
   return p, t, spid
 end
 
@@ -213,7 +156,7 @@ for _, mode in ipairs { "cgroup", "subreaper" } do
         scripts = { F .. "ptree_many.lua" },
         env = mode == "subreaper" and "LUASVC_PTREE=subreaper" or "",
       }
-      hosts[#hosts + 1] = p.pid
+      PT.host(p.pid)
       H.wait_log(p, "CHILDREN:", 120)
       local before, after = H.log(p):match("FDS:(%d+):(%d+)")
       -- none left behind (one the runtime had open at the first count, as a
@@ -237,7 +180,7 @@ describe("ctx:exec", function()
   it("runs a command and waits: lines, exit code and signal, a timeout that ends the tree, bad input", function()
     local t, t2 = token(), token()
     local p = H.start { scripts = { F .. "ptree_exec.lua" }, args = { t, t2 } }
-    hosts[#hosts + 1] = p.pid
+    PT.host(p.pid)
     H.wait_log(p, "EXEC:done", 20)
     local log = H.log(p)
     assert.truthy(log:find("sh: out1\n", 1, true), log)

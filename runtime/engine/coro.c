@@ -228,10 +228,7 @@ static int co_close(lua_State *L)
     if (lsvc__is_task(L, 1))
         return luaL_error(L, "coroutine.close: cannot close a task of the runtime's (run, a "
                              "handler, a ctx:spawn task); return from it instead");
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return lsvc__call_wrapped(L);
 }
 
 static int co_wrapped(lua_State *L)

@@ -128,10 +128,7 @@ static int fenced_signal_start(lua_State *L)
                              "interrupts every service of the process): a service cannot take it; "
                              "stop and paramchange handlers receive SIGTERM and SIGHUP",
                           luaL_tolstring(L, 2, NULL));
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return lsvc__call_wrapped(L);
 }
 
 /* uv.kill(pid, sig): not the host, its group, or every process. */
@@ -151,10 +148,7 @@ static int fenced_kill(lua_State *L)
         return luaL_error(L, "uv.kill: pid %I is another service's: a service signals its own "
                              "children only",
                           pid);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
+    return lsvc__call_wrapped(L);
 }
 
 static int no_thread(lua_State *L)
@@ -173,14 +167,11 @@ static int no_chdir(lua_State *L)
                       lua_tostring(L, lua_upvalueindex(1)));
 }
 
-/* t[name] = f, with up (a string) as its upvalue, or the old value. */
-static void replace(lua_State *L, int t, const char *name, lua_CFunction f, bool old_as_up)
+/* t[name] = f, with the name as its upvalue (for its message). */
+static void refuse(lua_State *L, int t, const char *name, lua_CFunction f)
 {
     t = lua_absindex(L, t);
-    if (old_as_up)
-        lua_getfield(L, t, name);
-    else
-        lua_pushstring(L, name);
+    lua_pushstring(L, name);
     lua_pushcclosure(L, f, 1);
     lua_setfield(L, t, name);
 }
@@ -351,10 +342,7 @@ static int req_call(lua_State *L)
         lua_pushcclosure(L, req_done, 2);
         lua_replace(L, n);
     }
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, n, LUA_MULTRET);
-    return lua_gettop(L);
+    return lsvc__call_wrapped(L);
 }
 
 static const char *const REQ_FUNCS[] = {"tcp_connect", "pipe_connect", "pipe_connect2", "write",
@@ -373,7 +361,7 @@ static void fence_requests(lua_State *L, int uv)
         int ty = lua_getfield(L, uv, REQ_FUNCS[i]);
         lua_pop(L, 1);
         if (ty != LUA_TNIL)
-            replace(L, uv, REQ_FUNCS[i], req_call, true);
+            lsvc__wrap(L, uv, REQ_FUNCS[i], req_call);
     }
     for (int t = 0; REQ_TYPES[t]; t++) {
         if (luaL_getmetatable(L, REQ_TYPES[t]) == LUA_TTABLE &&
@@ -382,7 +370,7 @@ static void fence_requests(lua_State *L, int uv)
                 int ty = lua_getfield(L, -1, REQ_METHODS[i]);
                 lua_pop(L, 1);
                 if (ty != LUA_TNIL)
-                    replace(L, -1, REQ_METHODS[i], req_call, true);
+                    lsvc__wrap(L, -1, REQ_METHODS[i], req_call);
             }
             lua_pop(L, 1);
         }
@@ -395,19 +383,19 @@ static void fence_requests(lua_State *L, int uv)
 void lsvc__fence_luv(lua_State *L, int uv)
 {
     uv = lua_absindex(L, uv);
-    replace(L, uv, "signal_start", fenced_signal_start, true);
-    replace(L, uv, "signal_start_oneshot", fenced_signal_start, true);
-    replace(L, uv, "kill", fenced_kill, true);
-    replace(L, uv, "new_thread", no_thread, false);
-    replace(L, uv, "new_work", no_thread, false);
-    replace(L, uv, "queue_work", no_thread, false);
-    replace(L, uv, "chdir", no_chdir, false);
+    lsvc__wrap(L, uv, "signal_start", fenced_signal_start);
+    lsvc__wrap(L, uv, "signal_start_oneshot", fenced_signal_start);
+    lsvc__wrap(L, uv, "kill", fenced_kill);
+    refuse(L, uv, "new_thread", no_thread);
+    refuse(L, uv, "new_work", no_thread);
+    refuse(L, uv, "queue_work", no_thread);
+    refuse(L, uv, "chdir", no_chdir);
     fence_requests(L, uv);
     lsvc__fence_proc_luv(L, uv); /* fence_proc.c: identity, environment, ... */
     if (luaL_getmetatable(L, "uv_signal") == LUA_TTABLE) {
         if (lua_getfield(L, -1, "__index") == LUA_TTABLE) {
-            replace(L, -1, "start", fenced_signal_start, true);
-            replace(L, -1, "start_oneshot", fenced_signal_start, true);
+            lsvc__wrap(L, -1, "start", fenced_signal_start);
+            lsvc__wrap(L, -1, "start_oneshot", fenced_signal_start);
         }
         lua_pop(L, 1);
     }
@@ -426,7 +414,7 @@ void lsvc__fence_luv(lua_State *L, int uv)
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_rawgeti(L, -1, i);
-        replace(L, uv, lua_tostring(L, -1), pool_call, true);
+        lsvc__wrap(L, uv, lua_tostring(L, -1), pool_call);
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -439,7 +427,7 @@ int luaopen_cjson_safe(lua_State *L);
 static int open_lfs(lua_State *L)
 {
     luaopen_lfs(L);
-    replace(L, -1, "chdir", no_chdir, false);
+    refuse(L, -1, "chdir", no_chdir);
     return 1;
 }
 

@@ -33,27 +33,6 @@
 #include <unistd.h>
 #endif
 
-/* t[name] = f with t[name]'s old value as upvalue 1 (nothing if absent). */
-static void wrap(lua_State *L, int t, const char *name, lua_CFunction f)
-{
-    t = lua_absindex(L, t);
-    if (lua_getfield(L, t, name) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_pushcclosure(L, f, 1);
-    lua_setfield(L, t, name);
-}
-
-/* Upvalue 1 called with the arguments. */
-static int pass(lua_State *L)
-{
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
-    return lua_gettop(L);
-}
-
 /* ---- identity, environment, locale, title, priority ------------------------ */
 
 static int no_identity(lua_State *L)
@@ -83,7 +62,7 @@ static int fenced_setlocale(lua_State *L)
         return luaL_error(L, "os.setlocale: the locale is the process's, every service's (their "
                              "number formatting, for one): a service cannot change it; "
                              "os.setlocale() and os.setlocale(nil, category) query it");
-    return pass(L);
+    return lsvc__call_wrapped(L);
 }
 
 /* uv.os_setpriority(pid, priority): not of the host itself. */
@@ -98,7 +77,7 @@ static int fenced_setpriority(lua_State *L)
     if (pid == 0 || pid == self)
         return luaL_error(L, "uv.os_setpriority: the host's priority is every service's of the "
                              "process: a service sets its children's only");
-    return pass(L);
+    return lsvc__call_wrapped(L);
 }
 
 void lsvc__fence_proc_luv(lua_State *L, int uv)
@@ -116,7 +95,7 @@ void lsvc__fence_proc_luv(lua_State *L, int uv)
     }
     lua_pushcfunction(L, no_title);
     lua_setfield(L, uv, "set_process_title");
-    wrap(L, uv, "os_setpriority", fenced_setpriority);
+    lsvc__wrap(L, uv, "os_setpriority", fenced_setpriority);
 }
 
 /* ---- a C function's upvalues ----------------------------------------------- */
@@ -130,7 +109,7 @@ static int fenced_upvalue(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    return pass(L);
+    return lsvc__call_wrapped(L);
 }
 
 /* ---- copies of the runtime's modules ------------------------------------------ */
@@ -172,7 +151,7 @@ static int fenced_loadlib(lua_State *L)
     luaL_checkstring(L, 2);
     const char *own = copy_of(path);
     if (!own)
-        return pass(L);
+        return lsvc__call_wrapped(L);
     lua_pushnil(L);
     lua_pushfstring(L, "%s is a copy of %s, which the runtime has already, fenced: require \"%s\"",
                     path, own, own);
@@ -183,15 +162,15 @@ static int fenced_loadlib(lua_State *L)
 void lsvc__fence_proc_open(lua_State *L)
 {
     if (lua_getglobal(L, "debug") == LUA_TTABLE) {
-        wrap(L, -1, "getupvalue", fenced_upvalue);
-        wrap(L, -1, "setupvalue", fenced_upvalue);
-        wrap(L, -1, "upvalueid", fenced_upvalue);
+        lsvc__wrap(L, -1, "getupvalue", fenced_upvalue);
+        lsvc__wrap(L, -1, "setupvalue", fenced_upvalue);
+        lsvc__wrap(L, -1, "upvalueid", fenced_upvalue);
     }
     lua_pop(L, 1);
     if (lua_getglobal(L, "os") == LUA_TTABLE)
-        wrap(L, -1, "setlocale", fenced_setlocale);
+        lsvc__wrap(L, -1, "setlocale", fenced_setlocale);
     lua_pop(L, 1);
     if (lua_getglobal(L, "package") == LUA_TTABLE)
-        wrap(L, -1, "loadlib", fenced_loadlib);
+        lsvc__wrap(L, -1, "loadlib", fenced_loadlib);
     lua_pop(L, 1);
 }

@@ -18,6 +18,24 @@ lsvc_service *lsvc__service(lua_State *L) { return lsvc__of(L)->svc; }
 
 uint64_t lsvc__ms_from_now(uint32_t ms) { return lsvc_now_ns() + (uint64_t)ms * 1000000u; }
 
+/* ---- wrappers (the fences', coroutine.close) ---------------------------------- */
+
+void lsvc__wrap(lua_State *L, int t, const char *name, int (*f)(lua_State *))
+{
+    t = lua_absindex(L, t);
+    lua_getfield(L, t, name);
+    lua_pushcclosure(L, f, 1);
+    lua_setfield(L, t, name);
+}
+
+int lsvc__call_wrapped(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* ---- error objects -------------------------------------------------------- */
 
 static int tostring_k(lua_State *L)

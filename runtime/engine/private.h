@@ -212,6 +212,11 @@ int lsvc__push_handler(lsvc__worker *w, const char *field);
 void lsvc__broken(lsvc__worker *w, const char *what, const char *field);
 /* The deadline's time from now. */
 uint64_t lsvc__ms_from_now(uint32_t ms);
+/* t[name] = a C closure of f holding t[name]'s old value as upvalue 1: a
+ * wrapper of it, which ends with lsvc__call_wrapped (upvalue 1 called with
+ * the arguments; all its results). */
+void lsvc__wrap(struct lua_State *L, int t, const char *name, int (*f)(struct lua_State *));
+int lsvc__call_wrapped(struct lua_State *L);
 
 /* ---- From task.c: tasks and their waits --------------------------------- */
 
